@@ -1,0 +1,40 @@
+"""The model-file contract shared by ``training/`` (which writes models) and ``service/`` (which serves them).
+
+Everything both sides must agree on lives here and nowhere else: file names in the models folder,
+the input spec (size, channels, value range), the preprocessing that turns a decoded slice into a
+model input, how model outputs are read (probability, mask), and the model card format.
+"""
+
+from contract.spec import (
+    CARD_FILE,
+    CARD_TEXT_FILE,
+    CHANNELS,
+    CLASSIFIER_FILE,
+    DEFAULT_IMAGE_SIZE,
+    INPUT_RANGE,
+    SEGMENTER_FILE,
+    SPLIT_FILE,
+    file_version,
+    mask_from_probabilities,
+    read_card,
+    to_model_input,
+    tumour_probability,
+    write_card,
+)
+
+__all__ = [
+    "CARD_FILE",
+    "CARD_TEXT_FILE",
+    "CHANNELS",
+    "CLASSIFIER_FILE",
+    "DEFAULT_IMAGE_SIZE",
+    "INPUT_RANGE",
+    "SEGMENTER_FILE",
+    "SPLIT_FILE",
+    "file_version",
+    "mask_from_probabilities",
+    "read_card",
+    "to_model_input",
+    "tumour_probability",
+    "write_card",
+]

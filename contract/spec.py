@@ -1,0 +1,110 @@
+"""Model-file contract: names, input spec, pre/post-processing and the model card.
+
+Pure NumPy/OpenCV: no Keras import, so the contract can be read without a deep-learning backend.
+
+Input spec
+    A model input is a float32 batch ``(N, S, S, 3)`` holding raw 8-bit intensities in
+    ``INPUT_RANGE`` = [0, 255]. The three channels are MRI sequences, in the order of ``CHANNELS``
+    (pre-contrast, FLAIR, post-contrast), as in the LGG data. ``S`` is read from the saved model's
+    input shape. Scaling to [0, 1] is the first layer *inside* every saved model (a ``Rescaling``
+    layer named ``preprocess``), so serving cannot drift from training.
+
+Outputs
+    Classifier: ``(N, 1)`` sigmoid probability of tumour, or ``(N, 2)`` softmax with the tumour
+    class at index 1 (the original ResNet50 head); :func:`tumour_probability` reads both.
+    Segmenter: ``(N, S, S, 1)`` per-pixel sigmoid probability of FLAIR abnormality.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+CLASSIFIER_FILE = "classifier.keras"
+SEGMENTER_FILE = "segmenter.keras"
+CARD_FILE = "model_card.json"
+CARD_TEXT_FILE = "MODEL_CARD.md"
+SPLIT_FILE = "split.json"
+
+CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")
+INPUT_RANGE = (0.0, 255.0)
+DEFAULT_IMAGE_SIZE = 256
+
+
+def to_model_input(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize one decoded slice to the model's input.
+
+    ``image`` is ``(H, W, 3)`` uint8 (channels as in ``CHANNELS``). Returns ``(size, size, 3)``
+    float32 in [0, 255]. Downscaling uses area averaging, upscaling bilinear interpolation; the
+    same function is used by training and serving.
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels, got {image.dtype}")
+    h, w = image.shape[:2]
+    if (h, w) != (size, size):
+        shrinking = h * w > size * size
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return image.astype(np.float32)
+
+
+def mask_from_probabilities(prob: np.ndarray, shape: tuple[int, int], threshold: float) -> np.ndarray:
+    """Turn a segmenter output ``(S, S)`` or ``(S, S, 1)`` of probabilities into a boolean mask.
+
+    The probability map is resized bilinearly to ``shape`` = (height, width) of the uploaded image
+    and then thresholded (``prob >= threshold``), so the mask has the size of the original slice.
+    """
+    prob = np.asarray(prob, dtype=np.float32)
+    if prob.ndim == 3:
+        prob = prob[..., 0]
+    h, w = shape
+    if prob.shape != (h, w):
+        prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+    return prob >= threshold
+
+
+def tumour_probability(outputs: np.ndarray) -> np.ndarray:
+    """Read classifier outputs as a ``(N,)`` array of tumour probabilities in [0, 1]."""
+    outputs = np.asarray(outputs, dtype=np.float32)
+    if outputs.ndim == 1:
+        return outputs
+    if outputs.shape[-1] == 1:
+        return outputs[:, 0]
+    if outputs.shape[-1] == 2:
+        return outputs[:, 1]
+    raise ValueError(f"classifier output must have 1 or 2 columns, got shape {outputs.shape}")
+
+
+def file_version(path: str | Path) -> str:
+    """Content hash of a model file (first 12 hex digits of its SHA-256): the served version."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def read_card(models_dir: str | Path) -> dict[str, Any]:
+    """Read ``model_card.json`` from a models folder; an empty dict when there is none."""
+    path = Path(models_dir) / CARD_FILE
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())
+
+
+def write_card(models_dir: str | Path, card: dict[str, Any]) -> Path:
+    """Write ``model_card.json`` (sorted, indented) into a models folder and return its path."""
+    path = Path(models_dir) / CARD_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return path
+
+# Name of the Rescaling layer (x / 255) that opens every saved model: the in-model preprocessing.
+PREPROCESS_LAYER = "preprocess"
+INPUT_SCALE = 1.0 / 255.0

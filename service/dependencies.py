@@ -1,0 +1,114 @@
+"""Typed FastAPI dependencies: settings, loaded models, API key, image limits and the uploads."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, File, HTTPException, Query, Request, Security, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import APIKeyHeader
+
+from service.images import ImageLimits
+from service.inference import LoadedModels
+from service.middleware.observability import IMAGES_STATE_KEY
+from service.pipeline import MaskFormat, Upload
+from service.settings import Settings
+
+API_KEY_HEADER = "X-API-Key"
+_api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="Required when the service runs with MRI_API_KEY."
+)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_models(request: Request) -> LoadedModels:
+    """The loaded models; 503 while they are not loaded (start-up, shut-down)."""
+    models = request.app.state.models
+    if models is None:
+        raise HTTPException(status_code=503, detail="models are not loaded yet")
+    return models
+
+
+ModelsDep = Annotated[LoadedModels, Depends(get_models)]
+
+
+def get_limits(settings: SettingsDep) -> ImageLimits:
+    return ImageLimits(settings.min_image_side, settings.max_image_side, settings.max_image_pixels)
+
+
+LimitsDep = Annotated[ImageLimits, Depends(get_limits)]
+
+
+def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
+    """401 unless the request's X-API-Key equals MRI_API_KEY (no check when that is unset)."""
+    if settings.api_key is None:
+        return
+    expected = settings.api_key.get_secret_value().encode()
+    if key is None or not secrets.compare_digest(key.encode(), expected):
+        raise HTTPException(
+            status_code=401,
+            detail=f"missing or wrong {API_KEY_HEADER} header",
+            headers={"WWW-Authenticate": "APIKey"},
+        )
+
+
+@dataclass(frozen=True)
+class Uploads:
+    """The slices of a request, in order; ``batch`` = they came as field ``files``."""
+
+    items: list[Upload]
+    batch: bool
+
+
+async def read_uploads(
+    request: Request,
+    settings: SettingsDep,
+    file: Annotated[UploadFile | None, File(description="One slice (PNG, JPEG, TIFF or DICOM).")] = None,
+    files: Annotated[
+        list[UploadFile] | None, File(description="Several slices, answered as `results` in the same order.")
+    ] = None,
+) -> Uploads:
+    """Exactly one of the form fields ``file`` / ``files`` (else 422), at most MRI_MAX_FILES_PER_REQUEST."""
+    if (file is None) == (not files):
+        raise _form_error(
+            "file", "send exactly one of the form fields 'file' (one slice) or 'files' (several)"
+        )
+    if files and len(files) > settings.max_files_per_request:
+        raise _form_error(
+            "files", f"{len(files)} files; at most {settings.max_files_per_request} per request"
+        )
+    if file is not None:
+        named = [("file", file)]
+    else:
+        named = [(f"files[{i}]", f) for i, f in enumerate(files or [])]
+    setattr(request.state, IMAGES_STATE_KEY, len(named))
+    items = [
+        Upload(
+            label=f"{name} ({f.filename})" if f.filename else name,
+            data=await f.read(),
+            content_type=f.content_type,
+        )
+        for name, f in named
+    ]
+    return Uploads(items=items, batch=file is None)
+
+
+def _form_error(field: str, message: str) -> RequestValidationError:
+    """A 422 in FastAPI's usual shape: ``{"detail": [{"loc": ["body", field], "msg": ...}]}``."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": None}]
+    )
+
+
+UploadsDep = Annotated[Uploads, Depends(read_uploads)]
+MaskFormatQuery = Annotated[
+    MaskFormat, Query(description="Mask encoding: COCO uncompressed RLE (`rle`) or base64 PNG (`png`).")
+]

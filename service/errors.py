@@ -1,0 +1,62 @@
+"""Error types of the service and the handlers that turn them into JSON ``{"detail": ...}`` answers."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+logger = logging.getLogger(__name__)
+
+
+class ImageError(Exception):
+    """An upload that cannot be served; ``status_code`` is the HTTP answer, ``detail`` the reason."""
+
+    status_code = 422
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def for_upload(self, label: str) -> ImageError:
+        """The same error with the upload it concerns (e.g. ``files[2] (a.png)``) in front."""
+        return type(self)(f"{label}: {self.detail}")
+
+
+class UnsupportedImage(ImageError):
+    """Bytes that are not an image in a supported format (PNG, JPEG, TIFF, DICOM): HTTP 415."""
+
+    status_code = 415
+
+
+class InvalidImage(ImageError):
+    """A supported format whose content cannot be used (size, layout, broken pixels): HTTP 422."""
+
+    status_code = 422
+
+
+async def _image_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ImageError)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def register_exception_handlers(app: FastAPI) -> None:
+    """Answer image errors with their code and anything unexpected with a JSON 500 (no traceback)."""
+    app.add_exception_handler(ImageError, _image_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+#: OpenAPI documentation of the error answers of the image endpoints.
+IMAGE_ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing or wrong X-API-Key (when MRI_API_KEY is set)"},
+    413: {"description": "Request body over MRI_MAX_UPLOAD_BYTES"},
+    415: {"description": "Not a supported image (PNG, JPEG, TIFF, DICOM)"},
+    422: {"description": "Missing field, too many files, image too small/large or undecodable"},
+    503: {"description": "Models not loaded yet"},
+}

@@ -1,0 +1,70 @@
+"""Turn the bytes of one upload into a model-ready slice.
+
+Channel rules (after decoding, see :mod:`service.images.raster` and :mod:`service.images.dicom`):
+
+- 3 channels (RGB) are the dataset's three sequences in order: pre-contrast, FLAIR, post-contrast.
+- 1 channel (grey) is taken as FLAIR and repeated into all three channels.
+- An alpha channel (grey+alpha, RGBA) is dropped.
+- Data that is not 8-bit is mapped to 0..255 by :mod:`service.images.windowing` (per channel,
+  0.5th-99.5th percentile linear window); DICOM uses its own window first (see its module).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.errors import InvalidImage
+from service.images.dicom import decode_dicom
+from service.images.limits import ImageLimits
+from service.images.raster import decode_png_or_jpeg, decode_tiff
+from service.images.sniff import ImageFormat, sniff_format
+from service.images.windowing import to_uint8
+
+__all__ = ["DecodedSlice", "ImageLimits", "decode_image", "to_three_channels"]
+
+
+@dataclass(frozen=True)
+class DecodedSlice:
+    """One decoded upload.
+
+    ``pixels``: ``(H, W, 3)`` uint8 at the uploaded size, channels (pre-contrast, FLAIR,
+    post-contrast). ``pixel_spacing_mm``: (row, column) spacing in mm when the file gave it
+    (DICOM ``PixelSpacing``), else None. ``format``: "png", "jpeg", "tiff" or "dicom".
+    """
+
+    pixels: np.ndarray
+    pixel_spacing_mm: tuple[float, float] | None
+    format: ImageFormat
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the uploaded image."""
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+
+def decode_image(data: bytes, content_type: str | None, limits: ImageLimits) -> DecodedSlice:
+    """Decode one upload; raises ``UnsupportedImage`` (415) or ``InvalidImage`` (422)."""
+    fmt = sniff_format(data, content_type)
+    spacing = None
+    if fmt == "dicom":
+        pixels, spacing = decode_dicom(data, limits)
+    elif fmt == "tiff":
+        pixels = decode_tiff(data, limits)
+    else:
+        pixels = decode_png_or_jpeg(data, fmt, limits)
+    return DecodedSlice(to_three_channels(pixels), spacing, fmt)
+
+
+def to_three_channels(pixels: np.ndarray) -> np.ndarray:
+    """``(H, W)`` or ``(H, W, 1..4)`` pixels of any dtype -> ``(H, W, 3)`` uint8 (module rules)."""
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2] if pixels.ndim == 3 else 0
+    if channels not in (1, 2, 3, 4):
+        raise InvalidImage(f"unsupported pixel layout {pixels.shape}: expected grey, RGB or RGBA")
+    if pixels.ndim == 3:
+        pixels = pixels[..., 0] if channels <= 2 else pixels[..., :3]
+    pixels = to_uint8(pixels)
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    return np.ascontiguousarray(pixels)

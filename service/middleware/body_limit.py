@@ -1,0 +1,79 @@
+"""Refuse request bodies over a size limit with 413 while they are being read."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodySizeLimitMiddleware:
+    """Answer ``413 {"detail": ...}`` for a request body larger than ``max_bytes``.
+
+    The check runs when the app first reads the body (after routing, so the request is logged
+    with its endpoint): a ``Content-Length`` over the limit is refused before any byte is read;
+    otherwise the streamed chunks are counted and the first byte over the limit triggers the 413.
+    Either way the app is then told the client disconnected (so it stops reading and buffers
+    nothing more), and whatever it answers after that is dropped.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        received = 0
+        refused = False
+        response_started = False
+
+        async def refuse() -> Message:
+            nonlocal refused
+            if not response_started:
+                await self._send_413(send)
+            refused = True
+            return {"type": "http.disconnect"}
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            if refused:
+                return {"type": "http.disconnect"}
+            if declared is not None and declared > self.max_bytes:
+                return await refuse()
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    return await refuse()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if refused and not response_started:
+                return
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+    async def _send_413(self, send: Send) -> None:
+        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    try:
+        return int(Headers(scope=scope)["content-length"])
+    except (KeyError, ValueError):
+        return None

@@ -1,0 +1,75 @@
+"""One structured log line and the Prometheus request metrics for every HTTP request."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.metrics import ServiceMetrics
+
+logger = logging.getLogger("service.access")
+
+#: Key in the request state where endpoints put the number of slices of the request.
+IMAGES_STATE_KEY = "n_images"
+
+
+class RequestObservabilityMiddleware:
+    """Log ``request method=... endpoint=... status=... latency_ms=... bytes_in=... images=...``
+    (never any pixel data) and record the request in :class:`ServiceMetrics`.
+
+    ``bytes_in`` counts the body bytes the app read; ``images`` is what the endpoint stored under
+    ``request.state.n_images``. An exception escaping the app counts as status 500.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        state = scope.setdefault("state", {})
+        bytes_in = 0
+        status = 500
+
+        async def counting_receive() -> Message:
+            nonlocal bytes_in
+            message = await receive()
+            if message["type"] == "http.request":
+                bytes_in += len(message.get("body", b""))
+            return message
+
+        async def status_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, status_send)
+        except Exception:
+            status = 500
+            raise
+        finally:
+            seconds = time.perf_counter() - start
+            endpoint = _endpoint(scope)
+            images = int(state.get(IMAGES_STATE_KEY, 0))
+            self.metrics.observe_request(endpoint, scope["method"], status, seconds, images)
+            logger.info(
+                "request method=%s endpoint=%s status=%d latency_ms=%.1f bytes_in=%d images=%d",
+                scope["method"],
+                endpoint,
+                status,
+                seconds * 1000,
+                bytes_in,
+                images,
+            )
+
+
+def _endpoint(scope: Scope) -> str:
+    """The route template that served the request (set by routing); ``unmatched`` when none did."""
+    return getattr(scope.get("route"), "path", None) or "unmatched"

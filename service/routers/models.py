@@ -1,0 +1,39 @@
+"""GET /v2/models: the served models, their input spec, thresholds and test metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from contract.spec import CHANNELS, INPUT_RANGE
+from service.dependencies import ModelsDep, require_api_key
+from service.inference import ModelRunner
+from service.schemas import InputSpec, ModelInfo, ModelList
+
+router = APIRouter(prefix="/v2", tags=["models"], dependencies=[Depends(require_api_key)])
+
+
+def model_info(runner: ModelRunner) -> ModelInfo:
+    """What the service reports about one model (card fields where the card has them)."""
+    metrics = (runner.card.get("metrics") or {}).get("test")
+    parameters = runner.card.get("parameters")
+    return ModelInfo(
+        role=runner.role,  # type: ignore[arg-type]
+        name=runner.name,
+        version=runner.version,
+        architecture=runner.card.get("architecture"),
+        parameters=int(parameters) if parameters is not None else None,
+        input=InputSpec(
+            shape=[None, runner.input_size, runner.input_size, 3],
+            dtype="float32",
+            channels=list(CHANNELS),
+            range=list(INPUT_RANGE),
+        ),
+        threshold=runner.threshold,
+        metrics=metrics,
+    )
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(models: ModelsDep) -> ModelList:
+    """Both models: role, name, version (content hash), input spec, threshold, test metrics."""
+    return ModelList(models=[model_info(runner) for runner in models.runners()])

@@ -1,0 +1,120 @@
+"""Pydantic models of the JSON answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ModelRef(BaseModel):
+    """Which model answered: its name and version (first 12 hex digits of the file's SHA-256)."""
+
+    name: str
+    version: str
+
+
+class Classification(BaseModel):
+    """Classifier answer for one slice."""
+
+    tumour_probability: float = Field(description="Probability in [0, 1] that the slice shows a tumour.")
+    has_tumour: bool = Field(description="tumour_probability >= threshold.")
+    threshold: float = Field(description="Cut-off used for has_tumour.")
+    model: ModelRef
+
+
+class RleMask(BaseModel):
+    """COCO uncompressed RLE: column-major runs, alternating background/tumour, background first."""
+
+    format: Literal["rle"] = "rle"
+    size: list[int] = Field(description="[height, width] of the uploaded image.")
+    counts: list[int]
+
+
+class PngMask(BaseModel):
+    """Base64 of an 8-bit greyscale PNG of the uploaded image's size: 255 = tumour, 0 = background."""
+
+    format: Literal["png"] = "png"
+    size: list[int] = Field(description="[height, width] of the uploaded image.")
+    data: str
+
+
+Mask = Annotated[RleMask | PngMask, Field(discriminator="format")]
+
+
+class Segmentation(BaseModel):
+    """Segmenter answer for one slice; the mask has the size of the uploaded image."""
+
+    mask: Mask
+    tumour_pixels: int = Field(description="Number of tumour pixels in the mask.")
+    tumour_fraction: float = Field(description="tumour_pixels / (height * width).")
+    bbox: list[int] | None = Field(
+        description="[x_min, y_min, x_max, y_max] of the tumour pixels (inclusive), null when none."
+    )
+    tumour_area_mm2: float | None = Field(
+        None, description="tumour_pixels x pixel area, when the file gave a pixel spacing (DICOM)."
+    )
+    pixel_spacing_mm: list[float] | None = Field(
+        None, description="[row, column] spacing in mm from the file (DICOM PixelSpacing), else null."
+    )
+    threshold: float = Field(description="Per-pixel probability cut-off used for the mask.")
+    model: ModelRef
+
+
+class Analysis(BaseModel):
+    """Classification of one slice, and its segmentation when the classifier says tumour."""
+
+    classification: Classification
+    segmentation: Segmentation | None = Field(description="null when has_tumour is false.")
+
+
+class ClassificationBatch(BaseModel):
+    """Answers for the slices of field ``files``, in the order they were sent."""
+
+    results: list[Classification]
+
+
+class SegmentationBatch(BaseModel):
+    """Answers for the slices of field ``files``, in the order they were sent."""
+
+    results: list[Segmentation]
+
+
+class AnalysisBatch(BaseModel):
+    """Answers for the slices of field ``files``, in the order they were sent."""
+
+    results: list[Analysis]
+
+
+class Live(BaseModel):
+    live: bool = True
+
+
+class Ready(BaseModel):
+    ready: bool = True
+
+
+class InputSpec(BaseModel):
+    """The tensor a model takes (see contract/spec.py)."""
+
+    shape: list[int | None] = Field(description="[batch, S, S, 3]; batch is null (any).")
+    dtype: str
+    channels: list[str]
+    range: list[float] = Field(description="[min, max] of the raw intensities the model takes.")
+
+
+class ModelInfo(BaseModel):
+    """One served model."""
+
+    role: Literal["classifier", "segmenter"]
+    name: str
+    version: str
+    architecture: str | None = None
+    parameters: int | None = None
+    input: InputSpec
+    threshold: float
+    metrics: dict[str, Any] | None = Field(description="Test-set metrics from the model card, if any.")
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]

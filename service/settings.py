@@ -1,0 +1,60 @@
+"""Service configuration, read from ``MRI_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository's ``models/`` folder, next to the ``service`` package.
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """All settings of the service; each field ``x`` is set by the environment variable ``MRI_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="MRI_", extra="ignore")
+
+    models_dir: Path = Field(
+        DEFAULT_MODELS_DIR,
+        description="Folder with classifier.keras, segmenter.keras and (optionally) model_card.json.",
+    )
+    classifier_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Tumour-probability cut-off; None = the model card's threshold, else 0.5.",
+    )
+    segmenter_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Per-pixel probability cut-off for the mask; None = the model card's, else 0.5.",
+    )
+    max_upload_bytes: int = Field(
+        20 * 1024 * 1024,
+        gt=0,
+        description="Largest request body in bytes (all files of a request together, with form overhead).",
+    )
+    min_image_side: int = Field(32, ge=1, description="Smallest accepted image width and height.")
+    max_image_side: int = Field(4096, ge=1, description="Largest accepted image width and height.")
+    max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest accepted width x height.")
+    max_files_per_request: int = Field(16, ge=1, description="Most slices in one request (field `files`).")
+    api_key: SecretStr | None = Field(
+        None, description="When set, every request except health and metrics needs header X-API-Key."
+    )
+    log_level: LogLevel = Field("INFO", description="Level of the service's loggers.")
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value

@@ -1,0 +1,196 @@
+"""Fixtures of the client tests: the real service on loopback (uvicorn in a thread, tiny models),
+real LGG slices, a folder of inputs with a bad file, and a stub server that answers 503 first.
+
+The client package must be installed (``pip install -e ./client``); it needs no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE_SLICES = REPO / "tests" / "fixtures" / "lgg"
+API_KEY = "client-test-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve_app(app, port: int | None = None) -> Iterator[str]:
+    """Run an ASGI app with uvicorn in a thread on 127.0.0.1; yield its URL once ready."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=port or free_port(), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{config.port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            assert thread.is_alive(), "the service thread died during start-up"
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the service did not become ready"
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """Tiny contract-following models (see tests/deploy/tiny_models.py)."""
+    path = REPO / "tests" / "deploy" / "tiny_models.py"
+    module_spec = importlib.util.spec_from_file_location("_client_tiny_models", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.build_tiny_models(tmp_path_factory.mktemp("client-models"))
+
+
+def _app(models_dir: Path, **settings):
+    from service.main import create_app
+    from service.settings import Settings
+
+    return create_app(Settings(models_dir=models_dir, log_level="WARNING", **settings))
+
+
+@pytest.fixture(scope="session")
+def service_url(tiny_models) -> Iterator[str]:
+    """The real service (no API key) on a free loopback port."""
+    with serve_app(_app(tiny_models)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def keyed_service_url(tiny_models) -> Iterator[str]:
+    """The real service requiring ``X-API-Key: API_KEY``."""
+    with serve_app(_app(tiny_models, api_key=API_KEY)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def lgg_slices() -> list[Path]:
+    """Real LGG slices (TIFF and JPEG, 256x256x3), masks excluded."""
+    images = sorted(p for p in FIXTURE_SLICES.rglob("*") if p.suffix in {".tif", ".jpg"})
+    slices = [p for p in images if not p.stem.endswith("_mask")]
+    assert len(slices) >= 2, f"need real slices under {FIXTURE_SLICES}"
+    return slices
+
+
+@pytest.fixture
+def slice_folder(tmp_path, lgg_slices) -> Path:
+    """A folder tree of real slices (TIFF, JPEG, PNG, extensionless DICOM), one broken PNG and
+    files a folder scan must skip (a text file, a hidden file)."""
+    from PIL import Image
+
+    root = tmp_path / "scans"
+    tif = next(p for p in lgg_slices if p.suffix == ".tif")
+    jpg = next(p for p in lgg_slices if p.suffix == ".jpg")
+    (root / "case1" / "deep").mkdir(parents=True)
+    shutil.copy(tif, root / "a.tif")
+    shutil.copy(jpg, root / "case1" / "b.jpg")
+    Image.open(tif).save(root / "case1" / "deep" / "c.png")
+    write_dicom(tif, root / "case1" / "IM0001")
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
+    (root / "notes.txt").write_text("not an image")
+    shutil.copy(tif, root / ".hidden.tif")
+    return root
+
+
+def write_dicom(source: Path, target: Path, spacing_mm: float = 0.5) -> Path:
+    """Write the FLAIR channel of a slice as a minimal uncompressed DICOM file (no extension)."""
+    import numpy as np
+    import pydicom
+    from PIL import Image
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+    pixels = np.asarray(Image.open(source))[..., 1].astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(target), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.Modality = "MR"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.WindowCenter, ds.WindowWidth = 127.5, 256
+    ds.PixelSpacing = [spacing_mm, spacing_mm]
+    ds.PixelData = pixels.tobytes()
+    pydicom.dcmwrite(target, ds, enforce_file_format=True)
+    return target
+
+
+class _Stub(BaseHTTPRequestHandler):
+    """Answers 503 to the first ``server.failures`` requests, then proxies to ``server.upstream``."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with self.server.lock:
+            self.server.seen.append((self.path, self.headers.get("X-API-Key")))
+            fail = len(self.server.seen) <= self.server.failures
+        if fail:
+            payload, status, ctype = b'{"detail": "models are not loaded yet"}', 503, "application/json"
+        else:
+            headers = {k: self.headers[k] for k in ("Content-Type", "X-API-Key") if k in self.headers}
+            answer = httpx.post(self.server.upstream + self.path, content=body, headers=headers, timeout=60)
+            payload, status, ctype = answer.content, answer.status_code, answer.headers["content-type"]
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def stub_server(upstream: str, failures: int = 2, port: int | None = None) -> Iterator[ThreadingHTTPServer]:
+    """A loopback HTTP server that answers 503 ``failures`` times, then proxies to ``upstream``;
+    ``server.seen`` lists ``(path, api key)`` of every request and ``server.url`` its address."""
+    server = ThreadingHTTPServer(("127.0.0.1", port or 0), _Stub)
+    server.upstream, server.failures, server.seen, server.lock = upstream, failures, [], threading.Lock()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def flaky_url(service_url) -> Iterator[ThreadingHTTPServer]:
+    """A stub in front of the real service that answers 503 twice first."""
+    with stub_server(service_url, failures=2) as server:
+        yield server
+
+
+@pytest.fixture
+def make_stub():
+    """The :func:`stub_server` context manager, for tests that need other settings."""
+    return stub_server

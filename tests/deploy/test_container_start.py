@@ -1,0 +1,189 @@
+"""Start the service the way the image does, without a Docker engine.
+
+The environment must hold what the image's ``pip install -r docker/requirements-cpu.txt``
+installs (CI runs that same command); the service is started with the Dockerfile's CMD (host and
+port swapped for 127.0.0.1 and a free port) and ENV, from the repository root (the image's
+WORKDIR holds the same ``contract/`` and ``service/``), against a models folder. Then the
+image's HEALTHCHECK command and a real slice on /classify must work, and SIGTERM (``docker
+stop``) must end it cleanly.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import httpx
+import pytest
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 300  # the real ResNet50 models load slowly on a busy CI machine
+LOCAL_PACKAGES = {"contract", "service"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def requirement_closure(lines: list[str]) -> set[str]:
+    """Installed distributions the requirements pull in; asserts each one is satisfied."""
+    seen: set[str] = set()
+    todo = [(Requirement(line), None) for line in lines]
+    while todo:
+        req, extra = todo.pop()
+        env = {"extra": extra or ""}
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = req.name.lower().replace("_", "-")
+        try:
+            version = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            pytest.fail(f"{req} is not installed: run pip install -r docker/requirements-cpu.txt")
+        assert req.specifier.contains(version, prereleases=True), f"{req.name}=={version} vs {req}"
+        key = f"{name}[{','.join(sorted(req.extras))}]"
+        if key in seen:
+            continue
+        seen.add(key)
+        for dep in metadata.requires(req.name) or []:
+            dep_req = Requirement(dep)
+            for wanted in [None, *req.extras]:
+                if dep_req.marker is None or dep_req.marker.evaluate({"extra": wanted or ""}):
+                    todo.append((dep_req, wanted))
+                    break
+    return {key.split("[")[0] for key in seen}
+
+
+def third_party_imports() -> dict[str, str]:
+    """``module -> file`` of every non-optional top-level import in contract/ and service/."""
+    found: dict[str, str] = {}
+    for package in LOCAL_PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            optional = {
+                id(n)
+                for t in ast.walk(tree)
+                if isinstance(t, ast.Try) and any("ImportError" in ast.dump(h) for h in t.handlers)
+                for n in ast.walk(t)
+            }
+            for node in ast.walk(tree):
+                if id(node) in optional:
+                    continue
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in sys.stdlib_module_names and top not in LOCAL_PACKAGES | {"__future__"}:
+                        found.setdefault(top, str(path.relative_to(REPO)))
+    return found
+
+
+def test_environment_has_what_the_image_installs(image_requirements):
+    closure = requirement_closure(image_requirements("cpu"))
+    assert {"tensorflow-cpu", "keras", "fastapi", "uvicorn"} <= closure
+
+
+def test_image_requirements_cover_the_service_imports(image_requirements):
+    closure = requirement_closure(image_requirements("cpu"))
+    distributions = metadata.packages_distributions()
+    missing = {}
+    for module, where in third_party_imports().items():
+        dists = {d.lower().replace("_", "-") for d in distributions.get(module, [])}
+        if not dists & closure:
+            missing[module] = where
+    assert not missing, f"imported but not installed by docker/requirements-*.txt: {missing}"
+
+
+def service_command(dockerfile, port: int) -> list[str]:
+    """The image's CMD with host 127.0.0.1, a free port and this environment's uvicorn."""
+    cmd = list(dockerfile.effective("cpu", "CMD").exec_form)
+    assert cmd[0] == "uvicorn"
+    script = shutil.which("uvicorn", path=str(Path(sys.executable).parent))
+    cmd[0:1] = [script] if script else [sys.executable, "-m", "uvicorn"]
+    cmd[cmd.index("--host") + 1] = "127.0.0.1"
+    cmd[cmd.index("--port") + 1] = str(port)
+    return cmd
+
+
+def service_env(dockerfile, models_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """This environment minus MRI_* settings, plus the image's ENV with local paths."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MRI_")}
+    image_env = dockerfile.env("cpu")
+    image_env.pop("PATH")
+    env.update(image_env)
+    env.update(PYTHONPATH=str(REPO), MRI_MODELS_DIR=str(models_dir), KERAS_HOME=str(tmp_path / "keras"))
+    return env
+
+
+def healthcheck(dockerfile, port: int) -> int:
+    """Run the image's HEALTHCHECK command against ``port``; its exit status."""
+    cmd = list(dockerfile.effective("cpu", "HEALTHCHECK").exec_form)
+    cmd[0] = sys.executable
+    cmd[-1] = cmd[-1].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    return subprocess.run(cmd, timeout=30, capture_output=True, check=False).returncode
+
+
+@pytest.mark.slow
+def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_path):
+    if not (REPO / "service" / "main.py").is_file():
+        pytest.skip("service/main.py is not there yet")
+    port = free_port()
+    assert healthcheck(dockerfile, port) != 0, "the health check must fail when nothing listens"
+    log_path = tmp_path / "service.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            service_command(dockerfile, port),
+            cwd=REPO,
+            env=service_env(dockerfile, models_dir, tmp_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            assert proc.poll() is None, f"service exited {proc.returncode}:\n{log_path.read_text()[-4000:]}"
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"not ready:\n{log_path.read_text()[-4000:]}"
+            time.sleep(0.5)
+        assert healthcheck(dockerfile, port) == 0
+        assert httpx.get(f"{url}/v2/health/live", timeout=10).status_code == 200
+
+        image = lgg_slices[0]
+        files = {"file": (image.name, image.read_bytes(), "image/tiff")}
+        response = httpx.post(f"{url}/classify", files=files, timeout=120)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert 0.0 <= body["tumour_probability"] <= 1.0
+        assert isinstance(body["has_tumour"], bool)
+        assert body["model"]["name"] and body["model"]["version"]
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # what `docker stop` sends
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    # uvicorn re-raises the SIGTERM after a graceful shutdown (exit 143 in Docker terms)
+    log_text = log_path.read_text()
+    assert proc.returncode in (0, -signal.SIGTERM), f"unclean stop ({proc.returncode}):\n{log_text[-4000:]}"
+    assert "Application shutdown complete" in log_text

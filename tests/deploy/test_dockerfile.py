@@ -1,0 +1,123 @@
+"""Static checks of the Dockerfile, its requirement files and .dockerignore (no engine needed)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TARGETS = ("cpu", "gpu")
+READY_PATH = "/v2/health/ready"
+
+
+def test_multi_stage_with_cpu_and_gpu_targets(dockerfile):
+    names = [s.name for s in dockerfile.stages]
+    assert len(dockerfile.stages) >= 3, "expected build stages plus runtime stages"
+    assert set(TARGETS) <= set(names)
+    assert names[-1] == "cpu", "the default (last) stage should be the CPU image"
+    stage_names = set(names)
+    for stage in dockerfile.stages:
+        assert stage.base in stage_names or stage.base == "python:3.11-slim", stage.base
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_runtime_invariants(dockerfile, target):
+    user = dockerfile.effective(target, "USER")
+    assert user is not None, "the image must not run as root"
+    uid = user.value.split(":")[0]
+    uid = re.sub(r"\$\{?(\w+)\}?", lambda m: _arg_default(dockerfile, target, m.group(1)), uid)
+    assert uid not in {"root", "0", ""}
+
+    expose = dockerfile.effective(target, "EXPOSE")
+    assert expose is not None and expose.value.split("/")[0] == "8000"
+
+    health = dockerfile.effective(target, "HEALTHCHECK")
+    assert health is not None and health.exec_form, "HEALTHCHECK CMD in exec form"
+    assert health.exec_form[:2] == ["python", "-c"], "slim images have no curl: use python"
+    assert f"127.0.0.1:8000{READY_PATH}" in health.exec_form[2]
+    assert "urllib" in health.exec_form[2]
+
+    cmd = dockerfile.effective(target, "CMD")
+    assert cmd.exec_form == ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000"]
+
+    env = dockerfile.env(target)
+    copies = [i.value.split() for i in dockerfile.chain(target)[-1].all("COPY")]
+    workdir = dockerfile.effective(target, "WORKDIR").value
+    baked = {str(Path(workdir, dst.rstrip("/"))) for *_, src, dst in copies if src == "models/"}
+    assert env["MRI_MODELS_DIR"] in baked, "MRI_MODELS_DIR must point at the baked-in models"
+    for src in ("contract/", "service/", "models/"):
+        assert any(c[-2] == src for c in copies), f"{target} does not copy {src}"
+
+
+def _arg_default(dockerfile, target: str, name: str) -> str:
+    for stage in dockerfile.chain(target):
+        for ins in stage.all("ARG"):
+            key, _, default = ins.value.partition("=")
+            if key == name:
+                return default
+    return dockerfile.args.get(name, "")
+
+
+def test_targets_install_their_requirement_files(requirement_files, image_requirements):
+    assert requirement_files("cpu") == ["docker/requirements-cpu.txt"]
+    assert requirement_files("gpu") == ["docker/requirements-gpu.txt"]
+    gpu = image_requirements("gpu")
+    cpu = image_requirements("cpu")
+    assert "tensorflow[and-cuda]==2.21.0" in gpu
+    assert not any(r.startswith("tensorflow-cpu") for r in gpu), "tensorflow-cpu would shadow CUDA"
+    assert any(r.startswith("tensorflow-cpu==2.21.0") for r in cpu)
+
+
+def test_requirements_agree_with_pyproject(image_requirements):
+    """The image pins must satisfy the project's declared dependencies (same keras/TF)."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = {}
+    for line in image_requirements("cpu"):
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate():
+            pins[req.name.lower()] = next(iter(req.specifier)).version
+    for line in project:
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        name = req.name.lower()
+        assert name in pins, f"{name} (pyproject) missing from docker/requirements-*.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} vs {req}"
+
+
+def test_copy_sources_exist_and_are_not_dockerignored(dockerfile):
+    patterns = [p.strip() for p in (REPO / ".dockerignore").read_text().splitlines()]
+    patterns = [p for p in patterns if p and not p.startswith("#")]
+
+    def ignored(rel: str) -> bool:
+        result = False
+        for pattern in patterns:
+            negate = pattern.startswith("!")
+            pat = pattern.lstrip("!").rstrip("/")
+            parts = Path(rel).parts
+            prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+            if any(fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.replace("**/", "")) for p in prefixes):
+                result = not negate
+        return result
+
+    sources = []
+    for stage in dockerfile.stages:
+        for ins in stage.all("COPY"):
+            if "--from=" not in ins.value:
+                sources += ins.value.split()[:-1]
+    assert "models/" in sources
+    for src in sources:
+        probe = src.rstrip("/") + ("/__init__.py" if src in {"contract/", "service/"} else "")
+        assert not ignored(probe), f".dockerignore excludes {probe}"
+        assert src == "models/" or (REPO / src).exists(), f"COPY source {src} missing"
+    for heavy in (".venv/bin/python", ".git/config", "tests/deploy/conftest.py", "runs/x"):
+        assert ignored(heavy), f".dockerignore should exclude {heavy}"
+    missing = [f for f in ("classifier.keras", "segmenter.keras") if not (REPO / "models" / f).is_file()]
+    if missing:
+        pytest.skip(f"models/ lacks {missing} (not trained yet): the image bakes them in")

@@ -1,0 +1,71 @@
+"""The models shipped in the repository's models/ folder, on real LGG fixture slices.
+
+Known tumour slices must come back positive with a mask overlapping the ground truth
+(Dice > 0.5 or IoU > 0.3); slices without tumour must come back negative.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from pycocotools import mask as coco_mask
+
+from contract.spec import CLASSIFIER_FILE, SEGMENTER_FILE
+from service.main import create_app
+from service.settings import DEFAULT_MODELS_DIR, Settings
+from tests.service import samples
+
+pytestmark = pytest.mark.slow
+
+PAIRS = samples.lgg_pairs()
+
+
+def test_the_repository_ships_both_models():
+    for name in (CLASSIFIER_FILE, SEGMENTER_FILE):
+        assert (DEFAULT_MODELS_DIR / name).is_file(), f"{DEFAULT_MODELS_DIR / name} is missing"
+
+
+@pytest.fixture(scope="module")
+def bundled_client():
+    with TestClient(create_app(Settings(models_dir=DEFAULT_MODELS_DIR))) as client:
+        yield client
+
+
+def _id(pair: tuple[Path, Path]) -> str:
+    return pair[0].name
+
+
+def test_there_are_fixture_slices_with_and_without_tumour():
+    kinds = {bool(samples.read_mask(mask).any()) for _, mask in PAIRS}
+    assert kinds == {True, False}, f"tests/fixtures/lgg needs tumour and healthy slices, found {PAIRS}"
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=_id)
+def test_slice(bundled_client, pair):
+    image, mask_path = pair
+    truth = samples.read_mask(mask_path)
+
+    response = bundled_client.post(
+        "/analyze", files={"file": (image.name, image.read_bytes(), "application/octet-stream")}
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    probability = body["classification"]["tumour_probability"]
+    if not truth.any():
+        assert body["classification"]["has_tumour"] is False, (
+            f"healthy slice called tumour (p={probability:.3f})"
+        )
+        return
+    assert body["classification"]["has_tumour"] is True, f"tumour slice missed (p={probability:.3f})"
+    rle = body["segmentation"]["mask"]
+    h, w = rle["size"]
+    predicted = coco_mask.decode(coco_mask.frPyObjects(rle, h, w)).astype(bool)
+    assert predicted.shape == truth.shape
+    intersection = float(np.logical_and(predicted, truth).sum())
+    dice = 2 * intersection / (predicted.sum() + truth.sum())
+    iou = intersection / np.logical_or(predicted, truth).sum()
+    assert dice > 0.5 or iou > 0.3, f"mask overlap too small: Dice {dice:.3f}, IoU {iou:.3f}"

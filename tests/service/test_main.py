@@ -1,0 +1,69 @@
+"""The app factory, the lifespan and the catch-all error handler."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service import main
+from service.main import create_app
+from service.settings import DEFAULT_MODELS_DIR, Settings
+from tests.service import samples
+
+
+def test_module_app_uses_the_repository_models_folder():
+    assert main.app.state.settings.models_dir == DEFAULT_MODELS_DIR
+    assert DEFAULT_MODELS_DIR.parent.joinpath("service", "main.py").exists()
+
+
+def test_lifespan_loads_warm_models_and_drops_them_at_shutdown(models_dir):
+    app = create_app(Settings(models_dir=models_dir))
+    assert app.state.models is None
+
+    with TestClient(app):
+        models = app.state.models
+        assert models.classifier.input_size == 32 and models.segmenter.input_size == 32
+
+    assert app.state.models is None
+
+
+def test_start_fails_without_models(tmp_path, caplog):
+    app = create_app(Settings(models_dir=tmp_path))
+
+    with pytest.raises(FileNotFoundError, match="classifier"), TestClient(app):
+        pass
+    assert "could not load the models" in caplog.text
+
+
+def test_unexpected_error_is_a_json_500_without_traceback(make_client, monkeypatch, caplog):
+    client = make_client()
+    runner = client.app.state.models.classifier
+
+    def boom(batch):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(runner, "predict", boom)
+    response = client.post(
+        "/classify", files={"file": ("a.png", samples.png_bytes(samples.positive_image()), "image/png")}
+    )
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal server error"}
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+    assert "secret internals" in caplog.text  # logged on the server side
+    monkeypatch.undo()
+    assert client.get("/v2/health/ready").status_code == 200  # still serving
+
+
+def test_openapi_lists_the_endpoints(client):
+    paths = client.get("/openapi.json").json()["paths"]
+
+    assert {
+        "/classify",
+        "/segment",
+        "/analyze",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models",
+        "/metrics",
+    } <= set(paths)
