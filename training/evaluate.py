@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SEGMENTER_THRESHOLDS = np.round(np.arange(0.2, 0.85, 0.05), 2)
 NATIVE_SIZE = 256
+LOSS_COMPARISON_FILE = "loss_comparison.json"
 
 
 def _predict(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -90,6 +91,9 @@ def evaluate(data: str, models_dir: str, reports_dir: str, max_slices: int | Non
         entry["version"] = file_version(models / file)
         entry["threshold"] = thresholds[name]
         entry["metrics"] = results[name]
+    comparison = models / LOSS_COMPARISON_FILE  # written by scripts/train_cpu.sh when it compares losses
+    if comparison.exists():
+        card["models"]["segmenter"]["loss_comparison"] = json.loads(comparison.read_text())
     card["pipeline"] = {"description": "analyze: segment only slices the classifier calls positive",
                         "metrics": results["pipeline"]}
     card["intended_use"] = report.INTENDED_USE

@@ -105,6 +105,12 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
                   f"{training.get('duration_s')} s on {training.get('device', {}).get('backend')} / "
                   f"{training.get('device', {}).get('devices')}; loss `{cfg.get('loss') if name == 'segmenter' else 'cross-entropy'}`, "
                   f"batch {cfg.get('batch_size')}, learning rate {cfg.get('learning_rate')}", ""]
+        if "loss_comparison" in entry:
+            lines.append(f"- loss comparison (equal budgets, validation soft Dice): {_fmt(entry['loss_comparison'])}")
+        if training.get("continued_from"):
+            before = training["continued_from"]
+            lines.append(f"- continued from an earlier run of {before.get('epochs_run')} epochs "
+                         f"({before.get('duration_s')} s)")
         for part, scores in entry.get("metrics", {}).items():
             shown = {k: v for k, v in scores.items() if k != "patient_dice"}
             lines.append(f"- {part}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items()))

@@ -148,6 +148,11 @@ def train(cfg: TrainConfig, verbose: int | str = "auto") -> tuple[keras.Model, P
     history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
                         callbacks=_callbacks(cfg, run_dir, monitor, mode), verbose=verbose)
 
+    # EarlyStopping restores the best weights only when it stops the run itself; a run that ends on
+    # its epoch count or time budget ends on its last epoch, so reload the best checkpoint here.
+    best_checkpoint = run_dir / "best.weights.h5"
+    if best_checkpoint.exists():
+        model.load_weights(best_checkpoint)
     # A fresh functional model over the same layers is uncompiled: the file carries no optimizer.
     served = keras.Model(model.inputs, model.outputs, name=model.name)
     out = Path(cfg.out) / file
@@ -155,6 +160,9 @@ def train(cfg: TrainConfig, verbose: int | str = "auto") -> tuple[keras.Model, P
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     best = int(np.argmax(hist[monitor]) if mode == "max" else np.argmin(hist[monitor]))
     card = read_card(cfg.out)
+    continued = None
+    if cfg.init_weights:  # keep the record of the run these weights came from, when it is known
+        continued = read_card(Path(cfg.init_weights).parent).get("models", {}).get(cfg.model, {}).get("training")
     card.setdefault("models", {})[cfg.model] = {
         "file": file,
         "version": file_version(out),
@@ -174,6 +182,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto") -> tuple[keras.Model, P
             "history": hist,
             "duration_s": round(time.time() - started, 1),
             "device": device_info(),
+            "continued_from": continued,
         },
         "metrics": card.get("models", {}).get(cfg.model, {}).get("metrics", {}),
     }

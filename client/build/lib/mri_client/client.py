@@ -1,0 +1,170 @@
+"""HTTP client for the brain-MRI tumour detection API, with retries and exponential backoff."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+import httpx
+
+from .files import content_type_for
+
+logger = logging.getLogger(__name__)
+
+#: Answers worth trying again: the service is starting (503), overloaded or behind a proxy.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+_Client = TypeVar("_Client", bound="MRIClient")
+ImageInput = Union[bytes, bytearray, str, "os.PathLike[str]"]
+
+
+class MRIError(Exception):
+    """A request that failed: an HTTP error answer (``status_code`` set) or a connection error."""
+
+    def __init__(self, message: str, status_code: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.detail = detail
+
+
+class MRIClient:
+    """Client of the API: ``classify``, ``segment`` and ``analyze`` one slice (bytes or a path).
+
+    ``retries`` is how many times a request is tried again after a connection error or a
+    503/502/504/429 answer, waiting ``backoff * 2**attempt`` seconds (or the server's
+    ``Retry-After``), at most ``max_backoff``. ``api_key`` is sent as ``X-API-Key``. The client is
+    safe to share between threads; close it (or use it as a context manager) when done.
+    """
+
+    def __init__(
+        self,
+        url: str = "http://localhost:8000",
+        api_key: str | None = None,
+        retries: int = 3,
+        backoff: float = 0.5,
+        timeout: float = 60.0,
+        *,
+        max_backoff: float = 30.0,
+        max_connections: int = 16,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if retries < 0 or backoff < 0:
+            raise ValueError("retries and backoff must be >= 0")
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        headers = {"X-API-Key": api_key} if api_key else {}
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, limits=limits, transport=transport
+        )
+
+    # -- inference -------------------------------------------------------------------------------
+    def classify(self, image: ImageInput, *, filename: str | None = None) -> dict[str, Any]:
+        """Tumour probability of one slice: ``{"tumour_probability", "has_tumour", ...}``."""
+        return self._post_image("/classify", image, filename)
+
+    def segment(
+        self, image: ImageInput, *, mask_format: str = "rle", filename: str | None = None
+    ) -> dict[str, Any]:
+        """Tumour mask of one slice (``mask_format`` ``rle`` or ``png``) with pixels, area, bbox."""
+        return self._post_image("/segment", image, filename, {"mask_format": mask_format})
+
+    def analyze(
+        self, image: ImageInput, *, mask_format: str = "rle", filename: str | None = None
+    ) -> dict[str, Any]:
+        """Classification plus, when a tumour is found, segmentation (else ``None``)."""
+        return self._post_image("/analyze", image, filename, {"mask_format": mask_format})
+
+    # -- service state ---------------------------------------------------------------------------
+    def ready(self) -> bool:
+        """True when the service answers ``/v2/health/ready`` with 200 (models loaded)."""
+        try:
+            return self._http.get("/v2/health/ready").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def wait_until_ready(self, timeout: float = 120.0, interval: float = 0.5) -> None:
+        """Poll readiness until it holds; raise :class:`MRIError` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise MRIError(f"{self.url} not ready after {timeout:.0f} s")
+            time.sleep(interval)
+
+    def models(self) -> dict[str, Any]:
+        """The served models (``GET /v2/models``)."""
+        return self._request("GET", "/v2/models")
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self: _Client) -> _Client:  # noqa: PYI019 - typing.Self needs Python 3.11
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _post_image(
+        self, path: str, image: ImageInput, filename: str | None, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        data, name = _read_image(image, filename)
+        files = {"file": (name, data, content_type_for(name, data))}
+        return self._request("POST", path, params=params, files=files)
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        delay = self.backoff * (2**attempt)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        if retry_after and retry_after.strip().isdigit():
+            delay = max(delay, float(retry_after))
+        delay = min(delay, self.max_backoff)
+        return delay + random.uniform(0, delay * 0.1)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if last:
+                    raise MRIError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+                delay = self._delay(attempt, None)
+                logger.info("%s %s: %s, retry in %.2f s", method, path, type(exc).__name__, delay)
+                time.sleep(delay)
+                continue
+            if response.status_code in RETRY_STATUSES and not last:
+                delay = self._delay(attempt, response)
+                logger.info("%s %s: HTTP %d, retry in %.2f s", method, path, response.status_code, delay)
+                time.sleep(delay)
+                continue
+            return _json_or_raise(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_image(image: ImageInput, filename: str | None) -> tuple[bytes, str]:
+    """Bytes and upload file name of an image given as bytes or a path."""
+    if isinstance(image, (bytes, bytearray)):
+        return bytes(image), filename or "slice"
+    path = Path(image)
+    return path.read_bytes(), filename or path.name
+
+
+def _json_or_raise(response: httpx.Response) -> dict[str, Any]:
+    """The JSON body of a 2xx answer; :class:`MRIError` with the server's ``detail`` otherwise."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.is_success:
+        if not isinstance(body, dict):
+            raise MRIError("answer is not a JSON object", response.status_code)
+        return body
+    detail = body.get("detail") if isinstance(body, dict) else response.text[:200]
+    raise MRIError(f"HTTP {response.status_code}: {detail}", response.status_code, detail)

@@ -1,0 +1,88 @@
+"""Finding slices to send: supported suffixes, extensionless DICOM, content types."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".dcm": "application/dicom",
+}
+SUPPORTED_SUFFIXES = frozenset(CONTENT_TYPES)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A file to send; ``relative`` is its path below the folder it was found in (or its name)."""
+
+    path: Path
+    relative: Path
+
+
+def is_dicom(path: Path) -> bool:
+    """True when the file has the DICOM preamble marker (``DICM`` at byte 128)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _sniff(data: bytes) -> str | None:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "image/tiff"
+    if data[128:132] == b"DICM":
+        return "application/dicom"
+    return None
+
+
+def content_type_for(name: str, data: bytes = b"") -> str:
+    """Content type from the file suffix, else from the leading bytes, else octet-stream."""
+    suffix = Path(name).suffix.lower()
+    if suffix in CONTENT_TYPES:
+        return CONTENT_TYPES[suffix]
+    return _sniff(data) or "application/octet-stream"
+
+
+def _wanted(path: Path, root: Path) -> bool:
+    if any(part.startswith(".") for part in path.relative_to(root).parts):
+        return False
+    if path.suffix.lower() in SUPPORTED_SUFFIXES:
+        return True
+    return path.suffix == "" and is_dicom(path)
+
+
+def find_inputs(paths: Iterable[str | Path], recursive: bool = False) -> list[InputFile]:
+    """Expand files and folders into the slices to send, in a stable (sorted) order.
+
+    A file named explicitly is always sent (the service judges it), also when it does not exist
+    (its row then reports the error). In a folder, only supported suffixes
+    (``.png .jpg .jpeg .tif .tiff .dcm``) and extensionless DICOM files are taken, descending into
+    subfolders when ``recursive``.
+    """
+    found: list[InputFile] = []
+    for raw in paths:
+        root = Path(raw)
+        if not root.is_dir():
+            found.append(InputFile(root, Path(root.name)))
+            continue
+        candidates = root.rglob("*") if recursive else root.iterdir()
+        files = sorted(p for p in candidates if p.is_file() and _wanted(p, root))
+        if not files:
+            logger.warning("no supported images in %s%s", root, "" if recursive else " (try --recursive)")
+        found.extend(InputFile(p, p.relative_to(root)) for p in files)
+    return found
