@@ -49,7 +49,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v2/health/ready', timeout=4)"]
 USER ${APP_UID}:${APP_UID}
-CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000"]
+# The service logs one line per request itself (service.access): uvicorn's own access line is off.
+CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
 
 # ---- GPU image: docker build --target gpu . ---------------------------------------------------
 FROM runtime AS gpu

@@ -41,7 +41,12 @@ def start_server(models_dir: Path) -> tuple[uvicorn.Server, threading.Thread, st
             raise SystemExit("the service did not start (see the log above)")
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    while httpx.get(f"{url}/v2/health/ready", timeout=10).status_code != 200:  # models load in the background
+        if app.state.load_error:
+            raise SystemExit(f"the models did not load: {app.state.load_error}")
+        time.sleep(0.1)
+    return server, thread, url
 
 
 def measure(client: httpx.Client, path: str, name: str, data: bytes, n: int, warmup: int) -> list[float]:

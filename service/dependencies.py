@@ -29,11 +29,15 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+LOAD_FAILED = "the models could not be loaded (see the service log)"
+
+
 def get_models(request: Request) -> LoadedModels:
-    """The loaded models; 503 while they are not loaded (start-up, shut-down)."""
+    """The loaded models; 503 while they are not loaded (start-up, failed start-up, shut-down)."""
     models = request.app.state.models
     if models is None:
-        raise HTTPException(status_code=503, detail="models are not loaded yet")
+        failed = request.app.state.load_error is not None
+        raise HTTPException(status_code=503, detail=LOAD_FAILED if failed else "models are not loaded yet")
     return models
 
 
@@ -41,7 +45,9 @@ ModelsDep = Annotated[LoadedModels, Depends(get_models)]
 
 
 def get_limits(settings: SettingsDep) -> ImageLimits:
-    return ImageLimits(settings.min_image_side, settings.max_image_side, settings.max_image_pixels)
+    return ImageLimits(
+        settings.min_image_side, settings.max_image_side, settings.max_image_pixels, settings.max_request_pixels
+    )
 
 
 LimitsDep = Annotated[ImageLimits, Depends(get_limits)]

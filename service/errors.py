@@ -30,6 +30,12 @@ class UnsupportedImage(ImageError):
     status_code = 415
 
 
+class RequestTooLarge(ImageError):
+    """Slices that together exceed the pixels one request may decode: HTTP 413."""
+
+    status_code = 413
+
+
 class InvalidImage(ImageError):
     """A supported format whose content cannot be used (size, layout, broken pixels): HTTP 422."""
 

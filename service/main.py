@@ -2,13 +2,17 @@
 
     uvicorn service.main:app --host 0.0.0.0 --port 8000
 
-The lifespan loads both models of ``settings.models_dir`` once (in a worker thread), warms them
-up and keeps them in ``app.state.models``; until then the inference endpoints and
-``/v2/health/ready`` answer 503. A models folder that cannot be loaded stops the start-up.
+The lifespan starts loading both models of ``settings.models_dir`` in the background (a worker
+thread) and lets the server answer at once: ``/v2/health/live`` is 200 while the models load and
+``/v2/health/ready`` and the inference endpoints are 503 until both are loaded, warmed up and kept
+in ``app.state.models``. When the models cannot be loaded the error is logged and ``live`` turns
+503 as well, so that an orchestrator restarts the container rather than waiting for it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,24 +33,34 @@ logger = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Set up logging, load and warm up the models at start-up; drop them (not ready) at shut-down."""
+async def _load_models(app: FastAPI) -> None:
+    """Load and warm up the models off the event loop; on failure keep the reason in ``app.state``."""
     settings: Settings = app.state.settings
     service_metrics: ServiceMetrics = app.state.metrics
-    configure_logging(settings.log_level)
-    logger.info("loading models from %s", settings.models_dir)
     try:
         app.state.models = await run_in_threadpool(load_models, settings, service_metrics.observe_inference)
-    except Exception:
+    except Exception as exc:
         logger.exception("could not load the models from %s", settings.models_dir)
-        raise
+        app.state.load_error = f"{type(exc).__name__}: {exc}"
+        return
     service_metrics.models_ready.set(1)
     logger.info("ready")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Set up logging and start loading the models; drop them (not ready) at shut-down."""
+    settings: Settings = app.state.settings
+    configure_logging(settings.log_level)
+    logger.info("loading models from %s", settings.models_dir)
+    loading = asyncio.create_task(_load_models(app), name="load-models")
     try:
         yield
     finally:
-        service_metrics.models_ready.set(0)
+        loading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loading
+        app.state.metrics.models_ready.set(0)
         app.state.models = None
 
 
@@ -62,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
     app.state.models = None
+    app.state.load_error = None
     register_exception_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestObservabilityMiddleware, metrics=app.state.metrics)  # outermost

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -28,13 +28,20 @@ class Upload:
 
 
 def decode_uploads(uploads: Sequence[Upload], limits: ImageLimits) -> list[DecodedSlice]:
-    """Decode every upload; the first bad one fails the request, its label in the error detail."""
-    slices = []
+    """Decode every upload; the first bad one fails the request, its label in the error detail.
+
+    Each slice's declared size is checked, before its pixels are decoded, against what is left of
+    ``limits.request_pixels`` after the slices before it.
+    """
+    slices: list[DecodedSlice] = []
+    left = limits.request_pixels
     for upload in uploads:
         try:
-            slices.append(decode_image(upload.data, upload.content_type, limits))
+            decoded = decode_image(upload.data, upload.content_type, replace(limits, pixels_left=left))
         except ImageError as exc:
             raise exc.for_upload(upload.label) from None
+        slices.append(decoded)
+        left -= decoded.shape[0] * decoded.shape[1]
     return slices
 
 

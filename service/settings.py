@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     min_image_side: int = Field(32, ge=1, description="Smallest accepted image width and height.")
     max_image_side: int = Field(4096, ge=1, description="Largest accepted image width and height.")
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest accepted width x height.")
+    max_request_pixels: int = Field(
+        4 * 4096 * 4096,
+        ge=1,
+        description="Most pixels of all slices of one request together (bounds the memory a request decodes).",
+    )
     max_files_per_request: int = Field(16, ge=1, description="Most slices in one request (field `files`).")
     api_key: SecretStr | None = Field(
         None, description="When set, every request except health and metrics needs header X-API-Key."

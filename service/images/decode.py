@@ -11,11 +11,12 @@ Channel rules (after decoding, see :mod:`service.images.raster` and :mod:`servic
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
-from service.errors import InvalidImage
+from service.errors import ImageError, InvalidImage
 from service.images.dicom import decode_dicom
 from service.images.limits import ImageLimits
 from service.images.raster import decode_png_or_jpeg, decode_tiff
@@ -23,6 +24,8 @@ from service.images.sniff import ImageFormat, sniff_format
 from service.images.windowing import to_uint8
 
 __all__ = ["DecodedSlice", "ImageLimits", "decode_image", "to_three_channels"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,18 @@ def decode_image(data: bytes, content_type: str | None, limits: ImageLimits) -> 
     """Decode one upload; raises ``UnsupportedImage`` (415) or ``InvalidImage`` (422)."""
     fmt = sniff_format(data, content_type)
     spacing = None
-    if fmt == "dicom":
-        pixels, spacing = decode_dicom(data, limits)
-    elif fmt == "tiff":
-        pixels = decode_tiff(data, limits)
-    else:
-        pixels = decode_png_or_jpeg(data, fmt, limits)
+    try:
+        if fmt == "dicom":
+            pixels, spacing = decode_dicom(data, limits)
+        elif fmt == "tiff":
+            pixels = decode_tiff(data, limits)
+        else:
+            pixels = decode_png_or_jpeg(data, fmt, limits)
+    except (ImageError, MemoryError):
+        raise
+    except Exception as exc:  # a decoder's own failure on hostile or unusual bytes: the file's fault
+        logger.warning("%s decoder failed: %s: %s", fmt, type(exc).__name__, exc)
+        raise InvalidImage(f"the {fmt.upper()} file could not be decoded") from exc
     return DecodedSlice(to_three_channels(pixels), spacing, fmt)
 
 

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.errors import InvalidImage
+from service.errors import InvalidImage, RequestTooLarge
 
 
 @dataclass(frozen=True)
 class ImageLimits:
-    """Accepted image sizes: each side in [min_side, max_side] and width x height <= max_pixels."""
+    """Accepted image sizes: each side in [min_side, max_side] and width x height <= max_pixels.
+
+    ``request_pixels`` caps the pixels of all slices of one request together (decoded memory);
+    ``pixels_left`` is what remains of it for the next slice (None: the whole of it).
+    """
 
     min_side: int = 32
     max_side: int = 4096
     max_pixels: int = 4096 * 4096
+    request_pixels: int = 4 * 4096 * 4096
+    pixels_left: int | None = None
 
     def check(self, width: int, height: int) -> None:
-        """Raise :class:`InvalidImage` (422) when a ``width`` x ``height`` image is out of limits."""
+        """Raise :class:`InvalidImage` (422) when a ``width`` x ``height`` image is out of limits,
+        :class:`RequestTooLarge` (413) when it would take the request over ``request_pixels``."""
         if width < self.min_side or height < self.min_side:
             raise InvalidImage(
                 f"image is {width}x{height} pixels; width and height must be at least {self.min_side}"
@@ -25,4 +32,10 @@ class ImageLimits:
             raise InvalidImage(
                 f"image is {width}x{height} pixels; the limit is {self.max_side} pixels per side "
                 f"and {self.max_pixels} pixels in all"
+            )
+        left = self.request_pixels if self.pixels_left is None else self.pixels_left
+        if width * height > left:
+            raise RequestTooLarge(
+                f"the slices of this request have more than {self.request_pixels} pixels together; "
+                "send fewer or smaller slices per request"
             )

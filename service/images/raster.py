@@ -76,7 +76,8 @@ def decode_tiff(data: bytes, limits: ImageLimits) -> np.ndarray:
             pixels = page.asarray()
         except Exception as exc:  # e.g. LZW needs the optional imagecodecs package
             logger.info("tifffile could not decode the TIFF pixels (%s); trying Pillow", exc)
-            return _decode_tiff_with_pillow(data, shape[axes.index("Y")], page.compression.name)
+            compression = getattr(page.compression, "name", str(page.compression))  # unknown codes are ints
+            return _decode_tiff_with_pillow(data, shape[axes.index("Y")], compression)
     if axes.startswith("S"):  # planar configuration: samples first
         pixels = np.moveaxis(pixels, 0, -1)
     if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:

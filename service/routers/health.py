@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 
-from service.dependencies import ModelsDep
+from service.dependencies import LOAD_FAILED, ModelsDep
 from service.schemas import Live, Ready
 
 router = APIRouter(prefix="/v2/health", tags=["health"])
 
 
-@router.get("/live", response_model=Live)
-async def live() -> Live:
-    """200 while the process serves HTTP."""
+@router.get("/live", response_model=Live, responses={503: {"description": "The models could not be loaded"}})
+async def live(request: Request) -> Live:
+    """200 while the process serves HTTP, the models loading included; 503 once loading has failed."""
+    if request.app.state.load_error is not None:
+        raise HTTPException(status_code=503, detail=LOAD_FAILED)
     return Live()
 
 

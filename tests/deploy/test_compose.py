@@ -10,6 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from service.settings import Settings
+
 # compose/config/compose_spec.json from the docker-compose 1.29.2 wheel (see COMPOSE_SPEC.md).
 SCHEMA_SHA256 = "0dc04bd346dcfee1b1419628fff79937bbf076925f298f272a2b490e2b112bac"
 SERVICES = {"cpu": "mri-api", "gpu": "mri-api-gpu"}
@@ -81,6 +83,8 @@ def test_service_matches_dockerfile(compose, dockerfile, profile):
 
     env = dict(item.partition("=")[::2] for item in service["environment"])
     assert "MRI_API_KEY" in env, "the API key is configurable"
+    settings = {f"MRI_{name.upper()}" for name in Settings.model_fields}
+    assert settings <= set(env), f"settings the compose file cannot set: {sorted(settings - set(env))}"
     models = [v for v in service["volumes"] if isinstance(v, dict) and v["target"] == env["MRI_MODELS_DIR"]]
     assert models and models[0]["read_only"] is True, "models volume mounted where MRI_MODELS_DIR points"
     assert models[0]["source"] == "./models"

@@ -175,6 +175,9 @@ def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_p
         assert 0.0 <= body["tumour_probability"] <= 1.0
         assert isinstance(body["has_tumour"], bool)
         assert body["model"]["name"] and body["model"]["version"]
+        # one structured line per request (the service's own), no second access line from uvicorn
+        assert log_path.read_text().count("endpoint=/classify status=200") == 1
+        assert '"POST /classify HTTP/1.1"' not in log_path.read_text()
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)  # what `docker stop` sends

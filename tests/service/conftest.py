@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from contract.spec import CARD_FILE, CLASSIFIER_FILE, PREPROCESS_LAYER, SEGMENTER_FILE
 from service.main import create_app
 from service.settings import Settings
+from tests.service.apps import started
 
 TINY_SIZE = 32
 
@@ -97,7 +98,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def client(models_dir: Path) -> Iterator[TestClient]:
     """A started app (lifespan run: models loaded) with default settings and the tiny models."""
-    with TestClient(create_app(Settings(models_dir=models_dir))) as test_client:
+    with started(create_app(Settings(models_dir=models_dir))) as test_client:
         yield test_client
 
 
@@ -108,6 +109,6 @@ def make_client(models_dir: Path) -> Iterator[Callable[..., TestClient]]:
 
         def make(**overrides: Any) -> TestClient:
             settings = Settings(**{"models_dir": models_dir, **overrides})
-            return stack.enter_context(TestClient(create_app(settings), raise_server_exceptions=False))
+            return stack.enter_context(started(create_app(settings), raise_server_exceptions=False))
 
         yield make

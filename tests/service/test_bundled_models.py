@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from pycocotools import mask as coco_mask
 
 from contract.spec import CLASSIFIER_FILE, SEGMENTER_FILE
 from service.main import create_app
 from service.settings import DEFAULT_MODELS_DIR, Settings
 from tests.service import samples
+from tests.service.apps import started
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def test_the_repository_ships_both_models():
 
 @pytest.fixture(scope="module")
 def bundled_client():
-    with TestClient(create_app(Settings(models_dir=DEFAULT_MODELS_DIR))) as client:
+    with started(create_app(Settings(models_dir=DEFAULT_MODELS_DIR))) as client:
         yield client
 
 

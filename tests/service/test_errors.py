@@ -95,6 +95,18 @@ def test_limits_follow_the_settings(make_client):
     assert _post(client, samples.png_bytes(samples.positive_image(95))).status_code == 422  # 95 * 95 > 8100
 
 
+def test_the_pixels_of_one_request_together_are_capped_before_decoding(make_client):
+    client = make_client(max_request_pixels=3 * 64 * 64)
+    slice_64 = ("a.png", samples.png_bytes(samples.positive_image(64)), "image/png")
+    huge = ("huge.png", samples.png_header_only(4000, 4000), "image/png")  # refused from its header
+
+    assert client.post("/classify", files=[("files", slice_64)] * 3).status_code == 200
+    over = client.post("/classify", files=[("files", slice_64)] * 4)
+    assert over.status_code == 413 and over.json()["detail"].startswith("files[3] (a.png): ")
+    first = client.post("/segment", files=[("files", huge), ("files", slice_64)])
+    assert first.status_code == 413 and "files[0] (huge.png)" in first.json()["detail"]
+
+
 def test_service_stays_up_after_bad_input(client):
     for data in (b"", b"nonsense", samples.png_header_only(100_000, 100_000)):
         _post(client, data)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import time
 from fastapi.testclient import TestClient
 
 from service import main
 from service.main import create_app
 from service.settings import DEFAULT_MODELS_DIR, Settings
 from tests.service import samples
+from tests.service.apps import started
 
 
 def test_module_app_uses_the_repository_models_folder():
@@ -20,18 +21,27 @@ def test_lifespan_loads_warm_models_and_drops_them_at_shutdown(models_dir):
     app = create_app(Settings(models_dir=models_dir))
     assert app.state.models is None
 
-    with TestClient(app):
+    with started(app):
         models = app.state.models
         assert models.classifier.input_size == 32 and models.segmenter.input_size == 32
 
     assert app.state.models is None
 
 
-def test_start_fails_without_models(tmp_path, caplog):
+def test_a_models_folder_that_cannot_load_turns_live_and_ready_503(tmp_path, caplog):
     app = create_app(Settings(models_dir=tmp_path))
 
-    with pytest.raises(FileNotFoundError, match="classifier"), TestClient(app):
-        pass
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 30
+        while app.state.load_error is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+        assert "FileNotFoundError" in app.state.load_error and "classifier" in app.state.load_error
+        for path in ("/v2/health/live", "/v2/health/ready"):
+            response = client.get(path)
+            assert response.status_code == 503 and "could not be loaded" in response.json()["detail"]
+        image = samples.png_bytes(samples.positive_image())
+        assert client.post("/classify", files={"file": ("a.png", image, "image/png")}).status_code == 503
     assert "could not load the models" in caplog.text
 
 

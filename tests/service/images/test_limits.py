@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.errors import InvalidImage
+from service.errors import InvalidImage, RequestTooLarge
 from service.images.limits import ImageLimits
 
 
@@ -15,3 +15,12 @@ def test_limits():
     for width, height in [(31, 50), (50, 31), (101, 40), (40, 101), (71, 71)]:
         with pytest.raises(InvalidImage):
             limits.check(width, height)
+
+
+def test_request_budget_is_a_413_for_the_slice_that_exceeds_it():
+    limits = ImageLimits(max_pixels=100 * 100, request_pixels=150 * 100)
+    limits.check(100, 100)  # the whole budget left
+    ImageLimits(request_pixels=15_000, pixels_left=5_000).check(50, 100)
+    with pytest.raises(RequestTooLarge) as info:
+        ImageLimits(request_pixels=15_000, pixels_left=5_000).check(60, 100)
+    assert info.value.status_code == 413 and "15000" in info.value.detail

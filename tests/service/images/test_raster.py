@@ -114,3 +114,30 @@ def test_tiff_pixels_nobody_can_decode_are_422(monkeypatch):
 
     with pytest.raises(InvalidImage, match="TIFF pixel data"):
         _decode(data)
+
+
+def _with_compression_code(data: bytes, code: int) -> bytes:
+    """The TIFF ``data`` with its Compression tag rewritten to ``code`` (pixels left as they are)."""
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        offset = tif.pages.first.tags["Compression"].valueoffset
+    patched = bytearray(data)
+    patched[offset : offset + 2] = code.to_bytes(2, "little")
+    return bytes(patched)
+
+
+def test_tiff_with_a_compression_code_tifffile_does_not_know_is_422():
+    data = _with_compression_code(samples.tiff_bytes(samples.lgg_pixels(), photometric="rgb"), 32774)
+
+    with pytest.raises(InvalidImage, match="could not be decoded"):
+        _decode(data)
+
+
+def test_tiff_with_an_unknown_compression_is_a_422_answer_and_the_service_stays_up(client):
+    data = _with_compression_code(samples.tiff_bytes(samples.lgg_pixels(), photometric="rgb"), 32774)
+
+    response = client.post("/classify", files={"file": ("odd.tif", data, "image/tiff")})
+
+    assert response.status_code == 422 and "could not be decoded" in response.json()["detail"]
+    assert client.get("/v2/health/ready").status_code == 200
