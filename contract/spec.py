@@ -32,6 +32,8 @@ CARD_TEXT_FILE = "MODEL_CARD.md"
 SPLIT_FILE = "split.json"
 
 CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")
+#: Index of FLAIR in ``CHANNELS``: a greyscale upload is taken as FLAIR, repeated on all three.
+FLAIR_CHANNEL = CHANNELS.index("FLAIR")
 INPUT_RANGE = (0.0, 255.0)
 DEFAULT_IMAGE_SIZE = 256
 

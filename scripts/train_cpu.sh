@@ -5,9 +5,11 @@
 #   3. the loss with the better validation Dice trained on from its weights (35-minute budget);
 #   4. the classifier trained on from its weights (20-minute budget);
 #   5. evaluation on the test patients (thresholds chosen on validation);
-#   6. a second session: the segmenter trained on from the bundled weights (55-minute budget, half
-#      of the healthy slices drawn each epoch instead of 0.3, to cut masks on healthy slices),
-#      then the classifier (25-minute budget), then evaluation again.
+#   6. a second session: both trained on from the stage-1 weights with the FLAIR-only augmentation
+#      added (a fifth of the slices shown as FLAIR repeated, as the service reads grey and DICOM
+#      uploads): the segmenter for 55 minutes with half of the healthy slices drawn each epoch
+#      instead of 0.3 (fewer masks on healthy slices), then the classifier for 25 minutes, then
+#      evaluation again.
 # Usage: bash scripts/train_cpu.sh [DATA_DIR]   (default ../shared/data/lgg/kaggle_3m)
 # On a GPU, drop the budgets and train longer at 256x256 (README: Training on a GPU with JAX).
 set -euo pipefail

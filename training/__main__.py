@@ -10,6 +10,19 @@ import sys
 from training.config import DEFAULT_DATA, DEFAULT_MODELS, DEFAULT_REPORTS, DEFAULT_RUNS, TrainConfig
 
 
+def _setting(text: str) -> tuple[str, float | bool]:
+    """``NAME=VALUE`` -> (name, number), or a boolean for ``true``/``false``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name}: {value!r} is not a number or true/false") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -35,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         if f.name == "max_slices":
             kind = int
         tr.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default)
+    tr.add_argument("--augment", type=_setting, action="append", default=[], metavar="NAME=VALUE",
+                    help="override an augmentation setting of training.dataset.Augment (flip, rotation, scale, "
+                         "gain, shift, flair_only), e.g. --augment flair_only=0 --augment rotation=15")
     tr.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
     ev = sub.add_parser("evaluate", help="choose thresholds on validation, score the test patients")
@@ -61,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "train":
         from training.train import train
 
-        options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet")}
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet", "augment")}
+        options["augment"] = dict(args.augment)
         train(TrainConfig(**options), verbose=2 if args.quiet else "auto")
     else:
         from training.evaluate import evaluate

@@ -9,13 +9,18 @@ import cv2
 import keras
 import numpy as np
 
+from contract import FLAIR_CHANNEL
+
 
 @dataclass(frozen=True)
 class Augment:
-    """Augmentation ranges: horizontal flips, rotation (degrees), scaling and intensity jitter.
+    """Augmentation ranges: horizontal flips, rotation (degrees), scaling, intensity jitter, FLAIR only.
 
     Geometric changes are applied identically to image and mask (nearest-neighbour for masks);
     intensity jitter multiplies each channel by ``1 +- gain`` and adds ``+- shift`` grey levels.
+    With probability ``flair_only`` the slice becomes its FLAIR channel repeated three times, which
+    is how the service reads a greyscale upload (a single-sequence DICOM, a grey PNG), so that such
+    input is not out of distribution.
     """
 
     flip: bool = True
@@ -23,6 +28,11 @@ class Augment:
     scale: float = 0.1
     gain: float = 0.1
     shift: float = 10.0
+    flair_only: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.flair_only <= 1.0:
+            raise ValueError(f"flair_only must be a probability in [0, 1], got {self.flair_only}")
 
     def __call__(self, rng: np.random.Generator, image: np.ndarray, mask: np.ndarray | None):
         size = image.shape[0]
@@ -40,6 +50,8 @@ class Augment:
                                       flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)[..., None]
         image = image.astype(np.float32)
         image = image * (1.0 + rng.uniform(-self.gain, self.gain, 3)) + rng.uniform(-self.shift, self.shift, 3)
+        if rng.random() < self.flair_only:
+            image = np.repeat(image[..., FLAIR_CHANNEL : FLAIR_CHANNEL + 1], 3, axis=2)
         return np.clip(image, 0, 255), mask
 
 

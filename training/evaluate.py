@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from contract import (CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE, file_version, mask_from_probabilities,
+from contract import (CLASSIFIER_FILE, FLAIR_CHANNEL, SEGMENTER_FILE, SPLIT_FILE, file_version, mask_from_probabilities,
                       read_card, to_model_input, tumour_probability, write_card)
 from training import data as lgg
 from training import metrics, report
@@ -85,6 +85,17 @@ def evaluate(data: str, models_dir: str, reports_dir: str, max_slices: int | Non
         if part == "test":
             report.roc_curve_png(has, prob, reports / "roc_test.png")
             report.overlays_png(images, truth, pred, reports / "segmentation_best_worst_test.png")
+            # The same patients as the service reads a grey upload (a single-sequence DICOM, a grey
+            # PNG): FLAIR repeated on the three channels; thresholds as chosen on validation.
+            flair = np.repeat(images[..., FLAIR_CHANNEL : FLAIR_CHANNEL + 1], 3, axis=3)
+            flair_prob = tumour_probability(_predict(classifier, flair))
+            results["classifier"]["test_flair_only"] = metrics.classification_report(
+                has, flair_prob, thresholds["classifier"])
+            flair_seg = metrics.segmentation_report(
+                truth, _masks(_predict(segmenter, flair, batch_size=16), thresholds["segmenter"]), patients)
+            results["segmenter"]["test_flair_only"] = {**flair_seg, "threshold": thresholds["segmenter"]}
+            log.info("test, FLAIR only: classifier %s", results["classifier"]["test_flair_only"])
+            log.info("test, FLAIR only: segmenter %s", {k: v for k, v in flair_seg.items() if k != "patient_dice"})
 
     for name, file in (("classifier", CLASSIFIER_FILE), ("segmenter", SEGMENTER_FILE)):
         entry = card.setdefault("models", {}).setdefault(name, {"file": file})

@@ -26,7 +26,9 @@ LIMITATIONS = [
     "Slice by slice: no 3-D context; the very first and last slices of a volume are the least reliable.",
     "Trained on the CPU at 128x128 input under a time budget: masks are upsampled to the slice size, "
     "so very small lesions (a few pixels at 256x256) can be missed.",
-    "Grayscale uploads are taken as FLAIR repeated on three channels, which the models never saw in training.",
+    "Greyscale uploads (a single-sequence DICOM, a grey PNG) are taken as FLAIR repeated on three "
+    "channels; the models saw such slices in training (FLAIR-only augmentation), but score lower on them "
+    "than on three sequences (metrics 'test_flair_only').",
 ]
 
 
@@ -107,10 +109,11 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
                   f"batch {cfg.get('batch_size')}, learning rate {cfg.get('learning_rate')}", ""]
         if "loss_comparison" in entry:
             lines.append(f"- loss comparison (equal budgets, validation soft Dice): {_fmt(entry['loss_comparison'])}")
-        if training.get("continued_from"):
-            before = training["continued_from"]
+        before = training.get("continued_from")
+        while before:  # the runs these weights were trained on from, latest first
             lines.append(f"- continued from an earlier run of {before.get('epochs_run')} epochs "
-                         f"({before.get('duration_s')} s)")
+                         f"({before.get('duration_s')} s, learning rate {before.get('config', {}).get('learning_rate')})")
+            before = before.get("continued_from")
         for part, scores in entry.get("metrics", {}).items():
             shown = {k: v for k, v in scores.items() if k != "patient_dice"}
             lines.append(f"- {part}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items()))

@@ -7,6 +7,7 @@ CSV log and best checkpoint go to ``<runs>/<model>/``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -17,7 +18,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from contract import CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE, file_version, read_card, write_card
+from contract import (CHANNELS, CLASSIFIER_FILE, INPUT_RANGE, SEGMENTER_FILE, SPLIT_FILE, file_version, read_card,
+                      write_card)
 from training import data as lgg
 from training.config import TrainConfig
 from training.dataset import Augment, SliceDataset
@@ -108,7 +110,10 @@ def train(cfg: TrainConfig, verbose: int | str = "auto") -> tuple[keras.Model, P
     _, x_val, m_val = _part(cfg, records, split, "validation")
     has_train = m_train.reshape(len(m_train), -1).any(axis=1)
     has_val = m_val.reshape(len(m_val), -1).any(axis=1)
-    augment = Augment(**cfg.augment)
+    try:
+        augment = Augment(**cfg.augment)
+    except TypeError as exc:  # an unknown setting name
+        raise ValueError(f"bad augmentation settings {cfg.augment}: {exc}") from None
     optimizer = keras.optimizers.Adam(cfg.learning_rate)
 
     if cfg.model == "classifier":
@@ -169,13 +174,14 @@ def train(cfg: TrainConfig, verbose: int | str = "auto") -> tuple[keras.Model, P
         "name": f"lgg-{cfg.model}",
         "architecture": model.name,
         "parameters": int(model.count_params()),
-        "input": {"shape": [cfg.image_size, cfg.image_size, 3], "dtype": "float32", "range": [0, 255],
-                  "channels": ["pre-contrast", "FLAIR", "post-contrast"]},
+        "input": {"shape": [cfg.image_size, cfg.image_size, 3], "dtype": "float32", "range": list(INPUT_RANGE),
+                  "channels": list(CHANNELS)},
         "output": ("(N, 1) sigmoid tumour probability" if model.output_shape[-1] == 1 and cfg.model == "classifier"
                    else "(N, 2) softmax, tumour at index 1" if cfg.model == "classifier"
                    else "(N, S, S, 1) per-pixel sigmoid tumour probability"),
         "training": {
             "config": cfg.as_dict(),
+            "augmentation": dataclasses.asdict(augment),
             "train_slices": len(x_train), "validation_slices": len(x_val),
             "epochs_run": len(hist["loss"]), "best_epoch": best + 1,
             "monitor": monitor, "best_monitor_value": hist[monitor][best],

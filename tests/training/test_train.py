@@ -60,6 +60,9 @@ def test_evaluate_writes_metrics_card_and_figures(trained, tmp_path):
     test = card["models"]["classifier"]["metrics"]["test"]
     assert 0.0 <= test["accuracy"] <= 1.0 and test["slices"] > 0
     seg = card["models"]["segmenter"]["metrics"]["test"]
+    flair_only = card["models"]["segmenter"]["metrics"]["test_flair_only"]
+    assert flair_only["patients"] == seg["patients"] and 0.0 <= flair_only["patient_dice_mean"] <= 1.0
+    assert card["models"]["classifier"]["metrics"]["test_flair_only"]["slices"] == test["slices"]
     assert 0.0 <= seg["patient_dice_mean"] <= 1.0
     assert 0.0 < card["models"]["segmenter"]["threshold"] < 1.0
     assert (tmp_path / "roc_test.png").stat().st_size > 1000
