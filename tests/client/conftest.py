@@ -117,15 +117,23 @@ def slice_folder(tmp_path, lgg_slices) -> Path:
     return root
 
 
-def write_dicom(source: Path, target: Path, spacing_mm: float = 0.5) -> Path:
-    """Write the FLAIR channel of a slice as a minimal uncompressed DICOM file (no extension)."""
+def write_dicom(
+    source: Path, target: Path, spacing_mm: float | None = 0.5, monochrome1: bool = False, gain: int = 1
+) -> Path:
+    """Write the FLAIR channel of a slice as a minimal uncompressed DICOM file (no extension).
+
+    ``spacing_mm=None`` leaves out PixelSpacing; ``monochrome1`` stores the values inverted
+    (MONOCHROME1: high = dark); ``gain`` multiplies the values (16-bit range) and the window.
+    """
     import numpy as np
     import pydicom
     from PIL import Image
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-    pixels = np.asarray(Image.open(source))[..., 1].astype(np.uint16)
+    pixels = np.asarray(Image.open(source))[..., 1].astype(np.uint16) * gain
+    if monochrome1:
+        pixels = 255 * gain - pixels
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -134,10 +142,12 @@ def write_dicom(source: Path, target: Path, spacing_mm: float = 0.5) -> Path:
     ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
     ds.Modality = "MR"
     ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME1" if monochrome1 else "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.WindowCenter, ds.WindowWidth = 127.5, 256
-    ds.PixelSpacing = [spacing_mm, spacing_mm]
+    # the DICOM linear window maps c - 0.5 -+ (w - 1) / 2 to 0 / 255: this one gives back the values / gain
+    ds.WindowCenter, ds.WindowWidth = 127.5 * gain + 0.5, 255 * gain + 1
+    if spacing_mm is not None:
+        ds.PixelSpacing = [spacing_mm, spacing_mm]
     ds.PixelData = pixels.tobytes()
     pydicom.dcmwrite(target, ds, enforce_file_format=True)
     return target

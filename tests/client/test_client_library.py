@@ -13,7 +13,7 @@ import pytest
 from mri_client import MRIClient, MRIError, mask_to_png
 from PIL import Image
 
-from .conftest import API_KEY, REPO
+from .conftest import API_KEY, REPO, write_dicom
 
 
 def test_classify_segment_analyze_on_paths_and_bytes(service_url, lgg_slices):
@@ -34,6 +34,26 @@ def test_classify_segment_analyze_on_paths_and_bytes(service_url, lgg_slices):
         assert analysis["classification"]["has_tumour"] is True
         assert analysis["segmentation"]["mask"]["format"] == "png"
         assert analysis["segmentation"]["tumour_pixels"] == seg["tumour_pixels"]
+
+
+def test_dicom_variants_of_a_real_slice_give_the_same_mask(service_url, lgg_slices, tmp_path):
+    tif = next(p for p in lgg_slices if p.suffix == ".tif")
+    variants = {
+        "plain": write_dicom(tif, tmp_path / "plain"),
+        "no-spacing": write_dicom(tif, tmp_path / "no-spacing", spacing_mm=None),
+        "monochrome1": write_dicom(tif, tmp_path / "monochrome1", monochrome1=True),
+        "16-bit": write_dicom(tif, tmp_path / "16-bit", gain=200),
+    }
+    with MRIClient(service_url, retries=0) as client:
+        seg = {name: client.segment(path) for name, path in variants.items()}
+        reference = client.segment(tif)  # the TIFF's FLAIR channel is what the DICOM files hold
+
+    plain = seg["plain"]["tumour_pixels"]
+    assert plain > 0 and plain == pytest.approx(reference["tumour_pixels"], rel=0.05)
+    for name in ("no-spacing", "monochrome1", "16-bit"):
+        assert seg[name]["tumour_pixels"] == pytest.approx(plain, rel=0.01), name
+    assert seg["plain"]["tumour_area_mm2"] == pytest.approx(plain * 0.25)
+    assert seg["no-spacing"]["tumour_area_mm2"] is None and seg["no-spacing"]["pixel_spacing_mm"] is None
 
 
 def test_rle_and_png_masks_decode_to_the_same_mask(service_url, lgg_slices):
