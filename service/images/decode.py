@@ -48,7 +48,8 @@ class DecodedSlice:
 
 
 def decode_image(data: bytes, content_type: str | None, limits: ImageLimits) -> DecodedSlice:
-    """Decode one upload; raises ``UnsupportedImage`` (415) or ``InvalidImage`` (422)."""
+    """Decode one upload; raises ``UnsupportedImage`` (415), ``InvalidImage`` (422, also for any
+    failure of a decoder on the file's bytes) or ``RequestTooLarge`` (413, ``limits.pixels_left``)."""
     fmt = sniff_format(data, content_type)
     spacing = None
     try:

@@ -66,6 +66,13 @@ def test_non_recursive_takes_only_the_top_folder(service_url, slice_folder, tmp_
     assert set(by_name(read_csv(out), slice_folder)) == {"a.tif", "broken.png"}
 
 
+def test_exclude_skips_matching_files_in_folders(service_url, slice_folder, tmp_path):
+    out = tmp_path / "rows.csv"
+    argv = ["classify", str(slice_folder), "-r", "--exclude", "broken.*", "--exclude", "case1/deep/*"]
+    assert main([*argv, "--url", service_url, "-q", "-o", str(out)]) == 0
+    assert set(by_name(read_csv(out), slice_folder)) == GOOD - {"case1/deep/c.png"}
+
+
 def test_segment_jsonl_with_mask_pngs(service_url, slice_folder, tmp_path):
     out, masks = tmp_path / "rows.jsonl", tmp_path / "masks"
     status = main(

@@ -85,6 +85,8 @@ def test_content_types_and_discovery(tmp_path):
     assert found == ["a.PNG", "b.jpeg", "d.dcm", "sub/IM1", "sub/c.TIFF"]
     assert [i.relative.as_posix() for i in find_inputs([tmp_path])] == ["a.PNG", "b.jpeg", "d.dcm"]
     assert [i.relative.as_posix() for i in find_inputs([tmp_path / "e.gif"])] == ["e.gif"]  # explicit
+    excluded = find_inputs([tmp_path], recursive=True, exclude=["*.jpeg", "sub/*.TIFF"])
+    assert [i.relative.as_posix() for i in excluded] == ["a.PNG", "d.dcm", "sub/IM1"]
     assert content_type_for("x.Tif") == "image/tiff"
     assert content_type_for("IM1", dicom) == "application/dicom"
     assert content_type_for("slice", b"\x89PNG\r\n\x1a\n...") == "image/png"

@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip files in folders whose name or relative path matches (repeatable), e.g. '*_mask.*'",
+    )
+    parser.add_argument(
         "--url",
         default=os.environ.get("MRI_URL", "http://localhost:8000"),
         help="service URL (env MRI_URL; default %(default)s)",
@@ -133,7 +140,7 @@ def _open_output(path: str | None) -> IO[str] | nullcontext[TextIO]:
 
 def run(args: argparse.Namespace) -> int:
     """Process all inputs with ``args.concurrency`` threads, writing rows in input order."""
-    items = find_inputs(args.paths, recursive=args.recursive)
+    items = find_inputs(args.paths, recursive=args.recursive, exclude=args.exclude)
     if not items:
         logger.error("no input files found in %s", " ".join(args.paths))
         return 2

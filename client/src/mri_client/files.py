@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -58,21 +59,30 @@ def content_type_for(name: str, data: bytes = b"") -> str:
     return _sniff(data) or "application/octet-stream"
 
 
-def _wanted(path: Path, root: Path) -> bool:
-    if any(part.startswith(".") for part in path.relative_to(root).parts):
+def _excluded(relative: Path, patterns: Sequence[str]) -> bool:
+    """True when the file name or its path below the folder matches one of the glob ``patterns``."""
+    return any(fnmatch(relative.name, p) or fnmatch(relative.as_posix(), p) for p in patterns)
+
+
+def _wanted(path: Path, root: Path, exclude: Sequence[str]) -> bool:
+    relative = path.relative_to(root)
+    if any(part.startswith(".") for part in relative.parts) or _excluded(relative, exclude):
         return False
     if path.suffix.lower() in SUPPORTED_SUFFIXES:
         return True
     return path.suffix == "" and is_dicom(path)
 
 
-def find_inputs(paths: Iterable[str | Path], recursive: bool = False) -> list[InputFile]:
+def find_inputs(
+    paths: Iterable[str | Path], recursive: bool = False, exclude: Sequence[str] = ()
+) -> list[InputFile]:
     """Expand files and folders into the slices to send, in a stable (sorted) order.
 
     A file named explicitly is always sent (the service judges it), also when it does not exist
     (its row then reports the error). In a folder, only supported suffixes
     (``.png .jpg .jpeg .tif .tiff .dcm``) and extensionless DICOM files are taken, descending into
-    subfolders when ``recursive``.
+    subfolders when ``recursive``, except files whose name or relative path matches a glob of
+    ``exclude`` (e.g. ``*_mask.*``).
     """
     found: list[InputFile] = []
     for raw in paths:
@@ -81,7 +91,7 @@ def find_inputs(paths: Iterable[str | Path], recursive: bool = False) -> list[In
             found.append(InputFile(root, Path(root.name)))
             continue
         candidates = root.rglob("*") if recursive else root.iterdir()
-        files = sorted(p for p in candidates if p.is_file() and _wanted(p, root))
+        files = sorted(p for p in candidates if p.is_file() and _wanted(p, root, exclude))
         if not files:
             logger.warning("no supported images in %s%s", root, "" if recursive else " (try --recursive)")
         found.extend(InputFile(p, p.relative_to(root)) for p in files)
