@@ -48,6 +48,13 @@ def lgg_bytes(name: str = TUMOUR_SLICE) -> bytes:
     return lgg_path(name).read_bytes()
 
 
+def read_rgb(path: Path) -> np.ndarray:
+    """A dataset slice (TIFF or JPEG) as (H, W, 3) uint8: pre-contrast, FLAIR, post-contrast."""
+    if path.suffix == ".tif":
+        return tifffile.imread(path)
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def lgg_pixels(name: str = TUMOUR_SLICE) -> np.ndarray:
     """(256, 256, 3) uint8 slice of the dataset."""
     return tifffile.imread(lgg_path(name))

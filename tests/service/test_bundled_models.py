@@ -69,3 +69,26 @@ def test_slice(bundled_client, pair):
     dice = 2 * intersection / (predicted.sum() + truth.sum())
     iou = intersection / np.logical_or(predicted, truth).sum()
     assert dice > 0.5 or iou > 0.3, f"mask overlap too small: Dice {dice:.3f}, IoU {iou:.3f}"
+
+
+TUMOUR_PAIRS = [pair for pair in PAIRS if samples.read_mask(pair[1]).any()]
+
+
+@pytest.mark.parametrize("pair", TUMOUR_PAIRS, ids=_id)
+def test_the_flair_channel_alone_as_16_bit_dicom_still_finds_the_tumour(bundled_client, pair):
+    """What a PACS sends: one sequence per file, 16-bit with a rescale, a window and pixel spacing."""
+    image, mask_path = pair
+    truth = samples.read_mask(mask_path)
+    flair = samples.read_rgb(image)[..., 1].astype(np.uint16) * 40 + 100  # stored = (value + 2.5) * 40
+    dicom = samples.dicom_bytes(flair, spacing=(0.9, 0.9), rescale=(0.025, -2.5), window=(128, 256))
+
+    response = bundled_client.post("/analyze", files={"file": ("slice.dcm", dicom, "application/dicom")})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["classification"]["has_tumour"] is True, body["classification"]
+    rle = body["segmentation"]["mask"]
+    predicted = coco_mask.decode(coco_mask.frPyObjects(rle, *rle["size"])).astype(bool)
+    dice = 2 * np.logical_and(predicted, truth).sum() / (predicted.sum() + truth.sum())
+    assert dice > 0.5, f"Dice {dice:.3f} on the FLAIR-only DICOM"
+    assert body["segmentation"]["tumour_area_mm2"] == pytest.approx(predicted.sum() * 0.81)
