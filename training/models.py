@@ -16,7 +16,9 @@ from contract.spec import INPUT_SCALE, PREPROCESS_LAYER
 
 log = logging.getLogger(__name__)
 
-CLASSIFIER_ARCHITECTURES = ("compact", "resnet50")
+CLASSIFIER_ARCHITECTURES = ("compact", "resunet_encoder", "resnet50")
+#: Names of the layers :func:`resunet_encoder` builds start with one of these.
+ENCODER_PREFIXES = ("stem_", "enc", "bottleneck_")
 
 
 def _check_size(image_size: int, multiple: int) -> None:
@@ -45,6 +47,26 @@ def residual_block(x, filters: int, name: str):
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
+def resunet_encoder(x, base_filters: int = 16):
+    """The ResUNet's encoder: stem, residual blocks of 2x, 4x, 8x filters with max-pooling, and the
+    16x bottleneck block. Returns the bottleneck output and the skips (stem, enc1, enc2, enc3).
+
+    Its layer names are the same wherever it is built, so weights move between models by name.
+    """
+    f = base_filters
+    for i in (1, 2):
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", kernel_initializer="he_normal",
+                          name=f"stem_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"stem_bn{i}")(x)
+    skips = [x]
+    x = layers.MaxPooling2D(2, name="stem_pool")(x)
+    for level, mult in enumerate((2, 4, 8), start=1):
+        x = residual_block(x, f * mult, name=f"enc{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
+    return residual_block(x, f * 16, name="bottleneck"), skips
+
+
 def build_resunet(image_size: int = 256, base_filters: int = 16) -> keras.Model:
     """The original ResUNet segmenter (1,210,513 parameters with ``base_filters=16``).
 
@@ -58,17 +80,7 @@ def build_resunet(image_size: int = 256, base_filters: int = 16) -> keras.Model:
         raise ValueError(f"base_filters must be positive, got {base_filters}")
     f = base_filters
     inputs, x = _inputs(image_size)
-    for i in (1, 2):
-        x = layers.Conv2D(f, 3, padding="same", activation="relu", kernel_initializer="he_normal",
-                          name=f"stem_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"stem_bn{i}")(x)
-    skips = [x]
-    x = layers.MaxPooling2D(2, name="stem_pool")(x)
-    for level, mult in enumerate((2, 4, 8), start=1):
-        x = residual_block(x, f * mult, name=f"enc{level}")
-        skips.append(x)
-        x = layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
-    x = residual_block(x, f * 16, name="bottleneck")
+    x, skips = resunet_encoder(x, f)
     for level, (mult, skip) in enumerate(zip((8, 4, 2, 1), reversed(skips)), start=1):
         x = layers.UpSampling2D(2, name=f"dec{level}_up")(x)
         x = layers.Concatenate(name=f"dec{level}_concat")([x, skip])
@@ -106,6 +118,38 @@ def build_compact_classifier(image_size: int = 256, base_filters: int = 32, drop
     return keras.Model(inputs, outputs, name="compact_classifier")
 
 
+def build_encoder_classifier(image_size: int = 256, segmenter: str | None = None, dropout: float = 0.3) -> keras.Model:
+    """Slice classifier on the ResUNet's encoder (about 0.9M parameters).
+
+    The segmenter's encoder (:func:`resunet_encoder`), global average and max pooling concatenated,
+    dropout and a dense sigmoid. ``segmenter`` is an optional path to a trained ``segmenter.keras``
+    whose encoder weights are copied in by layer name: pixel-level tumour features as the starting
+    point, in place of ImageNet weights. Output ``(N, 1)``: probability that the slice shows tumour.
+    """
+    _check_size(image_size, 16)
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    inputs, x = _inputs(image_size)
+    x, _ = resunet_encoder(x)
+    x = layers.Concatenate(name="pool")(
+        [layers.GlobalAveragePooling2D(name="avg_pool")(x), layers.GlobalMaxPooling2D(name="max_pool")(x)]
+    )
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="tumour_probability")(x)
+    model = keras.Model(inputs, outputs, name="resunet_encoder_classifier")
+    if segmenter:
+        source = {layer.name: layer for layer in keras.saving.load_model(segmenter, compile=False).layers}
+        copied = 0
+        for layer in model.layers:
+            if layer.weights and layer.name.startswith(ENCODER_PREFIXES) and layer.name in source:
+                layer.set_weights(source[layer.name].get_weights())
+                copied += 1
+        if not copied:
+            raise ValueError(f"{segmenter} has no ResUNet encoder layers to copy")
+        log.info("copied the weights of %d encoder layers from %s", copied, segmenter)
+    return model
+
+
 def build_resnet50_classifier(image_size: int = 256, weights: str | None = None) -> keras.Model:
     """The original transfer-learning classifier: ResNet50 + head.
 
@@ -134,11 +178,17 @@ def build_resnet50_classifier(image_size: int = 256, weights: str | None = None)
 
 
 def build_classifier(architecture: str = "compact", image_size: int = 256, weights: str | None = None) -> keras.Model:
-    """Build a classifier by name (``compact`` default, or ``resnet50``); see the two builders."""
+    """Build a classifier by name: ``compact``, ``resunet_encoder`` or ``resnet50`` (see the builders).
+
+    ``weights`` is the starting point of the backbone: ResNet50 ImageNet weights (``*_notop.h5``) for
+    ``resnet50``, a trained ``segmenter.keras`` for ``resunet_encoder``; ``compact`` takes none.
+    """
     if architecture not in CLASSIFIER_ARCHITECTURES:
         raise ValueError(f"architecture must be one of {CLASSIFIER_ARCHITECTURES}, got {architecture!r}")
     if architecture == "resnet50":
         return build_resnet50_classifier(image_size, weights=weights)
+    if architecture == "resunet_encoder":
+        return build_encoder_classifier(image_size, segmenter=weights)
     if weights:
-        raise ValueError("--weights applies to the resnet50 architecture only")
+        raise ValueError("--weights applies to the resnet50 and resunet_encoder architectures only")
     return build_compact_classifier(image_size)

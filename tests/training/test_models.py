@@ -1,5 +1,6 @@
 """Builders give the right shapes and parameter counts and check their arguments."""
 
+import numpy as np
 import pytest
 
 from contract.spec import PREPROCESS_LAYER
@@ -50,3 +51,20 @@ def test_unknown_architecture_and_misplaced_weights_are_refused():
         build_classifier("vgg")
     with pytest.raises(ValueError, match="resnet50"):
         build_classifier("compact", 64, weights="x.h5")
+
+
+def test_encoder_classifier_starts_from_a_trained_segmenter(tmp_path):
+    segmenter = build_resunet(32)
+    segmenter.save(tmp_path / "segmenter.keras")
+    model = build_classifier("resunet_encoder", 32, weights=str(tmp_path / "segmenter.keras"))
+    assert model.output_shape == (None, 1) and model.count_params() <= 3_000_000
+    for name in ("stem_conv1", "enc2_conv2", "bottleneck_short_bn"):
+        for mine, theirs in zip(model.get_layer(name).get_weights(), segmenter.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    fresh = build_classifier("resunet_encoder", 32)
+    assert not np.array_equal(fresh.get_layer("stem_conv1").get_weights()[0],
+                              segmenter.get_layer("stem_conv1").get_weights()[0])
+    compact = build_compact_classifier(32)
+    compact.save(tmp_path / "compact.keras")
+    with pytest.raises(ValueError, match="no ResUNet encoder"):
+        build_classifier("resunet_encoder", 32, weights=str(tmp_path / "compact.keras"))
