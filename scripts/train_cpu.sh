@@ -9,7 +9,11 @@
 #      added (a fifth of the slices shown as FLAIR repeated, as the service reads grey and DICOM
 #      uploads): the segmenter for 55 minutes with half of the healthy slices drawn each epoch
 #      instead of 0.3 (fewer masks on healthy slices), then the classifier for 25 minutes, then
-#      evaluation again.
+#      evaluation again;
+#   7. the classifier architecture comparison: the ResUNet-encoder classifier (encoder weights from
+#      the stage-2 segmenter, 20-minute budget) against the compact one, evaluated alike; the one
+#      with the better validation accuracy (then ROC AUC) stays the default, and the comparison
+#      goes into the model card (models/classifier_comparison.json).
 # Usage: bash scripts/train_cpu.sh [DATA_DIR]   (default ../shared/data/lgg/kaggle_3m)
 # On a GPU, drop the budgets and train longer at 256x256 (README: Training on a GPU with JAX).
 set -euo pipefail
@@ -52,3 +56,31 @@ $PY -m training train classifier --data "$DATA" --image-size $SIZE --epochs 30 -
   --patience 6 --warmup-epochs 0 --learning-rate 0.0002 --init-weights runs/stage1/classifier.keras \
   --max-minutes 25 --quiet
 $PY -m training evaluate --data "$DATA"
+# Stage 3: the classifier architecture comparison, decided on the validation patients.
+mkdir -p runs/encoder_clf && cp models/split.json models/segmenter.keras runs/encoder_clf/
+$PY -m training train classifier --data "$DATA" --image-size $SIZE --architecture resunet_encoder \
+  --weights runs/encoder_clf/segmenter.keras --epochs 40 --batch-size 32 --learning-rate 0.0005 --patience 8 \
+  --max-minutes 20 --out runs/encoder_clf --runs runs/encoder_clf --quiet
+$PY -m training evaluate --data "$DATA" --models runs/encoder_clf --reports runs/encoder_clf/reports
+$PY - <<'PY'
+import json
+import shutil
+cards = {"compact": "models/model_card.json", "resunet_encoder": "runs/encoder_clf/model_card.json"}
+runs = {}
+for name, path in cards.items():
+    entry = json.load(open(path))["models"]["classifier"]
+    runs[name] = {"parameters": entry["parameters"], "epochs_run": entry["training"]["epochs_run"],
+                  **{part: {k: entry["metrics"][part][k] for k in ("threshold", "accuracy", "roc_auc")}
+                     for part in ("validation", "test")}}
+winner = max(runs, key=lambda n: (runs[n]["validation"]["accuracy"], runs[n]["validation"]["roc_auc"]))
+json.dump({"rule": "better validation accuracy, then validation ROC AUC", "runs": runs, "winner": winner},
+          open("models/classifier_comparison.json", "w"), indent=2)
+print("classifier comparison: winner", winner)
+if winner != "compact":  # the default becomes the winner: its file and its card entry
+    shutil.copy("runs/encoder_clf/classifier.keras", "models/classifier.keras")
+    card = json.load(open(cards["compact"]))
+    card["models"]["classifier"] = json.load(open(cards[winner]))["models"]["classifier"]
+    json.dump(card, open(cards["compact"], "w"), indent=2, sort_keys=True)
+PY
+$PY -m training evaluate --data "$DATA"
+

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 SEGMENTER_THRESHOLDS = np.round(np.arange(0.2, 0.85, 0.05), 2)
 NATIVE_SIZE = 256
-LOSS_COMPARISON_FILE = "loss_comparison.json"
+#: Comparisons written by scripts/train_cpu.sh, folded into the card: file -> (model, card key).
+COMPARISON_FILES = {"loss_comparison.json": ("segmenter", "loss_comparison"),
+                    "classifier_comparison.json": ("classifier", "architecture_comparison")}
 
 
 def _predict(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -102,9 +104,9 @@ def evaluate(data: str, models_dir: str, reports_dir: str, max_slices: int | Non
         entry["version"] = file_version(models / file)
         entry["threshold"] = thresholds[name]
         entry["metrics"] = results[name]
-    comparison = models / LOSS_COMPARISON_FILE  # written by scripts/train_cpu.sh when it compares losses
-    if comparison.exists():
-        card["models"]["segmenter"]["loss_comparison"] = json.loads(comparison.read_text())
+    for file, (name, key) in COMPARISON_FILES.items():
+        if (models / file).exists():
+            card["models"][name][key] = json.loads((models / file).read_text())
     card["pipeline"] = {"description": "analyze: segment only slices the classifier calls positive",
                         "metrics": results["pipeline"]}
     card["intended_use"] = report.INTENDED_USE

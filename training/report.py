@@ -109,6 +109,8 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
                   f"batch {cfg.get('batch_size')}, learning rate {cfg.get('learning_rate')}", ""]
         if "loss_comparison" in entry:
             lines.append(f"- loss comparison (equal budgets, validation soft Dice): {_fmt(entry['loss_comparison'])}")
+        if "architecture_comparison" in entry:
+            lines.append(f"- architecture comparison: {_fmt(entry['architecture_comparison'])}")
         before = training.get("continued_from")
         while before:  # the runs these weights were trained on from, latest first
             lines.append(f"- continued from an earlier run of {before.get('epochs_run')} epochs "
