@@ -13,7 +13,10 @@
 #   7. the classifier architecture comparison: the ResUNet-encoder classifier (encoder weights from
 #      the stage-2 segmenter, 20-minute budget) against the compact one, evaluated alike; the one
 #      with the better validation accuracy (then ROC AUC) stays the default, and the comparison
-#      goes into the model card (models/classifier_comparison.json).
+#      goes into the model card (models/classifier_comparison.json);
+#   8. the segmenter trained on once more from its weights (learning rate 0.0003, 30-minute budget)
+#      into runs/stage4; it replaces the bundled one only if its validation mean per-patient Dice is
+#      higher (it was: 0.828 against 0.824), then evaluation again.
 # Usage: bash scripts/train_cpu.sh [DATA_DIR]   (default ../shared/data/lgg/kaggle_3m)
 # On a GPU, drop the budgets and train longer at 256x256 (README: Training on a GPU with JAX).
 set -euo pipefail
@@ -81,6 +84,26 @@ if winner != "compact":  # the default becomes the winner: its file and its card
     card = json.load(open(cards["compact"]))
     card["models"]["classifier"] = json.load(open(cards[winner]))["models"]["classifier"]
     json.dump(card, open(cards["compact"], "w"), indent=2, sort_keys=True)
+PY
+$PY -m training evaluate --data "$DATA"
+# Stage 4: one more segmenter run from the bundled weights, kept only if validation says so.
+mkdir -p runs/stage4_init runs/stage4 && cp models/segmenter.keras models/model_card.json runs/stage4_init/
+cp models/split.json models/classifier.keras runs/stage4/
+$PY -m training train segmenter --data "$DATA" --image-size $SIZE --loss "$best" --epochs 100 --patience 8 \
+  --warmup-epochs 0 --learning-rate 0.0003 --healthy-fraction 0.5 --init-weights runs/stage4_init/segmenter.keras \
+  --max-minutes 30 --out runs/stage4 --runs runs/stage4 --quiet
+$PY -m training evaluate --data "$DATA" --models runs/stage4 --reports runs/stage4/reports
+$PY - <<'PY'
+import json
+import shutil
+new, old = (json.load(open(f"{d}/model_card.json"))["models"]["segmenter"] for d in ("runs/stage4", "models"))
+dice = {name: e["metrics"]["validation"]["patient_dice_mean"] for name, e in (("new", new), ("bundled", old))}
+print("validation mean per-patient Dice:", dice)
+if dice["new"] > dice["bundled"]:
+    shutil.copy("runs/stage4/segmenter.keras", "models/segmenter.keras")
+    card = json.load(open("models/model_card.json"))
+    card["models"]["segmenter"] = new
+    json.dump(card, open("models/model_card.json", "w"), indent=2, sort_keys=True)
 PY
 $PY -m training evaluate --data "$DATA"
 
