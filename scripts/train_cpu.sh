@@ -18,6 +18,7 @@
 #      into runs/stage4; it replaces the bundled one only if its validation mean per-patient Dice is
 #      higher (it was: 0.828 against 0.824), then evaluation again.
 # Usage: bash scripts/train_cpu.sh [DATA_DIR]   (default ../shared/data/lgg/kaggle_3m)
+# Stage 1 (steps 1-5) ran before the FLAIR-only augmentation existed: it is switched off there.
 # On a GPU, drop the budgets and train longer at 256x256 (README: Training on a GPU with JAX).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +26,11 @@ DATA=${1:-../shared/data/lgg/kaggle_3m}
 PY=${PYTHON:-python}
 SIZE=128
 $PY -m training train classifier --data "$DATA" --image-size $SIZE --epochs 30 --batch-size 32 \
-  --patience 6 --max-minutes 15 --quiet
+  --patience 6 --max-minutes 15 --augment flair_only=0 --quiet
 for loss in focal_tversky dice_bce; do
   mkdir -p runs/compare/$loss && cp models/split.json runs/compare/$loss/
   $PY -m training train segmenter --data "$DATA" --image-size $SIZE --loss $loss --epochs 100 \
-    --max-minutes 10 --out runs/compare/$loss --runs runs/compare/$loss --quiet
+    --max-minutes 10 --out runs/compare/$loss --runs runs/compare/$loss --augment flair_only=0 --quiet
 done
 best=$($PY - <<'PY'
 import json
@@ -44,11 +45,11 @@ PY
 )
 echo "loss comparison (best validation soft Dice after 10 minutes each): winner $best"
 $PY -m training train segmenter --data "$DATA" --image-size $SIZE --loss "$best" --epochs 100 --patience 8 \
-  --init-weights runs/compare/$best/segmenter.keras --max-minutes 35 --quiet
+  --init-weights runs/compare/$best/segmenter.keras --max-minutes 35 --augment flair_only=0 --quiet
 cp models/classifier.keras runs/classifier/first.keras && cp models/model_card.json runs/classifier/
 $PY -m training train classifier --data "$DATA" --image-size $SIZE --epochs 30 --batch-size 32 \
   --patience 6 --warmup-epochs 0 --learning-rate 0.0005 --init-weights runs/classifier/first.keras \
-  --max-minutes 20 --quiet
+  --max-minutes 20 --augment flair_only=0 --quiet
 $PY -m training evaluate --data "$DATA"
 # Stage 2 (a later session): train both on from the weights of stage 1, kept in runs/stage1/.
 mkdir -p runs/stage1 && cp models/*.keras models/model_card.json runs/stage1/
