@@ -56,6 +56,15 @@ def to_model_input(image: np.ndarray, size: int) -> np.ndarray:
     return image.astype(np.float32)
 
 
+def flair_only(images: np.ndarray) -> np.ndarray:
+    """Slices ``(..., 3)`` with every channel replaced by FLAIR: how a greyscale upload reaches the models.
+
+    The service takes a single-channel upload as FLAIR and repeats it on the three channels; training
+    (augmentation) and evaluation (``test_flair_only`` metrics) build the same input with this.
+    """
+    return np.repeat(images[..., FLAIR_CHANNEL : FLAIR_CHANNEL + 1], len(CHANNELS), axis=-1)
+
+
 def mask_from_probabilities(prob: np.ndarray, shape: tuple[int, int], threshold: float) -> np.ndarray:
     """Turn a segmenter output ``(S, S)`` or ``(S, S, 1)`` of probabilities into a boolean mask.
 

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -47,7 +46,7 @@ async def _load_models(app: FastAPI) -> None:
     logger.info("ready")
 
 
-@asynccontextmanager
+@contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Set up logging and start loading the models; drop them (not ready) at shut-down."""
     settings: Settings = app.state.settings

@@ -9,7 +9,7 @@ import cv2
 import keras
 import numpy as np
 
-from contract import FLAIR_CHANNEL
+from contract import flair_only
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Augment:
         image = image.astype(np.float32)
         image = image * (1.0 + rng.uniform(-self.gain, self.gain, 3)) + rng.uniform(-self.shift, self.shift, 3)
         if rng.random() < self.flair_only:
-            image = np.repeat(image[..., FLAIR_CHANNEL : FLAIR_CHANNEL + 1], 3, axis=2)
+            image = flair_only(image)
         return np.clip(image, 0, 255), mask
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from contract import (CLASSIFIER_FILE, FLAIR_CHANNEL, SEGMENTER_FILE, SPLIT_FILE, file_version, mask_from_probabilities,
-                      read_card, to_model_input, tumour_probability, write_card)
+from contract import (CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE, file_version, flair_only,
+                      mask_from_probabilities, read_card, to_model_input, tumour_probability, write_card)
 from training import data as lgg
 from training import metrics, report
 
@@ -89,7 +89,7 @@ def evaluate(data: str, models_dir: str, reports_dir: str, max_slices: int | Non
             report.overlays_png(images, truth, pred, reports / "segmentation_best_worst_test.png")
             # The same patients as the service reads a grey upload (a single-sequence DICOM, a grey
             # PNG): FLAIR repeated on the three channels; thresholds as chosen on validation.
-            flair = np.repeat(images[..., FLAIR_CHANNEL : FLAIR_CHANNEL + 1], 3, axis=3)
+            flair = flair_only(images)
             flair_prob = tumour_probability(_predict(classifier, flair))
             results["classifier"]["test_flair_only"] = metrics.classification_report(
                 has, flair_prob, thresholds["classifier"])

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from contract import (file_version, mask_from_probabilities, read_card, to_model_input, tumour_probability,
-                      write_card)
+from contract import (FLAIR_CHANNEL, file_version, flair_only, mask_from_probabilities, read_card, to_model_input,
+                      tumour_probability, write_card)
 
 
 def test_to_model_input_resizes_and_keeps_the_raw_range():
@@ -51,3 +51,10 @@ def test_card_round_trip(tmp_path):
     assert read_card(tmp_path) == {}
     write_card(tmp_path, {"models": {"classifier": {"threshold": 0.4}}})
     assert read_card(tmp_path)["models"]["classifier"]["threshold"] == 0.4
+
+
+def test_flair_only_puts_flair_in_every_channel_of_one_slice_or_a_batch():
+    image = np.stack([np.full((4, 4), v, np.uint8) for v in (10, 200, 30)], axis=-1)
+    assert FLAIR_CHANNEL == 1
+    assert np.all(flair_only(image) == 200) and flair_only(image).shape == (4, 4, 3)
+    assert np.all(flair_only(np.stack([image, image])) == 200)
