@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from contract.postprocess import postprocess_mask, postprocess_settings
 from contract.spec import mask_from_probabilities, tumour_probability
 from service.errors import ImageError
 from service.images import DecodedSlice, ImageLimits, decode_image
@@ -63,14 +64,17 @@ def classify(runner: ModelRunner, slices: Sequence[DecodedSlice]) -> list[Classi
 def segment(
     runner: ModelRunner, slices: Sequence[DecodedSlice], mask_format: MaskFormat
 ) -> list[Segmentation]:
-    """Segmenter answers for ``slices``, inferred as one batch; masks at each upload's size."""
+    """Segmenter answers for ``slices``, inferred as one batch; masks at each upload's size, thresholded
+    and post-processed (:mod:`contract.postprocess`) as the model card says."""
     if not slices:
         return []
     outputs = runner.predict(runner.prepare([s.pixels for s in slices]))
     model = _model_ref(runner)
+    post = postprocess_settings(runner.card)  # chosen on validation, in the model card
     return [
         _segmentation(
-            mask_from_probabilities(prob, s.shape, runner.threshold), s, mask_format, runner.threshold, model
+            postprocess_mask(mask_from_probabilities(prob, s.shape, runner.threshold), **post),
+            s, mask_format, runner.threshold, model,
         )
         for s, prob in zip(slices, outputs, strict=True)
     ]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m training {index,explore,train,evaluate} ...`` (see ``--help``)."""
+"""Command line: ``python -m training {index,explore,train,evaluate,select} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import sys
 
-from training.config import DEFAULT_DATA, DEFAULT_MODELS, DEFAULT_REPORTS, DEFAULT_RUNS, TrainConfig
+from training.config import DEFAULT_DATA, DEFAULT_MODELS, DEFAULT_REPORTS, DEFAULT_RUNS, MODEL_KINDS, TrainConfig
 
 
 def _setting(text: str) -> tuple[str, float | bool]:
@@ -24,40 +24,52 @@ def _setting(text: str) -> tuple[str, float | bool]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__, formatter_class=fmt)
     sub = p.add_subparsers(dest="command", required=True)
 
-    idx = sub.add_parser("index", help="index the LGG folder into a CSV (like the original data_mask.csv)")
-    idx.add_argument("--data", default=str(DEFAULT_DATA))
-    idx.add_argument("--output", default=str(DEFAULT_RUNS / "index.csv"))
+    data_help = "the LGG folder (kaggle_3m layout)"
+    idx = sub.add_parser("index", help="index the LGG folder into a CSV (like the original data_mask.csv)",
+                         formatter_class=fmt)
+    idx.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
+    idx.add_argument("--output", default=str(DEFAULT_RUNS / "index.csv"), help="the CSV to write")
 
-    exp = sub.add_parser("explore", help="write class-count and MRI/mask/overlay PNGs")
-    exp.add_argument("--data", default=str(DEFAULT_DATA))
-    exp.add_argument("--output", default=str(DEFAULT_REPORTS))
-    exp.add_argument("--samples", type=int, default=6)
-    exp.add_argument("--seed", type=int, default=0)
+    exp = sub.add_parser("explore", help="write class-count and MRI/mask/overlay PNGs", formatter_class=fmt)
+    exp.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
+    exp.add_argument("--output", default=str(DEFAULT_REPORTS), help="folder for the PNGs")
+    exp.add_argument("--samples", type=int, default=6, help="slices shown in samples.png")
+    exp.add_argument("--seed", type=int, default=0, help="seed of the sample choice")
 
-    tr = sub.add_parser("train", help="train the classifier or the segmenter")
-    tr.add_argument("model", choices=["classifier", "segmenter"])
+    tr = sub.add_parser("train", help="train the classifier, the segmenter, or both at once (joint)",
+                        formatter_class=fmt)
+    tr.add_argument("model", choices=MODEL_KINDS, nargs="?",
+                    help="what to train (joint: the ResUNet with a classification head; it writes both models)")
+    tr.add_argument("--resume", metavar="RUN_DIR", default=None,
+                    help="continue the run in RUN_DIR exactly (its config; only --max-minutes may change)")
     defaults = TrainConfig(model="classifier")
     for f in dataclasses.fields(TrainConfig):
         if f.name in ("model", "augment", "split_fractions"):
             continue
         default = getattr(defaults, f.name)
-        kind = type(default) if default is not None else str
-        if f.name == "max_slices":
-            kind = int
-        tr.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default)
+        kind = int if f.name == "max_slices" else type(default) if default is not None else str
+        tr.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default, help=f.metadata["help"])
     tr.add_argument("--augment", type=_setting, action="append", default=[], metavar="NAME=VALUE",
                     help="override an augmentation setting of training.dataset.Augment (flip, rotation, scale, "
-                         "gain, shift, flair_only), e.g. --augment flair_only=0 --augment rotation=15")
+                         "gain, shift, windowed, gamma, window_jitter, flair_only), e.g. --augment flair_only=0")
     tr.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
-    ev = sub.add_parser("evaluate", help="choose thresholds on validation, score the test patients")
-    ev.add_argument("--data", default=str(DEFAULT_DATA))
-    ev.add_argument("--models", default=str(DEFAULT_MODELS))
-    ev.add_argument("--reports", default=str(DEFAULT_REPORTS))
-    ev.add_argument("--max-slices", type=int, default=None)
+    ev = sub.add_parser("evaluate", help="choose thresholds on validation, score the test patients",
+                        formatter_class=fmt)
+    ev.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
+    ev.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder to evaluate (its card is updated)")
+    ev.add_argument("--reports", default=str(DEFAULT_REPORTS), help="folder for the ROC and overlay PNGs")
+    ev.add_argument("--max-slices", type=int, default=None, help="cap on slices per split part, for smoke runs")
+    sel = sub.add_parser("select", formatter_class=fmt,
+                         help="promote a candidate's models into the served folder by the declared rule "
+                              "(training.selection); both folders evaluated first")
+    sel.add_argument("--candidate", required=True, help="folder of the candidate models and their card")
+    sel.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder")
+    sel.add_argument("--only", choices=["classifier", "segmenter"], default=None, help="compare one model only")
     return p
 
 
@@ -75,11 +87,21 @@ def main(argv: list[str] | None = None) -> int:
 
         explore.run(args.data, args.output, args.samples, args.seed)
     elif args.command == "train":
-        from training.train import train
+        from training.train import resume_config, train
 
-        options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet", "augment")}
+        verbose = 2 if args.quiet else "auto"
+        if args.resume:
+            train(resume_config(args.resume, args.max_minutes), verbose=verbose, resume=True)
+            return 0
+        if args.model is None:
+            raise SystemExit("python -m training train: give the model to train, or --resume RUN_DIR")
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet", "augment", "resume")}
         options["augment"] = dict(args.augment)
-        train(TrainConfig(**options), verbose=2 if args.quiet else "auto")
+        train(TrainConfig(**options), verbose=verbose)
+    elif args.command == "select":
+        from training.selection import RULES, select
+
+        select(args.candidate, args.models, (args.only,) if args.only else tuple(RULES))
     else:
         from training.evaluate import evaluate
 

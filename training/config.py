@@ -14,34 +14,68 @@ DEFAULT_RUNS = REPO_ROOT / "runs"
 DEFAULT_REPORTS = REPO_ROOT / "reports"
 
 
+def _option(default, help: str):
+    """A setting with its command-line help text (``python -m training train --help``)."""
+    return field(default=default, metadata={"help": help})
+
+
+MODEL_KINDS = ("classifier", "segmenter", "joint")
+SCHEDULES = ("cosine", "plateau")
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run; saved in the model card."""
 
-    model: str  # "classifier" or "segmenter"
-    data: str = str(DEFAULT_DATA)
-    out: str = str(DEFAULT_MODELS)
-    runs: str = str(DEFAULT_RUNS)
-    image_size: int = DEFAULT_IMAGE_SIZE
-    epochs: int = 30
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    warmup_epochs: int = 1
-    patience: int = 6
-    seed: int = 42
+    model: str  # one of MODEL_KINDS; "joint" trains the ResUNet with a classification head
+    data: str = _option(
+        str(DEFAULT_DATA), "the LGG folder (kaggle_3m layout: one folder per patient, slices and _mask files)"
+    )
+    out: str = _option(
+        str(DEFAULT_MODELS), "where the served models, split.json and the model card are written"
+    )
+    runs: str = _option(
+        str(DEFAULT_RUNS), "parent of the run folder <runs>/<model>/ (checkpoints, state, log.csv)"
+    )
+    image_size: int = _option(
+        DEFAULT_IMAGE_SIZE, "model input size in pixels (slices are resized to it; a multiple of 32)"
+    )
+    epochs: int = _option(30, "total epochs of the run (the cosine schedule spans all of them)")
+    batch_size: int = _option(16, "slices per training step")
+    learning_rate: float = _option(1e-3, "peak learning rate (Adam)")
+    warmup_epochs: int = _option(1, "epochs of linear warm-up before the schedule proper")
+    schedule: str = _option(
+        "cosine",
+        '"cosine": warm-up then cosine decay over all epochs; "plateau": ReduceLROnPlateau (the earlier one)',
+    )
+    patience: int = _option(0, "stop after this many epochs without a better validation figure (0: never)")
+    seed: int = _option(42, "seed of the patient split, data order and augmentation")
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    architecture: str = "compact"  # classifier only
-    weights: str | None = None  # classifier (resnet50) only: path to ImageNet weights
-    loss: str = "dice_bce"  # segmenter only: "dice_bce" or "focal_tversky"
-    healthy_fraction: float = 0.3  # segmenter only: share of healthy slices drawn each epoch
-    max_slices: int | None = None  # cap per split part, for smoke runs
-    init_weights: str | None = None  # start from these weights (a .keras or .weights.h5 file)
-    max_minutes: float = 0.0  # stop after the epoch that passes this wall-clock budget (0 = no limit)
+    architecture: str = _option("compact", "classifier only: compact, resunet_encoder or resnet50")
+    weights: str | None = _option(
+        None,
+        "classifier only: backbone weights (ResNet50 ImageNet *_notop.h5, or a segmenter.keras for resunet_encoder)",
+    )
+    loss: str = _option("dice_bce", "segmenter and joint: dice_bce or focal_tversky")
+    healthy_fraction: float = _option(
+        0.3, "segmenter and joint: share of healthy slices drawn each epoch (all tumour slices are)"
+    )
+    label_weight: float = _option(0.5, "joint only: weight of the slice-label loss beside the mask loss")
+    max_slices: int | None = _option(None, "cap on slices per split part, for smoke runs")
+    init_weights: str | None = _option(
+        None,
+        "start from these weights (.keras or .weights.h5); layers are matched by name across model kinds",
+    )
+    max_minutes: float = _option(
+        0.0, "stop after the epoch that passes this wall-clock budget (0: no limit); --resume continues"
+    )
     augment: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.model not in ("classifier", "segmenter"):
-            raise ValueError(f"model must be 'classifier' or 'segmenter', got {self.model!r}")
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive")
 

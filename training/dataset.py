@@ -10,17 +10,22 @@ import keras
 import numpy as np
 
 from contract import flair_only
+from contract.windowing import HIGH_PERCENTILE, LOW_PERCENTILE, linear_window
 
 
 @dataclass(frozen=True)
 class Augment:
-    """Augmentation ranges: horizontal flips, rotation (degrees), scaling, intensity jitter, FLAIR only.
+    """Augmentation ranges: flips, rotation (degrees), scaling, intensity jitter, upload windowing, FLAIR only.
 
     Geometric changes are applied identically to image and mask (nearest-neighbour for masks);
     intensity jitter multiplies each channel by ``1 +- gain`` and adds ``+- shift`` grey levels.
-    With probability ``flair_only`` the slice becomes its FLAIR channel repeated three times, which
-    is how the service reads a greyscale upload (a single-sequence DICOM, a grey PNG), so that such
-    input is not out of distribution.
+    With probability ``windowed`` the slice goes through what a 16-bit upload goes through: a gamma
+    in ``[1 / (1 + gamma), 1 + gamma]`` (another scanner's contrast curve), then the service's
+    percentile window (:mod:`contract.windowing`) per channel, half the time with its bounds moved
+    by up to ``window_jitter`` of the range (a window taken over the whole volume rather than the
+    slice). With probability ``flair_only`` the slice becomes its FLAIR channel repeated three
+    times, which is how the service reads a greyscale upload (a single-sequence DICOM, a grey PNG),
+    so that such input is not out of distribution.
     """
 
     flip: bool = True
@@ -29,10 +34,32 @@ class Augment:
     gain: float = 0.1
     shift: float = 10.0
     flair_only: float = 0.2
+    windowed: float = 0.2
+    gamma: float = 0.4
+    window_jitter: float = 0.15
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.flair_only <= 1.0:
-            raise ValueError(f"flair_only must be a probability in [0, 1], got {self.flair_only}")
+        for name in ("flair_only", "windowed"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        if self.gamma < 0 or not 0 <= self.window_jitter < 0.5:
+            raise ValueError("gamma must be >= 0 and window_jitter in [0, 0.5)")
+
+    def _window(self, rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+        exponent = (1.0 + self.gamma) ** rng.uniform(-1.0, 1.0)
+        image = 255.0 * (np.clip(image, 0, 255) / 255.0) ** exponent
+        volume_like = rng.random() < 0.5
+        out = np.empty_like(image)
+        for c in range(image.shape[2]):
+            low, high = np.percentile(image[..., c], [LOW_PERCENTILE, HIGH_PERCENTILE])
+            if volume_like:
+                span = max(high - low, 1.0)
+                low, high = (
+                    low + span * rng.uniform(-self.window_jitter, self.window_jitter),
+                    high + span * rng.uniform(-self.window_jitter, self.window_jitter),
+                )
+            out[..., c] = linear_window(image[..., c], float(low), float(high))
+        return out
 
     def __call__(self, rng: np.random.Generator, image: np.ndarray, mask: np.ndarray | None):
         size = image.shape[0]
@@ -43,13 +70,27 @@ class Augment:
         scale = 1.0 + rng.uniform(-self.scale, self.scale)
         if angle or scale != 1.0:
             matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
-            image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_CONSTANT)
+            image = cv2.warpAffine(
+                np.ascontiguousarray(image),
+                matrix,
+                (size, size),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+            )
             if mask is not None:
-                mask = cv2.warpAffine(np.ascontiguousarray(mask[..., 0]), matrix, (size, size),
-                                      flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)[..., None]
+                mask = cv2.warpAffine(
+                    np.ascontiguousarray(mask[..., 0]),
+                    matrix,
+                    (size, size),
+                    flags=cv2.INTER_NEAREST,
+                    borderMode=cv2.BORDER_CONSTANT,
+                )[..., None]
         image = image.astype(np.float32)
-        image = image * (1.0 + rng.uniform(-self.gain, self.gain, 3)) + rng.uniform(-self.shift, self.shift, 3)
+        image = image * (1.0 + rng.uniform(-self.gain, self.gain, 3)) + rng.uniform(
+            -self.shift, self.shift, 3
+        )
+        if rng.random() < self.windowed:
+            image = self._window(rng, image)
         if rng.random() < self.flair_only:
             image = flair_only(image)
         return np.clip(image, 0, 255), mask
@@ -58,14 +99,29 @@ class Augment:
 class SliceDataset(keras.utils.PyDataset):
     """Batches of ``(images float32 [0, 255], targets)`` for ``model.fit``.
 
-    ``targets`` are masks ``(N, S, S, 1)`` for the segmenter or labels ``(N, 1)`` for the
-    classifier. Each epoch draws every slice whose ``keep`` flag is set plus a random
-    ``other_fraction`` of the rest (the segmenter's share of healthy slices), shuffled with
-    ``seed``; ``augment=None`` gives the slices unchanged in order (validation).
+    ``targets`` are masks ``(N, S, S, 1)`` for the segmenter, labels ``(N, 1)`` for the
+    classifier, or both as ``{"mask": masks, "tumour_probability": labels}`` for the joint model
+    (labels then come from the masks). Each epoch draws every slice whose ``keep`` flag is set plus
+    a random ``other_fraction`` of the rest (the segmenter's share of healthy slices), shuffled;
+    ``augment=None`` gives the slices unchanged in order (validation).
+
+    Randomness is a function of ``(seed, epoch, batch index)`` alone, never of a generator's
+    history, so a run resumed at epoch ``e`` (``epoch=e``) sees exactly the batches it would have.
     """
 
-    def __init__(self, images, targets, batch_size: int = 16, augment: Augment | None = None,
-                 keep: np.ndarray | None = None, other_fraction: float = 1.0, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        images,
+        targets,
+        batch_size: int = 16,
+        augment: Augment | None = None,
+        keep: np.ndarray | None = None,
+        other_fraction: float = 1.0,
+        seed: int = 0,
+        epoch: int = 0,
+        joint: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
@@ -77,33 +133,49 @@ class SliceDataset(keras.utils.PyDataset):
         self.batch_size, self.augment = batch_size, augment
         self.keep = np.ones(len(images), bool) if keep is None else np.asarray(keep, bool)
         self.other_fraction = other_fraction
-        self.rng = np.random.default_rng(seed)
+        self.seed, self.joint = seed, joint
+        self.epoch, self._begun = epoch, False  # every on_epoch_begin but the first moves the epoch on
         self.order = self._draw()
 
     def _draw(self) -> np.ndarray:
         if self.augment is None:
             return np.arange(len(self.images))
+        rng = np.random.default_rng([self.seed, self.epoch])
         kept = np.flatnonzero(self.keep)
         others = np.flatnonzero(~self.keep)
-        n_others = int(round(len(others) * self.other_fraction))
-        chosen = np.concatenate([kept, self.rng.choice(others, n_others, replace=False)])
-        return self.rng.permutation(chosen)
+        n_others = self._epoch_size() - len(kept)
+        chosen = np.concatenate([kept, rng.choice(others, n_others, replace=False)])
+        return rng.permutation(chosen)
+
+    def _epoch_size(self) -> int:
+        if self.augment is None:
+            return len(self.images)
+        return int(self.keep.sum()) + int(round(int((~self.keep).sum()) * self.other_fraction))
 
     def __len__(self) -> int:
-        return math.ceil(len(self.order) / self.batch_size)
+        return math.ceil(self._epoch_size() / self.batch_size)
 
     def __getitem__(self, index: int):
         idx = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         images = self.images[idx].astype(np.float32)
         targets = self.targets[idx].astype(np.float32)
         if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
             is_mask = targets.ndim == 4
             for i in range(len(idx)):
-                image, mask = self.augment(self.rng, self.images[idx[i]], self.targets[idx[i]] if is_mask else None)
+                image, mask = self.augment(
+                    rng, self.images[idx[i]], self.targets[idx[i]] if is_mask else None
+                )
                 images[i] = image
                 if is_mask:
                     targets[i] = mask
+        if self.joint:
+            labels = targets.reshape(len(targets), -1).any(axis=1).astype(np.float32)[:, None]
+            return images, {"mask": targets, "tumour_probability": labels}
         return images, targets
 
-    def on_epoch_end(self) -> None:
-        self.order = self._draw()
+    def on_epoch_begin(self) -> None:
+        if self._begun:
+            self.epoch += 1
+            self.order = self._draw()
+        self._begun = True

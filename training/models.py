@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 CLASSIFIER_ARCHITECTURES = ("compact", "resunet_encoder", "resnet50")
 #: Names of the layers :func:`resunet_encoder` builds start with one of these.
 ENCODER_PREFIXES = ("stem_", "enc", "bottleneck_")
+ENCODER_CLASSIFIER_NAME = "resunet_encoder_classifier"
 
 
 def _check_size(image_size: int, multiple: int) -> None:
@@ -55,8 +56,9 @@ def resunet_encoder(x, base_filters: int = 16):
     """
     f = base_filters
     for i in (1, 2):
-        x = layers.Conv2D(f, 3, padding="same", activation="relu", kernel_initializer="he_normal",
-                          name=f"stem_conv{i}")(x)
+        x = layers.Conv2D(
+            f, 3, padding="same", activation="relu", kernel_initializer="he_normal", name=f"stem_conv{i}"
+        )(x)
         x = layers.BatchNormalization(name=f"stem_bn{i}")(x)
     skips = [x]
     x = layers.MaxPooling2D(2, name="stem_pool")(x)
@@ -89,7 +91,9 @@ def build_resunet(image_size: int = 256, base_filters: int = 16) -> keras.Model:
     return keras.Model(inputs, outputs, name="resunet")
 
 
-def build_compact_classifier(image_size: int = 256, base_filters: int = 32, dropout: float = 0.3) -> keras.Model:
+def build_compact_classifier(
+    image_size: int = 256, base_filters: int = 32, dropout: float = 0.3
+) -> keras.Model:
     """Compact CNN slice classifier (about 1.2M parameters with ``base_filters=32``).
 
     A strided stem, four stages of two 3x3 conv + BN + ReLU with max-pooling (1x, 2x, 4x, 8x
@@ -105,49 +109,92 @@ def build_compact_classifier(image_size: int = 256, base_filters: int = 32, drop
     x = layers.Activation("relu", name="stem_relu")(x)
     for stage, mult in enumerate((1, 2, 4, 8), start=1):
         for i in (1, 2):
-            x = layers.Conv2D(base_filters * mult, 3, padding="same", use_bias=False,
-                              name=f"stage{stage}_conv{i}")(x)
+            x = layers.Conv2D(
+                base_filters * mult, 3, padding="same", use_bias=False, name=f"stage{stage}_conv{i}"
+            )(x)
             x = layers.BatchNormalization(name=f"stage{stage}_bn{i}")(x)
             x = layers.Activation("relu", name=f"stage{stage}_relu{i}")(x)
         x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+    return keras.Model(inputs, _classification_head(x, dropout), name="compact_classifier")
+
+
+def _classification_head(x, dropout: float):
+    """Global average and max pooling concatenated (max keeps small lesions visible), dropout, dense sigmoid."""
     x = layers.Concatenate(name="pool")(
         [layers.GlobalAveragePooling2D(name="avg_pool")(x), layers.GlobalMaxPooling2D(name="max_pool")(x)]
     )
     x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="tumour_probability")(x)
-    return keras.Model(inputs, outputs, name="compact_classifier")
+    return layers.Dense(1, activation="sigmoid", name="tumour_probability")(x)
 
 
-def build_encoder_classifier(image_size: int = 256, segmenter: str | None = None, dropout: float = 0.3) -> keras.Model:
+def build_encoder_classifier(
+    image_size: int = 256, segmenter: str | None = None, dropout: float = 0.3
+) -> keras.Model:
     """Slice classifier on the ResUNet's encoder (about 0.9M parameters).
 
-    The segmenter's encoder (:func:`resunet_encoder`), global average and max pooling concatenated,
-    dropout and a dense sigmoid. ``segmenter`` is an optional path to a trained ``segmenter.keras``
-    whose encoder weights are copied in by layer name: pixel-level tumour features as the starting
-    point, in place of ImageNet weights. Output ``(N, 1)``: probability that the slice shows tumour.
+    The segmenter's encoder (:func:`resunet_encoder`) and :func:`_classification_head`.
+    ``segmenter`` is an optional path to a trained ``segmenter.keras`` whose encoder weights are
+    copied in by layer name: pixel-level tumour features as the starting point, in place of
+    ImageNet weights. Output ``(N, 1)``: probability that the slice shows tumour.
     """
     _check_size(image_size, 16)
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     inputs, x = _inputs(image_size)
     x, _ = resunet_encoder(x)
-    x = layers.Concatenate(name="pool")(
-        [layers.GlobalAveragePooling2D(name="avg_pool")(x), layers.GlobalMaxPooling2D(name="max_pool")(x)]
-    )
-    x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="tumour_probability")(x)
-    model = keras.Model(inputs, outputs, name="resunet_encoder_classifier")
+    model = keras.Model(inputs, _classification_head(x, dropout), name=ENCODER_CLASSIFIER_NAME)
     if segmenter:
-        source = {layer.name: layer for layer in keras.saving.load_model(segmenter, compile=False).layers}
-        copied = 0
-        for layer in model.layers:
-            if layer.weights and layer.name.startswith(ENCODER_PREFIXES) and layer.name in source:
-                layer.set_weights(source[layer.name].get_weights())
-                copied += 1
+        copied = copy_weights_by_name(
+            keras.saving.load_model(segmenter, compile=False), model, ENCODER_PREFIXES
+        )
         if not copied:
             raise ValueError(f"{segmenter} has no ResUNet encoder layers to copy")
         log.info("copied the weights of %d encoder layers from %s", copied, segmenter)
     return model
+
+
+def copy_weights_by_name(
+    source: keras.Model, target: keras.Model, prefixes: tuple[str, ...] | None = None
+) -> int:
+    """Copy the weights of every layer of ``target`` that ``source`` has under the same name (and,
+    with ``prefixes``, whose name starts with one of them). Returns the number of layers copied."""
+    layers_by_name = {layer.name: layer for layer in source.layers}
+    copied = 0
+    for layer in target.layers:
+        if (
+            layer.weights
+            and layer.name in layers_by_name
+            and (prefixes is None or layer.name.startswith(prefixes))
+        ):
+            layer.set_weights(layers_by_name[layer.name].get_weights())
+            copied += 1
+    return copied
+
+
+def build_joint(image_size: int = 256, base_filters: int = 16, dropout: float = 0.3) -> keras.Model:
+    """The ResUNet with a classification head on its bottleneck, trained on mask and slice label at once.
+
+    Outputs ``{"mask": (N, S, S, 1) per-pixel sigmoid, "tumour_probability": (N, 1) sigmoid}``. Its
+    layer names are those of :func:`build_resunet` and :func:`build_encoder_classifier`, so
+    :func:`split_joint` cuts it into the two served models and a trained segmenter initialises it
+    by name.
+    """
+    segmenter = build_resunet(image_size, base_filters)
+    bottleneck = segmenter.get_layer("bottleneck_out").output
+    head = _classification_head(bottleneck, dropout)
+    return keras.Model(
+        segmenter.inputs, {"mask": segmenter.outputs[0], "tumour_probability": head}, name="joint"
+    )
+
+
+def split_joint(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """The joint model's two served models, sharing its layers: (segmenter, encoder classifier)."""
+    inputs = model.inputs
+    segmenter = keras.Model(inputs, model.get_layer("mask").output, name="resunet")
+    classifier = keras.Model(
+        inputs, model.get_layer("tumour_probability").output, name=ENCODER_CLASSIFIER_NAME
+    )
+    return segmenter, classifier
 
 
 def build_resnet50_classifier(image_size: int = 256, weights: str | None = None) -> keras.Model:
@@ -161,9 +208,13 @@ def build_resnet50_classifier(image_size: int = 256, weights: str | None = None)
     """
     _check_size(image_size, 32)
     if image_size < 128:
-        raise ValueError(f"image_size must be at least 128 for the 4x4 pooled ResNet50 head, got {image_size}")
+        raise ValueError(
+            f"image_size must be at least 128 for the 4x4 pooled ResNet50 head, got {image_size}"
+        )
     inputs, x = _inputs(image_size)
-    base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(image_size, image_size, 3))
+    base = keras.applications.ResNet50(
+        include_top=False, weights=None, input_shape=(image_size, image_size, 3)
+    )
     if weights:
         base.load_weights(weights)
         log.info("loaded ResNet50 weights from %s", weights)
@@ -177,7 +228,9 @@ def build_resnet50_classifier(image_size: int = 256, weights: str | None = None)
     return keras.Model(inputs, outputs, name="resnet50_classifier")
 
 
-def build_classifier(architecture: str = "compact", image_size: int = 256, weights: str | None = None) -> keras.Model:
+def build_classifier(
+    architecture: str = "compact", image_size: int = 256, weights: str | None = None
+) -> keras.Model:
     """Build a classifier by name: ``compact``, ``resunet_encoder`` or ``resnet50`` (see the builders).
 
     ``weights`` is the starting point of the backbone: ResNet50 ImageNet weights (``*_notop.h5``) for

@@ -20,16 +20,31 @@ INTENDED_USE = (
     "single axial brain MRI slices laid out like the LGG data (pre-contrast, FLAIR, post-contrast as "
     "channels). Not a medical device; not for diagnosis or treatment decisions."
 )
-LIMITATIONS = [
-    "Trained on 62 patients of one public dataset (TCGA LGG, 5 institutions); other scanners, "
-    "protocols, tumour types and paediatric data are out of distribution.",
-    "Slice by slice: no 3-D context; the very first and last slices of a volume are the least reliable.",
-    "Trained on the CPU at 128x128 input under a time budget: masks are upsampled to the slice size, "
-    "so very small lesions (a few pixels at 256x256) can be missed.",
-    "Greyscale uploads (a single-sequence DICOM, a grey PNG) are taken as FLAIR repeated on three "
-    "channels; the models saw such slices in training (FLAIR-only augmentation), but score lower on them "
-    "than on three sequences (metrics 'test_flair_only').",
-]
+
+
+def limitations(card: dict) -> list[str]:
+    """The card's limitations, from the facts of its own runs (input size, device, patients, epochs)."""
+    models = card.get("models", {})
+    train_patients = len(card.get("split", {}).get("patients", {}).get("train", []))
+    items = [f"Trained on {train_patients} patients of one public dataset (TCGA LGG, 5 institutions); other "
+             "scanners, protocols, tumour types and paediatric data are out of distribution.",
+             "Slice by slice: no 3-D context; the very first and last slices of a volume are the least reliable.",
+             f"Thresholds and post-processing were chosen on {len(card.get('split', {}).get('patients', {}).get('validation', []))} "
+             "validation patients (bagged over patient resamples; the spread is in the card): few for such choices."]
+    for name, entry in models.items():
+        training = entry.get("training", {})
+        size = training.get("config", {}).get("image_size")
+        device = training.get("device", {})
+        text = (f"The {name} was trained at {size}x{size} input for {training.get('epochs_run')} epochs "
+                f"({training.get('duration_s')} s in its last run) on {device.get('backend')} "
+                f"{device.get('devices')}, {device.get('cpu_count')} CPU cores")
+        if size and size < card.get("evaluation", {}).get("mask_resolution", size):
+            text += "; its masks are upsampled to the slice size, so lesions of a few pixels can be missed"
+        items.append(text + ".")
+    items.append("Greyscale uploads (a single-sequence DICOM, a grey PNG) are taken as FLAIR repeated on three "
+                 "channels; the models saw such slices in training (FLAIR-only and windowing augmentation), but "
+                 "score lower on them than on three sequences (metrics 'test_flair_only', 'test_windowed').")
+    return items
 
 
 def roc_curve_png(truth: np.ndarray, prob: np.ndarray, path: str | Path) -> None:
@@ -107,8 +122,14 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
                   f"{training.get('duration_s')} s on {training.get('device', {}).get('backend')} / "
                   f"{training.get('device', {}).get('devices')}; loss `{cfg.get('loss') if name == 'segmenter' else 'cross-entropy'}`, "
                   f"batch {cfg.get('batch_size')}, learning rate {cfg.get('learning_rate')}", ""]
+        if "threshold_choice" in entry:
+            lines.append(f"- threshold choice: {_fmt({k: v for k, v in entry['threshold_choice'].items() if k != 'sweep'})}")
+        if "postprocess" in entry:
+            lines.append(f"- mask post-processing (chosen on validation): {_fmt(entry['postprocess'])}")
         if "loss_comparison" in entry:
             lines.append(f"- loss comparison (equal budgets, validation soft Dice): {_fmt(entry['loss_comparison'])}")
+        if "selection" in entry:
+            lines.append(f"- selection against the model it would replace: {_fmt(entry['selection'])}")
         if "architecture_comparison" in entry:
             lines.append(f"- architecture comparison: {_fmt(entry['architecture_comparison'])}")
         before = training.get("continued_from")
@@ -122,6 +143,23 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
         lines.append("")
     for part, scores in card.get("pipeline", {}).get("metrics", {}).items():
         lines.append(f"- pipeline ({part}): " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items()))
+    lines += ablation_markdown(card.get("ablation", {}))
     path = Path(models_dir) / CARD_TEXT_FILE
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def ablation_markdown(ablation: dict) -> list[str]:
+    """The card's ablation as a Markdown table: one row per variant, validation and test side by side."""
+    if not ablation:
+        return []
+    parts = list(ablation)
+    lines = ["", "## Ablation (same models, one choice changed)", "",
+             "| variant | " + " | ".join(parts) + " |", "| --- |" + " --- |" * len(parts)]
+    for row in ablation[parts[0]]:
+        cells = []
+        for part in parts:
+            figures = ablation[part].get(row, {})
+            cells.append(", ".join(f"{k} {_fmt(v)}" for k, v in figures.items()))
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return lines

@@ -1,8 +1,10 @@
-"""Train the classifier or the segmenter and save it, without optimizer state, for the service.
+"""Train the classifier, the segmenter, or both at once (``joint``), and save them for the service.
 
-Writes ``<out>/classifier.keras`` or ``<out>/segmenter.keras``, the patient split
-(``<out>/split.json``, shared by both models) and the training part of the model card; the run's
-CSV log and best checkpoint go to ``<runs>/<model>/``.
+Writes ``<out>/classifier.keras`` and/or ``<out>/segmenter.keras`` (no optimizer state), the
+patient split (``<out>/split.json``, shared by both models) and the training part of the model
+card. The run folder ``<runs>/<model>/`` holds what a resume needs (:mod:`training.callbacks`):
+``python -m training train --resume RUN_DIR`` continues the run exactly where its last finished
+epoch left it (weights, optimizer, schedule, data order and augmentation).
 """
 
 from __future__ import annotations
@@ -14,17 +16,37 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
-from contract import (CHANNELS, CLASSIFIER_FILE, INPUT_RANGE, SEGMENTER_FILE, SPLIT_FILE, file_version, read_card,
-                      write_card)
+from contract import (
+    CHANNELS,
+    CLASSIFIER_FILE,
+    INPUT_RANGE,
+    SEGMENTER_FILE,
+    SPLIT_FILE,
+    file_version,
+    read_card,
+    write_card,
+)
 from training import data as lgg
+from training.callbacks import (
+    CONFIG_FILE,
+    LAST_FILE,
+    STATE_FILE,
+    EpochCheckpoint,
+    ReseedLayers,
+    TimeBudget,
+    best_weights_file,
+    cosine_schedule,
+    plateau_callbacks,
+)
 from training.config import TrainConfig
 from training.dataset import Augment, SliceDataset
 from training.losses import LOSSES, soft_dice
-from training.models import build_classifier, build_resunet
+from training.models import build_classifier, build_joint, build_resunet, copy_weights_by_name, split_joint
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +61,12 @@ def load_or_make_split(cfg: TrainConfig, records: list[lgg.SliceRecord]) -> dict
             raise ValueError(f"{path} does not match the patients of {cfg.data}; remove it to re-split")
         return split
     patients = lgg.split_patients(records, cfg.seed, tuple(cfg.split_fractions))
-    split = {"seed": cfg.seed, "fractions": list(cfg.split_fractions), "patients": patients,
-             "slices": {k: len(lgg.records_for(records, v)) for k, v in patients.items()}}
+    split = {
+        "seed": cfg.seed,
+        "fractions": list(cfg.split_fractions),
+        "patients": patients,
+        "slices": {k: len(lgg.records_for(records, v)) for k, v in patients.items()},
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(split, indent=2) + "\n")
     log.info("wrote patient split to %s: %s", path, split["slices"])
@@ -67,43 +93,91 @@ def device_info() -> dict:
     return info
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stop training at the end of the first epoch that ends past ``minutes`` of wall-clock time."""
-
-    def __init__(self, minutes: float):
-        super().__init__()
-        self.deadline = time.time() + 60.0 * minutes
-
-    def on_epoch_end(self, epoch, logs=None):
-        if time.time() > self.deadline:
-            log.info("time budget reached after epoch %d", epoch + 1)
-            self.model.stop_training = True
+OUTPUTS = {
+    "classifier": "(N, 1) sigmoid tumour probability",
+    "classifier_softmax": "(N, 2) softmax, tumour at index 1",
+    "segmenter": "(N, S, S, 1) per-pixel sigmoid tumour probability",
+}
+CUSTOM_OBJECTS = {fn.__name__: fn for fn in (*LOSSES.values(), soft_dice)}
 
 
-def _callbacks(cfg: TrainConfig, run_dir: Path, monitor: str, mode: str) -> list:
-    def schedule(epoch: int, lr: float) -> float:
-        # Linear warm-up, then leave the rate to ReduceLROnPlateau.
-        if epoch < cfg.warmup_epochs:
-            return cfg.learning_rate * (epoch + 1) / (cfg.warmup_epochs + 1)
-        if epoch == cfg.warmup_epochs:
-            return cfg.learning_rate
-        return float(lr)
+def _build(cfg: TrainConfig, has_train, has_val, m_train, m_val):
+    """The training model, its targets, loss and metrics, and the monitor of each served model."""
+    if cfg.model == "classifier":
+        model = build_classifier(cfg.architecture, cfg.image_size, cfg.weights)
+        y_train, y_val = has_train.astype(np.float32)[:, None], has_val.astype(np.float32)[:, None]
+        if model.output_shape[-1] == 2:
+            y_train, y_val = np.concatenate([1 - y_train, y_train], 1), np.concatenate([1 - y_val, y_val], 1)
+        loss = "categorical_crossentropy" if model.output_shape[-1] == 2 else "binary_crossentropy"
+        return (
+            model,
+            y_train,
+            y_val,
+            loss,
+            ["accuracy", keras.metrics.AUC(name="auc")],
+            {"classifier": "val_auc"},
+        )
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {cfg.loss!r}")
+    if cfg.model == "segmenter":
+        return (
+            build_resunet(cfg.image_size),
+            m_train,
+            m_val,
+            LOSSES[cfg.loss],
+            [soft_dice],
+            {"segmenter": "val_soft_dice"},
+        )
+    model = build_joint(cfg.image_size)
+    loss = {"mask": LOSSES[cfg.loss], "tumour_probability": "binary_crossentropy"}
+    metrics = {"mask": [soft_dice], "tumour_probability": [keras.metrics.AUC(name="auc"), "accuracy"]}
+    return (
+        model,
+        m_train,
+        m_val,
+        (loss, {"mask": 1.0, "tumour_probability": cfg.label_weight}),
+        metrics,
+        {"segmenter": "val_mask_soft_dice", "classifier": "val_tumour_probability_auc"},
+    )
 
-    budget = [TimeBudget(cfg.max_minutes)] if cfg.max_minutes > 0 else []
-    return budget + [
-        keras.callbacks.LearningRateScheduler(schedule),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.3, patience=2, min_lr=1e-6),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience, restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.weights.h5"), monitor=monitor, mode=mode,
-                                        save_best_only=True, save_weights_only=True),
-        keras.callbacks.CSVLogger(str(run_dir / "log.csv")),
-    ]
+
+def _init_weights(model: keras.Model, source: str) -> None:
+    if source.endswith(".keras"):
+        loaded = keras.saving.load_model(source, compile=False)
+        if len(loaded.weights) == len(model.weights) and loaded.name == model.name:
+            model.set_weights(loaded.get_weights())
+        elif not copy_weights_by_name(loaded, model):
+            raise ValueError(f"{source} shares no layer names with {model.name}")
+    else:
+        model.load_weights(source)
+    log.info("initialised weights from %s", source)
 
 
-def train(cfg: TrainConfig, verbose: int | str = "auto") -> tuple[keras.Model, Path]:
-    """Train one model as configured; return the served (uncompiled) model and the path it was saved to."""
+def resume_config(run_dir: str | Path, max_minutes: float | None = None) -> TrainConfig:
+    """The configuration of the run in ``run_dir``, with a new time budget for this stretch if given."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not (Path(run_dir) / STATE_FILE).exists() or not path.exists():
+        raise ValueError(f"{run_dir} holds no resumable run ({CONFIG_FILE} and {STATE_FILE} after an epoch)")
+    options = json.loads(path.read_text())
+    options["split_fractions"] = tuple(options["split_fractions"])
+    options["runs"] = str(Path(run_dir).parent)  # the folder may have moved since
+    if Path(run_dir).name != options["model"]:
+        raise ValueError(f"{run_dir} is a {options['model']} run; its folder must be named {options['model']}")
+    if max_minutes is not None:
+        options["max_minutes"] = max_minutes
+    return TrainConfig(**options)
+
+
+def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -> dict[str, keras.Model]:
+    """Train as configured (or continue the run in ``<runs>/<model>`` with ``resume``); save the served
+    models and return them by name (``classifier``, ``segmenter``), uncompiled, without optimizer."""
     keras.utils.set_random_seed(cfg.seed)
     started = time.time()
+    run_dir = Path(cfg.runs) / cfg.model
+    if not resume and (run_dir / STATE_FILE).exists():
+        raise ValueError(
+            f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose --runs"
+        )
     records = lgg.build_index(cfg.data)
     split = load_or_make_split(cfg, records)
     _, x_train, m_train = _part(cfg, records, split, "train")
@@ -114,89 +188,155 @@ def train(cfg: TrainConfig, verbose: int | str = "auto") -> tuple[keras.Model, P
         augment = Augment(**cfg.augment)
     except TypeError as exc:  # an unknown setting name
         raise ValueError(f"bad augmentation settings {cfg.augment}: {exc}") from None
-    optimizer = keras.optimizers.Adam(cfg.learning_rate)
 
-    if cfg.model == "classifier":
-        model = build_classifier(cfg.architecture, cfg.image_size, cfg.weights)
-        two_way = model.output_shape[-1] == 2
-        y_train = has_train.astype(np.float32)[:, None]
-        y_val = has_val.astype(np.float32)[:, None]
-        if two_way:
-            y_train, y_val = np.concatenate([1 - y_train, y_train], 1), np.concatenate([1 - y_val, y_val], 1)
-        loss = "categorical_crossentropy" if two_way else "binary_crossentropy"
-        metrics = ["accuracy", keras.metrics.AUC(name="auc")]
-        train_ds = SliceDataset(x_train, y_train, cfg.batch_size, augment, seed=cfg.seed)
-        val_ds = SliceDataset(x_val, y_val, cfg.batch_size)
-        monitor, mode, file = "val_auc", "max", CLASSIFIER_FILE
+    model, y_train, y_val, loss, metrics, monitors = _build(cfg, has_train, has_val, m_train, m_val)
+    state: dict[str, Any] = json.loads((run_dir / STATE_FILE).read_text()) if resume else {}
+    epoch0 = state.get("epochs_done", 0)
+    joint = cfg.model == "joint"
+    pixel_targets = cfg.model != "classifier"
+    train_ds = SliceDataset(
+        x_train,
+        y_train,
+        cfg.batch_size,
+        augment,
+        keep=has_train if pixel_targets else None,
+        other_fraction=cfg.healthy_fraction if pixel_targets else 1.0,
+        seed=cfg.seed,
+        epoch=epoch0,
+        joint=joint,
+    )
+    val_ds = SliceDataset(x_val, y_val, cfg.batch_size, joint=joint)
+    if cfg.schedule == "cosine":
+        rate, schedule_callbacks = (
+            cosine_schedule(cfg.learning_rate, len(train_ds), cfg.epochs, cfg.warmup_epochs),
+            [],
+        )
     else:
-        model = build_resunet(cfg.image_size)
-        if cfg.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {cfg.loss!r}")
-        loss, metrics = LOSSES[cfg.loss], [soft_dice]
-        train_ds = SliceDataset(x_train, m_train, cfg.batch_size, augment, keep=has_train,
-                                other_fraction=cfg.healthy_fraction, seed=cfg.seed)
-        val_ds = SliceDataset(x_val, m_val, cfg.batch_size)
-        monitor, mode, file = "val_soft_dice", "max", SEGMENTER_FILE
+        rate, schedule_callbacks = (
+            cfg.learning_rate,
+            plateau_callbacks(cfg.learning_rate, cfg.warmup_epochs, next(iter(monitors.values()))),
+        )
+    if resume:
+        model = keras.saving.load_model(run_dir / LAST_FILE, custom_objects=CUSTOM_OBJECTS)
+        log.info(
+            "resuming %s after epoch %d (optimizer step %d)", run_dir, epoch0, int(model.optimizer.iterations)
+        )
+    else:
+        if cfg.init_weights:
+            _init_weights(model, cfg.init_weights)
+        loss, weights = loss if joint else (loss, None)
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, loss_weights=weights, metrics=metrics)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / CONFIG_FILE).write_text(json.dumps(cfg.as_dict(), indent=2) + "\n")
+    log.info(
+        "training %s (%d parameters) on %d slices, validating on %d, epochs %d..%d",
+        model.name,
+        model.count_params(),
+        len(x_train),
+        len(x_val),
+        epoch0 + 1,
+        cfg.epochs,
+    )
+    callbacks = (
+        ([TimeBudget(cfg.max_minutes)] if cfg.max_minutes > 0 else [])
+        + schedule_callbacks
+        + [
+            ReseedLayers(cfg.seed), EpochCheckpoint(run_dir, monitors, state, cfg.patience),
+            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=resume),
+        ]
+    )
+    if epoch0 < cfg.epochs:
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=cfg.epochs,
+            initial_epoch=epoch0,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    return _save_served(cfg, model, state, run_dir, split, records, augment, time.time() - started)
 
-    if cfg.init_weights:
-        source = cfg.init_weights
-        if source.endswith(".keras"):
-            model.set_weights(keras.saving.load_model(source, compile=False).get_weights())
-        else:
-            model.load_weights(source)
-        log.info("initialised weights from %s", source)
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-    run_dir = Path(cfg.runs) / cfg.model
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log.info("training %s (%d parameters) on %d slices, validating on %d", model.name, model.count_params(),
-             len(x_train), len(x_val))
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
-                        callbacks=_callbacks(cfg, run_dir, monitor, mode), verbose=verbose)
 
-    # EarlyStopping restores the best weights only when it stops the run itself; a run that ends on
-    # its epoch count or time budget ends on its last epoch, so reload the best checkpoint here.
-    best_checkpoint = run_dir / "best.weights.h5"
-    if best_checkpoint.exists():
-        model.load_weights(best_checkpoint)
-    # A fresh functional model over the same layers is uncompiled: the file carries no optimizer.
-    served = keras.Model(model.inputs, model.outputs, name=model.name)
-    out = Path(cfg.out) / file
-    served.save(out)
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    best = int(np.argmax(hist[monitor]) if mode == "max" else np.argmin(hist[monitor]))
+def _save_served(
+    cfg: TrainConfig,
+    model: keras.Model,
+    state: dict,
+    run_dir: Path,
+    split: dict,
+    records,
+    augment: Augment,
+    duration_s: float,
+) -> dict[str, keras.Model]:
+    """Each served model from its best epoch's weights, saved without optimizer, with its card entry."""
     card = read_card(cfg.out)
     continued = None
     if cfg.init_weights:  # keep the record of the run these weights came from, when it is known
-        continued = read_card(Path(cfg.init_weights).parent).get("models", {}).get(cfg.model, {}).get("training")
-    card.setdefault("models", {})[cfg.model] = {
-        "file": file,
-        "version": file_version(out),
-        "name": f"lgg-{cfg.model}",
-        "architecture": model.name,
-        "parameters": int(model.count_params()),
-        "input": {"shape": [cfg.image_size, cfg.image_size, 3], "dtype": "float32", "range": list(INPUT_RANGE),
-                  "channels": list(CHANNELS)},
-        "output": ("(N, 1) sigmoid tumour probability" if model.output_shape[-1] == 1 and cfg.model == "classifier"
-                   else "(N, 2) softmax, tumour at index 1" if cfg.model == "classifier"
-                   else "(N, S, S, 1) per-pixel sigmoid tumour probability"),
-        "training": {
-            "config": cfg.as_dict(),
-            "augmentation": dataclasses.asdict(augment),
-            "train_slices": len(x_train), "validation_slices": len(x_val),
-            "epochs_run": len(hist["loss"]), "best_epoch": best + 1,
-            "monitor": monitor, "best_monitor_value": hist[monitor][best],
-            "history": hist,
-            "duration_s": round(time.time() - started, 1),
-            "device": device_info(),
-            "continued_from": continued,
-        },
-        "metrics": card.get("models", {}).get(cfg.model, {}).get("metrics", {}),
-    }
+        continued = read_card(Path(cfg.init_weights).parent).get("models", {})
+    served = {}
+    for name, best in state["best"].items():
+        model.load_weights(best_weights_file(run_dir, name))
+        if cfg.model == "joint":
+            segmenter, classifier = split_joint(model)
+            net = segmenter if name == "segmenter" else classifier
+        else:  # a fresh functional model over the same layers is uncompiled: the file carries no optimizer
+            net = keras.Model(model.inputs, model.outputs, name=model.name)
+        file = CLASSIFIER_FILE if name == "classifier" else SEGMENTER_FILE
+        out = Path(cfg.out) / file
+        out.parent.mkdir(parents=True, exist_ok=True)
+        net.save(out)
+        served[name] = keras.saving.load_model(out, compile=False)
+        output = OUTPUTS[
+            "segmenter"
+            if name == "segmenter"
+            else "classifier_softmax"
+            if net.output_shape[-1] == 2
+            else "classifier"
+        ]
+        card.setdefault("models", {})[name] = {
+            "file": file,
+            "version": file_version(out),
+            "name": f"lgg-{name}",
+            "architecture": net.name,
+            "parameters": int(net.count_params()),
+            "input": {
+                "shape": [cfg.image_size, cfg.image_size, 3],
+                "dtype": "float32",
+                "range": list(INPUT_RANGE),
+                "channels": list(CHANNELS),
+            },
+            "output": output,
+            "training": {
+                "config": cfg.as_dict(),
+                "run": str(run_dir),
+                "augmentation": dataclasses.asdict(augment),
+                "train_slices": int(split["slices"]["train"]) if cfg.max_slices is None else None,
+                "epochs_run": state["epochs_done"],
+                "best_epoch": best["epoch"],
+                "monitor": best["monitor"],
+                "best_monitor_value": best["value"],
+                "history": state["history"],
+                "duration_s": round(duration_s, 1),
+                "device": device_info(),
+                "continued_from": (continued or {}).get(name, {}).get("training"),
+            },
+            "metrics": card.get("models", {}).get(name, {}).get("metrics", {}),
+        }
+        log.info(
+            "saved %s (%.1f MiB) from epoch %d of %d (%s %.4f)",
+            out,
+            out.stat().st_size / 2**20,
+            best["epoch"],
+            state["epochs_done"],
+            best["monitor"],
+            best["value"],
+        )
     card["split"] = split
-    card["data"] = {"root": Path(cfg.data).name, "slices": len(records),
-                    "patients": len({r.patient for r in records}),
-                    "tumour_slices": sum(r.has_tumour for r in records),
-                    "fingerprint": lgg.fingerprint(cfg.data, records)}
+    card["data"] = {
+        "root": Path(cfg.data).name,
+        "slices": len(records),
+        "patients": len({r.patient for r in records}),
+        "tumour_slices": sum(r.has_tumour for r in records),
+        "fingerprint": lgg.fingerprint(cfg.data, records),
+    }
     write_card(cfg.out, card)
-    log.info("saved %s (%.1f MiB) after %d epochs", out, out.stat().st_size / 2**20, len(hist["loss"]))
-    return served, out
+    return served

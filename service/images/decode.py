@@ -5,7 +5,7 @@ Channel rules (after decoding, see :mod:`service.images.raster` and :mod:`servic
 - 3 channels (RGB) are the dataset's three sequences in order: pre-contrast, FLAIR, post-contrast.
 - 1 channel (grey) is taken as FLAIR and repeated into all three channels.
 - An alpha channel (grey+alpha, RGBA) is dropped.
-- Data that is not 8-bit is mapped to 0..255 by :mod:`service.images.windowing` (per channel,
+- Data that is not 8-bit is mapped to 0..255 by :mod:`contract.windowing` (per channel,
   0.5th-99.5th percentile linear window); DICOM uses its own window first (see its module).
 """
 
@@ -21,7 +21,7 @@ from service.images.dicom import decode_dicom
 from service.images.limits import ImageLimits
 from service.images.raster import decode_png_or_jpeg, decode_tiff
 from service.images.sniff import ImageFormat, sniff_format
-from service.images.windowing import to_uint8
+from contract.windowing import to_uint8
 
 __all__ = ["DecodedSlice", "ImageLimits", "decode_image", "to_three_channels"]
 

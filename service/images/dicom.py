@@ -8,7 +8,7 @@ Rules, in order:
 3. Grey images: the modality LUT (``RescaleSlope``/``RescaleIntercept``) is applied; then the first
    ``WindowCenter``/``WindowWidth`` pair maps to 0..255 with the linear DICOM window
    (PS3.3 C.11.2.1.2: ``c - 0.5 -/+ (w - 1) / 2`` -> 0 / 255); without a window, the percentile
-   window of :mod:`service.images.windowing`. ``MONOCHROME1`` (white = low values) is inverted.
+   window of :mod:`contract.windowing`. ``MONOCHROME1`` (white = low values) is inverted.
 4. Colour images (``SamplesPerPixel`` 3): 8-bit used as is, deeper data by the percentile window.
 5. ``PixelSpacing`` (row, column spacing in mm), when present and positive, is reported.
 """
@@ -28,7 +28,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 from service.errors import ImageError, InvalidImage, UnsupportedImage
 from service.images.limits import ImageLimits
 from service.images.sniff import has_dicom_magic
-from service.images.windowing import linear_window, percentile_window, to_uint8
+from contract.windowing import linear_window, percentile_window, to_uint8
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ def _slice(size=32):
 def test_geometry_moves_image_and_mask_together():
     image, mask = _slice()
     image[..., :] = mask * 200  # the image shows the mask, so both must stay aligned
-    augment = Augment(flip=True, rotation=20, scale=0.2, gain=0, shift=0, flair_only=0)
+    augment = Augment(flip=True, rotation=20, scale=0.2, gain=0, shift=0, flair_only=0, windowed=0)
     rng = np.random.default_rng(0)
     for _ in range(5):
         out, out_mask = augment(rng, image, mask)
@@ -32,9 +32,9 @@ def test_geometry_moves_image_and_mask_together():
 def test_flair_only_repeats_the_flair_channel_as_the_service_does_for_grey_input():
     image, mask = _slice()
     rng = np.random.default_rng(0)
-    out, _ = Augment(rotation=0, scale=0, gain=0, shift=0, flip=False, flair_only=1.0)(rng, image, mask)
+    out, _ = Augment(rotation=0, scale=0, gain=0, shift=0, flip=False, flair_only=1.0, windowed=0)(rng, image, mask)
     assert np.array_equal(out, np.repeat(image[..., FLAIR_CHANNEL : FLAIR_CHANNEL + 1], 3, axis=2).astype(np.float32))
-    out, _ = Augment(rotation=0, scale=0, gain=0, shift=0, flip=False, flair_only=0.0)(rng, image, mask)
+    out, _ = Augment(rotation=0, scale=0, gain=0, shift=0, flip=False, flair_only=0.0, windowed=0)(rng, image, mask)
     assert np.array_equal(out, image.astype(np.float32))
     with pytest.raises(ValueError):
         Augment(flair_only=1.5)
@@ -56,3 +56,42 @@ def test_cli_augmentation_overrides():
     assert dict(args.augment) == {"flair_only": 0.0, "flip": False}
     with pytest.raises(SystemExit):
         _parser().parse_args(["train", "segmenter", "--augment", "flair_only"])
+
+
+def test_windowing_stretches_each_channel_as_the_service_reads_16_bit_data():
+    image, mask = _slice()
+    image = (image // 4).astype(np.uint8)  # a dull slice: 0..63
+    augment = Augment(flip=False, rotation=0, scale=0, gain=0, shift=0, flair_only=0, windowed=1.0, gamma=0.0,
+                      window_jitter=0.0)
+    out, out_mask = augment(np.random.default_rng(0), image, mask)
+    assert np.array_equal(out_mask, mask)
+    for c in range(3):  # the 0.5th..99.5th percentile window maps each channel onto the full range
+        assert out[..., c].min() == 0 and out[..., c].max() == 255
+        assert (out[..., c] == 255).mean() < 0.02
+    with pytest.raises(ValueError):
+        Augment(windowed=2.0)
+
+
+def test_batches_depend_on_seed_and_epoch_only_so_a_resumed_run_sees_the_same_data():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)
+    masks = (rng.random((12, 16, 16, 1)) > 0.9).astype(np.uint8)
+    straight = SliceDataset(images, masks, batch_size=4, augment=Augment(), seed=3)
+    straight.on_epoch_begin()
+    straight.on_epoch_begin()  # the second epoch of a run ...
+    resumed = SliceDataset(images, masks, batch_size=4, augment=Augment(), seed=3, epoch=1)
+    resumed.on_epoch_begin()  # ... and the first epoch of the run resumed after one epoch
+    for i in range(len(straight)):
+        np.testing.assert_array_equal(straight[i][0], resumed[i][0])
+        np.testing.assert_array_equal(straight[i][1], resumed[i][1])
+    first = SliceDataset(images, masks, batch_size=4, augment=Augment(), seed=3)
+    assert not np.array_equal(first[0][0], straight[0][0])
+
+
+def test_joint_batches_carry_masks_and_slice_labels():
+    images = np.zeros((4, 8, 8, 3), np.uint8)
+    masks = np.zeros((4, 8, 8, 1), np.uint8)
+    masks[1, 2:4, 2:4] = 1
+    _, targets = SliceDataset(images, masks, batch_size=4, joint=True)[0]
+    assert targets["mask"].shape == (4, 8, 8, 1)
+    assert targets["tumour_probability"][:, 0].tolist() == [0, 1, 0, 0]

@@ -11,7 +11,8 @@ from contract import CARD_FILE, CARD_TEXT_FILE, CLASSIFIER_FILE, SEGMENTER_FILE,
 from training.__main__ import main
 from training.config import TrainConfig
 from training.evaluate import evaluate
-from training.train import train
+from training.selection import select
+from training.train import resume_config, train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lgg" / "kaggle_3m"
 
@@ -21,8 +22,8 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
     models = {}
     for model in ("classifier", "segmenter"):
-        models[model], _ = train(TrainConfig(model=model, data=str(FIXTURES), out=str(out), runs=str(out / "runs"),
-                                             image_size=32, epochs=1, batch_size=4), verbose=0)
+        models.update(train(TrainConfig(model=model, data=str(FIXTURES), out=str(out), runs=str(out / "runs"),
+                                        image_size=32, epochs=1, batch_size=4), verbose=0))
     return out, models
 
 
@@ -38,6 +39,7 @@ def test_training_writes_models_split_and_card(trained):
     assert card["models"]["classifier"]["training"]["epochs_run"] == 1
     assert card["data"]["slices"] == 7
     assert (trained / "runs" / "segmenter" / "log.csv").exists()
+    assert (trained / "runs" / "segmenter" / "last.keras").exists()
 
 
 @pytest.mark.slow
@@ -57,6 +59,14 @@ def test_saved_models_reload_with_equal_outputs_and_no_optimizer(trained):
 def test_evaluate_writes_metrics_card_and_figures(trained, tmp_path):
     trained, _ = trained
     card = evaluate(str(FIXTURES), str(trained), str(tmp_path))
+    assert set(card["models"]["segmenter"]["metrics"]) == {"validation", "test", "test_flair_only", "test_windowed"}
+    choice = card["models"]["classifier"]["threshold_choice"]
+    assert choice["spread"][0] <= choice["threshold"] <= choice["spread"][1]
+    assert card["models"]["classifier"]["threshold"] == choice["threshold"]
+    assert set(card["models"]["segmenter"]["postprocess"]) == {"min_component_pixels", "fill_holes"}
+    assert "classifier threshold: fixed 0.5" in card["ablation"]["test"]
+    assert "## Ablation" in (trained / CARD_TEXT_FILE).read_text()
+    assert any("32x32" in item for item in card["limitations"])
     test = card["models"]["classifier"]["metrics"]["test"]
     assert 0.0 <= test["accuracy"] <= 1.0 and test["slices"] > 0
     seg = card["models"]["segmenter"]["metrics"]["test"]
@@ -83,3 +93,56 @@ def test_bad_config_is_refused():
         TrainConfig(model="detector")
     with pytest.raises(ValueError):
         TrainConfig(model="segmenter", epochs=0)
+
+
+@pytest.mark.slow
+def test_joint_run_resumes_exactly_and_writes_both_models(tmp_path):
+    common = dict(model="joint", data=str(FIXTURES), image_size=32, epochs=3, batch_size=4, healthy_fraction=1.0)
+    straight = train(TrainConfig(out=str(tmp_path / "a"), runs=str(tmp_path / "ra"), **common), verbose=0)
+    assert set(straight) == {"classifier", "segmenter"}
+    assert straight["segmenter"].output_shape == (None, 32, 32, 1)
+    assert straight["classifier"].output_shape == (None, 1)
+    # The same run cut after its first epoch (a time budget), then resumed from its run folder.
+    train(TrainConfig(out=str(tmp_path / "b"), runs=str(tmp_path / "rb"), max_minutes=1e-6, **common), verbose=0)
+    run_dir = tmp_path / "rb" / "joint"
+    assert json.loads((run_dir / "state.json").read_text())["epochs_done"] == 1
+    with pytest.raises(ValueError, match="--resume"):
+        train(TrainConfig(out=str(tmp_path / "b"), runs=str(tmp_path / "rb"), **common), verbose=0)
+    train(resume_config(run_dir, 0.0), verbose=0, resume=True)
+    a, b = (json.loads((tmp_path / r / "joint" / "state.json").read_text()) for r in ("ra", "rb"))
+    assert b["epochs_done"] == 3
+    np.testing.assert_allclose(a["history"]["loss"], b["history"]["loss"], rtol=1e-4)
+    np.testing.assert_allclose(a["history"]["learning_rate"], b["history"]["learning_rate"], rtol=1e-6)
+    last_a, last_b = (keras.saving.load_model(tmp_path / r / "joint" / "last.keras", compile=False) for r in ("ra", "rb"))
+    for wa, wb in zip(last_a.weights, last_b.weights, strict=True):
+        np.testing.assert_allclose(np.asarray(wa), np.asarray(wb), atol=1e-4, err_msg=wa.path)
+    card = read_card(tmp_path / "b")
+    assert card["models"]["classifier"]["architecture"] == "resunet_encoder_classifier"
+    assert card["models"]["segmenter"]["training"]["epochs_run"] == 3
+
+
+@pytest.mark.slow
+def test_select_promotes_by_the_declared_rule_and_keeps_both_figures(trained, tmp_path):
+    trained, _ = trained
+    served, candidate = tmp_path / "served", tmp_path / "candidate"
+    for folder, dice in ((served, 0.5), (candidate, 0.6)):
+        folder.mkdir()
+        for name in (CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE):
+            (folder / name).write_bytes((trained / name).read_bytes())
+        card = read_card(trained)
+        card["models"]["segmenter"]["metrics"] = {"validation": {"patient_dice_mean": dice}}
+        card["models"]["classifier"]["metrics"] = {"validation": {"roc_auc": 1.1 - dice}}
+        (folder / CARD_FILE).write_text(json.dumps(card))
+    (candidate / SEGMENTER_FILE).write_bytes(b"the candidate's file")
+    outcome = select(candidate, served)
+    assert outcome["segmenter"]["winner"] == "candidate" and outcome["classifier"]["winner"] == "served"
+    assert (served / SEGMENTER_FILE).read_bytes() == b"the candidate's file"
+    assert (served / CLASSIFIER_FILE).read_bytes() == (trained / CLASSIFIER_FILE).read_bytes()
+    kept = json.loads((served / "segmenter_selection.json").read_text())
+    assert kept["validation_patient_dice_mean"] == {"candidate": 0.6, "served": 0.5}
+    assert read_card(served)["models"]["segmenter"]["metrics"]["validation"]["patient_dice_mean"] == 0.6
+    card = read_card(candidate)
+    card["split"] = {"patients": {"train": ["someone else"]}}
+    (candidate / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="different patient splits"):
+        select(candidate, served)

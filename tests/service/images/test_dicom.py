@@ -7,7 +7,7 @@ import pytest
 
 from service.errors import InvalidImage
 from service.images import ImageLimits, decode_image
-from service.images.windowing import percentile_window
+from contract.windowing import percentile_window
 from tests.service import samples
 
 LIMITS = ImageLimits()

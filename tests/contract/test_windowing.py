@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.images.windowing import linear_window, percentile_window, to_uint8
+from contract.windowing import linear_window, percentile_window, to_uint8
 
 
 def test_percentile_window_maps_percentiles_to_0_and_255():

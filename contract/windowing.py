@@ -1,4 +1,5 @@
-"""Mapping of pixel values wider than 8 bits to the 0..255 range the models take.
+"""Mapping of pixel values wider than 8 bits to the 0..255 range the models take (shared by the
+service, which reads uploads with it, and training, which augments with it).
 
 Rule for 16-bit (and any other non-uint8: signed, 32-bit, float) PNG/TIFF data, and for DICOM
 without a window: **each channel separately**, a linear window from the channel's 0.5th to its

@@ -1,0 +1,48 @@
+"""Mask post-processing: small components removed (scaled with the slice area), holes filled."""
+
+import numpy as np
+import pytest
+
+from contract import DEFAULT_IMAGE_SIZE
+from contract.postprocess import NO_POSTPROCESS, postprocess_mask, postprocess_settings
+
+
+def _mask(size=DEFAULT_IMAGE_SIZE):
+    mask = np.zeros((size, size), bool)
+    mask[20:60, 20:60] = True  # a 1,600-pixel lesion with a hole
+    mask[35:40, 35:40] = False
+    mask[100:103, 100:103] = True  # a 9-pixel speck
+    return mask
+
+
+def test_no_settings_change_nothing():
+    mask = _mask()
+    assert np.array_equal(postprocess_mask(mask, **NO_POSTPROCESS), mask)
+
+
+def test_small_components_go_and_large_ones_stay():
+    out = postprocess_mask(_mask(), min_component_pixels=10)
+    assert not out[100:103, 100:103].any()
+    assert out[20:60, 20:60].sum() == 1600 - 25
+
+
+def test_holes_are_filled_but_the_background_is_not():
+    out = postprocess_mask(_mask(), fill_holes=True)
+    assert out[20:60, 20:60].all()
+    assert out.sum() == 1600 + 9
+
+
+def test_the_minimum_size_scales_with_the_slice_area():
+    small = _mask()[::2, ::2]  # the same slice at half the size: the speck has 4 pixels, the limit is 2.5
+    assert postprocess_mask(small, min_component_pixels=10)[50:52, 50:52].all()
+    assert not postprocess_mask(small, min_component_pixels=20)[50:52, 50:52].any()
+
+
+def test_bad_arguments_and_card_settings():
+    with pytest.raises(ValueError):
+        postprocess_mask(np.zeros((2, 2, 2), bool))
+    with pytest.raises(ValueError):
+        postprocess_mask(_mask(), min_component_pixels=-1)
+    assert postprocess_settings({}) == NO_POSTPROCESS
+    assert postprocess_settings({"postprocess": {"min_component_pixels": 25, "other": 1}}) == {
+        "min_component_pixels": 25, "fill_holes": False}

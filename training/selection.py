@@ -1,0 +1,68 @@
+"""Promote a candidate model into the served models folder by a rule declared before the runs.
+
+``python -m training select --candidate DIR`` compares, model by model, a candidate folder (its own
+``model_card.json`` written by ``python -m training evaluate``) with the served one:
+
+- segmenter: the higher validation mean per-patient Dice wins;
+- classifier: the higher validation ROC AUC wins (threshold-free: the noisier accuracy at a
+  threshold chosen on the same 14 patients decided the previous comparison by 0.002).
+
+Both sides must have been evaluated by the same evaluation code (their cards say how). The
+winner's file and card entry land in the served folder; both sides' validation and test figures
+are written to ``<served>/<model>_selection.json``, which the card keeps (the loser's figures too).
+Run ``python -m training evaluate`` on the served folder afterwards: the pipeline figures depend
+on the pair.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from contract import CLASSIFIER_FILE, SEGMENTER_FILE, read_card, write_card
+
+log = logging.getLogger(__name__)
+
+RULES = {"segmenter": ("patient_dice_mean", "higher validation mean per-patient Dice"),
+         "classifier": ("roc_auc", "higher validation ROC AUC")}
+FILES = {"segmenter": SEGMENTER_FILE, "classifier": CLASSIFIER_FILE}
+SHOWN = {"segmenter": ("patient_dice_mean", "patient_dice_median", "false_positive_rate", "threshold"),
+         "classifier": ("roc_auc", "accuracy", "threshold")}
+
+
+def _summary(entry: dict, model: str) -> dict:
+    training = entry.get("training", {})
+    figures = {part: {k: scores.get(k) for k in SHOWN[model]} for part, scores in entry.get("metrics", {}).items()}
+    return {"architecture": entry.get("architecture"), "version": entry.get("version"),
+            "image_size": training.get("config", {}).get("image_size"), "epochs_run": training.get("epochs_run"),
+            "device": training.get("device"), "metrics": figures}
+
+
+def select(candidate_dir: str | Path, served_dir: str | Path, models: tuple[str, ...] = tuple(RULES)) -> dict:
+    """Compare and promote; returns ``{model: comparison}`` (each also written as JSON)."""
+    candidate_dir, served_dir = Path(candidate_dir), Path(served_dir)
+    candidate, served = read_card(candidate_dir), read_card(served_dir)
+    if candidate.get("split", {}).get("patients") != served.get("split", {}).get("patients"):
+        raise ValueError(f"{candidate_dir} and {served_dir} were trained on different patient splits")
+    outcome = {}
+    for model in models:
+        key, rule = RULES[model]
+        entries = {"candidate": candidate.get("models", {}).get(model), "served": served.get("models", {}).get(model)}
+        for side, entry in entries.items():
+            if not entry or "validation" not in entry.get("metrics", {}):
+                raise ValueError(f"the {side} {model} has no validation figures: run python -m training evaluate "
+                                 f"on {candidate_dir if side == 'candidate' else served_dir} first")
+        values = {side: entry["metrics"]["validation"][key] for side, entry in entries.items()}
+        winner = "candidate" if values["candidate"] > values["served"] else "served"
+        comparison = {"rule": rule, "validation_" + key: values, "winner": winner,
+                      "runs": {side: _summary(entry, model) for side, entry in entries.items()}}
+        if winner == "candidate":
+            shutil.copy(candidate_dir / FILES[model], served_dir / FILES[model])
+            served["models"][model] = entries["candidate"]
+        log.info("%s: %s %s -> %s", model, rule, values, winner)
+        (served_dir / f"{model}_selection.json").write_text(json.dumps(comparison, indent=2) + "\n")
+        outcome[model] = comparison
+    write_card(served_dir, served)
+    return outcome
