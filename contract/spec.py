@@ -36,7 +36,8 @@ CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")
 FLAIR_CHANNEL = CHANNELS.index("FLAIR")
 #: What an answer was computed from (its ``sequences`` field): the three sequences of ``CHANNELS``
 #: (a 3-channel upload) or FLAIR alone (a greyscale upload, repeated on the three channels; see
-#: :func:`flair_only`). The model card's ``test`` figures are for the first, ``test_flair_only`` for the second.
+#: :func:`flair_only`). The model card's ``test`` figures are for the first, ``test_flair_only``
+#: for the second.
 SEQUENCES_ALL = ", ".join(CHANNELS)
 SEQUENCES_FLAIR_ONLY = "FLAIR only"
 INPUT_RANGE = (0.0, 255.0)

@@ -13,12 +13,18 @@ GREY = RGB[..., 1]
 
 UPLOADS = {
     "rgb-png": (samples.png_bytes(RGB), "image/png", SEQUENCES_ALL),
-    "rgba-png": (samples.png_bytes(np.dstack([RGB, np.full(GREY.shape, 255, np.uint8)])), "image/png",
-                 SEQUENCES_ALL),
+    "rgba-png": (
+        samples.png_bytes(np.dstack([RGB, np.full(GREY.shape, 255, np.uint8)])),
+        "image/png",
+        SEQUENCES_ALL,
+    ),
     "grey-png": (samples.png_bytes(GREY), "image/png", SEQUENCES_FLAIR_ONLY),
     "grey-as-rgb-png": (samples.png_bytes(np.dstack([GREY] * 3)), "image/png", SEQUENCES_FLAIR_ONLY),
-    "16-bit-grey-tiff": (samples.tiff_bytes(GREY.astype(np.uint16) * 257), "image/tiff",
-                         SEQUENCES_FLAIR_ONLY),
+    "16-bit-grey-tiff": (
+        samples.tiff_bytes(GREY.astype(np.uint16) * 257),
+        "image/tiff",
+        SEQUENCES_FLAIR_ONLY,
+    ),
     "mr-dicom": (samples.dicom_bytes(GREY.astype(np.uint16) * 16), "application/dicom", SEQUENCES_FLAIR_ONLY),
     "rgb-dicom": (samples.dicom_bytes(RGB), "application/dicom", SEQUENCES_ALL),
 }

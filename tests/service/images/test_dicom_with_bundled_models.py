@@ -72,7 +72,8 @@ def test_every_variant_gives_the_plain_files_answer(bundled_client, pair: tuple[
     files = variants(samples.read_rgb(image)[..., 1])
 
     response = bundled_client.post(
-        "/analyze", files=[("files", (f"{name}.dcm", data, "application/dicom")) for name, data in files.items()]
+        "/analyze",
+        files=[("files", (f"{name}.dcm", data, "application/dicom")) for name, data in files.items()],
     )
 
     assert response.status_code == 200, response.text
