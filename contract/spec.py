@@ -34,6 +34,12 @@ SPLIT_FILE = "split.json"
 CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")
 #: Index of FLAIR in ``CHANNELS``: a greyscale upload is taken as FLAIR, repeated on all three.
 FLAIR_CHANNEL = CHANNELS.index("FLAIR")
+#: What an answer was computed from (its ``sequences`` field): the three sequences of ``CHANNELS``
+#: (a 3-channel upload) or FLAIR alone (a greyscale upload, repeated on the three channels; see
+#: :func:`flair_only`). The model card's ``test`` figures are for the first, ``test_flair_only``
+#: for the second.
+SEQUENCES_ALL = ", ".join(CHANNELS)
+SEQUENCES_FLAIR_ONLY = "FLAIR only"
 INPUT_RANGE = (0.0, 255.0)
 DEFAULT_IMAGE_SIZE = 256
 

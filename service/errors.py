@@ -62,7 +62,7 @@ def register_exception_handlers(app: FastAPI) -> None:
 IMAGE_ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
     401: {"description": "Missing or wrong X-API-Key (when MRI_API_KEY is set)"},
     413: {"description": "Request body over MRI_MAX_UPLOAD_BYTES"},
-    415: {"description": "Not a supported image (PNG, JPEG, TIFF, DICOM)"},
-    422: {"description": "Missing field, too many files, image too small/large or undecodable"},
+    415: {"description": "Not a supported image (PNG, JPEG, TIFF, DICOM) or DICOM transfer syntax"},
+    422: {"description": "Missing field, too many files, image too small/large or undecodable, non-MR DICOM"},
     503: {"description": "Models not loaded yet"},
 }

@@ -55,9 +55,10 @@ def classify(runner: ModelRunner, slices: Sequence[DecodedSlice]) -> list[Classi
             tumour_probability=float(p),
             has_tumour=bool(p >= runner.threshold),
             threshold=runner.threshold,
+            sequences=s.sequences,
             model=model,
         )
-        for p in probabilities
+        for s, p in zip(slices, probabilities, strict=True)
     ]
 
 
@@ -87,7 +88,8 @@ def analyze(models: LoadedModels, slices: Sequence[DecodedSlice], mask_format: M
     segmented = segment(models.segmenter, [slices[i] for i in positive], mask_format)
     segmentations = dict(zip(positive, segmented, strict=True))
     return [
-        Analysis(classification=c, segmentation=segmentations.get(i)) for i, c in enumerate(classifications)
+        Analysis(classification=c, segmentation=segmentations.get(i), sequences=slices[i].sequences)
+        for i, c in enumerate(classifications)
     ]
 
 
@@ -114,5 +116,6 @@ def _segmentation(
         tumour_area_mm2=pixels * spacing[0] * spacing[1] if spacing else None,
         pixel_spacing_mm=list(spacing) if spacing else None,
         threshold=threshold,
+        sequences=image.sequences,
         model=model,
     )

@@ -6,6 +6,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
+
+#: What an answer was computed from: the three sequences of a 3-channel upload, or FLAIR alone
+#: (a greyscale upload). Tells which of the model card's figures apply (``test`` / ``test_flair_only``).
+Sequences = Annotated[
+    Literal[SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY],  # type: ignore[valid-type]
+    Field(
+        description=f'"{SEQUENCES_ALL}" for a 3-channel upload, "{SEQUENCES_FLAIR_ONLY}" for a greyscale '
+        "one (taken as FLAIR); tells which of the model card's figures apply."
+    ),
+]
+
 
 class ModelRef(BaseModel):
     """Which model answered: its name and version (first 12 hex digits of the file's SHA-256)."""
@@ -20,6 +32,7 @@ class Classification(BaseModel):
     tumour_probability: float = Field(description="Probability in [0, 1] that the slice shows a tumour.")
     has_tumour: bool = Field(description="tumour_probability >= threshold.")
     threshold: float = Field(description="Cut-off used for has_tumour.")
+    sequences: Sequences
     model: ModelRef
 
 
@@ -58,6 +71,7 @@ class Segmentation(BaseModel):
         None, description="[row, column] spacing in mm from the file (DICOM PixelSpacing), else null."
     )
     threshold: float = Field(description="Per-pixel probability cut-off used for the mask.")
+    sequences: Sequences
     model: ModelRef
 
 
@@ -66,6 +80,7 @@ class Analysis(BaseModel):
 
     classification: Classification
     segmentation: Segmentation | None = Field(description="null when has_tumour is false.")
+    sequences: Sequences
 
 
 class ClassificationBatch(BaseModel):

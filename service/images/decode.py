@@ -6,7 +6,10 @@ Channel rules (after decoding, see :mod:`service.images.raster` and :mod:`servic
 - 1 channel (grey) is taken as FLAIR and repeated into all three channels.
 - An alpha channel (grey+alpha, RGBA) is dropped.
 - Data that is not 8-bit is mapped to 0..255 by :mod:`contract.windowing` (per channel,
-  0.5th-99.5th percentile linear window); DICOM uses its own window first (see its module).
+  0.5th-99.5th percentile linear window); DICOM first goes to modality values (see its module).
+- ``sequences`` (what the answer is computed from): ``contract.SEQUENCES_FLAIR_ONLY`` for a grey
+  upload, and for a 3-channel upload whose three channels are identical (grey content saved as RGB:
+  the models see exactly the FLAIR-only input); ``contract.SEQUENCES_ALL`` otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
 from service.errors import ImageError, InvalidImage
 from service.images.dicom import decode_dicom
 from service.images.limits import ImageLimits
@@ -23,7 +27,7 @@ from service.images.raster import decode_png_or_jpeg, decode_tiff
 from service.images.sniff import ImageFormat, sniff_format
 from contract.windowing import to_uint8
 
-__all__ = ["DecodedSlice", "ImageLimits", "decode_image", "to_three_channels"]
+__all__ = ["DecodedSlice", "ImageLimits", "decode_image", "sequences_of", "to_three_channels"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +39,13 @@ class DecodedSlice:
     ``pixels``: ``(H, W, 3)`` uint8 at the uploaded size, channels (pre-contrast, FLAIR,
     post-contrast). ``pixel_spacing_mm``: (row, column) spacing in mm when the file gave it
     (DICOM ``PixelSpacing``), else None. ``format``: "png", "jpeg", "tiff" or "dicom".
+    ``sequences``: ``contract.SEQUENCES_ALL`` or ``contract.SEQUENCES_FLAIR_ONLY`` (module docstring).
     """
 
     pixels: np.ndarray
     pixel_spacing_mm: tuple[float, float] | None
     format: ImageFormat
+    sequences: str
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -64,7 +70,15 @@ def decode_image(data: bytes, content_type: str | None, limits: ImageLimits) -> 
     except Exception as exc:  # a decoder's own failure on hostile or unusual bytes: the file's fault
         logger.warning("%s decoder failed: %s: %s", fmt, type(exc).__name__, exc)
         raise InvalidImage(f"the {fmt.upper()} file could not be decoded") from exc
-    return DecodedSlice(to_three_channels(pixels), spacing, fmt)
+    three = to_three_channels(pixels)
+    return DecodedSlice(three, spacing, fmt, sequences_of(three))
+
+
+def sequences_of(pixels: np.ndarray) -> str:
+    """What a ``(H, W, 3)`` model-ready slice holds: FLAIR only when its three channels are equal
+    (a grey upload, repeated by :func:`to_three_channels`), else the three sequences."""
+    same = np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 1], pixels[..., 2])
+    return SEQUENCES_FLAIR_ONLY if same else SEQUENCES_ALL
 
 
 def to_three_channels(pixels: np.ndarray) -> np.ndarray:

@@ -29,11 +29,11 @@ def sniff_format(data: bytes, content_type: str | None) -> ImageFormat:
     written without the preamble. Raises :class:`UnsupportedImage` (415) for anything else."""
     if not data:
         raise UnsupportedImage("the file is empty")
+    if has_dicom_magic(data):  # first: some DICOM files have a TIFF header as their preamble
+        return "dicom"
     for signature, fmt in _SIGNATURES:
         if data.startswith(signature):
             return fmt
-    if has_dicom_magic(data):
-        return "dicom"
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type in DICOM_CONTENT_TYPES:
         return "dicom"

@@ -144,7 +144,7 @@ def write_dicom(
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME1" if monochrome1 else "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    # the DICOM linear window maps c - 0.5 -+ (w - 1) / 2 to 0 / 255: this one gives back the values / gain
+    # a window as a scanner would set it; the service ignores it (display setting)
     ds.WindowCenter, ds.WindowWidth = 127.5 * gain + 0.5, 255 * gain + 1
     if spacing_mm is not None:
         ds.PixelSpacing = [spacing_mm, spacing_mm]

@@ -146,17 +146,20 @@ def dicom_bytes(
     rescale: tuple[float, float] | None = None,
     frames: int | None = None,
     part10: bool = True,
+    modality: str | None = "MR",
 ) -> bytes:
     """An MR image DICOM (explicit VR little endian) of ``pixels`` (grey (H, W) or RGB (H, W, 3),
     uint8/uint16/int16); ``pixels=None`` writes the header of a ``shape`` image without pixel data.
-    ``part10=False`` leaves out the preamble, 'DICM' and file meta (a bare dataset)."""
+    ``part10=False`` leaves out the preamble, 'DICM' and file meta (a bare dataset); ``modality=None``
+    leaves out ``Modality``."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
     ds = Dataset()
     ds.SOPClassUID = MRImageStorage
     ds.SOPInstanceUID = generate_uid()
-    ds.Modality = "MR"
+    if modality is not None:
+        ds.Modality = modality
     rows, columns = shape if pixels is None else pixels.shape[:2]
     ds.Rows, ds.Columns = rows, columns
     colour = pixels is not None and pixels.ndim == 3
@@ -188,3 +191,60 @@ def dicom_bytes(
     else:
         ds.save_as(buffer, implicit_vr=False, little_endian=True)
     return buffer.getvalue()
+
+
+#: Transfer syntaxes :func:`compressed_dicom` writes with GDCM (pydicom has no encoder for them).
+_GDCM_SYNTAXES = {
+    "1.2.840.10008.1.2.4.50": "JPEGBaselineProcess1",
+    "1.2.840.10008.1.2.4.57": "JPEGLosslessProcess14",
+    "1.2.840.10008.1.2.4.70": "JPEGLosslessProcess14_1",
+    "1.2.840.10008.1.2.4.80": "JPEGLSLossless",
+}
+
+
+def compressed_dicom(data: bytes, transfer_syntax: str, **encode_options: object) -> bytes:
+    """The DICOM file ``data`` with its pixel data compressed to ``transfer_syntax``, every other
+    element kept (rescale, window, ...). RLE Lossless and JPEG 2000 (lossless, or lossy with e.g.
+    ``j2k_cr=[20]``) by pydicom's own encoders; JPEG Baseline, JPEG Lossless (process 14, also SV1)
+    and JPEG-LS Lossless by GDCM (python-gdcm), whose encapsulated pixel data is put into the original dataset."""
+    import pydicom
+    from pydicom.uid import UID
+
+    ds = pydicom.dcmread(io.BytesIO(data))
+    uid = UID(transfer_syntax)
+    if uid in _GDCM_SYNTAXES:
+        encoded = pydicom.dcmread(io.BytesIO(_gdcm_transcode(data, _GDCM_SYNTAXES[uid])))
+        assert encoded.file_meta.TransferSyntaxUID == uid
+        for keyword in ("PhotometricInterpretation", "BitsStored", "HighBit", "PixelRepresentation"):
+            setattr(ds, keyword, encoded[keyword].value)
+        ds.PixelData = encoded.PixelData
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = uid
+    else:
+        ds.compress(uid, **encode_options)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _gdcm_transcode(data: bytes, syntax: str) -> bytes:
+    import tempfile
+
+    import gdcm
+
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = Path(folder, "in.dcm"), Path(folder, "out.dcm")
+        source.write_bytes(data)
+        reader = gdcm.ImageReader()
+        reader.SetFileName(str(source))
+        assert reader.Read(), "GDCM could not read the DICOM file"
+        change = gdcm.ImageChangeTransferSyntax()
+        change.SetTransferSyntax(gdcm.TransferSyntax(getattr(gdcm.TransferSyntax, syntax)))
+        change.SetInput(reader.GetImage())
+        assert change.Change(), f"GDCM could not encode {syntax}"
+        writer = gdcm.ImageWriter()
+        writer.SetFileName(str(target))
+        writer.SetFile(reader.GetFile())
+        writer.SetImage(change.GetOutput())
+        assert writer.Write(), "GDCM could not write the DICOM file"
+        return target.read_bytes()

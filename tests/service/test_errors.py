@@ -7,6 +7,8 @@ import io
 import numpy as np
 import pydicom
 import pytest
+from pydicom.encaps import encapsulate
+from pydicom.uid import MPEG2MPML
 
 from tests.service import samples
 
@@ -54,6 +56,11 @@ def test_not_an_image_is_415(client, data, content_type, path):
             samples.dicom_bytes(None, shape=(50_000, 50_000)), "no pixel data", id="dicom-huge-no-pixels"
         ),
         pytest.param(samples.tiff_bytes(np.zeros((5, 40, 40), np.uint8)), "5 pages", id="tiff-multipage"),
+        pytest.param(
+            samples.dicom_bytes(samples.lgg_pixels()[..., 1].astype(np.uint16), modality="CT"),
+            "Modality is CT, not MR",
+            id="dicom-ct",
+        ),
     ],
 )
 def test_unusable_image_is_422(client, data, fragment):
@@ -61,6 +68,24 @@ def test_unusable_image_is_422(client, data, fragment):
 
     assert response.status_code == 422, response.text
     assert fragment in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/classify", "/segment", "/analyze"])
+def test_a_dicom_transfer_syntax_that_cannot_be_decoded_is_415_naming_it(client, path):
+    ds = pydicom.dcmread(io.BytesIO(samples.dicom_bytes(samples.lgg_pixels()[..., 1])))
+    ds.PixelData = encapsulate([b"\x00\x00\x01\xb3" + bytes(64)])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = MPEG2MPML
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+
+    response = _post(client, buffer.getvalue(), "application/dicom", path)
+
+    assert response.status_code == 415, response.text
+    assert response.json()["detail"] == (
+        "file (upload): the DICOM transfer syntax MPEG2 Main Profile / Main Level "
+        "(1.2.840.10008.1.2.4.100) cannot be decoded by this service"
+    )
 
 
 def test_huge_declared_dimensions_are_refused_from_the_header(client, monkeypatch):

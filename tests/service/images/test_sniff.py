@@ -23,6 +23,11 @@ def test_magic_bytes(head, fmt):
     assert sniff_format(head + b"\0" * 64, None) == fmt
 
 
+def test_a_dicom_file_whose_preamble_is_a_tiff_header_is_dicom():
+    # pydicom's MR_small.dcm is such a dual-personality file: "II*\0" at byte 0, "DICM" at 128
+    assert sniff_format(b"II*\x00" + b"\0" * 124 + b"DICM" + b"\0" * 64, None) == "dicom"
+
+
 def test_dicom_content_type_marks_a_bare_dataset():
     assert sniff_format(b"\x08\x00\x05\x00CS", "application/dicom; charset=x") == "dicom"
 

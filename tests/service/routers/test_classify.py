@@ -19,7 +19,7 @@ def test_positive_and_negative_slices(client, models_dir):
 
     assert positive.status_code == 200 and negative.status_code == 200
     body = positive.json()
-    assert set(body) == {"tumour_probability", "has_tumour", "threshold", "model"}
+    assert set(body) == {"tumour_probability", "has_tumour", "threshold", "sequences", "model"}
     assert body["has_tumour"] is True and body["tumour_probability"] > 0.9
     assert body["threshold"] == 0.5
     assert body["model"] == {"name": "tiny-classifier", "version": file_version(models_dir / CLASSIFIER_FILE)}
