@@ -12,7 +12,7 @@ Rules, in order:
 4. Grey images (:func:`modality_pixels`): stored values -> modality LUT (``RescaleSlope``/
    ``RescaleIntercept`` or a Modality LUT Sequence, pydicom's ``apply_modality_lut``); ``MONOCHROME1``
    is negated so that higher always means more signal; then the service's percentile normalisation
-   (:func:`service.images.windowing.percentile_window`), as for any 16-bit image. ``WindowCenter``/
+   (:func:`contract.windowing.percentile_window`), as for any 16-bit image. ``WindowCenter``/
    ``WindowWidth``, VOI LUTs and presentation states are display settings and are never read.
 5. Colour images (``SamplesPerPixel`` 3, YBR converted to RGB by pydicom): 8-bit used as is, deeper
    data by the percentile window. ``PALETTE COLOR`` is refused (422).
