@@ -147,7 +147,6 @@ function analyse(files) {
   files = Array.from(files);
   if (!files.length) return;
   state.files = files;
-  $("retry").hidden = false;
   if (isVolume(files)) {
     if (!state.volume) {
       showError(415, files.length > 1
@@ -190,11 +189,13 @@ async function showSlice(name, image, answer) {
   const seg = answer.segmentation;
   const mask = seg ? await pngMaskBits(seg.mask) : null;
   drawMask(mask, image.width, image.height);
+  $("caption").textContent = "The slice as the models read it (pre-contrast, FLAIR, post-contrast as red, "
+    + "green, blue; a grey upload is FLAIR)" + (seg ? ", the tumour mask in red." : "; no tumour mask.");
   const c = answer.classification;
   $("file-name").textContent = name;
   setVerdict(c.has_tumour);
   const rows = [
-    ["Tumour probability", `${(100 * c.tumour_probability).toFixed(1)} % (threshold ${(100 * c.threshold).toFixed(1)} %)`],
+    ["Tumour probability", `${c.tumour_probability.toFixed(5)} (tumour at ${c.threshold.toFixed(3)} or more)`],
     ["Tumour area", seg ? `${seg.tumour_pixels.toLocaleString("en")} pixels (${(100 * seg.tumour_fraction).toFixed(2)} % of the slice)`
       : "no mask: the classifier found no tumour"],
     ["Tumour area in mm²", seg && seg.tumour_area_mm2 != null ? `${seg.tumour_area_mm2.toFixed(1)} mm²`
@@ -379,6 +380,7 @@ function showVolumeSlice() {
   const s = v.per_slice[i] || {};
   const [, height, width] = v.shape;
   drawBlank(width, height);
+  $("caption").textContent = "Slice " + i + ": the tumour mask in red on black.";
   const rle = state.volumeMasks[i];
   drawMask(rle ? rleBits(rle) : null, rle ? rle.size[1] : width, rle ? rle.size[0] : height);
   $("slice-label").textContent = `${i} of ${v.per_slice.length - 1}: p = ${(100 * (s.tumour_probability || 0)).toFixed(1)} %, `

@@ -6,6 +6,7 @@ service's origin.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def test_tumour_slice_shows_probability_and_mask(bundled_server, open_page, tmp_
 
     assert text(page, "#verdict") == "Tumour found"
     facts = text(page, "#facts")
-    assert "Tumour probability\t100.0 %" in facts
+    assert "Tumour probability\t0.99999 (tumour at 0.225 or more)" in facts
     assert "lgg-classifier" in facts and "lgg-segmenter" in facts
     drawn = overlay_pixels(page)
     # the bundled segmenter outlines 1674 pixels on this slice (README); the canvas has exactly them
@@ -185,3 +186,47 @@ def test_api_docs_render_offline(bundled_server, open_page, path, rendered):
     assert rec.foreign() == []
     # the ReDoc bundle links its logo from its CDN; the page's policy keeps the browser from asking
     assert all("redoc" in url for url in rec.blocked())
+
+
+def test_dicom_slice_is_shown_with_its_area_in_mm2(bundled_server, open_page, tmp_path):
+    """A 16-bit grey DICOM (the FLAIR channel of the tumour slice, 0.5 mm pixels): the browser
+    cannot show it, the page shows the service's preview and the area in mm²."""
+    flair = samples.lgg_pixels()[..., 1].astype("uint16") * 16
+    path = tmp_path / "IM0011.dcm"
+    path.write_bytes(samples.dicom_bytes(flair, spacing=(0.5, 0.5)))
+    rec = open_page(bundled_server)
+    rec.page.goto(bundled_server + "/")
+    upload(rec.page, path)
+    rec.page.wait_for_selector("#result:not([hidden])")
+
+    grey = rec.page.evaluate(
+        """() => { const c = document.getElementById('image');
+                   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                   let off = 0, lit = 0; for (let i = 0; i < d.length; i += 4) {
+                     if (d[i] !== d[i + 1] || d[i + 1] !== d[i + 2]) off++; if (d[i] > 0) lit++; }
+                   return {off, lit}; }"""
+    )
+    assert grey["off"] == 0 and grey["lit"] > 10_000
+    drawn = overlay_pixels(rec.page)
+    assert drawn > 1000
+    shown = re.search(r"([\d.]+) mm²", text(rec.page, "#facts"))
+    assert shown and abs(float(shown.group(1)) - drawn * 0.25) <= 0.05
+    assert rec.foreign() == []
+
+
+def test_page_decodes_coco_rle_like_the_service(bundled_server, open_page):
+    """The volume view draws per-slice COCO RLE masks: the page's decoder against service.masks."""
+    import numpy as np
+
+    from service.masks import rle_counts
+
+    rng = np.random.default_rng(0)
+    mask = rng.random((37, 53)) > 0.6
+    mask[0, 0] = True  # a leading 0 run
+    rec = open_page(bundled_server)
+    rec.page.goto(bundled_server + "/")
+    bits = rec.page.evaluate(
+        "rle => Array.from(rleBits(rle))", {"size": [37, 53], "counts": rle_counts(mask)}
+    )
+
+    assert np.array_equal(np.array(bits, dtype=bool).reshape(37, 53), mask)
