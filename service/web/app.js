@@ -356,14 +356,13 @@ function showVolume(files, v) {
   setVerdict(v.tumour_slices && v.tumour_slices.length > 0);
   const ml = v.tumour_volume_ml;
   const spacing = v.spacing_mm ? v.spacing_mm.map((s) => Number(s).toFixed(2)).join(" × ") + " mm" : "unknown";
-  const model = v.model ? (v.model.name ? `${v.model.name} ${v.model.version}` : JSON.stringify(v.model)) : "";
   setFacts([
     ["Tumour volume", ml != null ? `${ml.toFixed(2)} mL` : "unknown: the file gives no voxel size"],
     ["Tumour voxels", v.tumour_voxels.toLocaleString("en")],
     ["Tumour slices", v.tumour_slices.length ? `${v.tumour_slices.length} of ${n}: ${v.tumour_slices.join(", ")}` : `none of ${n}`],
     ["Volume", `${v.shape.join(" × ")} (slices × height × width), spacing ${spacing}`],
     ["Read as", v.sequences || ""],
-    ["Models", model],
+    ["Models", modelText(v.model)],
   ]);
   $("download-mask").hidden = true;
   $("download-nifti").hidden = false;
@@ -371,6 +370,13 @@ function showVolume(files, v) {
   $("volume-controls").hidden = false;
   $("result").hidden = false;
   showVolumeSlice();
+}
+
+function modelText(model) {
+  // {name, version}, or {role: {name, version}, ...}
+  if (!model || typeof model !== "object") return model == null ? "" : String(model);
+  if (model.name) return `${model.name} ${model.version || ""}`.trim();
+  return Object.entries(model).map(([role, m]) => `${role}: ${modelText(m)}`).join("; ");
 }
 
 function showVolumeSlice() {
@@ -383,7 +389,7 @@ function showVolumeSlice() {
   $("caption").textContent = "Slice " + i + ": the tumour mask in red on black.";
   const rle = state.volumeMasks[i];
   drawMask(rle ? rleBits(rle) : null, rle ? rle.size[1] : width, rle ? rle.size[0] : height);
-  $("slice-label").textContent = `${i} of ${v.per_slice.length - 1}: p = ${(100 * (s.tumour_probability || 0)).toFixed(1)} %, `
+  $("slice-label").textContent = `${i} (0–${v.per_slice.length - 1}): p = ${(100 * (s.tumour_probability || 0)).toFixed(1)} %, `
     + `${(s.tumour_pixels || 0).toLocaleString("en")} tumour pixels${s.has_tumour ? " (tumour slice)" : ""}`;
   drawStrip(i);
 }
