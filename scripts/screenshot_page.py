@@ -22,8 +22,15 @@ DEFAULT_SLICES = [
     LGG / "TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif",
     LGG / "TCGA_FG_7634_20000128/TCGA_FG_7634_20000128_22.jpg",
 ]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 logger = logging.getLogger("screenshot")
 
 
@@ -56,8 +63,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 shot = args.out / f"page-{image.stem}.png"
                 page.screenshot(path=str(shot), full_page=True)
-                logger.info("%s: %s, %s (%d bytes)", image.name, page.inner_text("#verdict"), shot,
-                            shot.stat().st_size)
+                logger.info(
+                    "%s: %s, %s (%d bytes)",
+                    image.name,
+                    page.inner_text("#verdict"),
+                    shot,
+                    shot.stat().st_size,
+                )
             browser.close()
     finally:
         server.should_exit = True

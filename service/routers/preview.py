@@ -44,8 +44,11 @@ async def preview(
     """The slice at its uploaded size as the models read it: the three channels (pre-contrast,
     FLAIR, post-contrast) as red, green and blue, a grey upload as grey, 16-bit and DICOM data
     after the service's windowing. Same input rules and errors as ``/analyze``."""
-    upload = Upload(label=f"file ({file.filename})" if file.filename else "file", data=await file.read(),
-                    content_type=file.content_type)
+    upload = Upload(
+        label=f"file ({file.filename})" if file.filename else "file",
+        data=await file.read(),
+        content_type=file.content_type,
+    )
     slices = await run_in_threadpool(pipeline.decode_uploads, [upload], limits)
     png = await run_in_threadpool(preview_png, slices[0].pixels)
     return Response(content=png, media_type="image/png")

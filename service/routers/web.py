@@ -29,7 +29,9 @@ class PageConfig(BaseModel):
 
     api_key_required: bool = Field(description=f"Requests need header {API_KEY_HEADER} (MRI_API_KEY set).")
     api_key_header: str = Field(API_KEY_HEADER, description="Name of the API key header.")
-    max_upload_bytes: int = Field(description="Largest request body the service accepts (MRI_MAX_UPLOAD_BYTES).")
+    max_upload_bytes: int = Field(
+        description="Largest request body the service accepts (MRI_MAX_UPLOAD_BYTES)."
+    )
 
 
 @router.get("/", include_in_schema=False)
@@ -41,7 +43,9 @@ async def page() -> FileResponse:
 @router.get(f"{STATIC_PREFIX}/config", response_model=PageConfig)
 async def page_config(settings: SettingsDep) -> PageConfig:
     """Whether an API key is required and the upload limit (no key needed to ask)."""
-    return PageConfig(api_key_required=settings.api_key is not None, max_upload_bytes=settings.max_upload_bytes)
+    return PageConfig(
+        api_key_required=settings.api_key is not None, max_upload_bytes=settings.max_upload_bytes
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -72,8 +72,11 @@ def test_config_without_api_key(client):
     response = client.get("/web/config")
 
     assert response.status_code == 200
-    assert response.json() == {"api_key_required": False, "api_key_header": "X-API-Key",
-                               "max_upload_bytes": 20 * 1024 * 1024}
+    assert response.json() == {
+        "api_key_required": False,
+        "api_key_header": "X-API-Key",
+        "max_upload_bytes": 20 * 1024 * 1024,
+    }
 
 
 def test_page_and_config_need_no_key_when_the_service_does(make_client):

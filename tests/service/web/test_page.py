@@ -260,8 +260,10 @@ def test_volume_view_draws_an_answer_of_the_volume_contract(bundled_server, open
     rec = open_page(bundled_server)
     page = rec.page
     page.goto(bundled_server + "/")
-    page.evaluate("([files, answer]) => { state.answer = answer; showVolume(files, answer); }",
-                  [[{"name": "case.nii.gz"}], answer])
+    page.evaluate(
+        "([files, answer]) => { state.answer = answer; showVolume(files, answer); }",
+        [[{"name": "case.nii.gz"}], answer],
+    )
 
     assert page.locator("#volume-controls").is_visible() and page.locator("#download-nifti").is_visible()
     assert page.locator("#download-mask").is_hidden()
