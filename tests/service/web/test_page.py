@@ -115,8 +115,8 @@ def test_text_file_is_refused_in_plain_words(bundled_server, open_page, tmp_path
     assert rec.foreign() == []
 
 
-def test_too_large_file_is_refused_in_plain_words(make_server, open_page, tmp_path):
-    base = make_server(max_upload_bytes=20_000)
+def test_too_large_file_is_refused_in_plain_words(make_server, open_page, models_dir):
+    base = make_server(models_dir=models_dir, max_upload_bytes=20_000)  # refused before any model
     rec = open_page(base)
     rec.page.goto(base + "/")
     upload(rec.page, TUMOUR)  # 197 KB
@@ -276,3 +276,28 @@ def test_volume_view_draws_an_answer_of_the_volume_contract(bundled_server, open
     assert overlay_pixels(page) == pixels[0] == 0
     assert text(page, "#slice-label").startswith("0 (0–2): p = 1.0 %")
     assert rec.console_errors == []
+
+
+def test_dropped_slice_is_analysed(bundled_server, open_page):
+    """Drag and drop: a DataTransfer holding the real JPEG slice of a test patient."""
+    import base64
+
+    path = samples.lgg_path("TCGA_FG_7634_20000128/TCGA_FG_7634_20000128_22.jpg")
+    rec = open_page(bundled_server)
+    page = rec.page
+    page.goto(bundled_server + "/")
+    transfer = page.evaluate_handle(
+        """([name, data]) => { const t = new DataTransfer();
+             const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+             t.items.add(new File([bytes], name, {type: 'image/jpeg'})); return t; }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode()],
+    )
+    page.dispatch_event("#drop", "dragover", {"dataTransfer": transfer})
+    assert "over" in page.get_attribute("#drop", "class")
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector("#result:not([hidden])")
+
+    assert text(page, "#file-name") == path.name
+    assert text(page, "#verdict") == "Tumour found" and overlay_pixels(page) > 1000
+    assert "over" not in page.get_attribute("#drop", "class")
+    assert rec.foreign() == []
