@@ -11,13 +11,14 @@ from typing import Annotated
 
 import cv2
 import numpy as np
-from fastapi import APIRouter, Depends, File, UploadFile
+from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from service import pipeline
 from service.dependencies import LimitsDep, require_api_key
 from service.errors import IMAGE_ERROR_RESPONSES
+from service.middleware.observability import IMAGES_STATE_KEY
 from service.pipeline import Upload
 
 router = APIRouter(tags=["page"], dependencies=[Depends(require_api_key)])
@@ -38,12 +39,14 @@ def preview_png(pixels: np.ndarray) -> bytes:
 
 @router.post("/preview", response_class=Response, responses=_RESPONSES)
 async def preview(
+    request: Request,
     limits: LimitsDep,
     file: Annotated[UploadFile, File(description="One slice (PNG, JPEG, TIFF or DICOM).")],
 ) -> Response:
     """The slice at its uploaded size as the models read it: the three channels (pre-contrast,
     FLAIR, post-contrast) as red, green and blue, a grey upload as grey, 16-bit and DICOM data
     after the service's windowing. Same input rules and errors as ``/analyze``."""
+    setattr(request.state, IMAGES_STATE_KEY, 1)
     upload = Upload(
         label=f"file ({file.filename})" if file.filename else "file",
         data=await file.read(),

@@ -147,6 +147,11 @@ function analyse(files) {
   files = Array.from(files);
   if (!files.length) return;
   state.files = files;
+  const bytes = files.reduce((n, f) => n + f.size, 0);
+  if (bytes > state.config.max_upload_bytes) {
+    // Clearly over the limit: say so without sending it (the service would refuse it with 413).
+    return showError(413, `${bytes} bytes; this service takes at most ${state.config.max_upload_bytes} bytes per request`);
+  }
   if (isVolume(files)) {
     if (!state.volume) {
       showError(415, files.length > 1
@@ -430,9 +435,11 @@ async function saveNifti() {
 function wire() {
   const drop = $("drop");
   $("file").addEventListener("change", (e) => { analyse(e.target.files); e.target.value = ""; });
-  ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
+  ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, () => drop.classList.add("over")));
   ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, () => drop.classList.remove("over")));
-  drop.addEventListener("drop", (e) => { e.preventDefault(); analyse(e.dataTransfer.files); });
+  // A file dropped anywhere on the page is analysed (rather than opened by the browser).
+  document.addEventListener("dragover", (e) => e.preventDefault());
+  document.addEventListener("drop", (e) => { e.preventDefault(); analyse(e.dataTransfer.files); });
   drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") $("file").click(); });
   $("retry").addEventListener("click", () => state.files && analyse(state.files));
   $("opacity").addEventListener("input", (e) => { $("overlay").style.opacity = String(e.target.value / 100); });

@@ -116,14 +116,25 @@ def test_text_file_is_refused_in_plain_words(bundled_server, open_page, tmp_path
 
 
 def test_too_large_file_is_refused_in_plain_words(make_server, open_page, models_dir):
-    base = make_server(models_dir=models_dir, max_upload_bytes=20_000)  # refused before any model
+    size = TUMOUR.stat().st_size  # 197 KB
+    # a file over the limit is refused by the page itself, without sending it
+    base = make_server(models_dir=models_dir, max_upload_bytes=20_000)
     rec = open_page(base)
     rec.page.goto(base + "/")
-    upload(rec.page, TUMOUR)  # 197 KB
+    upload(rec.page, TUMOUR)
     rec.page.wait_for_selector("#error:not([hidden])")
+    assert "too large" in text(rec.page, "#error-text") and "20000 bytes" in text(rec.page, "#error-detail")
+    assert not any(url.startswith(base + "/analyze") for url in rec.urls)
 
+    # a file that fits but whose request (with the form's overhead) does not: the service's 413
+    base = make_server(models_dir=models_dir, max_upload_bytes=size + 50)
+    rec = open_page(base)
+    rec.page.goto(base + "/")
+    upload(rec.page, TUMOUR)
+    rec.page.wait_for_selector("#error:not([hidden])")
     assert "too large" in text(rec.page, "#error-text")
-    assert "HTTP 413" in text(rec.page, "#error-detail")
+    assert "HTTP 413: request body larger than" in text(rec.page, "#error-detail")
+    assert any(url.startswith(base + "/analyze") for url in rec.urls)
 
 
 def test_api_key_field_appears_and_is_sent(make_server, open_page):
