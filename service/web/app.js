@@ -132,6 +132,13 @@ async function pollReady() {
   setTimeout(pollReady, 1000);
 }
 
+function retryWhenReady(detail) {
+  // 503 while the models load: send the files again once /v2/health/ready says so.
+  if (/could not be loaded/.test(detailText(detail))) return;
+  state.pending = true;
+  if (state.ready) { state.ready = false; pollReady(); }  // it was ready before: watch again
+}
+
 function setStatus(kind, text) {
   $("status").className = "status " + kind;
   $("status").textContent = text;
@@ -181,7 +188,7 @@ async function analyseSlice(file) {
   const image = await createImageBitmap(await preview.blob());
   if (!answer.ok) {
     const f = await failure(answer);
-    if (f.status === 503 && !/could not be loaded/.test(detailText(f.detail))) state.pending = true;
+    if (f.status === 503) retryWhenReady(f.detail);
     return showError(f.status, f.detail);
   }
   state.answer = await answer.json();
@@ -342,7 +349,7 @@ async function analyseVolume(files) {
   const r = await post("volume?mask_format=rle", volumeField(files), files);
   if (!r.ok) {
     const f = await failure(r);
-    if (f.status === 503 && !/could not be loaded/.test(detailText(f.detail))) state.pending = true;
+    if (f.status === 503) retryWhenReady(f.detail);
     return showError(f.status, f.detail);
   }
   state.answer = await r.json();
