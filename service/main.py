@@ -17,14 +17,19 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from service.errors import register_exception_handlers
 from service.inference import load_models
 from service.logs import configure_logging
 from service.metrics import ServiceMetrics
-from service.middleware import BodySizeLimitMiddleware, RequestObservabilityMiddleware
-from service.routers import analyze, classify, health, metrics, models, segment
+from service.middleware import (
+    BodySizeLimitMiddleware,
+    ContentSecurityPolicyMiddleware,
+    RequestObservabilityMiddleware,
+)
+from service.routers import analyze, classify, health, metrics, models, preview, segment, web
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -66,11 +71,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (default: from the ``MRI_*`` environment)."""
     settings = settings or Settings()
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their assets served locally (no CDN)
         title="Brain MRI tumour detection",
         version=API_VERSION,
         description="Classify and segment FLAIR abnormalities (lower-grade glioma) in brain MRI slices.",
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from the online validator
     )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
@@ -78,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.load_error = None
     register_exception_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(ContentSecurityPolicyMiddleware)  # HTML pages load nothing from elsewhere
     app.add_middleware(RequestObservabilityMiddleware, metrics=app.state.metrics)  # outermost
     for router in (
         classify.router,
@@ -86,8 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
         models.router,
         metrics.router,
+        preview.router,
     ):
         app.include_router(router)
+    web.install(app)  # GET / (the page) and its static files
     return app
 
 

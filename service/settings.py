@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     )
     max_files_per_request: int = Field(16, ge=1, description="Most slices in one request (field `files`).")
     api_key: SecretStr | None = Field(
-        None, description="When set, every request except health and metrics needs header X-API-Key."
+        None,
+        description="When set, every request except health, metrics, docs and the page (/, /web/*) needs header X-API-Key.",
     )
     log_level: LogLevel = Field("INFO", description="Level of the service's loggers.")
 

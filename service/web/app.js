@@ -1,0 +1,467 @@
+// The page of GET /: sends a slice (or a volume, when the service has POST /volume) to this
+// service and shows its answer. Plain JavaScript, no library; every request goes to the page's
+// own origin, by URLs relative to the page.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  config: { api_key_required: false, api_key_header: "X-API-Key", max_upload_bytes: 20 * 1024 * 1024 },
+  ready: false,
+  volume: null,      // {fields: [...]} when the OpenAPI schema lists POST /volume, else null
+  files: null,       // the files of the last request, for "Analyse again" and the .nii.gz download
+  answer: null,      // the last JSON answer
+  pending: false,    // the last request met 503 (loading): send again once ready
+};
+
+// ---------------------------------------------------------------- requests
+
+function headers() {
+  const h = {};
+  const key = $("api-key").value.trim();
+  if (state.config.api_key_required && key) h[state.config.api_key_header] = key;
+  return h;
+}
+
+async function post(url, field, files) {
+  const form = new FormData();
+  for (const f of files) form.append(field, f, f.name);
+  return fetch(url, { method: "POST", body: form, headers: headers() });
+}
+
+async function failure(response) {
+  let detail = null;
+  try { detail = (await response.json()).detail; } catch (e) { /* not JSON */ }
+  return { status: response.status, detail };
+}
+
+// ---------------------------------------------------------------- errors in plain words
+
+function detailText(detail) {
+  if (detail == null) return "";
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) return detail.map((d) => d.msg || JSON.stringify(d)).join("; ");
+  return JSON.stringify(detail);
+}
+
+function explain(status, detail) {
+  const text = detailText(detail);
+  const mib = (state.config.max_upload_bytes / 1048576).toFixed(0);
+  switch (status) {
+    case 401: return "This service needs an API key: enter a valid key above, then press “Analyse again”.";
+    case 413: return /pixels/.test(text)
+      ? "The image has too many pixels for one request."
+      : `The file is too large: this service accepts at most ${mib} MiB per request.`;
+    case 415: return "This file is not an image the service can read. Send a PNG, JPEG, TIFF or DICOM slice"
+      + (state.volume ? ", or a NIfTI volume or the files of one DICOM series." : ".");
+    case 422: return "The service could not use this file: " + (text || "it was refused.");
+    case 503: return /could not be loaded/.test(text)
+      ? "The service's models could not be loaded: ask its administrator to check the service log."
+      : "The models are still loading. Your file will be analysed as soon as they are ready.";
+    case 0: return "The service could not be reached.";
+    default: return `The service answered with an error (HTTP ${status}).`;
+  }
+}
+
+function showError(status, detail) {
+  $("error-text").textContent = explain(status, detail);
+  const text = detailText(detail);
+  $("error-detail").textContent = text ? `HTTP ${status}: ${text}` : (status ? `HTTP ${status}` : "");
+  $("error").hidden = false;
+  $("result").hidden = true;  // an earlier answer is not this file's
+}
+
+function clearError() { $("error").hidden = true; }
+
+// ---------------------------------------------------------------- service state
+
+async function loadConfig() {
+  try {
+    const r = await fetch("web/config");
+    if (r.ok) state.config = await r.json();
+  } catch (e) { /* keep the defaults */ }
+  $("key-header").textContent = state.config.api_key_header;
+  $("key-section").hidden = !state.config.api_key_required;
+  const saved = sessionStorage.getItem("mri-api-key");
+  if (saved) $("api-key").value = saved;
+}
+
+async function loadOpenApi() {
+  try {
+    const r = await fetch("openapi.json");
+    if (!r.ok) return;
+    const spec = await r.json();
+    const op = spec.paths && spec.paths["/volume"] && spec.paths["/volume"].post;
+    if (!op) return;
+    state.volume = { fields: requestFields(spec, op) };
+    $("file").multiple = true;
+    $("file").accept += ",.nii,.gz,.zip,application/zip";
+    $("formats").textContent = "One axial brain MRI slice: PNG, JPEG, TIFF or DICOM; or a volume: "
+      + "a NIfTI file (.nii, .nii.gz), a .zip of one DICOM series, or the DICOM files of one series.";
+  } catch (e) { /* no volume view */ }
+}
+
+function requestFields(spec, op) {
+  // The multipart field names of POST /volume, read from its OpenAPI request body.
+  try {
+    let schema = op.requestBody.content["multipart/form-data"].schema;
+    if (schema.$ref) schema = schema.$ref.split("/").slice(1).reduce((o, k) => o[k], spec);
+    return Object.keys(schema.properties || {});
+  } catch (e) { return ["file", "files"]; }
+}
+
+async function pollReady() {
+  try {
+    const r = await fetch("v2/health/ready");
+    if (r.ok) {
+      setStatus("ready", "Ready: the models are loaded.");
+      state.ready = true;
+      if (state.pending && state.files) { state.pending = false; analyse(state.files); }
+      return;
+    }
+    const live = await fetch("v2/health/live");
+    if (live.status === 503) {
+      setStatus("failed", "The models could not be loaded: the service cannot answer. Check the service log.");
+      return;
+    }
+    setStatus("loading", "The models are loading… (the page will tell you when they are ready)");
+  } catch (e) {
+    setStatus("failed", "The service cannot be reached.");
+  }
+  state.ready = false;
+  setTimeout(pollReady, 1000);
+}
+
+function retryWhenReady(detail) {
+  // 503 while the models load: send the files again once /v2/health/ready says so.
+  if (/could not be loaded/.test(detailText(detail))) return;
+  state.pending = true;
+  if (state.ready) { state.ready = false; pollReady(); }  // it was ready before: watch again
+}
+
+function setStatus(kind, text) {
+  $("status").className = "status " + kind;
+  $("status").textContent = text;
+}
+
+// ---------------------------------------------------------------- choosing files
+
+function isVolume(files) {
+  return files.length > 1 || /\.(nii|nii\.gz|zip)$/i.test(files[0].name);
+}
+
+function analyse(files) {
+  files = Array.from(files);
+  if (!files.length) return;
+  state.files = files;
+  const bytes = files.reduce((n, f) => n + f.size, 0);
+  if (bytes > state.config.max_upload_bytes) {
+    // Clearly over the limit: say so without sending it (the service would refuse it with 413).
+    return showError(413, `${bytes} bytes; this service takes at most ${state.config.max_upload_bytes} bytes per request`);
+  }
+  if (isVolume(files)) {
+    if (!state.volume) {
+      showError(415, files.length > 1
+        ? "this service analyses one slice at a time here; it has no POST /volume"
+        : "this service has no POST /volume for volumes");
+      return;
+    }
+    return run(() => analyseVolume(files));
+  }
+  return run(() => analyseSlice(files[0]));
+}
+
+async function run(task) {
+  clearError();
+  $("busy").hidden = false;
+  try { await task(); } catch (e) { showError(0, String(e)); } finally { $("busy").hidden = true; }
+}
+
+// ---------------------------------------------------------------- one slice
+
+async function analyseSlice(file) {
+  const [preview, answer] = await Promise.all([
+    post("preview", "file", [file]),
+    post("analyze?mask_format=png", "file", [file]),
+  ]);
+  if (!preview.ok) { const f = await failure(preview); return showError(f.status, f.detail); }
+  const image = await createImageBitmap(await preview.blob());
+  if (!answer.ok) {
+    const f = await failure(answer);
+    if (f.status === 503) retryWhenReady(f.detail);
+    return showError(f.status, f.detail);
+  }
+  state.answer = await answer.json();
+  state.pending = false;
+  await showSlice(file.name, image, state.answer);
+}
+
+async function showSlice(name, image, answer) {
+  drawImage(image);
+  const seg = answer.segmentation;
+  const mask = seg ? await pngMaskBits(seg.mask) : null;
+  drawMask(mask, image.width, image.height);
+  $("caption").textContent = "The slice as the models read it (pre-contrast, FLAIR, post-contrast as red, "
+    + "green, blue; a grey upload is FLAIR)" + (seg ? ", the tumour mask in red." : "; no tumour mask.");
+  const c = answer.classification;
+  $("file-name").textContent = name;
+  setVerdict(c.has_tumour);
+  const rows = [
+    ["Tumour probability", `${c.tumour_probability.toFixed(5)} (tumour at ${c.threshold.toFixed(3)} or more)`],
+    ["Tumour area", seg ? `${seg.tumour_pixels.toLocaleString("en")} pixels (${(100 * seg.tumour_fraction).toFixed(2)} % of the slice)`
+      : "no mask: the classifier found no tumour"],
+    ["Tumour area in mm²", seg && seg.tumour_area_mm2 != null ? `${seg.tumour_area_mm2.toFixed(1)} mm²`
+      : "unknown: the file gives no pixel spacing (DICOM does)"],
+    ["Image", `${image.width} × ${image.height} pixels`],
+    ["Classifier", `${c.model.name} ${c.model.version}`],
+    ["Segmenter", seg ? `${seg.model.name} ${seg.model.version} (pixel threshold ${seg.threshold})` : "not run (negative slice)"],
+  ];
+  if (answer.sequences || c.sequences) rows.push(["Read as", answer.sequences || c.sequences]);
+  setFacts(rows);
+  $("download-mask").hidden = false;
+  $("download-mask").disabled = !seg;
+  $("download-nifti").hidden = true;
+  $("volume-controls").hidden = true;
+  $("result").hidden = false;
+}
+
+function setVerdict(tumour) {
+  $("verdict").textContent = tumour ? "Tumour found" : "No tumour found";
+  $("verdict").className = "verdict " + (tumour ? "tumour" : "clear");
+}
+
+function setFacts(rows) {
+  const body = $("facts");
+  body.replaceChildren(...rows.map(([k, v]) => {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th"); th.textContent = k;
+    const td = document.createElement("td"); td.textContent = v;
+    tr.append(th, td);
+    return tr;
+  }));
+}
+
+// ---------------------------------------------------------------- drawing
+
+function drawImage(image) {
+  const canvas = $("image");
+  canvas.width = image.width; canvas.height = image.height;
+  canvas.getContext("2d").drawImage(image, 0, 0);
+}
+
+function drawBlank(width, height) {
+  const canvas = $("image");
+  canvas.width = width; canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#000"; ctx.fillRect(0, 0, width, height);
+}
+
+function drawMask(bits, width, height) {
+  // bits: Uint8Array of width*height (row-major, 1 = tumour) or null. Tumour pixels in red.
+  const canvas = $("overlay");
+  canvas.width = width; canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, width, height);
+  if (!bits) return;
+  const data = ctx.createImageData(width, height);
+  for (let i = 0; i < bits.length; i++) {
+    if (bits[i]) { data.data[4 * i] = 255; data.data[4 * i + 1] = 32; data.data[4 * i + 2] = 32; data.data[4 * i + 3] = 255; }
+  }
+  ctx.putImageData(data, 0, 0);
+}
+
+function base64Bytes(text) {
+  return Uint8Array.from(atob(text), (ch) => ch.charCodeAt(0));
+}
+
+async function pngMaskBits(mask) {
+  // The service's PNG mask (0 / 255 grey) -> row-major bits.
+  const bitmap = await createImageBitmap(new Blob([base64Bytes(mask.data)], { type: "image/png" }));
+  const canvas = document.createElement("canvas");
+  canvas.width = bitmap.width; canvas.height = bitmap.height;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0);
+  const rgba = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  const bits = new Uint8Array(bitmap.width * bitmap.height);
+  for (let i = 0; i < bits.length; i++) bits[i] = rgba[4 * i] > 127 ? 1 : 0;
+  return bits;
+}
+
+function rleBits(rle) {
+  // COCO uncompressed RLE (column-major runs, background first) -> row-major bits.
+  const [height, width] = rle.size;
+  const bits = new Uint8Array(height * width);
+  let pos = 0;
+  rle.counts.forEach((run, k) => {
+    if (k % 2 === 1) {
+      for (let p = pos; p < pos + run; p++) bits[(p % height) * width + Math.floor(p / height)] = 1;
+    }
+    pos += run;
+  });
+  return bits;
+}
+
+// ---------------------------------------------------------------- downloads
+
+function save(blob, name) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+function stem() {
+  return state.files ? state.files[0].name.replace(/(\.nii)?\.[^.]+$/i, "") : "answer";
+}
+
+function saveMaskPng() {
+  const seg = state.answer && state.answer.segmentation;
+  if (seg) save(new Blob([base64Bytes(seg.mask.data)], { type: "image/png" }), `${stem()}_mask.png`);
+}
+
+function saveJson() {
+  if (!state.answer) return;
+  save(new Blob([JSON.stringify(state.answer, null, 2)], { type: "application/json" }),
+    `${stem()}.${state.answer.per_slice ? "volume" : "analysis"}.json`);
+}
+
+// ---------------------------------------------------------------- volumes (POST /volume)
+
+function volumeField(files) {
+  const fields = state.volume.fields;
+  if (files.length === 1 && fields.includes("file")) return "file";
+  return fields.includes("files") ? "files" : fields[0] || "file";
+}
+
+function sliceMasks(mask) {
+  // One COCO RLE per slice: the answer's mask is that list, or an object holding it.
+  if (Array.isArray(mask)) return mask;
+  if (mask && typeof mask === "object") {
+    for (const value of Object.values(mask)) if (Array.isArray(value) && value.length && value[0].counts) return value;
+  }
+  return [];
+}
+
+async function analyseVolume(files) {
+  const r = await post("volume?mask_format=rle", volumeField(files), files);
+  if (!r.ok) {
+    const f = await failure(r);
+    if (f.status === 503) retryWhenReady(f.detail);
+    return showError(f.status, f.detail);
+  }
+  state.answer = await r.json();
+  state.pending = false;
+  showVolume(files, state.answer);
+}
+
+function showVolume(files, v) {
+  const masks = sliceMasks(v.mask);
+  state.volumeMasks = masks;
+  const n = v.per_slice.length;
+  $("slice").max = String(Math.max(0, n - 1));
+  const first = v.tumour_slices && v.tumour_slices.length ? v.tumour_slices[0] : 0;
+  $("slice").value = String(first);
+  $("file-name").textContent = files.length > 1 ? `${files.length} files (${files[0].name}, …)` : files[0].name;
+  setVerdict(v.tumour_slices && v.tumour_slices.length > 0);
+  const ml = v.tumour_volume_ml;
+  const spacing = v.spacing_mm ? v.spacing_mm.map((s) => Number(s).toFixed(2)).join(" × ") + " mm" : "unknown";
+  setFacts([
+    ["Tumour volume", ml != null ? `${ml.toFixed(2)} mL` : "unknown: the file gives no voxel size"],
+    ["Tumour voxels", v.tumour_voxels.toLocaleString("en")],
+    ["Tumour slices", v.tumour_slices.length ? `${v.tumour_slices.length} of ${n}: ${v.tumour_slices.join(", ")}` : `none of ${n}`],
+    ["Volume", `${v.shape.join(" × ")} (slices × height × width), spacing ${spacing}`],
+    ["Read as", v.sequences || ""],
+    ["Models", modelText(v.model)],
+  ]);
+  $("download-mask").hidden = true;
+  $("download-nifti").hidden = false;
+  $("download-nifti").disabled = false;
+  $("volume-controls").hidden = false;
+  $("result").hidden = false;
+  showVolumeSlice();
+}
+
+function modelText(model) {
+  // {name, version}, or {role: {name, version}, ...}
+  if (!model || typeof model !== "object") return model == null ? "" : String(model);
+  if (model.name) return `${model.name} ${model.version || ""}`.trim();
+  return Object.entries(model).map(([role, m]) => `${role}: ${modelText(m)}`).join("; ");
+}
+
+function showVolumeSlice() {
+  const v = state.answer;
+  if (!v || !v.per_slice) return;
+  const i = Number($("slice").value);
+  const s = v.per_slice[i] || {};
+  const [, height, width] = v.shape;
+  drawBlank(width, height);
+  $("caption").textContent = "Slice " + i + ": the tumour mask in red on black.";
+  const rle = state.volumeMasks[i];
+  drawMask(rle ? rleBits(rle) : null, rle ? rle.size[1] : width, rle ? rle.size[0] : height);
+  $("slice-label").textContent = `${i} (0–${v.per_slice.length - 1}): p = ${(100 * (s.tumour_probability || 0)).toFixed(1)} %, `
+    + `${(s.tumour_pixels || 0).toLocaleString("en")} tumour pixels${s.has_tumour ? " (tumour slice)" : ""}`;
+  drawStrip(i);
+}
+
+function drawStrip(current) {
+  // One bar per slice: height = tumour probability; tumour slices red, the shown slice outlined.
+  const v = state.answer;
+  const canvas = $("strip");
+  const ctx = canvas.getContext("2d");
+  const n = v.per_slice.length;
+  const w = canvas.width / n;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const tumour = new Set(v.tumour_slices || []);
+  v.per_slice.forEach((s, i) => {
+    const h = Math.max(1, s.tumour_probability * (canvas.height - 4));
+    ctx.fillStyle = tumour.has(s.index ?? i) ? "#d0302a" : "#9aa4b2";
+    ctx.fillRect(i * w, canvas.height - h, Math.max(1, w - 1), h);
+  });
+  ctx.strokeStyle = "#1f5fa8"; ctx.lineWidth = 2;
+  ctx.strokeRect(current * w + 1, 1, Math.max(2, w - 2), canvas.height - 2);
+}
+
+async function saveNifti() {
+  if (!state.files) return;
+  $("download-nifti").disabled = true;
+  await run(async () => {
+    const r = await post("volume?mask_format=nifti", volumeField(state.files), state.files);
+    if (!r.ok) { const f = await failure(r); return showError(f.status, f.detail); }
+    const mask = (await r.json()).mask;
+    const data = typeof mask === "string" ? mask : mask.data;
+    save(new Blob([base64Bytes(data)], { type: "application/gzip" }), `${stem()}_mask.nii.gz`);
+  });
+  $("download-nifti").disabled = false;
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire() {
+  const drop = $("drop");
+  $("file").addEventListener("change", (e) => { analyse(e.target.files); e.target.value = ""; });
+  ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, () => drop.classList.add("over")));
+  ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, () => drop.classList.remove("over")));
+  // A file dropped anywhere on the page is analysed (rather than opened by the browser).
+  document.addEventListener("dragover", (e) => e.preventDefault());
+  document.addEventListener("drop", (e) => { e.preventDefault(); analyse(e.dataTransfer.files); });
+  drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") $("file").click(); });
+  $("retry").addEventListener("click", () => state.files && analyse(state.files));
+  $("opacity").addEventListener("input", (e) => { $("overlay").style.opacity = String(e.target.value / 100); });
+  $("slice").addEventListener("input", showVolumeSlice);
+  $("api-key").addEventListener("change", (e) => sessionStorage.setItem("mri-api-key", e.target.value.trim()));
+  $("download-mask").addEventListener("click", saveMaskPng);
+  $("download-json").addEventListener("click", saveJson);
+  $("download-nifti").addEventListener("click", saveNifti);
+}
+
+async function main() {
+  wire();
+  await loadConfig();
+  await loadOpenApi();
+  pollReady();
+}
+
+main();

@@ -1,0 +1,168 @@
+"""Fixtures of the browser tests: the real app served by uvicorn on 127.0.0.1 and headless Chromium.
+
+Chromium is Debian's package (``/usr/bin/chromium``, installed by ``.ci/run``), driven by
+Playwright for Python over CDP; no browser is downloaded. Without it the tests are skipped,
+except in CI (``CI`` set), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+
+from service.main import create_app
+from service.settings import DEFAULT_MODELS_DIR, Settings
+
+CHROMIUM = os.environ.get("MRI_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextmanager
+def serve(settings: Settings, wait_ready: bool = True, timeout: float = 180.0) -> Iterator[str]:
+    """Run ``create_app(settings)`` under uvicorn on a free loopback port; yield its base URL."""
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        while wait_ready and httpx.get(f"{base}/v2/health/ready").status_code != 200:
+            assert app.state.load_error is None, app.state.load_error
+            assert time.monotonic() < deadline, "the models did not load"
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def bundled_server() -> Iterator[str]:
+    """The app with the bundled models of ``models/`` and default settings (no API key)."""
+    with serve(Settings(models_dir=DEFAULT_MODELS_DIR)) as base:
+        yield base
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., str]]:
+    """Start another server: ``make_server(api_key="k", models_dir=..., wait_ready=False)``."""
+    with ExitStack() as stack:
+
+        def make(wait_ready: bool = True, **overrides: Any) -> str:
+            settings = Settings(**{"models_dir": DEFAULT_MODELS_DIR, **overrides})
+            return stack.enter_context(serve(settings, wait_ready=wait_ready))
+
+        yield make
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium under Playwright (session-wide)."""
+    if not Path(CHROMIUM).exists() or not _playwright_installed():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} or Playwright missing: .ci/run installs them")
+        pytest.skip(f"{CHROMIUM} or Playwright missing (apt-get install chromium; pip install playwright)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _playwright_installed() -> bool:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+#: How Playwright reports a request that the page's Content-Security-Policy refused: it never left.
+BLOCKED_BY_CSP = {"csp", "net::ERR_BLOCKED_BY_CSP"}
+
+
+class Recorded:
+    """A fresh page whose every request is recorded (``urls``, ``failures``); a request to another
+    origin that the browser would send is recorded, then aborted, so a test never reaches outside
+    the machine."""
+
+    def __init__(self, context: Any, base: str) -> None:
+        self.base = base
+        self.urls: list[str] = []
+        self.failures: dict[str, str | None] = {}
+        self.console_errors: list[str] = []
+        self.page = context.new_page()
+        self.page.on("request", lambda request: self.urls.append(request.url))
+        self.page.on("requestfailed", lambda request: self.failures.update({request.url: request.failure}))
+        self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        self.page.on("pageerror", lambda error: self.console_errors.append(str(error)))
+        context.route("**/*", self._route)
+
+    def _route(self, route: Any) -> None:
+        if self.same_origin(route.request.url):
+            route.continue_()
+        else:
+            route.abort()
+
+    def same_origin(self, url: str) -> bool:
+        if url.startswith(("data:", "blob:")):
+            return True
+        own, other = urlsplit(self.base), urlsplit(url)
+        return (other.scheme, other.netloc) == (own.scheme, own.netloc)
+
+    def foreign(self) -> list[str]:
+        """Once the page's network is idle: the recorded requests to another origin that the browser sent (or would have sent had
+        the test not aborted them): all but those its Content-Security-Policy refused."""
+        self.page.wait_for_load_state("networkidle")
+        return [
+            url
+            for url in self.urls
+            if not self.same_origin(url) and self.failures.get(url) not in BLOCKED_BY_CSP
+        ]
+
+    def blocked(self) -> list[str]:
+        """Requests to another origin that the page's Content-Security-Policy refused."""
+        return [url for url, failure in self.failures.items() if failure in BLOCKED_BY_CSP]
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Callable[[str], Recorded]]:
+    """``open_page(base)``: a new browser context and page with its requests recorded."""
+    contexts = []
+
+    def make(base: str) -> Recorded:
+        context = browser.new_context(viewport={"width": 1100, "height": 820}, accept_downloads=True)
+        contexts.append(context)
+        return Recorded(context, base)
+
+    yield make
+    for context in contexts:
+        context.close()
