@@ -9,6 +9,7 @@
 #   bash scripts/setup_env.sh            # set up (or reuse) the environment
 #   bash scripts/setup_env.sh --check    # exit 0 when it is up to date, 1 when a run would install
 #   bash scripts/setup_env.sh --force    # install again even when the stamp matches
+#   bash scripts/setup_env.sh --print-key  # the stamp the current files give
 #   source scripts/setup_env.sh          # set up or reuse, then activate it in this shell (serve.sh, test.sh)
 #
 # Environment: MRI_VENV (where the environment lives; default .venv in the repository; a relative
@@ -94,8 +95,9 @@ if [[ -x $venv/bin/python && -f $stamp && $(cat "$stamp") == "$key" ]]; then
 fi
 case $mode in
   --check) [[ $current == 1 ]] && exit 0 || exit 1 ;;
+  --print-key) printf '%s\n' "$key"; exit 0 ;;
   --force | "") ;;
-  *) say "unknown option $mode (use --check or --force)"; exit 2 ;;
+  *) say "unknown option $mode (use --check, --force or --print-key)"; exit 2 ;;
 esac
 install_apt
 if [[ $current == 1 && $mode != --force ]]; then
