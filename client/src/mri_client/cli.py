@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from . import __version__
+from .batch import check_service, mask_paths, process
 from .client import MRIClient, MRIError
-from .files import MASK_GLOB, InputFile, find_inputs
-from .masks import write_mask
-from .output import RowWriter, columns, served_model_fields, summarize
+from .files import MASK_GLOB, find_inputs
+from .output import RowWriter, columns
 from .progress import MODES, Progress
 
 logger = logging.getLogger("mri_client")
@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="progress on standard error: auto = a bar on a terminal, else a line every --progress-every s",
     )
-    parser.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS", help="see --progress")
+    parser.add_argument(
+        "--progress-every", type=float, default=10.0, metavar="SECONDS", help="see --progress"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress (same as --progress none)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: HTTP)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -129,64 +131,12 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def mask_paths(items: list[InputFile], masks_dir: Path) -> list[Path]:
-    """One PNG path per input (``<relative path without suffix>.mask.png``), made unique."""
-    used: set[Path] = set()
-    paths = []
-    for item in items:
-        target = masks_dir / item.relative.parent / f"{item.relative.stem}.mask.png"
-        number = 1
-        while target in used:
-            number += 1
-            target = masks_dir / item.relative.parent / f"{item.relative.stem}.{number}.mask.png"
-        used.add(target)
-        paths.append(target)
-    return paths
-
-
-def process(
-    client: MRIClient, command: str, item: InputFile, mask_format: str, mask_path: Path | None
-) -> dict[str, Any]:
-    """Send one file and turn the answer (or the failure) into a result row."""
-    row: dict[str, Any] = {"path": str(item.path)}
-    try:
-        if command == "classify":
-            result = client.classify(item.path)
-        else:
-            result = getattr(client, command)(item.path, mask_format=mask_format)
-        row.update(summarize(command, result), status="ok")
-        segmentation = result if command == "segment" else result.get("segmentation")
-        if mask_path is not None and segmentation is not None:
-            row["mask_path"] = str(write_mask(segmentation["mask"], mask_path))
-    except Exception as exc:  # one bad file must not stop the batch: report it in its row
-        logger.debug("%s failed", item.path, exc_info=True)
-        message = str(exc) or type(exc).__name__
-        if isinstance(exc, OSError) and exc.strerror:
-            message = exc.strerror
-        row.update(status="error", error=message)
-    return row
-
-
 def _open_output(path: str | None) -> IO[str] | nullcontext[TextIO]:
     """The output stream as a context manager: the file (opened now, so a bad path is reported
     before any request) or standard output, which is left open."""
     if not path:
         return nullcontext(sys.stdout)
     return open(path, "w", newline="", encoding="utf-8")
-
-
-def check_service(client: MRIClient, command: str, wait: float) -> dict[str, Any]:
-    """The one check before any file: the service must be ready within ``wait`` seconds and take
-    the API key. Returns the row fields naming the served model (for failed rows);
-    raises :class:`MRIError` with a message for the user otherwise."""
-    client.wait_until_ready(timeout=wait)
-    try:
-        return served_model_fields(command, client.models())
-    except MRIError as exc:
-        if exc.status_code in (401, 403):
-            raise MRIError(f"{client.url} refused the API key (HTTP {exc.status_code}): set --api-key or MRI_API_KEY") from exc
-        logger.warning("cannot list the served models (%s); failed rows will not name the model", exc)
-        return {}
 
 
 def _silence_stdout() -> None:
@@ -263,7 +213,9 @@ def run(args: argparse.Namespace) -> int:
     if closed:
         _summary(f"{args.command}: output closed after {written} of {len(items)} rows ({seconds:.1f} s)")
         return EXIT_PIPE_CLOSED
-    _summary(f"{args.command}: {len(items)} files, {len(items) - failed} ok, {failed} failed ({seconds:.1f} s)")
+    _summary(
+        f"{args.command}: {len(items)} files, {len(items) - failed} ok, {failed} failed ({seconds:.1f} s)"
+    )
     return 1 if failed else 0
 
 
