@@ -45,9 +45,7 @@ ModelsDep = Annotated[LoadedModels, Depends(get_models)]
 
 
 def get_limits(settings: SettingsDep) -> ImageLimits:
-    return ImageLimits(
-        settings.min_image_side, settings.max_image_side, settings.max_image_pixels, settings.max_request_pixels
-    )
+    return ImageLimits.from_settings(settings)
 
 
 LimitsDep = Annotated[ImageLimits, Depends(get_limits)]

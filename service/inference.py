@@ -27,11 +27,10 @@ from contract.spec import (
     read_card,
     to_model_input,
 )
-from service.settings import Settings
+from service.settings import DEFAULT_THRESHOLD, Settings
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.5
 #: Called after each inference with (role, batch size, seconds).
 InferenceObserver = Callable[[str, int, float], None]
 
@@ -42,7 +41,7 @@ class ModelRunner:
 
     ``role``: "classifier" or "segmenter"; ``name``: from the model card, else the file stem;
     ``version``: :func:`contract.file_version` of the file; ``input_size``: S of the (S, S, 3)
-    input; ``threshold``: cut-off in use (setting, else card, else 0.5); ``card``: the model's
+    input; ``threshold``: cut-off in use (setting, else card, else ``DEFAULT_THRESHOLD``); ``card``: the model's
     entry of ``model_card.json`` ({} without one).
     """
 

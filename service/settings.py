@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The repository's ``models/`` folder, next to the ``service`` package.
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
+#: Cut-off of a model whose card names none and no MRI_*_THRESHOLD is set (service/inference.py).
+DEFAULT_THRESHOLD = 0.5
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -27,13 +30,13 @@ class Settings(BaseSettings):
         None,
         ge=0.0,
         le=1.0,
-        description="Tumour-probability cut-off; None = the model card's threshold, else 0.5.",
+        description=f"Tumour-probability cut-off; None = the model card's threshold, else {DEFAULT_THRESHOLD}.",
     )
     segmenter_threshold: float | None = Field(
         None,
         ge=0.0,
         le=1.0,
-        description="Per-pixel probability cut-off for the mask; None = the model card's, else 0.5.",
+        description=f"Per-pixel probability cut-off for the mask; None = the model card's, else {DEFAULT_THRESHOLD}.",
     )
     max_upload_bytes: int = Field(
         20 * 1024 * 1024,

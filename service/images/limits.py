@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.errors import InvalidImage, RequestTooLarge
+from service.settings import Settings
+
+_DEFAULTS = Settings.model_fields  # the defaults are the settings' (MRI_MIN_IMAGE_SIDE, ...), defined there
 
 
 @dataclass(frozen=True)
@@ -13,13 +16,22 @@ class ImageLimits:
 
     ``request_pixels`` caps the pixels of all slices of one request together (decoded memory);
     ``pixels_left`` is what remains of it for the next slice (None: the whole of it).
+    Defaults: those of :class:`~service.settings.Settings`; :meth:`from_settings` takes a
+    configured one.
     """
 
-    min_side: int = 32
-    max_side: int = 4096
-    max_pixels: int = 4096 * 4096
-    request_pixels: int = 4 * 4096 * 4096
+    min_side: int = _DEFAULTS["min_image_side"].default
+    max_side: int = _DEFAULTS["max_image_side"].default
+    max_pixels: int = _DEFAULTS["max_image_pixels"].default
+    request_pixels: int = _DEFAULTS["max_request_pixels"].default
     pixels_left: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImageLimits:
+        """The limits a configured service applies."""
+        return cls(
+            settings.min_image_side, settings.max_image_side, settings.max_image_pixels, settings.max_request_pixels
+        )
 
     def check(self, width: int, height: int) -> None:
         """Raise :class:`InvalidImage` (422) when a ``width`` x ``height`` image is out of limits,

@@ -24,28 +24,33 @@ FIXTURE_SLICES = REPO / "tests" / "fixtures" / "lgg"
 API_KEY = "client-test-key"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def bound_socket() -> socket.socket:
+    """A TCP socket bound to a free loopback port and kept (not listening: connections to it are
+    refused until someone listens), so no other process can take the port meanwhile."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @contextmanager
-def serve_app(app, port: int | None = None) -> Iterator[str]:
-    """Run an ASGI app with uvicorn in a thread on 127.0.0.1; yield its URL once ready."""
+def serve_app(app, ready: bool = True) -> Iterator[str]:
+    """Run an ASGI app with uvicorn in a thread on a loopback socket it is handed (no free-port
+    race); yield its URL once ``/v2/health/ready`` answers 200 (``ready=False``: once it answers)."""
     import uvicorn
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=port or free_port(), log_level="warning")
+    sock = bound_socket()
+    config = uvicorn.Config(app, log_level="warning")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{config.port}"
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     deadline = time.monotonic() + 120
     try:
         while True:
             assert thread.is_alive(), "the service thread died during start-up"
             try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
+                if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200 or not ready:
                     break
             except httpx.TransportError:
                 pass
@@ -55,6 +60,7 @@ def serve_app(app, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        sock.close()
 
 
 @pytest.fixture(scope="session")
@@ -154,41 +160,68 @@ def write_dicom(
 
 
 class _Stub(BaseHTTPRequestHandler):
-    """Answers 503 to the first ``server.failures`` requests, then proxies to ``server.upstream``."""
+    """Answers 503 to the first ``server.failures`` POSTs, then proxies them to ``server.upstream``;
+    GETs (the client's health and model checks) always go through, listed in ``server.gets``."""
 
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+    def do_GET(self) -> None:
         with self.server.lock:
-            self.server.seen.append((self.path, self.headers.get("X-API-Key")))
-            fail = len(self.server.seen) <= self.server.failures
-        if fail:
-            payload, status, ctype = b'{"detail": "models are not loaded yet"}', 503, "application/json"
-        else:
-            headers = {k: self.headers[k] for k in ("Content-Type", "X-API-Key") if k in self.headers}
-            answer = httpx.post(self.server.upstream + self.path, content=body, headers=headers, timeout=60)
-            payload, status, ctype = answer.content, answer.status_code, answer.headers["content-type"]
+            self.server.gets.append(self.path)
+        headers = {k: self.headers[k] for k in ("X-API-Key",) if k in self.headers}
+        answer = httpx.get(self.server.upstream + self.path, headers=headers, timeout=60)
+        self._answer(answer.content, answer.status_code, answer.headers["content-type"])
+
+    def _answer(self, payload: bytes, status: int, ctype: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
 
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with self.server.lock:
+            self.server.seen.append((self.path, self.headers.get("X-API-Key")))
+            fail = len(self.server.seen) <= self.server.failures
+            hold = self.server.hold_after is not None and len(self.server.seen) > self.server.hold_after
+        if hold:
+            self.server.release.wait(60)
+        if fail:
+            payload, status, ctype = b'{"detail": "models are not loaded yet"}', 503, "application/json"
+        else:
+            headers = {k: self.headers[k] for k in ("Content-Type", "X-API-Key") if k in self.headers}
+            answer = httpx.post(self.server.upstream + self.path, content=body, headers=headers, timeout=60)
+            payload, status, ctype = answer.content, answer.status_code, answer.headers["content-type"]
+        self._answer(payload, status, ctype)
+
     def log_message(self, *args) -> None:
         pass
 
 
 @contextmanager
-def stub_server(upstream: str, failures: int = 2, port: int | None = None) -> Iterator[ThreadingHTTPServer]:
-    """A loopback HTTP server that answers 503 ``failures`` times, then proxies to ``upstream``;
-    ``server.seen`` lists ``(path, api key)`` of every request and ``server.url`` its address."""
-    server = ThreadingHTTPServer(("127.0.0.1", port or 0), _Stub)
+def stub_server(
+    upstream: str, failures: int = 2, sock: socket.socket | None = None, hold_after: int | None = None
+) -> Iterator[ThreadingHTTPServer]:
+    """A loopback HTTP server that answers 503 to ``failures`` POSTs, then proxies to ``upstream``;
+    ``server.seen`` lists ``(path, api key)`` of every POST and ``server.url`` its address.
+    ``sock``: an already bound socket to serve on (listening starts here), else a new port.
+    ``hold_after``: POSTs after that many wait until ``server.release`` (an Event) is set."""
+    if sock is None:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    else:
+        server = ThreadingHTTPServer(sock.getsockname(), _Stub, bind_and_activate=False)
+        server.socket.close()
+        server.socket = sock
+        server.server_address = sock.getsockname()
+        server.server_activate()
     server.upstream, server.failures, server.seen, server.lock = upstream, failures, [], threading.Lock()
+    server.gets, server.hold_after, server.release = [], hold_after, threading.Event()
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield server
     finally:
+        server.release.set()
         server.shutdown()
         server.server_close()
 

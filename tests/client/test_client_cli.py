@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mri_client import MRIClient
 from mri_client.cli import main
 from PIL import Image
 
@@ -27,6 +28,12 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def by_name(rows, root: Path) -> dict[str, dict]:
     return {Path(r["path"]).relative_to(root).as_posix(): r for r in rows}
+
+
+def served(url: str) -> dict[str, dict]:
+    """``role -> {name, version, ...}`` of the models the service serves."""
+    with MRIClient(url, retries=0) as client:
+        return {m["role"]: m for m in client.models()["models"]}
 
 
 def test_recursive_folder_csv_with_a_bad_file(service_url, slice_folder, tmp_path):
@@ -47,22 +54,29 @@ def test_recursive_folder_csv_with_a_bad_file(service_url, slice_folder, tmp_pat
             str(out),
         ]
     )
-    assert status == 0, "one bad file is not fatal"
+    assert status == 1, "a row for every file, and exit 1 because one failed"
     rows = read_csv(out)
-    assert list(rows[0]) == ["path", "status", "tumour_probability", "has_tumour", "error"]
+    columns = ["path", "status", "tumour_probability", "has_tumour", "model", "model_version", "error"]
+    assert list(rows[0]) == columns
     named = by_name(rows, slice_folder)
     assert set(named) == GOOD | {"broken.png"}, "txt and hidden files are skipped"
     assert [r["path"] for r in rows] == sorted(r["path"] for r in rows), "rows in input order"
-    for name in GOOD:
-        assert named[name]["status"] == "ok" and named[name]["error"] == ""
-        assert 0.0 <= float(named[name]["tumour_probability"]) <= 1.0
+    classifier = served(service_url)["classifier"]
+    with MRIClient(service_url, retries=0) as client:
+        for name in GOOD:
+            row, answer = named[name], client.classify(slice_folder / name)
+            assert row["status"] == "ok" and row["error"] == ""
+            assert float(row["tumour_probability"]) == answer["tumour_probability"]
+            assert row["has_tumour"] == str(answer["has_tumour"]).lower()  # CSV booleans: true / false
     bad = named["broken.png"]
     assert bad["status"] == "error" and bad["error"].startswith("HTTP 4") and bad["tumour_probability"] == ""
+    for row in rows:  # the model that served the run, on failed rows too
+        assert (row["model"], row["model_version"]) == (classifier["name"], classifier["version"])
 
 
 def test_non_recursive_takes_only_the_top_folder(service_url, slice_folder, tmp_path):
     out = tmp_path / "rows.csv"
-    assert main(["classify", str(slice_folder), "--url", service_url, "-q", "-o", str(out)]) == 0
+    assert main(["classify", str(slice_folder), "--url", service_url, "-q", "-o", str(out)]) == 1
     assert set(by_name(read_csv(out), slice_folder)) == {"a.tif", "broken.png"}
 
 
@@ -91,10 +105,12 @@ def test_segment_jsonl_with_mask_pngs(service_url, slice_folder, tmp_path):
             "-q",
         ]
     )
-    assert status == 0
+    assert status == 1, "broken.png failed"
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     named = by_name(rows, slice_folder)
     assert set(named) == GOOD | {"broken.png"}
+    segmenter = served(service_url)["segmenter"]
+    assert {(r["model"], r["model_version"]) for r in rows} == {(segmenter["name"], segmenter["version"])}
     assert named["broken.png"]["status"] == "error" and named["broken.png"]["mask_path"] is None
     assert named["case1/IM0001"]["tumour_area_mm2"] == pytest.approx(
         named["case1/IM0001"]["tumour_pixels"] * 0.25
@@ -132,8 +148,18 @@ def test_analyze_png_masks_and_explicit_files(service_url, lgg_slices, tmp_path)
     )
     assert status == 0
     first, second = read_csv(out)
-    assert first["has_tumour"] == "True" and int(first["tumour_pixels"]) > 0 and first["mask_path"]
-    assert second["has_tumour"] == "False" and second["tumour_pixels"] == "" and second["mask_path"] == ""
+    assert first["has_tumour"] == "true" and int(first["tumour_pixels"]) > 0 and first["mask_path"]
+    assert second["has_tumour"] == "false" and second["tumour_pixels"] == "" and second["mask_path"] == ""
+    models = served(service_url)
+    assert (first["model"], first["model_version"]) == (
+        models["classifier"]["name"],
+        models["classifier"]["version"],
+    )
+    assert (first["segmenter_model"], first["segmenter_version"]) == (
+        models["segmenter"]["name"],
+        models["segmenter"]["version"],
+    )
+    assert second["segmenter_model"] == "", "no segmenter ran on a slice called healthy"
     assert sorted(p.name for p in masks.iterdir()) == [f"{lgg_slices[0].stem}.mask.png"]
 
 
@@ -158,11 +184,14 @@ def test_all_failed_exits_1(service_url, tmp_path, capsys):
     assert "No such file" in rows[1]["error"]
 
 
-def test_api_key_option_and_environment(keyed_service_url, lgg_slices, tmp_path, monkeypatch):
+def test_api_key_option_and_environment(keyed_service_url, lgg_slices, tmp_path, monkeypatch, capsys):
     args = ["classify", str(lgg_slices[0]), "--url", keyed_service_url, "-q", "--format", "jsonl"]
     monkeypatch.delenv("MRI_API_KEY", raising=False)
-    assert main([*args, "-o", str(tmp_path / "none.jsonl")]) == 1
-    assert "401" in json.loads((tmp_path / "none.jsonl").read_text())["error"]
+    assert main([*args, "-o", str(tmp_path / "none.jsonl")]) == 2, (
+        "a refused key ends the run before any file"
+    )
+    assert "refused the API key (HTTP 401)" in capsys.readouterr().err
+    assert not (tmp_path / "none.jsonl").exists()
     assert main([*args, "--api-key", API_KEY, "-o", str(tmp_path / "opt.jsonl")]) == 0
     monkeypatch.setenv("MRI_API_KEY", API_KEY)
     assert main([*args, "-o", str(tmp_path / "env.jsonl")]) == 0
@@ -184,9 +213,20 @@ def test_usage_errors_exit_2(argv, capsys):
     assert info.value.code == 2
 
 
-def test_empty_folder_or_unwritable_output_exits_2(tmp_path, lgg_slices):
-    assert main(["classify", str(tmp_path), "-q"]) == 2
-    assert main(["classify", str(lgg_slices[0]), "-q", "-o", str(tmp_path / "no" / "dir.csv")]) == 2
+def test_empty_folder_or_unwritable_output_exits_2(service_url, tmp_path, lgg_slices, capsys):
+    assert main(["classify", str(tmp_path), "-q", "--url", service_url]) == 2
+    assert "no input files found" in capsys.readouterr().err
+    argv = [
+        "classify",
+        str(lgg_slices[0]),
+        "-q",
+        "--url",
+        service_url,
+        "-o",
+        str(tmp_path / "no" / "dir.csv"),
+    ]
+    assert main(argv) == 2
+    assert "cannot write" in capsys.readouterr().err
 
 
 def test_console_script(service_url, lgg_slices, tmp_path):
@@ -205,4 +245,6 @@ def test_console_script(service_url, lgg_slices, tmp_path):
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["status"] for r in rows] == ["ok", "ok"]
-    assert "file" in done.stderr  # tqdm progress bar on stderr
+    # stderr is a pipe here, not a terminal: no bar redrawn with carriage returns, only the summary
+    assert "\r" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("mri-client: classify: 2 files, 2 ok, 0 failed (")

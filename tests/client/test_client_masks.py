@@ -45,7 +45,7 @@ def test_png_from_rle_matches_pillow(name, tmp_path):
 
 
 def test_coco_compressed_strings():
-    mask_api = pytest.importorskip("pycocotools.mask")
+    from pycocotools import mask as mask_api  # a declared test dependency: missing is a failure
     for mask in MASKS.values():
         encoded = mask_api.encode(np.asfortranarray(mask.astype(np.uint8)))
         counts = coco_string_to_counts(encoded["counts"].decode("ascii"))
@@ -92,3 +92,12 @@ def test_content_types_and_discovery(tmp_path):
     assert content_type_for("slice", b"\x89PNG\r\n\x1a\n...") == "image/png"
     assert content_type_for("slice", b"\xff\xd8\xff\xe0") == "image/jpeg"
     assert content_type_for("blob", b"??") == "application/octet-stream"
+
+
+def test_dataset_masks_are_skipped_in_folders_unless_included(tmp_path):
+    for name in ("TCGA_X_1_1.tif", "TCGA_X_1_1_mask.tif", "TCGA_X_1_2.jpg", "TCGA_X_1_2_mask.png"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [i.relative.name for i in find_inputs([tmp_path])] == ["TCGA_X_1_1.tif", "TCGA_X_1_2.jpg"]
+    assert len(find_inputs([tmp_path], include_masks=True)) == 4
+    named = find_inputs([tmp_path / "TCGA_X_1_1_mask.tif"])  # a file named explicitly is always sent
+    assert [i.relative.name for i in named] == ["TCGA_X_1_1_mask.tif"]

@@ -230,11 +230,11 @@ def interpolate_compose():
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory) -> Path:
-    """The real models/ when present (what the image bakes in), else tiny models in a tmp dir."""
+def models_dir() -> Path:
+    """The bundled models/ (what the image bakes in); missing models are a failure, not a fallback."""
     from contract import spec
 
     real = REPO / "models"
-    if (real / spec.CLASSIFIER_FILE).is_file() and (real / spec.SEGMENTER_FILE).is_file():
-        return real
-    return load_helper("tiny_models").build_tiny_models(tmp_path_factory.mktemp("models-tiny"))
+    missing = [f for f in (spec.CLASSIFIER_FILE, spec.SEGMENTER_FILE) if not (real / f).is_file()]
+    assert not missing, f"models/ lacks {missing}: the image bakes the bundled models in"
+    return real

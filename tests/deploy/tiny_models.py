@@ -3,7 +3,7 @@
 Deterministic weights make the answers meaningful on real LGG slices: the segmenter marks pixels
 whose FLAIR intensity is above ~0.3 (of 255), the classifier says "tumour" when the brightest
 FLAIR pixel is, so an empty (black) slice is "no tumour" and a brain slice is "tumour".
-Used by tests/deploy and tests/client (loaded by file path, so no package layout is needed).
+Used by tests/client (loaded by file path, so no package layout is needed).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
 from service import main
@@ -12,9 +14,12 @@ from tests.service import samples
 from tests.service.apps import started
 
 
-def test_module_app_uses_the_repository_models_folder():
+def test_module_app_uses_the_repository_models_folder(monkeypatch):
+    repository_models = Path(__file__).resolve().parents[2] / "models"
+    assert DEFAULT_MODELS_DIR == repository_models and (repository_models / "classifier.keras").is_file()
     assert main.app.state.settings.models_dir == DEFAULT_MODELS_DIR
-    assert DEFAULT_MODELS_DIR.parent.joinpath("service", "main.py").exists()
+    monkeypatch.setenv("MRI_MODELS_DIR", "/elsewhere")  # the setting, when given, wins over the default
+    assert Settings().models_dir == Path("/elsewhere")
 
 
 def test_lifespan_loads_warm_models_and_drops_them_at_shutdown(models_dir):

@@ -1,6 +1,10 @@
 """``mri-client``: send files or folders of slices to the API and write one result row per file.
 
-Exit status: 0 when at least one file succeeded, 1 when all failed, 2 on a usage error.
+Before any file, one check of ``/v2/health/ready`` (and of the API key through ``/v2/models``):
+a service that is unreachable, not ready within ``--wait`` seconds or refuses the key ends the
+run at once. Exit status: 0 when every file succeeded, 1 when any failed, 2 on a usage error or
+a service that cannot be used, 141 (128 + SIGPIPE, as other command-line tools) when the output
+was closed early (``mri-client ... | head``). A summary line always goes to standard error.
 """
 
 from __future__ import annotations
@@ -9,31 +13,45 @@ import argparse
 import logging
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from tqdm import tqdm
-
 from . import __version__
-from .client import MRIClient
-from .files import InputFile, find_inputs
-from .masks import write_mask
-from .output import RowWriter, columns, summarize
+from .batch import check_service, mask_paths, process
+from .client import MRIClient, MRIError
+from .files import MASK_GLOB, find_inputs
+from .output import RowWriter, columns
+from .progress import MODES, Progress
 
 logger = logging.getLogger("mri_client")
 
 DESCRIPTION = (
     "Send slices (PNG, JPEG, TIFF, DICOM; files or folders) to the brain-MRI tumour API and write "
-    "one result row per file (CSV or JSON lines). Exit status 0 if any file succeeded, 1 if all "
-    "failed, 2 on a usage error."
+    "one result row per file (CSV or JSON lines). Exit status 0 when every file succeeded, 1 when "
+    "any failed, 2 on a usage error or a service that is unreachable, not ready or refuses the API "
+    "key (checked once, before any file), 141 when the output is closed early."
 )
+#: Exit status when standard output is closed before all rows are written (128 + SIGPIPE).
+EXIT_PIPE_CLOSED = 141
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each option's default, except empty ones (None, False, [])."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, []):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: ``mri-client {classify,segment,analyze} PATH... [options]``."""
-    parser = argparse.ArgumentParser(prog="mri-client", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(
+        prog="mri-client", description=DESCRIPTION, formatter_class=_HelpFormatter
+    )
     parser.add_argument("command", choices=["classify", "segment", "analyze"])
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
@@ -42,17 +60,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="GLOB",
-        help="skip files in folders whose name or relative path matches (repeatable), e.g. '*_mask.*'",
+        help="skip files in folders whose name or relative path matches (repeatable), e.g. 'case1/*'",
+    )
+    parser.add_argument(
+        "--include-masks",
+        action="store_true",
+        help=f"also send the dataset's mask files ({MASK_GLOB}) found in folders; they are skipped otherwise",
     )
     parser.add_argument(
         "--url",
         default=os.environ.get("MRI_URL", "http://localhost:8000"),
-        help="service URL (env MRI_URL; default %(default)s)",
+        help="service URL (env MRI_URL)",
     )
     parser.add_argument(
         "--api-key",
-        default=os.environ.get("MRI_API_KEY"),
+        default=None,
         help="sent as X-API-Key (default: env MRI_API_KEY)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to wait for the service to be ready before giving up (exit 2)",
     )
     parser.add_argument("-c", "--concurrency", type=_positive, default=4, help="parallel requests")
     parser.add_argument(
@@ -72,7 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="rle",
         help="mask encoding requested from the service",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--progress",
+        choices=MODES,
+        default="auto",
+        help="progress on standard error: auto = a bar on a terminal, else a line every --progress-every s",
+    )
+    parser.add_argument(
+        "--progress-every", type=float, default=10.0, metavar="SECONDS", help="see --progress"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress (same as --progress none)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: HTTP)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -92,44 +131,6 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def mask_paths(items: list[InputFile], masks_dir: Path) -> list[Path]:
-    """One PNG path per input (``<relative path without suffix>.mask.png``), made unique."""
-    used: set[Path] = set()
-    paths = []
-    for item in items:
-        target = masks_dir / item.relative.parent / f"{item.relative.stem}.mask.png"
-        number = 1
-        while target in used:
-            number += 1
-            target = masks_dir / item.relative.parent / f"{item.relative.stem}.{number}.mask.png"
-        used.add(target)
-        paths.append(target)
-    return paths
-
-
-def process(
-    client: MRIClient, command: str, item: InputFile, mask_format: str, mask_path: Path | None
-) -> dict[str, Any]:
-    """Send one file and turn the answer (or the failure) into a result row."""
-    row: dict[str, Any] = {"path": str(item.path)}
-    try:
-        if command == "classify":
-            result = client.classify(item.path)
-        else:
-            result = getattr(client, command)(item.path, mask_format=mask_format)
-        row.update(summarize(command, result), status="ok")
-        segmentation = result if command == "segment" else result.get("segmentation")
-        if mask_path is not None and segmentation is not None:
-            row["mask_path"] = str(write_mask(segmentation["mask"], mask_path))
-    except Exception as exc:  # one bad file must not stop the batch: report it in its row
-        logger.debug("%s failed", item.path, exc_info=True)
-        message = str(exc) or type(exc).__name__
-        if isinstance(exc, OSError) and exc.strerror:
-            message = exc.strerror
-        row.update(status="error", error=message)
-    return row
-
-
 def _open_output(path: str | None) -> IO[str] | nullcontext[TextIO]:
     """The output stream as a context manager: the file (opened now, so a bad path is reported
     before any request) or standard output, which is left open."""
@@ -138,47 +139,90 @@ def _open_output(path: str | None) -> IO[str] | nullcontext[TextIO]:
     return open(path, "w", newline="", encoding="utf-8")
 
 
+def _silence_stdout() -> None:
+    """Point the standard output descriptor at /dev/null after the reader went away, so that the
+    interpreter's final flush does not report a second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
-    """Process all inputs with ``args.concurrency`` threads, writing rows in input order."""
-    items = find_inputs(args.paths, recursive=args.recursive, exclude=args.exclude)
+    """Check the service, then process all inputs with ``args.concurrency`` threads, writing rows
+    in input order; the summary line goes to standard error whatever happens."""
+    started = time.monotonic()
+    items = find_inputs(
+        args.paths, recursive=args.recursive, exclude=args.exclude, include_masks=args.include_masks
+    )
     if not items:
-        logger.error("no input files found in %s", " ".join(args.paths))
+        _summary(f"no input files found in {' '.join(args.paths)}")
         return 2
     masks = mask_paths(items, args.masks_dir) if args.masks_dir else [None] * len(items)
-    try:
-        sink = _open_output(args.output)
-    except OSError as exc:
-        logger.error("cannot write %s: %s", args.output, exc.strerror or exc)
-        return 2
     client = MRIClient(
         args.url,
-        api_key=args.api_key,
+        api_key=args.api_key or os.environ.get("MRI_API_KEY"),
         retries=args.retries,
         backoff=args.backoff,
         timeout=args.timeout,
         max_connections=args.concurrency,
     )
-    progress = tqdm(total=len(items), unit="file", desc=args.command, disable=args.quiet, file=sys.stderr)
-    failed = 0
-    with sink as out, client, ThreadPoolExecutor(args.concurrency) as pool, progress as bar:
-        writer = RowWriter(out, args.format, columns(args.command))
-        futures = {
-            pool.submit(process, client, args.command, item, args.mask_format, mask): index
-            for index, (item, mask) in enumerate(zip(items, masks))
-        }
-        done: dict[int, dict[str, Any]] = {}
-        next_index = 0
-        for future in as_completed(futures):
-            row = future.result()
-            failed += row["status"] != "ok"
-            done[futures[future]] = row
-            bar.update(1)
-            bar.set_postfix(failed=failed)
-            while next_index in done:  # rows in input order, each as soon as it can go
-                writer.write(done.pop(next_index))
-                next_index += 1
-    logger.info("%d files, %d failed", len(items), failed)
-    return 1 if failed == len(items) else 0
+    with client:
+        try:
+            served = check_service(client, args.command, args.wait)
+        except MRIError as exc:
+            _summary(f"{exc}; no file sent")
+            return 2
+        try:
+            sink = _open_output(args.output)
+        except OSError as exc:
+            _summary(f"cannot write {args.output}: {exc.strerror or exc}; no file sent")
+            return 2
+        progress = Progress(
+            len(items), args.command, "none" if args.quiet else args.progress, every=args.progress_every
+        )
+        failed = written = 0
+        closed = False
+        with sink as out, ThreadPoolExecutor(args.concurrency) as pool:
+            try:
+                writer = RowWriter(out, args.format, columns(args.command))
+                futures = {
+                    pool.submit(process, client, args.command, item, args.mask_format, mask): index
+                    for index, (item, mask) in enumerate(zip(items, masks))
+                }
+                done: dict[int, dict[str, Any]] = {}
+                for future in as_completed(futures):
+                    row = future.result()
+                    if row["status"] != "ok":
+                        failed += 1
+                        row = {**served, **row}
+                    done[futures[future]] = row
+                    progress.update(row["status"] == "ok")
+                    while written in done:  # rows in input order, each as soon as it can go
+                        writer.write(done.pop(written))
+                        written += 1
+            except BrokenPipeError:  # the reader went away (`| head`): stop sending, exit quietly
+                closed = True
+                pool.shutdown(wait=False, cancel_futures=True)
+                if out is sys.stdout:
+                    _silence_stdout()
+            finally:
+                progress.close()
+    seconds = time.monotonic() - started
+    if closed:
+        _summary(f"{args.command}: output closed after {written} of {len(items)} rows ({seconds:.1f} s)")
+        return EXIT_PIPE_CLOSED
+    _summary(
+        f"{args.command}: {len(items)} files, {len(items) - failed} ok, {failed} failed ({seconds:.1f} s)"
+    )
+    return 1 if failed else 0
+
+
+def _summary(line: str) -> None:
+    """The run's last word, on standard error whatever the verbosity."""
+    sys.stderr.write(f"mri-client: {line}\n")
+    sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,17 +84,38 @@ class MRIClient:
     # -- service state ---------------------------------------------------------------------------
     def ready(self) -> bool:
         """True when the service answers ``/v2/health/ready`` with 200 (models loaded)."""
+        return self.readiness() is None
+
+    def readiness(self, timeout: float | None = None) -> str | None:
+        """One probe of ``/v2/health/ready``: None when ready, else why not (connection refused,
+        no answer within ``timeout`` seconds (default: the client's), or the HTTP answer)."""
+        kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
-            return self._http.get("/v2/health/ready").status_code == 200
-        except httpx.TransportError:
-            return False
+            response = self._http.get("/v2/health/ready", **kwargs)
+        except httpx.TimeoutException:
+            return "no answer" + (f" within {timeout:g} s" if timeout is not None else "")
+        except httpx.TransportError as exc:
+            return f"cannot connect ({type(exc).__name__}: {exc})"
+        if response.status_code == 200:
+            return None
+        try:
+            detail = response.json().get("detail")
+        except (ValueError, AttributeError):
+            detail = response.text[:200]
+        return f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
 
     def wait_until_ready(self, timeout: float = 120.0, interval: float = 0.5) -> None:
-        """Poll readiness until it holds; raise :class:`MRIError` after ``timeout`` seconds."""
+        """Poll readiness until it holds; raise :class:`MRIError` (with the last reason) once
+        ``timeout`` seconds have passed. No probe outlives the deadline by more than a second,
+        so an unreachable or silent host costs about ``timeout`` seconds, not the request timeout."""
         deadline = time.monotonic() + timeout
-        while not self.ready():
-            if time.monotonic() > deadline:
-                raise MRIError(f"{self.url} not ready after {timeout:.0f} s")
+        while True:
+            remaining = deadline - time.monotonic()
+            reason = self.readiness(timeout=max(1.0, min(remaining, 5.0)))
+            if reason is None:
+                return
+            if time.monotonic() + interval > deadline:
+                raise MRIError(f"{self.url} is not ready after {timeout:g} s: {reason}")
             time.sleep(interval)
 
     def models(self) -> dict[str, Any]:

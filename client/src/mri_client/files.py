@@ -19,6 +19,9 @@ CONTENT_TYPES = {
     ".dcm": "application/dicom",
 }
 SUPPORTED_SUFFIXES = frozenset(CONTENT_TYPES)
+#: Mask files of the LGG dataset layout (``<case>_<n>_mask.<ext>`` beside ``<case>_<n>.<ext>``):
+#: labels, not slices, so folder scans skip them unless asked to include them.
+MASK_GLOB = "*_mask.*"
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,10 @@ def _wanted(path: Path, root: Path, exclude: Sequence[str]) -> bool:
 
 
 def find_inputs(
-    paths: Iterable[str | Path], recursive: bool = False, exclude: Sequence[str] = ()
+    paths: Iterable[str | Path],
+    recursive: bool = False,
+    exclude: Sequence[str] = (),
+    include_masks: bool = False,
 ) -> list[InputFile]:
     """Expand files and folders into the slices to send, in a stable (sorted) order.
 
@@ -82,8 +88,10 @@ def find_inputs(
     (its row then reports the error). In a folder, only supported suffixes
     (``.png .jpg .jpeg .tif .tiff .dcm``) and extensionless DICOM files are taken, descending into
     subfolders when ``recursive``, except files whose name or relative path matches a glob of
-    ``exclude`` (e.g. ``*_mask.*``).
+    ``exclude`` and, unless ``include_masks``, the dataset's mask files (``MASK_GLOB``).
     """
+    if not include_masks:
+        exclude = [*exclude, MASK_GLOB]
     found: list[InputFile] = []
     for raw in paths:
         root = Path(raw)

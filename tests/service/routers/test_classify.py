@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contract.spec import CLASSIFIER_FILE, file_version
+from contract.spec import CLASSIFIER_FILE, FLAIR_CHANNEL, file_version, to_model_input
 from tests.service import samples
 
 
@@ -56,11 +56,17 @@ def test_every_input_kind_gives_the_same_answer(client, encode):
     assert negative.json()["has_tumour"] is False
 
 
-def test_dataset_tif_slice(client):
-    response = _post(client, samples.lgg_bytes(), samples.TUMOUR_SLICE, "image/tiff")
+@pytest.mark.parametrize("name", [samples.TUMOUR_SLICE, samples.HEALTHY_SLICE])
+def test_dataset_tif_slice(client, name):
+    """The tiny classifier computes sigmoid(20 * mean FLAIR / 255 - 10) of the 32x32 model input:
+    the answer must be that number for the dataset's own TIFF, resized as the contract says."""
+    response = _post(client, samples.lgg_bytes(name), name, "image/tiff")
 
+    flair = to_model_input(samples.lgg_pixels(name), 32)[..., FLAIR_CHANNEL] / 255.0
+    expected = 1.0 / (1.0 + np.exp(-(20.0 * flair.mean() - 10.0)))
     assert response.status_code == 200
-    assert 0.0 <= response.json()["tumour_probability"] <= 1.0
+    assert response.json()["tumour_probability"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    assert response.json()["has_tumour"] is bool(expected >= 0.5)
 
 
 def test_several_files_are_answered_in_order_as_one_batch(client, monkeypatch):

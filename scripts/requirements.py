@@ -1,0 +1,97 @@
+"""Write docker/requirements-*.txt from pyproject.toml, the one place the serving pins live.
+
+``[project].dependencies`` pins every serving package exactly (``name==version``). This script
+turns them into the files the Dockerfile, CI and ``scripts/setup_env.sh`` install:
+
+- ``requirements-common.txt``: every dependency except TensorFlow;
+- ``requirements-cpu.txt``: the common file plus pyproject's TensorFlow lines (CPU wheel on x86_64);
+- ``requirements-gpu.txt``: the common file plus ``tensorflow[and-cuda]`` at pyproject's TensorFlow
+  version (CUDA and cuDNN as pip wheels).
+
+    python scripts/requirements.py           # (re)write the files
+    python scripts/requirements.py --check   # exit 1, naming the files, when they are out of date
+
+To add or bump a serving dependency, edit pyproject.toml and run the first command;
+tests/scripts/test_requirements.py fails while the files disagree with pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKER = "docker"
+TENSORFLOW = {"tensorflow", "tensorflow-cpu"}
+HEADER = "# Generated from pyproject.toml by `python scripts/requirements.py`: edit pyproject.toml, not this file.\n"
+
+
+def _name(requirement: str) -> str:
+    """The distribution name of a requirement line (``uvicorn[standard]==1; m`` -> ``uvicorn``)."""
+    head = requirement.split(";")[0]
+    for stop in "[=<>!~ ":
+        head = head.split(stop)[0]
+    return head.strip().lower().replace("_", "-")
+
+
+def _version(requirement: str) -> str:
+    """The exact version of a ``name==version`` requirement; ValueError for anything else."""
+    spec = requirement.split(";")[0]
+    if "==" not in spec or any(op in spec for op in (">", "<", "~", "!", ",")):
+        raise ValueError(f"pyproject.toml: serving dependency {requirement!r} must be pinned as name==version")
+    return spec.split("==", 1)[1].strip()
+
+
+def render(pyproject: Path = REPO / "pyproject.toml") -> dict[str, str]:
+    """``file name -> content`` of the three requirement files for the given pyproject.toml."""
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    versions = {_name(d): _version(d) for d in dependencies}
+    tensorflow = [d for d in dependencies if _name(d) in TENSORFLOW]
+    common = [d for d in dependencies if _name(d) not in TENSORFLOW]
+    tf_versions = {versions[_name(d)] for d in tensorflow}
+    if len(tf_versions) != 1:
+        raise ValueError(f"pyproject.toml: expected one TensorFlow version, got {sorted(tf_versions)}")
+    return {
+        "requirements-common.txt": HEADER
+        + "# Serving dependencies shared by the CPU and GPU images (everything but TensorFlow).\n"
+        + "".join(f"{d}\n" for d in common),
+        "requirements-cpu.txt": HEADER
+        + "# CPU image (Dockerfile target `cpu`, the default), CI and scripts/setup_env.sh:\n"
+        + "# serving deps + CPU-only TensorFlow.\n-r requirements-common.txt\n"
+        + "".join(f"{d}\n" for d in tensorflow),
+        "requirements-gpu.txt": HEADER
+        + "# GPU image (Dockerfile target `gpu`): serving deps + TensorFlow with the CUDA 12 / cuDNN 9\n"
+        + "# runtime as pip wheels (nvidia-*-cu12). The host needs only the NVIDIA driver and the\n"
+        + "# NVIDIA container toolkit. Linux x86_64 only.\n-r requirements-common.txt\n"
+        + f"tensorflow[and-cuda]=={tf_versions.pop()}\n",
+    }
+
+
+def stale(repo: Path = REPO) -> list[str]:
+    """Requirement files (repo-relative) whose content differs from what pyproject.toml gives."""
+    out = []
+    for name, text in render(repo / "pyproject.toml").items():
+        path = repo / DOCKER / name
+        if not path.is_file() or path.read_text() != text:
+            out.append(f"{DOCKER}/{name}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only report out-of-date files (exit 1)")
+    args = parser.parse_args(argv)
+    if args.check:
+        out_of_date = stale()
+        for path in out_of_date:
+            sys.stderr.write(f"{path} is out of date: run python scripts/requirements.py\n")
+        return 1 if out_of_date else 0
+    for name, text in render().items():
+        (REPO / DOCKER / name).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
