@@ -24,7 +24,7 @@ from service.inference import load_models
 from service.logs import configure_logging
 from service.metrics import ServiceMetrics
 from service.middleware import BodySizeLimitMiddleware, RequestObservabilityMiddleware
-from service.routers import analyze, classify, health, metrics, models, segment
+from service.routers import analyze, classify, health, metrics, models, segment, volume
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.models = None
     app.state.load_error = None
     register_exception_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_upload_bytes,
+        path_limits={volume.PATH: settings.max_volume_upload_bytes},
+    )
     app.add_middleware(RequestObservabilityMiddleware, metrics=app.state.metrics)  # outermost
     for router in (
         classify.router,
@@ -86,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
         models.router,
         metrics.router,
+        volume.router,
     ):
         app.include_router(router)
     return app
