@@ -21,12 +21,15 @@ from .client import MRIClient
 from .files import InputFile, find_inputs
 from .masks import write_mask
 from .output import RowWriter, columns, summarize
+from .volumes import COLUMNS as VOLUME_COLUMNS
+from .volumes import find_volumes, process_volume
 
 logger = logging.getLogger("mri_client")
 
 DESCRIPTION = (
     "Send slices (PNG, JPEG, TIFF, DICOM; files or folders) to the brain-MRI tumour API and write "
-    "one result row per file (CSV or JSON lines). Exit status 0 if any file succeeded, 1 if all "
+    "one result row per file (CSV or JSON lines); 'volume' sends whole volumes (NIfTI files, DICOM "
+    "series found in folders), writes each mask beside the output and one row per volume. Exit status 0 if any file succeeded, 1 if all "
     "failed, 2 on a usage error."
 )
 
@@ -34,8 +37,11 @@ DESCRIPTION = (
 def build_parser() -> argparse.ArgumentParser:
     """The command line: ``mri-client {classify,segment,analyze} PATH... [options]``."""
     parser = argparse.ArgumentParser(prog="mri-client", description=DESCRIPTION)
-    parser.add_argument("command", choices=["classify", "segment", "analyze"])
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    parser.add_argument("command", choices=["classify", "segment", "analyze", "volume"])
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH",
+        help="image files or folders; volume: NIfTI files, zips of a DICOM series, DICOM folders",
+    )
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument(
         "--exclude",
@@ -65,12 +71,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
     parser.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="output format")
     parser.add_argument("-o", "--output", help="output file (default: standard output)")
-    parser.add_argument("--masks-dir", type=Path, help="write mask PNGs here (segment, analyze)")
+    parser.add_argument(
+        "--masks-dir", type=Path,
+        help="write mask PNGs here (segment, analyze); volume: masks go here, else beside --output, else into .",
+    )
     parser.add_argument(
         "--mask-format",
         choices=["rle", "png"],
         default="rle",
         help="mask encoding requested from the service",
+    )
+    parser.add_argument(
+        "--dicom-output",
+        choices=["seg", "nifti"],
+        default="seg",
+        help="volume: mask of a DICOM series as a DICOM SEG (default) or a NIfTI file",
+    )
+    parser.add_argument(
+        "--postprocess", choices=["none", "largest", "drop_small"], help="volume: 3-D post-processing (default: the service's)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: HTTP)")
@@ -190,7 +208,34 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose > 1 else logging.WARNING)
-    return run(args)
+    return run_volumes(args) if args.command == "volume" else run(args)
+
+
+def run_volumes(args: argparse.Namespace) -> int:
+    """``mri-client volume``: one request per volume, rows in input order (module volumes)."""
+    items = find_volumes(args.paths)
+    if not items:
+        logger.error("no volume found in %s", " ".join(args.paths))
+        return 2
+    masks_dir = args.masks_dir or (Path(args.output).resolve().parent if args.output else Path.cwd())
+    try:
+        sink = _open_output(args.output)
+    except OSError as exc:
+        logger.error("cannot write %s: %s", args.output, exc.strerror or exc)
+        return 2
+    client = MRIClient(args.url, api_key=args.api_key, retries=args.retries, backoff=args.backoff,
+                       timeout=args.timeout, max_connections=args.concurrency)
+    progress = tqdm(total=len(items), unit="volume", desc="volume", disable=args.quiet, file=sys.stderr)
+    failed = 0
+    with sink as out, client, ThreadPoolExecutor(args.concurrency) as pool, progress as bar:
+        writer = RowWriter(out, args.format, VOLUME_COLUMNS)
+        rows = pool.map(lambda item: process_volume(client, item, masks_dir, args.dicom_output, args.postprocess), items)
+        for row in rows:
+            failed += row["status"] != "ok"
+            writer.write(row)
+            bar.update(1)
+    logger.info("%d volumes, %d failed", len(items), failed)
+    return 1 if failed == len(items) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
