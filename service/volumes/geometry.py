@@ -17,8 +17,8 @@ from service.errors import InvalidImage
 
 #: Two slices closer than this along the normal (mm) are duplicates.
 DUPLICATE_MM = 0.01
-#: A step between neighbouring slices that differs from the series' median step by more than this
-#: fraction of it is a gap (larger) or an uneven spacing (smaller).
+#: A step between neighbouring slices larger than the series' smallest step by more than this
+#: fraction of it is a gap.
 SPACING_TOLERANCE = 0.1
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -73,7 +73,7 @@ def series_geometry(slices: Sequence[SliceGeometry], thickness: float | None) ->
 
 
 def _check_steps(distances: np.ndarray, labels: list[str]) -> float | None:
-    """The series' slice step (median), after refusing duplicates, gaps and uneven steps."""
+    """The series' slice step (median), after refusing duplicates and gaps."""
     if len(distances) < 2:
         return None
     steps = np.diff(distances)
@@ -83,13 +83,13 @@ def _check_steps(distances: np.ndarray, labels: list[str]) -> float | None:
                 f"duplicate slices: {labels[i]} and {labels[i + 1]} are at the same position "
                 f"({distances[i]:.2f} mm along the slice normal)"
             )
-    step = float(np.median(steps))
+    smallest = float(steps.min())
     for i, gap in enumerate(steps):
-        if abs(gap - step) > SPACING_TOLERANCE * step:
-            kind = "a gap" if gap > step else "uneven spacing"
+        if gap > smallest * (1 + SPACING_TOLERANCE):
             raise InvalidImage(
-                f"{kind} in the series: {gap:.2f} mm between {labels[i]} and {labels[i + 1]} "
+                f"a gap in the series: {gap:.2f} mm between {labels[i]} and {labels[i + 1]} "
                 f"(at {distances[i]:.2f} and {distances[i + 1]:.2f} mm) where the series steps "
-                f"{step:.2f} mm; a slice is missing or the files are not one series"
+                f"{smallest:.2f} mm; a slice is missing or the files are not one series"
             )
+    step = float(np.median(steps))
     return step
