@@ -206,3 +206,40 @@ def test_field_rules(client):
     _error(client.post("/volume"), 422, "exactly one")
     _error(_post_series(client, [vs.nifti_bytes(slices), vs.nifti_bytes(slices)]), 415, "not a DICOM file")
     _error(_post_nifti(client, vs.nifti_bytes(slices), mask_format="png"), 422)
+
+
+def _edit(files: list[bytes], change) -> list[bytes]:
+    edited = []
+    for data in files:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        change(ds)
+        buffer = io.BytesIO()
+        ds.save_as(buffer)
+        edited.append(buffer.getvalue())
+    return edited
+
+
+def test_series_without_positions_multi_frame_or_colour_are_422(client):
+    slices, _ = vs.synthetic_volume(slices=3)
+    files = vs.dicom_series(slices)
+    _error(_post_series(client, _edit(files, lambda ds: delattr(ds, "ImagePositionPatient"))), 422,
+           "ImagePositionPatient")
+    _error(_post_series(client, _edit(files, lambda ds: setattr(ds, "NumberOfFrames", 2))), 422, "2 frames")
+    _error(_post_series(client, _edit(files, lambda ds: setattr(ds, "SamplesPerPixel", 3))), 422, "greyscale")
+
+
+def test_singular_nifti_affine_is_422(client):
+    image = vs.nifti_image(vs.synthetic_volume()[0])
+    image.set_sform(np.zeros((4, 4)), code=1)
+    image.set_qform(None, code=0)
+    _error(_post_nifti(client, image.to_bytes()), 422, "affine")
+
+
+def test_a_single_dicom_file_is_a_one_slice_series_with_its_thickness(client):
+    slices, tumour = vs.synthetic_volume()
+    one = [f for f in vs.dicom_series(slices) if pydicom.dcmread(io.BytesIO(f)).InstanceNumber == 4]
+    response = client.post("/volume", files={"file": ("IM4.dcm", one[0], "application/dicom")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["shape"] == [1, 32, 32] and body["spacing_mm"] == pytest.approx([3.0, 0.8, 0.9])
+    assert body["tumour_voxels"] == int(tumour[3].sum())
