@@ -27,6 +27,7 @@ def nifti_mask_bytes(volume: Volume, mask: np.ndarray) -> bytes:
         header.set_data_shape(data.shape)
         header.set_data_dtype(np.uint8)
         header.set_slope_inter(1.0, 0.0)
+        header["cal_min"], header["cal_max"] = 0, 1  # display range of a 0/1 mask, not the input's
         image_class = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
         image = image_class(data, volume.affine, header=header)
     else:
