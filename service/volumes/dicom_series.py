@@ -154,7 +154,8 @@ def _pixels(ds: pydicom.Dataset, label: str) -> np.ndarray:
     try:
         stored = ds.pixel_array
     except Exception as exc:
-        syntax = ds.file_meta.get("TransferSyntaxUID") if "file_meta" in ds else None
+        meta = getattr(ds, "file_meta", None)
+        syntax = meta.get("TransferSyntaxUID") if meta is not None else None
         name = getattr(syntax, "name", None) or str(syntax or "unknown")
         logger.info("%s: pixel decoding failed: %r", label, exc)
         raise UnsupportedImage(f"{label}: the pixel data cannot be decoded (transfer syntax {name})") from None

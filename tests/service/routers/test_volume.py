@@ -243,3 +243,21 @@ def test_a_single_dicom_file_is_a_one_slice_series_with_its_thickness(client):
     body = response.json()
     assert body["shape"] == [1, 32, 32] and body["spacing_mm"] == pytest.approx([3.0, 0.8, 0.9])
     assert body["tumour_voxels"] == int(tumour[3].sum())
+
+
+def test_a_series_without_tumour_still_gets_a_dicom_seg(client):
+    slices = np.zeros((3, 32, 32), np.float32)  # empty: the tiny segmenter marks nothing
+    response = _post_series(client, vs.dicom_series(slices), output="dicom-seg")
+    assert response.status_code == 200, response.text
+    assert response.headers["x-tumour-voxels"] == "0"
+    assert pydicom.dcmread(io.BytesIO(response.content)).Modality == "SEG"
+
+
+def test_pixel_data_that_cannot_be_decoded_is_415_naming_the_transfer_syntax(client):
+    slices, _ = vs.synthetic_volume(slices=3)
+
+    def jpeg_ls(ds):
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLSLossless
+        ds.PixelData = pydicom.encaps.encapsulate([b"\xff\xd8 not a JPEG-LS stream"])
+
+    _error(_post_series(client, _edit(vs.dicom_series(slices), jpeg_ls)), 415, "JPEG-LS Lossless")
