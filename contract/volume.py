@@ -127,7 +127,9 @@ class AxialFrame:
         """``(X, Y, Z, ...)`` on the input grid -> ``(N, H, W, ...)`` slices in the training
         orientation, slice ``k`` = index ``k`` along the input's slice axis."""
         canonical = apply_orientation(volume, self.ornt)  # (R, A, S, ...)
-        slices = np.swapaxes(canonical, 0, 2)[:, ::-1, ::-1]  # (S, A, R) -> rows anterior first, cols right first
+        slices = np.swapaxes(canonical, 0, 2)[
+            :, ::-1, ::-1
+        ]  # (S, A, R) -> rows anterior first, cols right first
         return np.ascontiguousarray(slices if self._ascending() else slices[::-1])
 
     def from_slices(self, slices: np.ndarray) -> np.ndarray:
@@ -141,7 +143,7 @@ def postprocess_mask(mask: np.ndarray, method: str) -> np.ndarray:
     """Apply the 3-D post-processing ``method`` (see ``PostProcess``) to a boolean 3-D mask."""
     if method == "none" or not mask.any():
         return mask
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
     sizes = np.bincount(labels.ravel())[1:]
     if method == "largest":
         keep = np.array([int(np.argmax(sizes)) + 1])
@@ -199,8 +201,10 @@ def predict_volume(
     frame = AxialFrame.of(affine, volume.shape)
     slices = frame.to_slices(normalise(volume))
     probabilities = np.concatenate(
-        [np.asarray(classify(slices[i : i + batch_size]), np.float32).reshape(-1)
-         for i in range(0, len(slices), batch_size)]
+        [
+            np.asarray(classify(slices[i : i + batch_size]), np.float32).reshape(-1)
+            for i in range(0, len(slices), batch_size)
+        ]
     )
     has_tumour = probabilities >= classifier_threshold
     wanted = np.flatnonzero(has_tumour) if gate else np.arange(len(slices))

@@ -32,10 +32,24 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 
-from contract import CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE, read_card, to_model_input, tumour_probability
-from contract import FLAIR_CHANNEL
-from contract.volume import (DEFAULT_GATE, DEFAULT_POSTPROCESS, POSTPROCESS_CHOICES, AxialFrame,
-                             normalise_volume, postprocess_mask, predict_volume)
+from contract import (
+    CLASSIFIER_FILE,
+    FLAIR_CHANNEL,
+    SEGMENTER_FILE,
+    SPLIT_FILE,
+    read_card,
+    to_model_input,
+    tumour_probability,
+)
+from contract.volume import (
+    DEFAULT_GATE,
+    DEFAULT_POSTPROCESS,
+    POSTPROCESS_CHOICES,
+    AxialFrame,
+    normalise_volume,
+    postprocess_mask,
+    predict_volume,
+)
 from training import data as lgg
 from training.metrics import dice
 
@@ -161,7 +175,7 @@ def _summary(rows: dict[str, dict]) -> dict:
             "volume_error_abs_mean": float(np.abs(errors).mean()) if len(errors) else None,
             "volume_error_abs_median": float(np.median(np.abs(errors))) if len(errors) else None,
             "volume_error_signed_mean": float(errors.mean()) if len(errors) else None,
-            "within_20_percent": int((np.abs(errors) <= 0.2).sum()), "with_tumour": int(len(errors))}
+            "within_20_percent": int((np.abs(errors) <= 0.2).sum()), "with_tumour": len(errors)}
 
 
 def main(argv: list[str] | None = None) -> None:

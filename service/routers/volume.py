@@ -34,7 +34,10 @@ router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
 
 _RESPONSES = {
     **IMAGE_ERROR_RESPONSES,
-    200: {"content": {"application/dicom": {}}, "description": "JSON answer, or a DICOM SEG with output=dicom-seg"},
+    200: {
+        "content": {"application/dicom": {}},
+        "description": "JSON answer, or a DICOM SEG with output=dicom-seg",
+    },
 }
 
 
@@ -53,20 +56,27 @@ async def volume(
     models: ModelsDep,
     settings: SettingsDep,
     file: Annotated[
-        UploadFile | None, File(description="A NIfTI file (.nii, .nii.gz), a .zip of one DICOM series, or one DICOM file.")
+        UploadFile | None,
+        File(description="A NIfTI file (.nii, .nii.gz), a .zip of one DICOM series, or one DICOM file."),
     ] = None,
     files: Annotated[list[UploadFile] | None, File(description="The DICOM files of one series.")] = None,
     mask_format: Annotated[
-        VolumeMaskFormat | None, Query(description="nifti (default for NIfTI input) or rle (default for DICOM).")
+        VolumeMaskFormat | None,
+        Query(description="nifti (default for NIfTI input) or rle (default for DICOM)."),
     ] = None,
-    output: Annotated[Literal["json", "dicom-seg"], Query(description="dicom-seg: a DICOM SEG (DICOM input).")] = "json",
+    output: Annotated[
+        Literal["json", "dicom-seg"], Query(description="dicom-seg: a DICOM SEG (DICOM input).")
+    ] = "json",
     postprocess: Annotated[
-        PostProcess | None, Query(description=f"3-D post-processing {POSTPROCESS_CHOICES}; default: the setting.")
+        PostProcess | None,
+        Query(description=f"3-D post-processing {POSTPROCESS_CHOICES}; default: the setting."),
     ] = None,
 ) -> VolumeAnswer | Response:
     """Tumour probability of every slice, the tumour mask of the volume and its volume in mL."""
     if (file is None) == (not files):
-        raise _form_error("file", "send exactly one of the form fields 'file' (a volume) or 'files' (a DICOM series)")
+        raise _form_error(
+            "file", "send exactly one of the form fields 'file' (a volume) or 'files' (a DICOM series)"
+        )
     named = [("file", file)] if file is not None else [(f"files[{i}]", f) for i, f in enumerate(files or [])]
     if len(named) > settings.max_volume_slices:
         raise InvalidImage(f"{len(named)} files; the limit is {settings.max_volume_slices} slices per volume")

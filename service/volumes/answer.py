@@ -58,9 +58,7 @@ def build_answer(
     if mask_format == "nifti":
         encoded = NiftiMask(data=base64.b64encode(nifti_mask_bytes(volume, prediction.mask)).decode("ascii"))
     else:
-        encoded = RleVolumeMask(
-            slices=[RleMask(size=list(m.shape), counts=rle_counts(m)) for m in by_slice]
-        )
+        encoded = RleVolumeMask(slices=[RleMask(size=list(m.shape), counts=rle_counts(m)) for m in by_slice])
     voxel_ml = volume.voxel_ml
     return VolumeAnswer(
         shape=list(by_slice.shape),
@@ -68,7 +66,9 @@ def build_answer(
         sequences=sequences_of(volume.data),
         per_slice=[
             VolumeSlice(index=i, tumour_probability=float(p), has_tumour=bool(h), tumour_pixels=int(n))
-            for i, (p, h, n) in enumerate(zip(prediction.probabilities, prediction.has_tumour, pixels, strict=True))
+            for i, (p, h, n) in enumerate(
+                zip(prediction.probabilities, prediction.has_tumour, pixels, strict=True)
+            )
         ],
         tumour_slices=[int(i) for i in np.flatnonzero(pixels)],
         tumour_voxels=voxels,

@@ -38,7 +38,8 @@ def unzip(data: bytes, limits: VolumeLimits) -> list[tuple[str, bytes]]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [
-            info for info in archive.infolist()
+            info
+            for info in archive.infolist()
             if not info.is_dir() and not _skipped(PurePosixPath(info.filename))
         ]
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
@@ -83,7 +84,9 @@ def read_series(files: Sequence[tuple[str, bytes]], limits: VolumeLimits) -> Vol
     )
     ordered = [datasets[i] for i in geometry.order]
     data = np.stack([_pixels(ds, labels[i]) for i, ds in zip(geometry.order, ordered, strict=True)])
-    return Volume(data=data, affine=geometry.affine, spacing_mm=geometry.spacing_mm, kind="dicom", datasets=ordered)
+    return Volume(
+        data=data, affine=geometry.affine, spacing_mm=geometry.spacing_mm, kind="dicom", datasets=ordered
+    )
 
 
 def _read_header(label: str, data: bytes) -> pydicom.Dataset:
@@ -125,9 +128,15 @@ def _slice_geometry(ds: pydicom.Dataset, label: str) -> SliceGeometry:
         raise InvalidImage(
             f"{label}: no usable ImagePositionPatient/ImageOrientationPatient, so the slices cannot be ordered"
         ) from None
-    if orientation.shape != (6,) or position.shape != (3,) or not np.all(np.isfinite([*orientation, *position])):
+    if (
+        orientation.shape != (6,)
+        or position.shape != (3,)
+        or not np.all(np.isfinite([*orientation, *position]))
+    ):
         raise InvalidImage(f"{label}: ImagePositionPatient/ImageOrientationPatient are malformed")
-    return SliceGeometry(label=label, orientation=orientation, position=position, pixel_spacing=_pixel_spacing(ds))
+    return SliceGeometry(
+        label=label, orientation=orientation, position=position, pixel_spacing=_pixel_spacing(ds)
+    )
 
 
 def _pixel_spacing(ds: pydicom.Dataset) -> tuple[float, float] | None:
@@ -158,7 +167,9 @@ def _pixels(ds: pydicom.Dataset, label: str) -> np.ndarray:
         syntax = meta.get("TransferSyntaxUID") if meta is not None else None
         name = getattr(syntax, "name", None) or str(syntax or "unknown")
         logger.info("%s: pixel decoding failed: %r", label, exc)
-        raise UnsupportedImage(f"{label}: the pixel data cannot be decoded (transfer syntax {name})") from None
+        raise UnsupportedImage(
+            f"{label}: the pixel data cannot be decoded (transfer syntax {name})"
+        ) from None
     if stored.shape != (int(ds.Rows), int(ds.Columns)):
         raise InvalidImage(f"{label}: the pixel data does not match its Rows/Columns")
     values = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)

@@ -20,7 +20,7 @@ import numpy as np
 
 from contract.volume import AxialFrame
 from service.errors import InvalidImage, UnsupportedImage
-from service.volumes.volume import Volume, VolumeLimits
+from service.volumes.volume import Volume, VolumeLimits, check_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def gunzip(data: bytes, limit: int) -> bytes:
         while rest[:2] == GZIP_MAGIC:
             stream = zlib.decompressobj(wbits=31)
             out += stream.decompress(rest, limit + 1 - len(out))
-            VolumeLimits(max_bytes=limit).check_bytes(len(out), "the gzip file")
+            check_bytes(len(out), limit, "the gzip file")
             if not stream.eof:
                 raise InvalidImage("the gzip file is truncated")
             rest = stream.unused_data
@@ -72,7 +72,9 @@ def read_nifti(raw: bytes, limits: VolumeLimits) -> Volume:
     except Exception as exc:  # nibabel raises several types on a broken header
         raise InvalidImage(f"the NIfTI header cannot be read ({exc})") from None
     if magic.startswith(b"ni"):
-        raise UnsupportedImage("NIfTI header/image pairs (.hdr/.img) are not supported; send one .nii or .nii.gz")
+        raise UnsupportedImage(
+            "NIfTI header/image pairs (.hdr/.img) are not supported; send one .nii or .nii.gz"
+        )
     shape = _spatial_shape(shape)
     _check_geometry(header, shape, limits)
     n_bytes = int(np.prod(shape)) * dtype.itemsize

@@ -45,14 +45,20 @@ class VolumeAnswer(BaseModel):
     """Answer for one volume."""
 
     shape: list[int] = Field(description="[slices, height, width] of the input grid, slice axis first.")
-    spacing_mm: list[float] | None = Field(description="Voxel size along [slices, height, width]; null when unknown.")
+    spacing_mm: list[float] | None = Field(
+        description="Voxel size along [slices, height, width]; null when unknown."
+    )
     sequences: Literal["pre-contrast, FLAIR, post-contrast", "FLAIR only"]
     per_slice: list[VolumeSlice]
     tumour_slices: list[int] = Field(description="Indices of the slices with tumour pixels in the mask.")
     tumour_voxels: int
-    tumour_volume_ml: float | None = Field(description="tumour_voxels x voxel volume; null when the voxel size is unknown.")
+    tumour_volume_ml: float | None = Field(
+        description="tumour_voxels x voxel volume; null when the voxel size is unknown."
+    )
     classifier_threshold: float
     segmenter_threshold: float
-    postprocess: str = Field(description="3-D post-processing applied to the mask (none, largest, drop_small).")
+    postprocess: str = Field(
+        description="3-D post-processing applied to the mask (none, largest, drop_small)."
+    )
     model: VolumeModels
     mask: VolumeMask

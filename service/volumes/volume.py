@@ -10,20 +10,25 @@ import numpy as np
 from service.errors import InvalidImage, RequestTooLarge
 
 
+def check_bytes(size: int, limit: int, what: str) -> None:
+    """413 when ``size`` decompressed bytes exceed ``limit``."""
+    if size > limit:
+        raise RequestTooLarge(f"{what} is {size} bytes decompressed; the limit is {limit} bytes")
+
+
 @dataclass(frozen=True)
 class VolumeLimits:
-    """``max_slices``: most slices (along the slice axis; DICOM: files); ``max_bytes``: most bytes of
+    """Set from ``MRI_MAX_VOLUME_*`` (``service.routers.volume.volume_limits``). ``max_slices``: most slices (along the slice axis; DICOM: files); ``max_bytes``: most bytes of
     decompressed voxel data (NIfTI after gunzip, DICOM pixel data, files of a zip together);
     ``min_side``/``max_side``: accepted in-plane size of a slice."""
 
-    max_slices: int = 512
-    max_bytes: int = 512 * 1024 * 1024
-    min_side: int = 32
-    max_side: int = 4096
+    max_slices: int
+    max_bytes: int
+    min_side: int
+    max_side: int
 
     def check_bytes(self, size: int, what: str) -> None:
-        if size > self.max_bytes:
-            raise RequestTooLarge(f"{what} is {size} bytes decompressed; the limit is {self.max_bytes} bytes")
+        check_bytes(size, self.max_bytes, what)
 
     def check_slices(self, count: int, what: str = "the volume") -> None:
         if count > self.max_slices:

@@ -27,7 +27,12 @@ def _affine(codes: tuple[str, str, str], shape: tuple[int, int, int]) -> np.ndar
 
 
 LAYOUTS = [
-    ("R", "A", "S"), ("L", "P", "S"), ("L", "A", "I"), ("P", "L", "I"), ("S", "R", "A"), ("A", "I", "L"),
+    ("R", "A", "S"),
+    ("L", "P", "S"),
+    ("L", "A", "I"),
+    ("P", "L", "I"),
+    ("S", "R", "A"),
+    ("A", "I", "L"),
 ]
 
 
@@ -137,7 +142,9 @@ def test_predict_volume_batches_gates_and_maps_back():
     for codes in itertools.islice(LAYOUTS, 3):
         affine = _affine(codes, shape)
         calls.clear()
-        result = predict_volume(volume, affine, classify, segment, 0.5, 0.5, batch_size=3, postprocess="none", gate=True)
+        result = predict_volume(
+            volume, affine, classify, segment, 0.5, 0.5, batch_size=3, postprocess="none", gate=True
+        )
         assert result.mask.shape == shape
         n = result.frame.n_slices
         assert calls[: -(-n // 3)] == [3] * (n // 3) + ([n % 3] if n % 3 else [])

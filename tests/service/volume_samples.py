@@ -44,12 +44,15 @@ def real_volume() -> tuple[np.ndarray, np.ndarray]:
     for n in range(20, 32):
         image = cv2.imread(str(FIXTURES / f"TCGA_HT_7605_19950916_{n}.jpg"), cv2.IMREAD_COLOR)
         images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-        masks.append(cv2.imread(str(FIXTURES / f"TCGA_HT_7605_19950916_{n}_mask.png"), cv2.IMREAD_GRAYSCALE) > 0)
+        masks.append(
+            cv2.imread(str(FIXTURES / f"TCGA_HT_7605_19950916_{n}_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
+        )
     return np.stack(images), np.stack(masks)
 
 
-def nifti_image(slices: np.ndarray, layout: tuple[str, str, str] = ("R", "A", "S"), spacing=SPACING,
-                two: bool = False) -> nib.Nifti1Image:
+def nifti_image(
+    slices: np.ndarray, layout: tuple[str, str, str] = ("R", "A", "S"), spacing=SPACING, two: bool = False
+) -> nib.Nifti1Image:
     """A NIfTI image of slices ``(N, H, W[, C])`` (head to foot, training orientation) stored in the
     voxel axis order ``layout``; ``two`` = NIfTI-2."""
     ras = np.diag([*spacing, 1.0])
@@ -61,7 +64,9 @@ def nifti_image(slices: np.ndarray, layout: tuple[str, str, str] = ("R", "A", "S
     return image
 
 
-def nifti_bytes(slices: np.ndarray, layout: tuple[str, str, str] = ("R", "A", "S"), gz: bool = True, **kw) -> bytes:
+def nifti_bytes(
+    slices: np.ndarray, layout: tuple[str, str, str] = ("R", "A", "S"), gz: bool = True, **kw
+) -> bytes:
     data = nifti_image(slices, layout, **kw).to_bytes()
     return gzip.compress(data, mtime=0) if gz else data
 
@@ -94,7 +99,12 @@ def dicom_series(
         ds = pydicom.Dataset()
         ds.file_meta = meta
         ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "TEST01", "Test^Volume", "19700101", "O"
+        ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = (
+            "TEST01",
+            "Test^Volume",
+            "19700101",
+            "O",
+        )
         ds.StudyInstanceUID, ds.StudyID, ds.StudyDate, ds.StudyTime = study_uid, "1", "20260101", "120000"
         ds.AccessionNumber, ds.ReferringPhysicianName = "A1", ""
         ds.SeriesInstanceUID, ds.SeriesNumber, ds.Modality = series_uid, 3, modality

@@ -21,8 +21,18 @@ from .client import MRIClient
 logger = logging.getLogger(__name__)
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-COLUMNS = ["path", "series", "status", "sequences", "slices", "tumour_slices", "tumour_voxels",
-           "tumour_volume_ml", "mask_path", "error"]
+COLUMNS = [
+    "path",
+    "series",
+    "status",
+    "sequences",
+    "slices",
+    "tumour_slices",
+    "tumour_voxels",
+    "tumour_volume_ml",
+    "mask_path",
+    "error",
+]
 
 
 @dataclass
@@ -89,8 +99,9 @@ def find_volumes(paths: Iterable[str | Path]) -> list[VolumeInput]:
     return found
 
 
-def process_volume(client: MRIClient, item: VolumeInput, masks_dir: Path, dicom_output: str,
-                   postprocess: str | None = None) -> dict[str, Any]:
+def process_volume(
+    client: MRIClient, item: VolumeInput, masks_dir: Path, dicom_output: str, postprocess: str | None = None
+) -> dict[str, Any]:
     """Send one volume, write its mask, and return its result row."""
     row: dict[str, Any] = {"path": str(item.path), "series": item.series}
     try:

@@ -24,7 +24,9 @@ def _post_nifti(client, data: bytes, **params):
 
 def _post_series(client, files: list[bytes], **params):
     return client.post(
-        "/volume", params=params, files=[("files", (f"IM{i}.dcm", b, "application/dicom")) for i, b in enumerate(files)]
+        "/volume",
+        params=params,
+        files=[("files", (f"IM{i}.dcm", b, "application/dicom")) for i, b in enumerate(files)],
     )
 
 
@@ -88,7 +90,9 @@ def test_nifti_2_uncompressed_and_int16_give_the_same_answer(client):
 def test_postprocess_query_and_setting(client):
     slices, _ = vs.synthetic_volume()
     slices[6, 20, 20] = 400.0  # one stray voxel far from the tumour
-    bodies = {m: _post_nifti(client, vs.nifti_bytes(slices), postprocess=m).json() for m in ("none", "largest")}
+    bodies = {
+        m: _post_nifti(client, vs.nifti_bytes(slices), postprocess=m).json() for m in ("none", "largest")
+    }
     assert bodies["none"]["tumour_voxels"] == bodies["largest"]["tumour_voxels"] + 1
     assert bodies["largest"]["postprocess"] == "largest"
     assert _post_nifti(client, vs.nifti_bytes(slices), postprocess="bogus").status_code == 422
@@ -161,7 +165,9 @@ def _error(response, status: int, *words: str) -> None:
 def test_gap_duplicate_two_series_and_ct_are_422_saying_which(client):
     slices, _ = vs.synthetic_volume(slices=5)
     positions = [40.0, 37.0, 34.0, 28.0, 25.0]  # one slice missing between 34 and 28
-    _error(_post_series(client, vs.dicom_series(slices, positions=positions)), 422, "gap", "6.00 mm", "3.00 mm")
+    _error(
+        _post_series(client, vs.dicom_series(slices, positions=positions)), 422, "gap", "6.00 mm", "3.00 mm"
+    )
     duplicate = vs.dicom_series(slices)
     _error(_post_series(client, duplicate + duplicate[:1]), 422, "duplicate")
     other = vs.dicom_series(slices, series_uid="1.2.3.4")
@@ -174,7 +180,11 @@ def test_limits_are_checked_before_decoding(make_client):
     slices, _ = vs.synthetic_volume(slices=8)
     _error(_post_nifti(small, vs.nifti_bytes(slices)), 422, "8 slices", "limit is 6")
     _error(_post_series(small, vs.dicom_series(slices)), 422, "8 files", "limit is 6")
-    _error(small.post("/volume", files={"file": ("s.zip", vs.zip_bytes(vs.dicom_series(slices)))}), 422, "8 slices")
+    _error(
+        small.post("/volume", files={"file": ("s.zip", vs.zip_bytes(vs.dicom_series(slices)))}),
+        422,
+        "8 slices",
+    )
     big = np.zeros((4, 200, 200), np.float32)  # 640 kB of voxels, a few kB gzipped
     _error(_post_nifti(small, vs.nifti_bytes(big)), 413, "limit is 100000 bytes")
     noise = np.random.default_rng(0).integers(0, 255, size=(3, 300, 300)).astype(np.uint8)
@@ -222,8 +232,11 @@ def _edit(files: list[bytes], change) -> list[bytes]:
 def test_series_without_positions_multi_frame_or_colour_are_422(client):
     slices, _ = vs.synthetic_volume(slices=3)
     files = vs.dicom_series(slices)
-    _error(_post_series(client, _edit(files, lambda ds: delattr(ds, "ImagePositionPatient"))), 422,
-           "ImagePositionPatient")
+    _error(
+        _post_series(client, _edit(files, lambda ds: delattr(ds, "ImagePositionPatient"))),
+        422,
+        "ImagePositionPatient",
+    )
     _error(_post_series(client, _edit(files, lambda ds: setattr(ds, "NumberOfFrames", 2))), 422, "2 frames")
     _error(_post_series(client, _edit(files, lambda ds: setattr(ds, "SamplesPerPixel", 3))), 422, "greyscale")
 

@@ -59,7 +59,9 @@ def test_layouts_agree_and_masks_match_the_expert_on_the_input_grid(bundled, rea
         expert = np.asarray(vs.nifti_image(truth.astype(np.uint8), layout).dataobj) > 0
         score = vs.dice(np.asarray(mask.dataobj) > 0, expert)
         assert score >= MIN_DICE[sequences], f"{sequences} {layout}: Dice {score:.3f}"
-        assert body["sequences"] == ("FLAIR only" if sequences == "flair" else "pre-contrast, FLAIR, post-contrast")
+        assert body["sequences"] == (
+            "FLAIR only" if sequences == "flair" else "pre-contrast, FLAIR, post-contrast"
+        )
         canonical.append(np.asarray(nib.as_closest_canonical(mask).dataobj) > 0)
     assert vs.dice(*canonical) >= 0.98
 
@@ -75,20 +77,26 @@ def test_the_evaluation_computes_what_the_service_answers(bundled, real):
     body, mask = _nifti_answer(bundled, images, ("L", "P", "S"))
     served = np.asarray(mask.dataobj) > 0
     assert vs.dice(served, expected.mask) >= 0.999
-    np.testing.assert_allclose([s["tumour_probability"] for s in body["per_slice"]], expected.probabilities, atol=1e-4)
+    np.testing.assert_allclose(
+        [s["tumour_probability"] for s in body["per_slice"]], expected.probabilities, atol=1e-4
+    )
 
 
 def test_a_dicom_series_round_trips_to_a_dicom_seg(bundled, real):
     images, truth = real
     files = vs.dicom_series(images[..., FLAIR_CHANNEL], spacing=(0.9, 0.9, 3.0))
-    answer = bundled.post("/volume", files=[("files", (f"{i}.dcm", f, "application/dicom")) for i, f in enumerate(files)])
+    answer = bundled.post(
+        "/volume", files=[("files", (f"{i}.dcm", f, "application/dicom")) for i, f in enumerate(files)]
+    )
     assert answer.status_code == 200, answer.text
     rles = answer.json()["mask"]["slices"]  # ascending along the normal: foot to head
     json_masks = [coco_mask.decode(coco_mask.frPyObjects(r, *r["size"])) > 0 for r in rles][::-1]
     assert vs.dice(np.stack(json_masks), truth) >= MIN_DICE["flair"]
 
     response = bundled.post(
-        "/volume", params={"output": "dicom-seg"}, files=[("files", (f"{i}", f, "application/dicom")) for i, f in enumerate(files)]
+        "/volume",
+        params={"output": "dicom-seg"},
+        files=[("files", (f"{i}", f, "application/dicom")) for i, f in enumerate(files)],
     )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/dicom"
@@ -98,10 +106,15 @@ def test_a_dicom_series_round_trips_to_a_dicom_seg(bundled, real):
     assert seg.StudyInstanceUID == sources[0].StudyInstanceUID
     assert seg.FrameOfReferenceUID == sources[0].FrameOfReferenceUID
     for source in sources:
-        frame = seg.get_pixels_by_source_instance(
-            [source.SOPInstanceUID], segment_numbers=[1], ignore_spatial_locations=True,
-            assert_missing_frames_are_empty=True,
-        )[0, ..., 0] > 0
+        frame = (
+            seg.get_pixels_by_source_instance(
+                [source.SOPInstanceUID],
+                segment_numbers=[1],
+                ignore_spatial_locations=True,
+                assert_missing_frames_are_empty=True,
+            )[0, ..., 0]
+            > 0
+        )
         np.testing.assert_array_equal(frame, json_masks[int(source.InstanceNumber) - 1])
     assert float(response.headers["x-tumour-volume-ml"]) == pytest.approx(
         answer.json()["tumour_volume_ml"], rel=1e-4

@@ -26,7 +26,7 @@ def _oblique_series(positions_along_normal: list[float]) -> tuple[list[SliceGeom
 
 
 def test_affine_maps_slice_row_column_to_patient_positions():
-    slices, normal = _oblique_series([4.0, 0.0, 8.0, 2.0, 6.0])  # files out of order
+    slices, _ = _oblique_series([4.0, 0.0, 8.0, 2.0, 6.0])  # files out of order
     geometry = series_geometry(slices, thickness=None)
     assert geometry.order == [1, 3, 0, 4, 2]
     assert geometry.spacing_mm == pytest.approx((2.0, 0.5, 0.7))
