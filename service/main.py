@@ -29,7 +29,7 @@ from service.middleware import (
     ContentSecurityPolicyMiddleware,
     RequestObservabilityMiddleware,
 )
-from service.routers import analyze, classify, health, metrics, models, preview, segment, web
+from service.routers import analyze, classify, health, metrics, models, preview, segment, volume, web
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.models = None
     app.state.load_error = None
     register_exception_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_upload_bytes,
+        path_limits={volume.PATH: settings.max_volume_upload_bytes},
+    )
     app.add_middleware(ContentSecurityPolicyMiddleware)  # HTML pages load nothing from elsewhere
     app.add_middleware(RequestObservabilityMiddleware, metrics=app.state.metrics)  # outermost
     for router in (
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         models.router,
         metrics.router,
         preview.router,
+        volume.router,
     ):
         app.include_router(router)
     web.install(app)  # GET / (the page) and its static files

@@ -8,8 +8,10 @@ from typing import Literal
 
 import numpy as np
 
+from contract import volume as contract_volume
 from contract.postprocess import postprocess_mask, postprocess_settings
 from contract.spec import mask_from_probabilities, tumour_probability
+from contract.volume import VolumePrediction
 from service.errors import ImageError
 from service.images import DecodedSlice, ImageLimits, decode_image
 from service.inference import LoadedModels, ModelRunner
@@ -118,4 +120,22 @@ def _segmentation(
         threshold=threshold,
         sequences=image.sequences,
         model=model,
+    )
+
+
+def predict_volume(
+    models: LoadedModels, data: np.ndarray, affine: np.ndarray, batch_size: int, postprocess: str, gate: bool
+) -> VolumePrediction:
+    """One volume through both models, ``batch_size`` slices per model call (``contract.volume``)."""
+    classifier, segmenter = models.classifier, models.segmenter
+    return contract_volume.predict_volume(
+        data,
+        affine,
+        classify=lambda batch: tumour_probability(classifier.predict(classifier.prepare(list(batch)))),
+        segment=lambda batch: segmenter.predict(segmenter.prepare(list(batch))),
+        classifier_threshold=classifier.threshold,
+        segmenter_threshold=segmenter.threshold,
+        batch_size=batch_size,
+        postprocess=postprocess,
+        gate=gate,
     )

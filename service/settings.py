@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract.volume import DEFAULT_GATE, DEFAULT_POSTPROCESS, PostProcess
+
 #: The repository's ``models/`` folder, next to the ``service`` package.
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -52,6 +54,22 @@ class Settings(BaseSettings):
         description="Most pixels of all slices of one request together (bounds the memory a request decodes).",
     )
     max_files_per_request: int = Field(16, ge=1, description="Most slices in one request (field `files`).")
+    max_volume_upload_bytes: int = Field(
+        256 * 1024 * 1024, gt=0, description="Largest request body of POST /volume in bytes (replaces max_upload_bytes there)."
+    )
+    max_volume_slices: int = Field(512, ge=1, description="Most slices in one volume (DICOM series: files).")
+    max_volume_bytes: int = Field(
+        512 * 1024 * 1024,
+        gt=0,
+        description="Most bytes of decompressed voxel data of one volume (NIfTI after gunzip, DICOM pixel data, zip contents).",
+    )
+    volume_batch_size: int = Field(32, ge=1, description="Slices per model call in POST /volume.")
+    volume_postprocess: PostProcess = Field(
+        DEFAULT_POSTPROCESS, description="3-D post-processing of /volume masks: none, largest, drop_small."
+    )
+    volume_gate: bool = Field(
+        DEFAULT_GATE, description="/volume segments only the slices the classifier calls positive."
+    )
     api_key: SecretStr | None = Field(
         None,
         description="When set, every request except health, metrics, docs and the page (/, /web/*) needs header X-API-Key.",

@@ -15,18 +15,21 @@ class BodySizeLimitMiddleware:
     with its endpoint): a ``Content-Length`` over the limit is refused before any byte is read;
     otherwise the streamed chunks are counted and the first byte over the limit triggers the 413.
     Either way the app is then told the client disconnected (so it stops reading and buffers
-    nothing more), and whatever it answers after that is dropped.
+    nothing more), and whatever it answers after that is dropped. ``path_limits`` gives other limits
+    to some paths (``{"/volume": ...}``).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
+        max_bytes = self.path_limits.get(scope.get("path", ""), self.max_bytes)
         received = 0
         refused = False
         response_started = False
@@ -34,7 +37,7 @@ class BodySizeLimitMiddleware:
         async def refuse() -> Message:
             nonlocal refused
             if not response_started:
-                await self._send_413(send)
+                await self._send_413(send, max_bytes)
             refused = True
             return {"type": "http.disconnect"}
 
@@ -42,12 +45,12 @@ class BodySizeLimitMiddleware:
             nonlocal received
             if refused:
                 return {"type": "http.disconnect"}
-            if declared is not None and declared > self.max_bytes:
+            if declared is not None and declared > max_bytes:
                 return await refuse()
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     return await refuse()
             return message
 
@@ -61,8 +64,8 @@ class BodySizeLimitMiddleware:
 
         await self.app(scope, limited_receive, guarded_send)
 
-    async def _send_413(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+    async def _send_413(self, send: Send, max_bytes: int) -> None:
+        body = json.dumps({"detail": f"request body larger than {max_bytes} bytes"}).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -118,9 +118,10 @@ def test_connection_error_without_server_is_an_mri_error():
             client.wait_until_ready(timeout=0.2, interval=0.05)
 
 
-def test_client_package_needs_only_httpx_and_tqdm():
+def test_client_package_needs_only_httpx_tqdm_and_pydicom():
+    """pydicom (pure Python) reads DICOM headers to group a folder into series (mri-client volume)."""
     project = tomllib.loads((REPO / "client" / "pyproject.toml").read_text())["project"]
-    assert sorted(d.split(">")[0].split("=")[0] for d in project["dependencies"]) == ["httpx", "tqdm"]
+    assert sorted(d.split(">")[0].split("=")[0] for d in project["dependencies"]) == ["httpx", "pydicom", "tqdm"]
     assert project["scripts"]["mri-client"] == "mri_client.cli:main"
     code = (
         "import sys, mri_client, mri_client.cli, mri_client.masks\n"

@@ -1,6 +1,7 @@
 """Client for the brain-MRI tumour detection API: a small library and the ``mri-client`` CLI.
 
-Needs only ``httpx`` and ``tqdm`` (no TensorFlow, NumPy or Pillow)::
+Needs only ``httpx``, ``tqdm`` and (for ``mri-client volume``, to group DICOM files by series)
+``pydicom`` (no TensorFlow, NumPy or Pillow)::
 
     from mri_client import MRIClient
 

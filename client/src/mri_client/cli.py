@@ -25,14 +25,18 @@ from .client import MRIClient, MRIError
 from .files import MASK_GLOB, find_inputs
 from .output import RowWriter, columns
 from .progress import MODES, Progress
+from .volumes import COLUMNS as VOLUME_COLUMNS
+from .volumes import find_volumes, process_volume
 
 logger = logging.getLogger("mri_client")
 
 DESCRIPTION = (
     "Send slices (PNG, JPEG, TIFF, DICOM; files or folders) to the brain-MRI tumour API and write "
-    "one result row per file (CSV or JSON lines). Exit status 0 when every file succeeded, 1 when "
-    "any failed, 2 on a usage error or a service that is unreachable, not ready or refuses the API "
-    "key (checked once, before any file), 141 when the output is closed early."
+    "one result row per file (CSV or JSON lines); 'volume' sends whole volumes (NIfTI files, zips "
+    "of a DICOM series, DICOM series found in folders), writes each mask beside the output and one row "
+    "per volume. Exit status 0 when every file succeeded, 1 when any failed, 2 on a usage error or a "
+    "service that is unreachable, not ready or refuses the API key (checked once, before any file), "
+    "141 when the output is closed early."
 )
 #: Exit status when standard output is closed before all rows are written (128 + SIGPIPE).
 EXIT_PIPE_CLOSED = 141
@@ -52,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mri-client", description=DESCRIPTION, formatter_class=_HelpFormatter
     )
-    parser.add_argument("command", choices=["classify", "segment", "analyze"])
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    parser.add_argument("command", choices=["classify", "segment", "analyze", "volume"])
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH",
+        help="image files or folders; volume: NIfTI files, zips of a DICOM series, DICOM folders",
+    )
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument(
         "--exclude",
@@ -95,12 +102,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
     parser.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="output format")
     parser.add_argument("-o", "--output", help="output file (default: standard output)")
-    parser.add_argument("--masks-dir", type=Path, help="write mask PNGs here (segment, analyze)")
+    parser.add_argument(
+        "--masks-dir", type=Path,
+        help="write mask PNGs here (segment, analyze); volume: masks go here, else beside --output, else into .",
+    )
     parser.add_argument(
         "--mask-format",
         choices=["rle", "png"],
         default="rle",
         help="mask encoding requested from the service",
+    )
+    parser.add_argument(
+        "--dicom-output",
+        choices=["seg", "nifti"],
+        default="seg",
+        help="volume: mask of a DICOM series as a DICOM SEG or a NIfTI file",
+    )
+    parser.add_argument(
+        "--postprocess", choices=["none", "largest", "drop_small"],
+        help="volume: 3-D post-processing (default: the service's)",
     )
     parser.add_argument(
         "--progress",
@@ -234,7 +254,53 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose > 1 else logging.WARNING)
-    return run(args)
+    return run_volumes(args) if args.command == "volume" else run(args)
+
+
+def run_volumes(args: argparse.Namespace) -> int:
+    """``mri-client volume``: the service check, then one request per volume, rows in input order
+    (module volumes); exit statuses and the summary line as for slices."""
+    started = time.monotonic()
+    items = find_volumes(args.paths)
+    if not items:
+        _summary(f"no volume found in {' '.join(args.paths)}")
+        return 2
+    masks_dir = args.masks_dir or (Path(args.output).resolve().parent if args.output else Path.cwd())
+    client = MRIClient(args.url, api_key=args.api_key or os.environ.get("MRI_API_KEY"), retries=args.retries,
+                       backoff=args.backoff, timeout=args.timeout, max_connections=args.concurrency)
+    with client:
+        try:
+            check_service(client, args.command, args.wait)
+            sink = _open_output(args.output)
+        except MRIError as exc:
+            _summary(f"{exc}; no file sent")
+            return 2
+        except OSError as exc:
+            _summary(f"cannot write {args.output}: {exc.strerror or exc}; no file sent")
+            return 2
+        progress = Progress(len(items), "volume", "none" if args.quiet else args.progress, every=args.progress_every)
+        failed = 0
+        with sink as out, ThreadPoolExecutor(args.concurrency) as pool:
+            try:
+                writer = RowWriter(out, args.format, VOLUME_COLUMNS)
+                rows = pool.map(
+                    lambda item: process_volume(client, item, masks_dir, args.dicom_output, args.postprocess), items
+                )
+                for row in rows:
+                    failed += row["status"] != "ok"
+                    writer.write(row)
+                    progress.update(row["status"] == "ok")
+            except BrokenPipeError:
+                pool.shutdown(wait=False, cancel_futures=True)
+                if out is sys.stdout:
+                    _silence_stdout()
+                _summary("volume: output closed early")
+                return EXIT_PIPE_CLOSED
+            finally:
+                progress.close()
+    _summary(f"volume: {len(items)} volumes, {len(items) - failed} ok, {failed} failed "
+             f"({time.monotonic() - started:.1f} s)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

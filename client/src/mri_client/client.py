@@ -81,6 +81,33 @@ class MRIClient:
         """Classification plus, when a tumour is found, segmentation (else ``None``)."""
         return self._post_image("/analyze", image, filename, {"mask_format": mask_format})
 
+    def volume(
+        self,
+        files: list[tuple[str, bytes]],
+        *,
+        mask_format: str | None = None,
+        output: str = "json",
+        postprocess: str | None = None,
+    ) -> dict[str, Any]:
+        """One volume (``POST /volume``): ``files`` is ``[(name, bytes)]``, one NIfTI or zip file or
+        the DICOM files of one series. With ``output="dicom-seg"`` the answer is
+        ``{"dicom_seg": bytes, "tumour_voxels", "tumour_slices", "tumour_volume_ml"}`` (from the
+        ``X-Tumour-*`` headers); otherwise the JSON answer."""
+        params = {k: v for k, v in {"mask_format": mask_format, "output": output, "postprocess": postprocess}.items() if v}
+        field = "file" if len(files) == 1 else "files"
+        upload = [(field, (name, data, content_type_for(name, data))) for name, data in files]
+        response = self._send("POST", "/volume", params=params, files=upload)
+        if output != "dicom-seg" or not response.is_success:
+            return _json_or_raise(response)
+        headers = response.headers
+        volume_ml = headers.get("X-Tumour-Volume-Ml")
+        return {
+            "dicom_seg": response.content,
+            "tumour_voxels": int(headers.get("X-Tumour-Voxels", 0)),
+            "tumour_slices": int(headers.get("X-Tumour-Slices", 0)),
+            "tumour_volume_ml": float(volume_ml) if volume_ml else None,
+        }
+
     # -- service state ---------------------------------------------------------------------------
     def ready(self) -> bool:
         """True when the service answers ``/v2/health/ready`` with 200 (models loaded)."""
@@ -149,6 +176,10 @@ class MRIClient:
         return delay + random.uniform(0, delay * 0.1)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return _json_or_raise(self._send(method, path, **kwargs))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The answer to a request, after retries on connection errors and ``RETRY_STATUSES``."""
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
@@ -165,7 +196,7 @@ class MRIClient:
                 logger.info("%s %s: HTTP %d, retry in %.2f s", method, path, response.status_code, delay)
                 time.sleep(delay)
                 continue
-            return _json_or_raise(response)
+            return response
         raise AssertionError("unreachable")  # pragma: no cover
 
 

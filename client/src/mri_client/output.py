@@ -26,7 +26,7 @@ COMMAND_FIELDS = {
     ],
 }
 #: The role of the model whose name goes into ``model`` / ``model_version``.
-MAIN_ROLE = {"classify": "classifier", "segment": "segmenter", "analyze": "classifier"}
+MAIN_ROLE = {"classify": "classifier", "segment": "segmenter", "analyze": "classifier", "volume": "segmenter"}
 MODEL_FIELDS = ["model", "model_version"]
 SEGMENTER_FIELDS = ["segmenter_model", "segmenter_version"]
 

@@ -1,0 +1,95 @@
+"""Geometry of a DICOM series: slice order along the normal, gaps and duplicates, the voxel affine.
+
+DICOM patient coordinates are LPS+ mm. ``ImageOrientationPatient`` gives the direction in which
+the column index grows (first three values) and the one in which the row index grows (last three);
+``PixelSpacing`` is (between rows, between columns). Slices are ordered by the position of
+``ImagePositionPatient`` along the normal (row direction x column direction), ascending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.errors import InvalidImage
+
+#: Two slices closer than this along the normal (mm) are duplicates.
+DUPLICATE_MM = 0.01
+#: A step between neighbouring slices larger than the series' smallest step by more than this
+#: fraction of it is a gap.
+SPACING_TOLERANCE = 0.1
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class SliceGeometry:
+    """What one instance says about where it lies; ``label`` names it in errors."""
+
+    label: str
+    orientation: np.ndarray  # (6,) ImageOrientationPatient
+    position: np.ndarray  # (3,) ImagePositionPatient
+    pixel_spacing: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class SeriesGeometry:
+    """``order``: indices of the instances, ascending along the normal; ``affine``: (slice, row,
+    column) index -> RAS+ mm; ``spacing_mm``: (slice step, row, column) in mm, None without
+    ``PixelSpacing`` or with a single slice of unknown thickness."""
+
+    order: list[int]
+    affine: np.ndarray
+    spacing_mm: tuple[float, float, float] | None
+
+
+def series_geometry(slices: Sequence[SliceGeometry], thickness: float | None) -> SeriesGeometry:
+    """Order the slices and build the affine; 422 for mixed orientations, duplicates or gaps."""
+    first = slices[0]
+    for item in slices[1:]:
+        if not np.allclose(item.orientation, first.orientation, atol=1e-3):
+            raise InvalidImage(f"{item.label} and {first.label} have different ImageOrientationPatient")
+        if item.pixel_spacing != first.pixel_spacing:
+            raise InvalidImage(f"{item.label} and {first.label} have different PixelSpacing")
+    column_dir, row_dir = first.orientation[:3], first.orientation[3:]
+    normal = np.cross(column_dir, row_dir)
+    if not np.isclose(np.linalg.norm(normal), 1.0, atol=1e-2):
+        raise InvalidImage(f"{first.label}: ImageOrientationPatient is not two unit, orthogonal vectors")
+    distances = np.array([float(np.dot(item.position, normal)) for item in slices])
+    order = [int(i) for i in np.argsort(distances, kind="stable")]
+    step = _check_steps(distances[order], [slices[i].label for i in order])
+    if step is None:
+        step = thickness
+    row_mm, column_mm = first.pixel_spacing or (1.0, 1.0)
+    lps = np.eye(4)
+    lps[:3, 0] = normal * (step or 1.0)
+    lps[:3, 1] = row_dir * row_mm
+    lps[:3, 2] = column_dir * column_mm
+    lps[:3, 3] = slices[order[0]].position
+    known = first.pixel_spacing is not None and step is not None and step > 0
+    spacing = (float(step), float(row_mm), float(column_mm)) if known else None
+    return SeriesGeometry(order=order, affine=_LPS_TO_RAS @ lps, spacing_mm=spacing)
+
+
+def _check_steps(distances: np.ndarray, labels: list[str]) -> float | None:
+    """The series' slice step (median), after refusing duplicates and gaps."""
+    if len(distances) < 2:
+        return None
+    steps = np.diff(distances)
+    for i, gap in enumerate(steps):
+        if gap < DUPLICATE_MM:
+            raise InvalidImage(
+                f"duplicate slices: {labels[i]} and {labels[i + 1]} are at the same position "
+                f"({distances[i]:.2f} mm along the slice normal)"
+            )
+    smallest = float(steps.min())
+    for i, gap in enumerate(steps):
+        if gap > smallest * (1 + SPACING_TOLERANCE):
+            raise InvalidImage(
+                f"a gap in the series: {gap:.2f} mm between {labels[i]} and {labels[i + 1]} "
+                f"(at {distances[i]:.2f} and {distances[i + 1]:.2f} mm) where the series steps "
+                f"{smallest:.2f} mm; a slice is missing or the files are not one series"
+            )
+    step = float(np.median(steps))
+    return step
