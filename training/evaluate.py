@@ -84,6 +84,18 @@ def _ablation(truth, patients, prob, seg_prob, clf_choice: dict, seg_choice: dic
     return rows
 
 
+def _volume_figures(data: str, models: Path, max_slices: int | None) -> dict:
+    """The ``/volume`` path (:mod:`training.volume_eval`, the code the service runs) on the test
+    patients built as NIfTI volumes, FLAIR only and three sequences, in two voxel layouts."""
+    from training.volume_eval import evaluate_volumes
+
+    figures = evaluate_volumes(data, models, "test", max_patients=None if max_slices is None else 2)
+    for key, value in figures.items():
+        if isinstance(value, dict) and "dice_mean" in value:
+            log.info("volume %s: %s", key, {k: v for k, v in value.items() if k != "patients"})
+    return figures
+
+
 def evaluate(data: str, models_dir: str, reports_dir: str, max_slices: int | None = None) -> dict:
     """Evaluate the models in ``models_dir``; write metrics into its card and PNGs into ``reports_dir``.
 
@@ -145,6 +157,8 @@ def evaluate(data: str, models_dir: str, reports_dir: str, max_slices: int | Non
     card["limitations"] = report.limitations(card)
     card["evaluation"] = {"command": "python -m training evaluate", "max_slices": max_slices,
                           "mask_resolution": DEFAULT_IMAGE_SIZE, "bootstrap_samples": choices.BOOTSTRAP_SAMPLES}
+    write_card(models, card)  # the volume path reads the thresholds just chosen from the card
+    card["volume"] = _volume_figures(data, models, max_slices)
     write_card(models, card)
     report.write_card_markdown(card, models)
     return card

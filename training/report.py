@@ -144,6 +144,15 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
     for part, scores in card.get("pipeline", {}).get("metrics", {}).items():
         lines.append(f"- pipeline ({part}): " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items()))
     lines += ablation_markdown(card.get("ablation", {}))
+    volume = {k: v for k, v in card.get("volume", {}).items() if isinstance(v, dict) and "dice_mean" in v}
+    if volume:
+        lines += ["", "## Whole volumes (`POST /volume`, test patients as NIfTI)", "",
+                  "| sequences / layout / post-processing | mean Dice | median Dice | mean abs. volume error | "
+                  "volume within 20% |", "| --- | --- | --- | --- | --- |"]
+        for key, v in volume.items():
+            lines.append(f"| {key} | {_fmt(v.get('dice_mean'))} | {_fmt(v.get('dice_median'))} | "
+                         f"{_fmt(v.get('volume_error_abs_mean'))} | {_fmt(v.get('within_20_percent'))} |")
+        lines.append(f"\nLayout agreement (lowest Dice between layouts): {_fmt(card['volume'].get('layout_agreement'))}")
     path = Path(models_dir) / CARD_TEXT_FILE
     path.write_text("\n".join(lines) + "\n")
     return path
