@@ -1,4 +1,4 @@
-"""Command line: ``python -m training {index,explore,train,evaluate,select} ...`` (see ``--help``)."""
+"""Command line: ``python -m training {index,explore,train,evaluate,select,readme} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--candidate", required=True, help="folder of the candidate models and their card")
     sel.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder")
     sel.add_argument("--only", choices=["classifier", "segmenter"], default=None, help="compare one model only")
+    rd = sub.add_parser("readme", formatter_class=fmt,
+                        help="rewrite the README's generated model tables from the model card (training.readme)")
+    rd.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder whose card is shown")
+    rd.add_argument("--readme", default=str(DEFAULT_MODELS.parent / "README.md"), help="the README to update")
     return p
 
 
@@ -98,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet", "augment", "resume")}
         options["augment"] = dict(args.augment)
         train(TrainConfig(**options), verbose=verbose)
+    elif args.command == "readme":
+        from contract import read_card
+        from training.readme import update_readme
+
+        changed = update_readme(args.readme, read_card(args.models))
+        logging.info("%s %s", args.readme, "updated" if changed else "already up to date")
     elif args.command == "select":
         from training.selection import RULES, select
 
