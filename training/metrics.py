@@ -7,12 +7,9 @@ from collections import defaultdict
 import numpy as np
 from sklearn import metrics as skm
 
+from contract.metrics import dice
 
-def dice(truth: np.ndarray, pred: np.ndarray) -> float:
-    """Dice 2|T.P| / (|T| + |P|) of two boolean masks of any shape; 1.0 when both are empty."""
-    truth, pred = np.asarray(truth, bool), np.asarray(pred, bool)
-    total = truth.sum() + pred.sum()
-    return 1.0 if total == 0 else float(2.0 * np.logical_and(truth, pred).sum() / total)
+__all__ = ["best_threshold", "classification_report", "dice", "iou", "segmentation_report"]
 
 
 def iou(truth: np.ndarray, pred: np.ndarray) -> float:
