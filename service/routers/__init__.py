@@ -1,5 +1,5 @@
 """HTTP endpoints, one module per resource."""
 
-from service.routers import analyze, classify, health, metrics, models, segment
+from service.routers import analyze, classify, health, metrics, models, oip, segment
 
-__all__ = ["analyze", "classify", "health", "metrics", "models", "segment"]
+__all__ = ["analyze", "classify", "health", "metrics", "models", "oip", "segment"]

@@ -1,0 +1,136 @@
+"""Cross-request (dynamic) batching: model inputs that threads submit together run as one model call.
+
+A :class:`Batcher` belongs to one model. Request handlers call :meth:`Batcher.submit` from their
+worker thread (as they call ``ModelRunner.predict``) and block until their rows of the output are
+back. One batcher thread takes the oldest waiting input, adds the inputs queued behind it up to
+``max_batch_size`` slices (waiting at most ``max_wait_s`` for more when the batch is not full),
+concatenates them along axis 0, makes **one** model call and hands every caller its own rows.
+Models here are per-slice functions (no batch statistics at inference), so each caller's rows
+equal an unbatched call up to float rounding.
+
+An input larger than ``max_batch_size`` runs alone. At most ``max_queue`` inputs wait; one more
+raises :class:`QueueFull`, which the app answers 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Runs one model call: ``(N, ...)`` inputs -> ``(N, ...)`` outputs.
+BatchFunction = Callable[[np.ndarray], np.ndarray]
+
+
+class QueueFull(Exception):
+    """More inputs wait for a model than ``max_queue``: the service is overloaded (HTTP 503)."""
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher was stopped (service shutting down)."""
+
+
+@dataclass
+class _Job:
+    batch: np.ndarray
+    future: Future = field(default_factory=Future)
+
+
+class Batcher:
+    """Collects inputs from many threads into model calls of up to ``max_batch_size`` slices."""
+
+    def __init__(
+        self,
+        run: BatchFunction,
+        *,
+        name: str,
+        max_batch_size: int,
+        max_wait_s: float,
+        max_queue: int,
+    ) -> None:
+        if max_batch_size < 1 or max_queue < 1 or max_wait_s < 0:
+            raise ValueError("max_batch_size and max_queue must be >= 1, max_wait_s >= 0")
+        self.name = name
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self.max_queue = max_queue
+        self._run = run
+        self._jobs: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: np.ndarray) -> np.ndarray:
+        """Model outputs for ``batch`` (blocking); raises :class:`QueueFull` when too many wait."""
+        job = _Job(np.asarray(batch))
+        with self._cond:
+            if self._closed:
+                raise BatcherClosed(f"{self.name}: batcher stopped")
+            if len(self._jobs) >= self.max_queue:
+                raise QueueFull(f"{self.name}: {len(self._jobs)} requests already wait for the model")
+            self._jobs.append(job)
+            self._cond.notify()
+        return job.future.result()
+
+    @property
+    def waiting(self) -> int:
+        """Inputs queued now (not yet in a model call)."""
+        return len(self._jobs)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop taking inputs, finish the queued ones and end the batcher thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def _take(self) -> list[_Job] | None:
+        """The next group of jobs to run together; None once closed and drained."""
+        with self._cond:
+            while not self._jobs and not self._closed:
+                self._cond.wait()
+            if not self._jobs:
+                return None
+            jobs = [self._jobs.popleft()]
+            size = len(jobs[0].batch)
+            deadline = time.monotonic() + self.max_wait_s
+            while size < self.max_batch_size:
+                if self._jobs:
+                    head = self._jobs[0].batch
+                    if size + len(head) > self.max_batch_size or head.shape[1:] != jobs[0].batch.shape[1:]:
+                        break
+                    jobs.append(self._jobs.popleft())
+                    size += len(jobs[-1].batch)
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    break
+                self._cond.wait(remaining)
+            return jobs
+
+    def _loop(self) -> None:
+        while (jobs := self._take()) is not None:
+            self._run_jobs(jobs)
+
+    def _run_jobs(self, jobs: list[_Job]) -> None:
+        try:
+            inputs = jobs[0].batch if len(jobs) == 1 else np.concatenate([j.batch for j in jobs])
+            outputs = np.asarray(self._run(inputs))
+        except BaseException as exc:  # every caller gets the model's error
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        start = 0
+        for job in jobs:
+            stop = start + len(job.batch)
+            job.future.set_result(outputs[start:stop])
+            start = stop
