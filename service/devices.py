@@ -46,12 +46,8 @@ def discover_devices(require_gpu: bool = False) -> list[Device]:
             except RuntimeError as exc:  # the GPU was initialised before (another app in this process)
                 logger.warning("memory growth not set on %s: %s", gpu.name, exc)
         devices = [Device(d.name, d.device_type) for d in tf.config.list_physical_devices()]
-    elif backend == "jax":
-        import jax
-
-        devices = [Device(str(d), "GPU" if d.platform in ("gpu", "cuda", "rocm") else d.platform.upper()) for d in jax.devices()]
-    else:
-        devices = [Device("cpu", "CPU")]
+    else:  # the image runs TensorFlow; another backend is reported as its CPU
+        devices = [Device(f"{backend}:cpu", "CPU")]
     gpus = [d for d in devices if d.type == "GPU"]
     logger.info(
         "%s sees %d device(s): %s; inference on %s",
