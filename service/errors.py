@@ -55,7 +55,6 @@ def overloaded_headers(request: Request) -> dict[str, str]:
 
 
 async def _queue_full(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("overloaded: %s", exc)
     detail = "overloaded: too many requests wait for the model; retry later"
     return JSONResponse({"detail": detail}, status_code=503, headers=overloaded_headers(request))
 

@@ -20,6 +20,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -58,11 +59,22 @@ async def _load_models(app: FastAPI) -> None:
     logger.info("ready")
 
 
+def _size_thread_pool(settings: Settings) -> None:
+    """Enough worker threads for a full batcher queue plus a running batch plus a few decoders.
+
+    A request waiting for its model call holds a worker thread (Starlette's pool, 40 by default),
+    so the queue bound (MRI_MAX_QUEUE) is reached, and answered 503, before the pool runs dry.
+    """
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = max(limiter.total_tokens, settings.max_queue + settings.max_batch_size + 8)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Set up logging and start loading the models; drop them (not ready) at shut-down."""
     settings: Settings = app.state.settings
     configure_logging(settings.log_level, settings.log_format)
+    _size_thread_pool(settings)
     logger.info("loading models from %s", settings.models_dir)
     loading = asyncio.create_task(_load_models(app), name="load-models")
     try:

@@ -17,7 +17,7 @@ LogFormat = Literal["text", "json"]
 #: Cross-request batching defaults, chosen with scripts/benchmark_load.py (README, "Load").
 DEFAULT_MAX_BATCH_SIZE = 16
 DEFAULT_MAX_BATCH_WAIT_MS = 0.0
-DEFAULT_MAX_QUEUE = 64
+DEFAULT_MAX_QUEUE = 16
 DEFAULT_RETRY_AFTER_S = 1
 
 
@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         DEFAULT_MAX_QUEUE,
         ge=1,
-        description="Most requests waiting for a model; past it the service answers 503 with Retry-After.",
+        description="Most requests waiting for a model (each holds a worker thread); past it 503 with Retry-After.",
     )
     retry_after_s: int = Field(
         DEFAULT_RETRY_AFTER_S, ge=0, description="Retry-After (seconds) of the 503 answered when the queue is full."
