@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16, help="slices per request in scenario 3 (and max batch size)")
     parser.add_argument("--slices", type=int, default=640, help="most slices per scenario")
     parser.add_argument("--seconds", type=float, default=15.0, help="most seconds per scenario")
+    parser.add_argument("--warmup", type=int, default=40, help="unmeasured single-slice requests first")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     for config in args.configs:
         process, url = start_service(config, args.models_dir, args.batch)
         try:
-            run_clients(url, data, 4, 1, 40, 10)  # warm-up: concurrent single slices ...
+            run_clients(url, data, 4, 1, args.warmup, 10)  # warm-up: concurrent single slices ...
             run_clients(url, data, 1, args.batch, 2 * args.batch, 10)  # ... and full batches
             for clients, per_request in ((1, 1), (args.clients, 1), (1, args.batch)):
                 result = run_clients(url, data, clients, per_request, args.slices, args.seconds)

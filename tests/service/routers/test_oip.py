@@ -17,7 +17,7 @@ from tritonclient.utils import InferenceServerException
 from service.main import create_app
 from service.settings import Settings
 from tests.service.conftest import TINY_SIZE
-from tests.service.servers import serving
+from tests.client.conftest import serve_app as serving
 
 CLASSIFIER, SEGMENTER = "tiny-classifier", "tiny-segmenter"
 
