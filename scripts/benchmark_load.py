@@ -1,18 +1,20 @@
 """Load benchmark of the service: throughput and latency with cross-request batching on and off.
 
 For every configuration (``off``, or ``on:WAIT_MS`` with batching on and that maximum wait) it
-starts the service with uvicorn in a subprocess on 127.0.0.1, waits for ready, warms it up and
-runs three scenarios against ``POST /segment`` (one real 256x256 LGG slice):
+starts the service with uvicorn in a subprocess on 127.0.0.1, waits for ready and warms it up;
+then it runs three scenarios against ``POST /segment`` (one real 256x256 LGG slice), each on
+every configuration in turn, ``--rounds`` times (so background load falls on all alike):
 
 1. 1 client, one slice per request, one request after the other;
 2. ``--clients`` clients at once (threads, one keep-alive connection each), one slice per request;
 3. 1 client, ``--batch`` slices per request (field ``files``): one model batch per request.
 
-Each scenario stops after ``--slices`` slices or ``--seconds`` seconds, whichever comes first.
+Each run of a scenario stops after ``--slices`` slices or ``--seconds`` seconds, whichever comes
+first; the rounds are added up (slices / seconds, latencies pooled).
 It prints slices/s, the p50 and p95 request latency (client side: upload, decoding, inference,
 JSON answer), errors, and the server's resident memory. Loopback only.
 
-    python scripts/benchmark_load.py --configs off on:0 on:2 on:5
+    python scripts/benchmark_load.py --configs off on:0 on:2 on:5 --rounds 3
 """
 
 from __future__ import annotations
@@ -128,6 +130,17 @@ def run_clients(url: str, data: bytes, clients: int, per_request: int, slices: i
     return Result(name, counts["done"], time.perf_counter() - start, latencies, counts["errors"])
 
 
+def _merge(parts: list[Result]) -> Result:
+    """Rounds of one scenario as one: slices and seconds added, latencies pooled."""
+    return Result(
+        parts[0].scenario,
+        sum(p.slices for p in parts),
+        sum(p.seconds for p in parts),
+        [x for p in parts for x in p.latencies_ms],
+        sum(p.errors for p in parts),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
@@ -138,29 +151,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slices", type=int, default=640, help="most slices per scenario")
     parser.add_argument("--seconds", type=float, default=15.0, help="most seconds per scenario")
     parser.add_argument("--warmup", type=int, default=40, help="unmeasured single-slice requests first")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the scenarios, configurations interleaved")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     data = args.image.read_bytes()
     logger.info("cpu: %d cores, load average %s", os.cpu_count(), " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
-    rows: list[tuple[str, Result]] = []
+    servers: dict[str, tuple[subprocess.Popen, str]] = {}
+    scenarios = ((1, 1), (args.clients, 1), (1, args.batch))
+    results: dict[tuple[str, int, int], list[Result]] = {}
     memory: dict[str, float] = {}
-    for config in args.configs:
-        process, url = start_service(config, args.models_dir, args.batch)
-        try:
+    try:
+        for config in args.configs:
+            servers[config] = start_service(config, args.models_dir, args.batch)
+        for config, (process, url) in servers.items():
             run_clients(url, data, 4, 1, args.warmup, 10)  # warm-up: concurrent single slices ...
             run_clients(url, data, 1, args.batch, 2 * args.batch, 10)  # ... and full batches
-            for clients, per_request in ((1, 1), (args.clients, 1), (1, args.batch)):
-                result = run_clients(url, data, clients, per_request, args.slices, args.seconds)
-                rows.append((config, result))
-                logger.info("%-8s %-30s %7.1f slices/s  p50 %6.1f ms  p95 %6.1f ms  errors %d", config,
-                            result.scenario, result.throughput, result.percentile(50), result.percentile(95),
-                            result.errors)
-            memory[config] = resident_mib(process.pid)
-        finally:
+        for round_ in range(args.rounds):  # configurations interleaved: background load hits all alike
+            for clients, per_request in scenarios:
+                for config, (process, url) in servers.items():
+                    result = run_clients(url, data, clients, per_request, args.slices, args.seconds)
+                    results.setdefault((config, clients, per_request), []).append(result)
+                    logger.info("round %d %-6s %-30s %7.1f slices/s  p50 %6.1f ms  p95 %6.1f ms  errors %d",
+                                round_ + 1, config, result.scenario, result.throughput, result.percentile(50),
+                                result.percentile(95), result.errors)
+        memory = {config: resident_mib(process.pid) for config, (process, _) in servers.items()}
+    finally:
+        for process, _ in servers.values():
             process.terminate()
             process.wait(60)
+    rows = [(config, _merge(results[(config, c, n)])) for config in args.configs for c, n in scenarios]
 
     print("\n| batching | scenario | slices/s | p50 ms | p95 ms | errors |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -168,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         label = "off" if config == "off" else f"on, max wait {config.split(':')[1]} ms"
         print(f"| {label} | {r.scenario} | {r.throughput:.1f} | {r.percentile(50):.1f} | "
               f"{r.percentile(95):.1f} | {r.errors} |")
-    print()
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     by = {(c, r.scenario.split(",")[0], r.scenario.split(",")[1].strip()): r for c, r in rows}
-    single = f"1 slice/request"
+    single = "1 slice/request"
     batched = f"{args.batch} slices/request"
     for config in args.configs:
         many = by[(config, f"{args.clients} clients", single)]
