@@ -3,8 +3,12 @@
 A :class:`Batcher` belongs to one model. Request handlers call :meth:`Batcher.submit` from their
 worker thread (as they call ``ModelRunner.predict``) and block until their rows of the output are
 back. One batcher thread takes the oldest waiting input, adds the inputs queued behind it up to
-``max_batch_size`` slices (waiting at most ``max_wait_s`` for more when the batch is not full),
-concatenates them along axis 0, makes **one** model call and hands every caller its own rows.
+``max_batch_size`` slices, concatenates them along axis 0, makes **one** model call and hands
+every caller its own rows. While a call runs, new inputs queue and form the next batch.
+
+The batcher waits (at most ``max_wait_s``) for more inputs to fill a batch only under load:
+when the previous call carried several inputs or left some queued. A lone caller (one request
+after the other) never waits, so batching adds no latency at low load.
 Models here are per-slice functions (no batch statistics at inference), so each caller's rows
 equal an unbatched call up to float rounding.
 
@@ -66,6 +70,7 @@ class Batcher:
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._under_load = False  # the previous call carried several inputs or left some queued
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._thread.start()
 
@@ -112,9 +117,10 @@ class Batcher:
                     size += len(jobs[-1].batch)
                     continue
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closed:
+                if remaining <= 0 or self._closed or not self._under_load:
                     break
                 self._cond.wait(remaining)
+            self._under_load = len(jobs) > 1 or bool(self._jobs)
             return jobs
 
     def _loop(self) -> None:

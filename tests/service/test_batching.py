@@ -59,6 +59,20 @@ def test_concurrent_inputs_share_model_calls_and_get_their_own_rows():
     assert len(run.sizes) < 24  # some calls carried several requests
 
 
+def test_a_lone_caller_never_waits_for_company():
+    """One input after the other: no call waits max_wait_s (batching adds no latency at low load)."""
+    run = Recorder()
+    batcher = Batcher(run, name="t", max_batch_size=8, max_wait_s=1.0, max_queue=8)
+    try:
+        start = time.perf_counter()
+        for i in range(5):
+            assert batcher.submit(np.full((1, 1), i)).tolist() == [float(i)]
+        assert time.perf_counter() - start < 1.0
+    finally:
+        batcher.close()
+    assert run.sizes == [1] * 5
+
+
 def test_multi_slice_inputs_stay_together_and_oversized_ones_run_alone():
     run = Recorder()
     batcher = Batcher(run, name="t", max_batch_size=4, max_wait_s=0.0, max_queue=8)
