@@ -2,13 +2,15 @@
 
 A :class:`Batcher` belongs to one model. Request handlers call :meth:`Batcher.submit` from their
 worker thread (as they call ``ModelRunner.predict``) and block until their rows of the output are
-back. One batcher thread takes the oldest waiting input, adds the inputs queued behind it up to
-``max_batch_size`` slices, concatenates them along axis 0, makes **one** model call and hands
-every caller its own rows. While a call runs, new inputs queue and form the next batch.
+back. When the model is idle and nothing waits, the caller's own thread makes the call at once.
+Otherwise the input queues: one batcher thread takes the oldest waiting input, adds the inputs
+queued behind it up to ``max_batch_size`` slices, concatenates them along axis 0, makes **one**
+model call and hands every caller its own rows. While a call runs, new inputs queue and form the
+next batch.
 
 The batcher waits (at most ``max_wait_s``) for more inputs to fill a batch only under load:
 when the previous call carried several inputs or left some queued. A lone caller (one request
-after the other) never waits, so batching adds no latency at low load.
+after the other) never waits nor changes threads, so batching adds no latency at low load.
 Models here are per-slice functions (no batch statistics at inference), so each caller's rows
 equal an unbatched call up to float rounding.
 
@@ -71,20 +73,41 @@ class Batcher:
         self._cond = threading.Condition()
         self._closed = False
         self._under_load = False  # the previous call carried several inputs or left some queued
+        self._busy = False  # a model call runs (in the batcher thread or a caller's)
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._thread.start()
 
     def submit(self, batch: np.ndarray) -> np.ndarray:
-        """Model outputs for ``batch`` (blocking); raises :class:`QueueFull` when too many wait."""
+        """Model outputs for ``batch`` (blocking); raises :class:`QueueFull` when too many wait.
+
+        When the model is idle and nothing waits, the call runs at once in the caller's thread
+        (no hand-off to the batcher thread); otherwise the input queues for the next batch.
+        """
         job = _Job(np.asarray(batch))
         with self._cond:
             if self._closed:
                 raise BatcherClosed(f"{self.name}: batcher stopped")
-            if len(self._jobs) >= self.max_queue:
+            idle = not self._busy and not self._jobs
+            if idle:
+                self._busy = True
+            elif len(self._jobs) >= self.max_queue:
                 raise QueueFull(f"{self.name}: {len(self._jobs)} requests already wait for the model")
-            self._jobs.append(job)
-            self._cond.notify()
-        return job.future.result()
+            else:
+                self._jobs.append(job)
+                self._cond.notify_all()
+        if not idle:
+            return job.future.result()
+        try:
+            return np.asarray(self._run(job.batch))
+        finally:
+            self._release(calls_waiting=False)
+
+    def _release(self, calls_waiting: bool) -> None:
+        """The model is free again; remember whether the last call had company (load)."""
+        with self._cond:
+            self._busy = False
+            self._under_load = calls_waiting or bool(self._jobs)
+            self._cond.notify_all()
 
     @property
     def waiting(self) -> int:
@@ -101,10 +124,13 @@ class Batcher:
     def _take(self) -> list[_Job] | None:
         """The next group of jobs to run together; None once closed and drained."""
         with self._cond:
-            while not self._jobs and not self._closed:
+            while (not self._jobs or self._busy) and not self._closed:
+                self._cond.wait()
+            while self._busy:  # closing: let a caller's own call finish first
                 self._cond.wait()
             if not self._jobs:
                 return None
+            self._busy = True
             jobs = [self._jobs.popleft()]
             size = len(jobs[0].batch)
             deadline = time.monotonic() + self.max_wait_s
@@ -120,12 +146,14 @@ class Batcher:
                 if remaining <= 0 or self._closed or not self._under_load:
                     break
                 self._cond.wait(remaining)
-            self._under_load = len(jobs) > 1 or bool(self._jobs)
             return jobs
 
     def _loop(self) -> None:
         while (jobs := self._take()) is not None:
-            self._run_jobs(jobs)
+            try:
+                self._run_jobs(jobs)
+            finally:
+                self._release(calls_waiting=len(jobs) > 1)
 
     def _run_jobs(self, jobs: list[_Job]) -> None:
         try:
