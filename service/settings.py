@@ -16,7 +16,7 @@ LogFormat = Literal["text", "json"]
 
 #: Cross-request batching defaults, chosen with scripts/benchmark_load.py (README, "Load").
 DEFAULT_MAX_BATCH_SIZE = 16
-DEFAULT_MAX_BATCH_WAIT_MS = 0.0
+DEFAULT_MAX_BATCH_WAIT_MS = 2.0
 DEFAULT_MAX_QUEUE = 16
 DEFAULT_RETRY_AFTER_S = 1
 
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     max_batch_wait_ms: float = Field(
         DEFAULT_MAX_BATCH_WAIT_MS,
         ge=0.0,
-        description="How long a model call waits for more requests to fill its batch (0: takes what is queued).",
+        description="Under load, how long a model call waits for more requests to fill its batch (0: takes what is queued).",
     )
     max_queue: int = Field(
         DEFAULT_MAX_QUEUE,

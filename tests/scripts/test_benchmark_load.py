@@ -32,4 +32,5 @@ def test_prints_the_three_scenarios_for_batching_off_and_on(tmp_path, capsys):
         assert f"| off | {scenario} |" in out and f"| on, max wait 1 ms | {scenario} |" in out
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| o")]
     assert len(rows) == 6 and all(row[-2].strip() == "0" for row in rows), "no request may fail"
-    assert "on:1: 1-client median" in out and "of the 4-slice throughput" in out
+    assert "on:1: 1-client median" in out and "4-slice requests, all configurations pooled" in out
+    assert "off: 4 clients get" in out and "on:1: 4 clients get" in out
