@@ -16,7 +16,7 @@ LogFormat = Literal["text", "json"]
 
 #: Cross-request batching defaults, chosen with scripts/benchmark_load.py (README, "Load").
 DEFAULT_MAX_BATCH_SIZE = 16
-DEFAULT_MAX_BATCH_WAIT_MS = 2.0
+DEFAULT_MAX_BATCH_WAIT_MS = 0.0
 DEFAULT_MAX_QUEUE = 16
 DEFAULT_RETRY_AFTER_S = 1
 
