@@ -65,13 +65,31 @@ def free_port() -> int:
 def start_service(config: str, models_dir: Path, max_batch: int) -> tuple[subprocess.Popen, str]:
     """uvicorn in a subprocess for ``config`` (``off`` or ``on:WAIT_MS``); returns once ready."""
     port = free_port()
-    env = {**os.environ, "MRI_MODELS_DIR": str(models_dir), "MRI_LOG_LEVEL": "WARNING", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "MRI_MODELS_DIR": str(models_dir),
+        "MRI_LOG_LEVEL": "WARNING",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     if config == "off":
         env["MRI_BATCHING"] = "false"
     else:
-        env.update(MRI_BATCHING="true", MRI_MAX_BATCH_WAIT_MS=config.split(":")[1], MRI_MAX_BATCH_SIZE=str(max_batch))
-    command = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1", "--port", str(port),
-               "--no-access-log", "--log-level", "warning"]
+        env.update(
+            MRI_BATCHING="true", MRI_MAX_BATCH_WAIT_MS=config.split(":")[1], MRI_MAX_BATCH_SIZE=str(max_batch)
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "service.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     process = subprocess.Popen(command, cwd=REPO, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -147,18 +165,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="slice to send")
-    parser.add_argument("--configs", nargs="+", default=["off", "on:0", "on:2"], help="off | on:MAX_WAIT_MS ...")
+    parser.add_argument(
+        "--configs", nargs="+", default=["off", "on:0", "on:2"], help="off | on:MAX_WAIT_MS ..."
+    )
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--batch", type=int, default=16, help="slices per request in scenario 3 (and max batch size)")
+    parser.add_argument(
+        "--batch", type=int, default=16, help="slices per request in scenario 3 (and max batch size)"
+    )
     parser.add_argument("--slices", type=int, default=640, help="most slices per scenario")
     parser.add_argument("--seconds", type=float, default=15.0, help="most seconds per scenario")
     parser.add_argument("--warmup", type=int, default=40, help="unmeasured single-slice requests first")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat the scenarios, configurations interleaved")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the scenarios, configurations interleaved"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     data = args.image.read_bytes()
-    logger.info("cpu: %d cores, load average %s", os.cpu_count(), " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    logger.info(
+        "cpu: %d cores, load average %s", os.cpu_count(), " ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
 
     servers: dict[str, tuple[subprocess.Popen, str]] = {}
     scenarios = ((1, 1), (args.clients, 1), (1, args.batch))
@@ -175,9 +201,16 @@ def main(argv: list[str] | None = None) -> int:
                 for config, (process, url) in servers.items():
                     result = run_clients(url, data, clients, per_request, args.slices, args.seconds)
                     results.setdefault((config, clients, per_request), []).append(result)
-                    logger.info("round %d %-6s %-30s %7.1f slices/s  p50 %6.1f ms  p95 %6.1f ms  errors %d",
-                                round_ + 1, config, result.scenario, result.throughput, result.percentile(50),
-                                result.percentile(95), result.errors)
+                    logger.info(
+                        "round %d %-6s %-30s %7.1f slices/s  p50 %6.1f ms  p95 %6.1f ms  errors %d",
+                        round_ + 1,
+                        config,
+                        result.scenario,
+                        result.throughput,
+                        result.percentile(50),
+                        result.percentile(95),
+                        result.errors,
+                    )
         memory = {config: resident_mib(process.pid) for config, (process, _) in servers.items()}
     finally:
         for process, _ in servers.values():
@@ -189,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- |")
     for config, r in rows:
         label = "off" if config == "off" else f"on, max wait {config.split(':')[1]} ms"
-        print(f"| {label} | {r.scenario} | {r.throughput:.1f} | {r.percentile(50):.1f} | "
-              f"{r.percentile(95):.1f} | {r.errors} |")
+        print(
+            f"| {label} | {r.scenario} | {r.throughput:.1f} | {r.percentile(50):.1f} | "
+            f"{r.percentile(95):.1f} | {r.errors} |"
+        )
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     by = {(c, r.scenario.split(",")[0], r.scenario.split(",")[1].strip()): r for c, r in rows}
     single, batched = "1 slice/request", f"{args.batch} slices/request"
@@ -200,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.batch}-slice requests, all configurations pooled: {full.throughput:.1f} slices/s")
     for config in args.configs:
         many = by[(config, f"{args.clients} clients", single)]
-        print(f"{config}: {args.clients} clients get {many.throughput / full.throughput:.0%} of it "
-              f"({many.errors} errors); server resident memory {memory[config]:.0f} MiB")
+        print(
+            f"{config}: {args.clients} clients get {many.throughput / full.throughput:.0%} of it "
+            f"({many.errors} errors); server resident memory {memory[config]:.0f} MiB"
+        )
     if "off" in args.configs:
         off = by[("off", "1 client", single)].percentile(50)
         for config in args.configs:

@@ -159,7 +159,7 @@ class Batcher:
         try:
             inputs = jobs[0].batch if len(jobs) == 1 else np.concatenate([j.batch for j in jobs])
             outputs = np.asarray(self._run(inputs))
-        except BaseException as exc:  # every caller gets the model's error
+        except BaseException as exc:  # noqa: BLE001 - every caller gets the model's error
             for job in jobs:
                 job.future.set_exception(exc)
             return

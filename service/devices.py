@@ -57,7 +57,9 @@ def discover_devices(require_gpu: bool = False) -> list[Device]:
         inference_device(devices),
     )
     if require_gpu and not gpus:
-        raise NoGPUError(f"MRI_REQUIRE_GPU is set but {backend} sees no GPU (devices: {[d.name for d in devices]})")
+        raise NoGPUError(
+            f"MRI_REQUIRE_GPU is set but {backend} sees no GPU (devices: {[d.name for d in devices]})"
+        )
     if not gpus:
         logger.info("no GPU visible: the models run on the CPU")
     return devices

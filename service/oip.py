@@ -124,13 +124,17 @@ def parse_infer_request(
     except (ValueError, ValidationError) as exc:
         raise OIPError(f"not a valid inference request: {_first_line(exc)}") from None
     if len(request.inputs) != 1 or request.inputs[0].name != INPUT_NAME:
-        raise OIPError(f"expected exactly one input named '{INPUT_NAME}', got {[i.name for i in request.inputs]}")
+        raise OIPError(
+            f"expected exactly one input named '{INPUT_NAME}', got {[i.name for i in request.inputs]}"
+        )
     batch, used = _input_tensor(request.inputs[0], binary)
     if used != len(binary):
         raise OIPError(f"{len(binary) - used} bytes of binary data after the input tensors")
     expected = [-1, size, size, 3]
     if batch.ndim != 4 or list(batch.shape[1:]) != expected[1:] or not 1 <= batch.shape[0] <= max_batch:
-        raise OIPError(f"input shape {list(batch.shape)}: expected [N, {size}, {size}, 3] with 1 <= N <= {max_batch}")
+        raise OIPError(
+            f"input shape {list(batch.shape)}: expected [N, {size}, {size}, 3] with 1 <= N <= {max_batch}"
+        )
     low, high = INPUT_RANGE
     if not np.isfinite(batch).all() or batch.min() < low or batch.max() > high:
         raise OIPError(f"input values must be finite and within [{low:g}, {high:g}] (raw intensities)")

@@ -80,7 +80,9 @@ class Settings(BaseSettings):
         description="Most requests waiting for a model (each holds a worker thread); past it 503 with Retry-After.",
     )
     retry_after_s: int = Field(
-        DEFAULT_RETRY_AFTER_S, ge=0, description="Retry-After (seconds) of the 503 answered when the queue is full."
+        DEFAULT_RETRY_AFTER_S,
+        ge=0,
+        description="Retry-After (seconds) of the 503 answered when the queue is full.",
     )
     require_gpu: bool = Field(
         False, description="Fail start-up (models not loaded) when TensorFlow sees no GPU."

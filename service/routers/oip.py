@@ -70,7 +70,9 @@ def find_runner(models: LoadedModels, name: str, version: str | None = None) -> 
     for runner in models.runners():
         if runner.name == name:
             if version is not None and version != runner.version:
-                raise oip.OIPError(f"model '{name}' has no version '{version}' (serving {runner.version})", 404)
+                raise oip.OIPError(
+                    f"model '{name}' has no version '{version}' (serving {runner.version})", 404
+                )
             return runner
     names = [r.name for r in models.runners()]
     raise oip.OIPError(f"unknown model '{name}'; served: {names}", 404)
@@ -120,7 +122,7 @@ async def infer(
     """Run the model on the request's ``input`` tensor (through the cross-request batcher)."""
     runner = find_runner(models, name, version)
     body = await request.body()
-    inputs, outputs = oip.signature(runner.role, runner.input_size)
+    _, outputs = oip.signature(runner.role, runner.input_size)
     parsed = await run_in_threadpool(
         oip.parse_infer_request,
         body,

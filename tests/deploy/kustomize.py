@@ -38,7 +38,9 @@ def render(folder: Path) -> list[dict[str, Any]]:
     for patch in kustomization.get("patches", []):
         target = patch["target"]
         operations = yaml.safe_load((folder / patch["path"]).read_text())
-        matched = [r for r in resources if r["kind"] == target["kind"] and r["metadata"]["name"] == target["name"]]
+        matched = [
+            r for r in resources if r["kind"] == target["kind"] and r["metadata"]["name"] == target["name"]
+        ]
         if not matched:
             raise ValueError(f"{folder}: patch {patch['path']} matches no resource")
         for resource in matched:

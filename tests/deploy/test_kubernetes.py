@@ -17,7 +17,6 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 
 from service.settings import Settings
 from tests.deploy.kustomize import load_documents, render
@@ -29,8 +28,17 @@ OVERLAYS = ["base", "overlays/cpu", "overlays/gpu", "overlays/models-volume"]
 KSERVE_FILE = K8S / "kserve" / "inferenceservice.yaml"
 PORT = 8000
 POD_FIELDS_OF_PREDICTOR = {
-    "containers", "volumes", "securityContext", "serviceAccountName", "nodeSelector", "tolerations",
-    "affinity", "imagePullSecrets", "initContainers", "priorityClassName", "terminationGracePeriodSeconds",
+    "containers",
+    "volumes",
+    "securityContext",
+    "serviceAccountName",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "imagePullSecrets",
+    "initContainers",
+    "priorityClassName",
+    "terminationGracePeriodSeconds",
 }
 #: KServe v1beta1 ComponentExtensionSpec fields this project uses or may use (types from the API reference).
 KSERVE_PREDICTOR = {

@@ -24,8 +24,23 @@ def test_prints_the_three_scenarios_for_batching_off_and_on(tmp_path, capsys):
     tiny = _load("_bench_tiny_models", REPO / "tests" / "deploy" / "tiny_models.py")
     models = tiny.build_tiny_models(tmp_path / "models")
     script = _load("benchmark_load", REPO / "scripts" / "benchmark_load.py")
-    argv = ["--models-dir", str(models), "--configs", "off", "on:1", "--clients", "4", "--batch", "4",
-            "--slices", "12", "--seconds", "2", "--warmup", "4"]
+    argv = [
+        "--models-dir",
+        str(models),
+        "--configs",
+        "off",
+        "on:1",
+        "--clients",
+        "4",
+        "--batch",
+        "4",
+        "--slices",
+        "12",
+        "--seconds",
+        "2",
+        "--warmup",
+        "4",
+    ]
     assert script.main(argv) == 0
     out = capsys.readouterr().out
     for scenario in ("1 client, 1 slice/request", "4 clients, 1 slice/request", "1 client, 4 slices/request"):

@@ -18,9 +18,9 @@ from service.batching import Batcher, BatcherClosed, QueueFull
 from service.inference import load_models
 from service.main import create_app
 from service.settings import Settings
+from tests.client.conftest import serve_app as serving
 from tests.service import samples
 from tests.service.conftest import TINY_SIZE
-from tests.client.conftest import serve_app as serving
 
 
 class Recorder:
@@ -135,7 +135,11 @@ def test_inputs_of_another_shape_are_not_concatenated():
         while batcher.waiting < 2:
             time.sleep(0.005)
         run.gate.set()
-        assert (first.result(10).tolist(), a.result(10).tolist(), b.result(10).tolist()) == ([2.0], [2.0], [5.0])
+        assert (first.result(10).tolist(), a.result(10).tolist(), b.result(10).tolist()) == (
+            [2.0],
+            [2.0],
+            [5.0],
+        )
     batcher.close()
     assert run.sizes == [1, 1, 1]
 
@@ -200,7 +204,7 @@ def test_overload_is_503_with_retry_after(models_dir):
             return call_model(batch)
 
         runner.batcher._run = held
-        post = lambda: client.post("/classify", files={"file": ("s.png", data, "image/png")})  # noqa: E731
+        post = lambda: client.post("/classify", files={"file": ("s.png", data, "image/png")})
         try:
             first = pool.submit(post)
             assert entered.wait(30)
@@ -210,12 +214,24 @@ def test_overload_is_503_with_retry_after(models_dir):
             refused = post()
             oip = client.post(
                 "/v2/models/tiny-classifier/infer",
-                json={"inputs": [{"name": "input", "shape": [1, TINY_SIZE, TINY_SIZE, 3], "datatype": "FP32",
-                                  "data": [0.0] * (TINY_SIZE * TINY_SIZE * 3)}]},
+                json={
+                    "inputs": [
+                        {
+                            "name": "input",
+                            "shape": [1, TINY_SIZE, TINY_SIZE, 3],
+                            "datatype": "FP32",
+                            "data": [0.0] * (TINY_SIZE * TINY_SIZE * 3),
+                        }
+                    ]
+                },
             )
         finally:
             hold.set()
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "7"
         assert "overloaded" in refused.json()["detail"]
-        assert oip.status_code == 503 and oip.headers["Retry-After"] == "7" and "overloaded" in oip.json()["error"]
+        assert (
+            oip.status_code == 503
+            and oip.headers["Retry-After"] == "7"
+            and "overloaded" in oip.json()["error"]
+        )
         assert first.result(30).status_code == 200 and second.result(30).status_code == 200

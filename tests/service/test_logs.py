@@ -23,7 +23,9 @@ def test_a_callers_request_id_is_echoed_and_in_every_log_line_of_the_request(mak
     client = make_client()
     caplog.set_level(logging.DEBUG, logger="service")
     caplog.clear()
-    response = client.post("/classify", files={"file": ("a.png", PNG, "image/png")}, headers={"X-Request-ID": "scan-42.a"})
+    response = client.post(
+        "/classify", files={"file": ("a.png", PNG, "image/png")}, headers={"X-Request-ID": "scan-42.a"}
+    )
     assert response.status_code == 200 and response.headers["X-Request-ID"] == "scan-42.a"
     ours = _records_of(caplog, "scan-42.a")
     assert any(r.name == "service.access" for r in ours)
@@ -39,14 +41,19 @@ def test_without_one_or_with_an_unsafe_one_a_new_id_is_made(client, caplog):
 
 
 def test_errors_carry_the_request_id_too(client):
-    response = client.post("/classify", files={"file": ("a.txt", b"not an image", "text/plain")},
-                           headers={"X-Request-ID": "bad-upload-1"})
+    response = client.post(
+        "/classify",
+        files={"file": ("a.txt", b"not an image", "text/plain")},
+        headers={"X-Request-ID": "bad-upload-1"},
+    )
     assert response.status_code == 415 and response.headers["X-Request-ID"] == "bad-upload-1"
 
 
 def test_text_and_json_formats_write_the_request_id():
     configure_logging("INFO")  # installs the record factory that adds request_id
-    record = logging.getLogger("service.test").makeRecord("service.test", logging.INFO, __file__, 1, "hello %s", ("x",), None)
+    record = logging.getLogger("service.test").makeRecord(
+        "service.test", logging.INFO, __file__, 1, "hello %s", ("x",), None
+    )
     assert record.request_id == "-"
     record.request_id = "r-1"
     assert formatter("text").format(record).endswith("INFO service.test [r-1] hello x")

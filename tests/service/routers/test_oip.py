@@ -16,8 +16,8 @@ from tritonclient.utils import InferenceServerException
 
 from service.main import create_app
 from service.settings import Settings
-from tests.service.conftest import TINY_SIZE
 from tests.client.conftest import serve_app as serving
+from tests.service.conftest import TINY_SIZE
 
 CLASSIFIER, SEGMENTER = "tiny-classifier", "tiny-segmenter"
 
@@ -55,7 +55,9 @@ def _infer(client, model: str, batch: np.ndarray, binary: bool, outputs: list[st
     tensor = triton.InferInput("input", list(batch.shape), "FP32")
     tensor.set_data_from_numpy(batch, binary_data=binary)
     requested = [triton.InferRequestedOutput(name, binary_data=binary) for name in outputs]
-    return client.infer(model, [tensor], outputs=requested, headers=dict(KEY), request_id="req-7")  # tritonclient adds to the dict
+    return client.infer(
+        model, [tensor], outputs=requested, headers=dict(KEY), request_id="req-7"
+    )  # tritonclient adds to the dict
 
 
 def test_server_metadata_liveness_and_readiness(client):
@@ -82,7 +84,9 @@ def test_model_metadata_names_inputs_outputs_and_devices(client, app, model, out
     metadata = client.get_model_metadata(model, headers=KEY)
     runner = next(r for r in app.state.models.runners() if r.name == model)
     assert metadata["name"] == model and metadata["versions"] == [runner.version]
-    assert metadata["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, TINY_SIZE, TINY_SIZE, 3]}]
+    assert metadata["inputs"] == [
+        {"name": "input", "datatype": "FP32", "shape": [-1, TINY_SIZE, TINY_SIZE, 3]}
+    ]
     assert [(o["name"], o["datatype"], o["shape"]) for o in metadata["outputs"]] == outputs
     assert any(d["type"] == "CPU" for d in metadata["devices"]) and metadata["inference_device"]
     assert client.is_model_ready(model)
@@ -138,7 +142,9 @@ def test_unknown_model_is_404_and_missing_key_401(client):
     assert err.value.status() == "401"
 
 
-def _post(url: str, body: bytes | dict, headers: dict | None = None, model: str = CLASSIFIER) -> httpx.Response:
+def _post(
+    url: str, body: bytes | dict, headers: dict | None = None, model: str = CLASSIFIER
+) -> httpx.Response:
     content = json.dumps(body).encode() if isinstance(body, dict) else body
     return httpx.post(f"{url}/v2/models/{model}/infer", content=content, headers={**KEY, **(headers or {})})
 
@@ -173,8 +179,16 @@ def test_bad_requests_are_400_in_the_protocol_error_form(url, body, headers, nee
 
 def test_binary_size_must_match_the_bytes_sent(url):
     header = json.dumps(
-        {"inputs": [{"name": "input", "shape": [1, TINY_SIZE, TINY_SIZE, 3], "datatype": "FP32",
-                     "parameters": {"binary_data_size": 12}}]}
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [1, TINY_SIZE, TINY_SIZE, 3],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": 12},
+                }
+            ]
+        }
     ).encode()
     response = _post(url, header + b"\0" * 12, {"Inference-Header-Content-Length": str(len(header))})
     assert response.status_code == 400 and "binary_data_size 12" in response.json()["error"]
