@@ -175,7 +175,11 @@ def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_p
         assert 0.0 <= body["tumour_probability"] <= 1.0
         assert isinstance(body["has_tumour"], bool)
         assert body["model"]["name"] and body["model"]["version"]
-        # one structured line per request (the service's own), no second access line from uvicorn
+        # one structured line per request (the service's own), no second access line from uvicorn;
+        # it is written once the answer has been sent, so give a loaded machine a moment
+        line_deadline = time.monotonic() + 10
+        while "endpoint=/classify status=200" not in log_path.read_text() and time.monotonic() < line_deadline:
+            time.sleep(0.1)
         assert log_path.read_text().count("endpoint=/classify status=200") == 1
         assert '"POST /classify HTTP/1.1"' not in log_path.read_text()
     finally:
