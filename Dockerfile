@@ -30,6 +30,9 @@ FROM venv AS deps-gpu
 RUN pip install -r docker/requirements-gpu.txt
 
 # ---- runtime base: non-root user, environment, health check, start command ---------------------
+# TensorFlow's own log stays on (no TF_CPP_MIN_LOG_LEVEL): its device lines ("Created device ...
+# GPU", "Could not find cuda drivers") show which device runs the models. Models that cannot be
+# loaded end the process (MRI_EXIT_ON_LOAD_FAILURE, status 3) so that restart policies act.
 FROM ${PYTHON_IMAGE} AS runtime
 ARG APP_UID=10001
 RUN groupadd --system --gid ${APP_UID} mri \
@@ -41,9 +44,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     KERAS_BACKEND=tensorflow \
     KERAS_HOME=/tmp/.keras \
-    TF_CPP_MIN_LOG_LEVEL=2 \
     MRI_MODELS_DIR=/app/models \
-    MRI_LOG_LEVEL=INFO
+    MRI_LOG_LEVEL=INFO \
+    MRI_EXIT_ON_LOAD_FAILURE=true
 WORKDIR /app
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
@@ -53,9 +56,12 @@ USER ${APP_UID}:${APP_UID}
 CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
 
 # ---- GPU image: docker build --target gpu . ---------------------------------------------------
+# Which GPUs the container sees is left to the runtime (--gpus, compose device reservations, the
+# Kubernetes device plugin); without a GPU the process exits (MRI_REQUIRE_GPU) instead of running
+# on the CPU unnoticed.
 FROM runtime AS gpu
-ENV NVIDIA_VISIBLE_DEVICES=all \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    MRI_REQUIRE_GPU=true
 COPY --from=deps-gpu /opt/venv /opt/venv
 COPY contract/ contract/
 COPY service/ service/

@@ -7,6 +7,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from service.batching import QueueFull
+
 logger = logging.getLogger(__name__)
 
 
@@ -47,6 +49,16 @@ async def _image_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
 
+def overloaded_headers(request: Request) -> dict[str, str]:
+    """``Retry-After`` (MRI_RETRY_AFTER_S) of the 503 answered when a model's queue is full."""
+    return {"Retry-After": str(request.app.state.settings.retry_after_s)}
+
+
+async def _queue_full(request: Request, exc: Exception) -> JSONResponse:
+    detail = "overloaded: too many requests wait for the model; retry later"
+    return JSONResponse({"detail": detail}, status_code=503, headers=overloaded_headers(request))
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
@@ -55,6 +67,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def register_exception_handlers(app: FastAPI) -> None:
     """Answer image errors with their code and anything unexpected with a JSON 500 (no traceback)."""
     app.add_exception_handler(ImageError, _image_error)
+    app.add_exception_handler(QueueFull, _queue_full)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -64,5 +77,5 @@ IMAGE_ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
     413: {"description": "Request body over MRI_MAX_UPLOAD_BYTES"},
     415: {"description": "Not a supported image (PNG, JPEG, TIFF, DICOM) or DICOM transfer syntax"},
     422: {"description": "Missing field, too many files, image too small/large or undecodable, non-MR DICOM"},
-    503: {"description": "Models not loaded yet"},
+    503: {"description": "Models not loaded yet, or overloaded (too many requests queued; Retry-After)"},
 }

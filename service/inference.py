@@ -1,14 +1,15 @@
 """Loading, warm-up and thread-safe batch inference of the two models of a models folder.
 
 Models are loaded with ``keras.saving.load_model(path, compile=False)`` and run through
-``model.predict_on_batch`` (a compiled ``tf.function`` under the TensorFlow backend), one batch
-per request, under a lock per model. Keras is imported only when models are loaded.
+``model.predict_on_batch`` (a compiled ``tf.function`` under the TensorFlow backend), under a lock
+per model. With ``MRI_BATCHING`` on, each model has a :class:`service.batching.Batcher` that joins
+the inputs of requests arriving together into one model call; off, each request is its own call.
+Keras is imported only when models are loaded.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ from contract.spec import (
     read_card,
     to_model_input,
 )
+from service.batching import Batcher
+from service.devices import Device, discover_devices
 from service.settings import DEFAULT_THRESHOLD, Settings
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ class ModelRunner:
     card: dict[str, Any]
     model: Any = field(repr=False)
     observer: InferenceObserver | None = field(default=None, repr=False)
+    batcher: Batcher | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -61,7 +65,16 @@ class ModelRunner:
         return np.stack([to_model_input(image, self.input_size) for image in images])
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Raw model outputs for one input batch (blocking: call it from a worker thread)."""
+        """Raw model outputs for one input batch (blocking: call it from a worker thread).
+
+        Through the batcher when there is one (may raise :class:`service.batching.QueueFull`).
+        """
+        if self.batcher is not None:
+            return self.batcher.submit(batch)
+        return self.call_model(batch)
+
+    def call_model(self, batch: np.ndarray) -> np.ndarray:
+        """One model call on ``batch``, now, under the model's lock."""
         start = time.perf_counter()
         with self._lock:
             outputs = self.model.predict_on_batch(batch)
@@ -78,25 +91,50 @@ class ModelRunner:
 
 @dataclass(frozen=True)
 class LoadedModels:
-    """Both models, warmed up, and the whole model card ({} without one)."""
+    """Both models, warmed up, the whole model card ({} without one) and the devices the backend sees."""
 
     classifier: ModelRunner
     segmenter: ModelRunner
     card: dict[str, Any]
+    devices: list[Device] = field(default_factory=list)
 
     def runners(self) -> tuple[ModelRunner, ModelRunner]:
         return self.classifier, self.segmenter
 
+    def close(self) -> None:
+        """Stop the batchers (queued inputs are still answered)."""
+        for runner in self.runners():
+            if runner.batcher is not None:
+                runner.batcher.close()
+                runner.batcher = None
+
 
 def load_models(settings: Settings, observer: InferenceObserver | None = None) -> LoadedModels:
-    """Load, check and warm up ``classifier.keras`` and ``segmenter.keras`` of ``settings.models_dir``."""
+    """Load, check and warm up ``classifier.keras`` and ``segmenter.keras`` of ``settings.models_dir``.
+
+    Before the first model: the devices the backend sees are logged (and, with
+    ``MRI_REQUIRE_GPU``, a missing GPU fails the load). With ``MRI_BATCHING`` each runner gets a
+    started :class:`Batcher`.
+    """
     models_dir = Path(settings.models_dir)
     card = read_card(models_dir)
+    for filename in (CLASSIFIER_FILE, SEGMENTER_FILE):
+        if not (models_dir / filename).is_file():
+            raise FileNotFoundError(f"model not found: {models_dir / filename}")
+    devices = discover_devices(require_gpu=settings.require_gpu)
     classifier = load_runner(models_dir, "classifier", CLASSIFIER_FILE, card, settings.classifier_threshold)
     segmenter = load_runner(models_dir, "segmenter", SEGMENTER_FILE, card, settings.segmenter_threshold)
     for runner in (classifier, segmenter):
         runner.observer = observer
-    return LoadedModels(classifier=classifier, segmenter=segmenter, card=card)
+        if settings.batching:
+            runner.batcher = Batcher(
+                runner.call_model,
+                name=runner.role,
+                max_batch_size=settings.max_batch_size,
+                max_wait_s=settings.max_batch_wait_ms / 1000.0,
+                max_queue=settings.max_queue,
+            )
+    return LoadedModels(classifier=classifier, segmenter=segmenter, card=card, devices=devices)
 
 
 def load_runner(
@@ -106,7 +144,6 @@ def load_runner(
     path = models_dir / filename
     if not path.is_file():
         raise FileNotFoundError(f"{role} model not found: {path}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
     start = time.perf_counter()

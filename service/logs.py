@@ -1,21 +1,66 @@
-"""Logging set-up of the ``service`` loggers (standard ``logging``; one line per record)."""
+"""Logging set-up of the ``service`` loggers: one line (or JSON object) per record, with the request ID.
+
+Every log record gets ``request_id``: the ``X-Request-ID`` of the request being served (taken from
+the caller when valid, else made by :class:`asgi_correlation_id.CorrelationIdMiddleware`), or
+``-`` outside a request. Worker threads started for a request inherit it (context variables).
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+from typing import Any
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+from asgi_correlation_id import correlation_id
+from pythonjsonlogger.json import JsonFormatter
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
+REQUEST_ID_HEADER = "X-Request-ID"
+#: A caller's request ID is kept when it matches this (else a new one is made): no spaces or
+#: control characters, so it cannot forge log lines.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
-def configure_logging(level: str) -> None:
+def valid_request_id(value: str) -> bool:
+    return REQUEST_ID_PATTERN.fullmatch(value) is not None
+
+
+def _install_request_id_factory() -> None:
+    """Make every LogRecord of the process carry ``request_id`` (once per process)."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_mri_request_id", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = correlation_id.get() or "-"
+        return record
+
+    factory._mri_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    """The formatter of ``MRI_LOG_FORMAT``: ``text`` or ``json``."""
+    if log_format == "json":
+        return JsonFormatter(JSON_FIELDS, rename_fields={"levelname": "level", "name": "logger"})
+    return logging.Formatter(LOG_FORMAT)
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
     """Set the level of the ``service`` loggers; give them a stderr handler when nothing else
     (uvicorn, pytest, an embedding app) has configured the root logger."""
+    _install_request_id_factory()
     logger = logging.getLogger("service")
     logger.setLevel(level)
-    if logging.getLogger().handlers or any(getattr(h, "_mri", False) for h in logger.handlers):
+    ours = [h for h in logger.handlers if getattr(h, "_mri", False)]
+    for handler in ours:
+        handler.setFormatter(formatter(log_format))
+    if logging.getLogger().handlers or ours:
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(formatter(log_format))
     handler._mri = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.propagate = False

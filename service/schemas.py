@@ -131,5 +131,14 @@ class ModelInfo(BaseModel):
     metrics: dict[str, Any] | None = Field(description="Test-set metrics from the model card, if any.")
 
 
+class DeviceInfo(BaseModel):
+    """A device the backend sees at start-up."""
+
+    name: str = Field(description="As the backend names it, e.g. /physical_device:GPU:0.")
+    type: str = Field(description="CPU or GPU.")
+
+
 class ModelList(BaseModel):
     models: list[ModelInfo]
+    devices: list[DeviceInfo] = Field(description="Devices TensorFlow saw at start-up.")
+    inference_device: str = Field(description="Where the models run: the first GPU if any, else the CPU.")

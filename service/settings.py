@@ -17,6 +17,13 @@ DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_THRESHOLD = 0.5
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["text", "json"]
+
+#: Cross-request batching defaults, chosen with scripts/benchmark_load.py (README, "Load").
+DEFAULT_MAX_BATCH_SIZE = 16
+DEFAULT_MAX_BATCH_WAIT_MS = 0.0
+DEFAULT_MAX_QUEUE = 16
+DEFAULT_RETRY_AFTER_S = 1
 
 
 class Settings(BaseSettings):
@@ -75,6 +82,37 @@ class Settings(BaseSettings):
         description="When set, every request except health, metrics, docs and the page (/, /web/*) needs header X-API-Key.",
     )
     log_level: LogLevel = Field("INFO", description="Level of the service's loggers.")
+    log_format: LogFormat = Field(
+        "text", description="'text' (one line per record) or 'json' (one JSON object per record)."
+    )
+    batching: bool = Field(
+        True, description="Run slices of requests that arrive together as one model call (per model)."
+    )
+    max_batch_size: int = Field(
+        DEFAULT_MAX_BATCH_SIZE, ge=1, description="Most slices in one cross-request model call."
+    )
+    max_batch_wait_ms: float = Field(
+        DEFAULT_MAX_BATCH_WAIT_MS,
+        ge=0.0,
+        description="Under load, how long a model call waits for more requests to fill its batch (0: takes what is queued).",
+    )
+    max_queue: int = Field(
+        DEFAULT_MAX_QUEUE,
+        ge=1,
+        description="Most requests waiting for a model (each holds a worker thread); past it 503 with Retry-After.",
+    )
+    retry_after_s: int = Field(
+        DEFAULT_RETRY_AFTER_S,
+        ge=0,
+        description="Retry-After (seconds) of the 503 answered when the queue is full.",
+    )
+    require_gpu: bool = Field(
+        False, description="Fail start-up (models not loaded) when TensorFlow sees no GPU."
+    )
+    exit_on_load_failure: bool = Field(
+        False,
+        description="Exit the process (status 3) when the models cannot be loaded, so that restart policies act.",
+    )
 
     @field_validator("api_key", mode="before")
     @classmethod

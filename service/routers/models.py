@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends
 
 from contract.spec import CHANNELS, INPUT_RANGE
 from service.dependencies import ModelsDep, require_api_key
-from service.inference import ModelRunner
-from service.schemas import InputSpec, ModelInfo, ModelList
+from service.devices import inference_device
+from service.inference import LoadedModels, ModelRunner
+from service.schemas import DeviceInfo, InputSpec, ModelInfo, ModelList
 
 router = APIRouter(prefix="/v2", tags=["models"], dependencies=[Depends(require_api_key)])
 
@@ -35,5 +36,13 @@ def model_info(runner: ModelRunner) -> ModelInfo:
 
 @router.get("/models", response_model=ModelList)
 async def list_models(models: ModelsDep) -> ModelList:
-    """Both models: role, name, version (content hash), input spec, threshold, test metrics."""
-    return ModelList(models=[model_info(runner) for runner in models.runners()])
+    """Both models: role, name, version (content hash), input spec, threshold, test metrics; the devices."""
+    return ModelList(models=[model_info(runner) for runner in models.runners()], **device_report(models))
+
+
+def device_report(models: LoadedModels) -> dict:
+    """``devices`` and ``inference_device`` of :class:`ModelList` (also in the OIP model metadata)."""
+    return {
+        "devices": [DeviceInfo(name=d.name, type=d.type) for d in models.devices],
+        "inference_device": inference_device(models.devices),
+    }

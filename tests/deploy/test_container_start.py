@@ -176,7 +176,11 @@ def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_p
         assert image.name == "TCGA_CS_4942_19970222_11.tif"
         assert body["has_tumour"] is True and body["tumour_probability"] >= classifier["threshold"]
         assert body["model"] == {"name": classifier["name"], "version": classifier["version"]}
-        # one structured line per request (the service's own), no second access line from uvicorn
+        # one structured line per request (the service's own), no second access line from uvicorn;
+        # it is written once the answer has been sent, so give a loaded machine a moment
+        line_deadline = time.monotonic() + 10
+        while "endpoint=/classify status=200" not in log_path.read_text() and time.monotonic() < line_deadline:
+            time.sleep(0.1)
         assert log_path.read_text().count("endpoint=/classify status=200") == 1
         assert '"POST /classify HTTP/1.1"' not in log_path.read_text()
     finally:

@@ -120,3 +120,12 @@ def test_copy_sources_exist_and_are_not_dockerignored(dockerfile):
         assert ignored(heavy), f".dockerignore should exclude {heavy}"
     missing = [f for f in ("classifier.keras", "segmenter.keras") if not (REPO / "models" / f).is_file()]
     assert not missing, f"models/ lacks {missing}: the image bakes the bundled models in"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_gpu_visibility_and_tensorflow_logs_are_left_to_the_runtime(dockerfile, target):
+    env = dockerfile.env(target)
+    assert "NVIDIA_VISIBLE_DEVICES" not in env, "the runtime (--gpus, device plugin) decides which GPUs"
+    assert "TF_CPP_MIN_LOG_LEVEL" not in env, "TensorFlow's device lines must stay visible"
+    assert env["MRI_EXIT_ON_LOAD_FAILURE"] == "true", "models that cannot load must end the container"
+    assert env.get("MRI_REQUIRE_GPU", "false") == ("true" if target == "gpu" else "false")

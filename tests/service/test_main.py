@@ -82,3 +82,24 @@ def test_openapi_lists_the_endpoints(client):
         "/v2/models",
         "/metrics",
     } <= set(paths)
+
+
+def test_exit_on_load_failure_makes_uvicorn_exit_non_zero(tmp_path):
+    """MRI_EXIT_ON_LOAD_FAILURE (the image's default): a models folder that cannot load ends the process."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MRI_MODELS_DIR": str(tmp_path), "MRI_EXIT_ON_LOAD_FAILURE": "true"}
+    command = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1", "--port", "0"]
+    done = subprocess.run(
+        command,
+        check=False,
+        env=env,
+        cwd=DEFAULT_MODELS_DIR.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == main.LOAD_FAILURE_EXIT_CODE, done.stderr[-2000:]
+    assert "could not load the models" in done.stderr and "MRI_EXIT_ON_LOAD_FAILURE" in done.stderr

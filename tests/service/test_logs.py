@@ -1,0 +1,78 @@
+"""Request IDs (X-Request-ID taken or made, echoed, in every log line of the request) and JSON logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+
+import numpy as np
+
+from service.logs import configure_logging, formatter
+from tests.service import samples
+
+PNG = samples.png_bytes(np.full((40, 40, 3), 200, np.uint8))
+
+
+def _records_of(caplog, request_id: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+
+
+def test_a_callers_request_id_is_echoed_and_in_every_log_line_of_the_request(make_client, caplog):
+    client = make_client()
+    caplog.set_level(logging.DEBUG, logger="service")
+    caplog.clear()
+    response = client.post(
+        "/classify", files={"file": ("a.png", PNG, "image/png")}, headers={"X-Request-ID": "scan-42.a"}
+    )
+    assert response.status_code == 200 and response.headers["X-Request-ID"] == "scan-42.a"
+    ours = _records_of(caplog, "scan-42.a")
+    assert any(r.name == "service.access" for r in ours)
+    service_records = [r for r in caplog.records if r.name.startswith("service")]
+    assert service_records and all(r.request_id == "scan-42.a" for r in service_records)
+
+
+def test_without_one_or_with_an_unsafe_one_a_new_id_is_made(client, caplog):
+    for headers in ({}, {"X-Request-ID": "two words\nforged line"}):
+        response = client.get("/v2/health/ready", headers=headers)
+        request_id = response.headers["X-Request-ID"]
+        assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id
+
+
+def test_errors_carry_the_request_id_too(client):
+    response = client.post(
+        "/classify",
+        files={"file": ("a.txt", b"not an image", "text/plain")},
+        headers={"X-Request-ID": "bad-upload-1"},
+    )
+    assert response.status_code == 415 and response.headers["X-Request-ID"] == "bad-upload-1"
+
+
+def test_text_and_json_formats_write_the_request_id():
+    configure_logging("INFO")  # installs the record factory that adds request_id
+    record = logging.getLogger("service.test").makeRecord(
+        "service.test", logging.INFO, __file__, 1, "hello %s", ("x",), None
+    )
+    assert record.request_id == "-"
+    record.request_id = "r-1"
+    assert formatter("text").format(record).endswith("INFO service.test [r-1] hello x")
+    line = json.loads(formatter("json").format(record))
+    assert line["request_id"] == "r-1" and line["message"] == "hello x" and line["level"] == "INFO"
+    assert line["logger"] == "service.test"
+
+
+def test_json_log_lines_of_a_request_under_a_real_handler(make_client):
+    """MRI_LOG_FORMAT=json: the access line of a request is one JSON object with its request_id."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    access = logging.getLogger("service.access")
+    access.addHandler(handler)
+    try:
+        client = make_client(log_format="json")
+        client.get("/v2/models", headers={"X-Request-ID": "json-7"})
+    finally:
+        access.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert any(line["request_id"] == "json-7" and "endpoint=/v2/models" in line["message"] for line in lines)
