@@ -90,9 +90,8 @@ def _volume_figures(data: str, models: Path, max_slices: int | None) -> dict:
     from training.volume_eval import evaluate_volumes
 
     figures = evaluate_volumes(data, models, "test", max_patients=None if max_slices is None else 2)
-    for key, value in figures.items():
-        if isinstance(value, dict) and "dice_mean" in value:
-            log.info("volume %s: %s", key, {k: v for k, v in value.items() if k != "patients"})
+    for key, value in figures["results"].items():
+        log.info("volume %s: %s", key, {k: v for k, v in value.items() if k != "patients"})
     return figures
 
 

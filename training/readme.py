@@ -72,7 +72,7 @@ def figures_markdown(card: dict) -> str:
             cells = [", ".join(f"{k} {_f(v) if isinstance(v, float) else v}" for k, v in ablation[part][row].items())
                      for part in ("validation", "test")]
             lines.append(f"| {row} | {cells[0]} | {cells[1]} |")
-    volume = {k: v for k, v in card.get("volume", {}).items() if isinstance(v, dict) and "dice_mean" in v}
+    volume = card.get("volume", {}).get("results", {})
     if volume:
         lines += ["", "| `/volume` on the test patients as NIfTI | mean Dice | median Dice | mean abs. volume error "
                   "| volume within 20% |", "| --- | --- | --- | --- | --- |"]

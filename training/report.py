@@ -144,7 +144,7 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
     for part, scores in card.get("pipeline", {}).get("metrics", {}).items():
         lines.append(f"- pipeline ({part}): " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items()))
     lines += ablation_markdown(card.get("ablation", {}))
-    volume = {k: v for k, v in card.get("volume", {}).items() if isinstance(v, dict) and "dice_mean" in v}
+    volume = card.get("volume", {}).get("results", {})
     if volume:
         lines += ["", "## Whole volumes (`POST /volume`, test patients as NIfTI)", "",
                   "| sequences / layout / post-processing | mean Dice | median Dice | mean abs. volume error | "

@@ -26,8 +26,8 @@ from training.config import TrainConfig
 from training.train import train
 
 out, inputs = sys.argv[1], sys.argv[2]
-model, _ = train(TrainConfig(model="segmenter", data=sys.argv[3], out=out, runs=out + "/runs",
-                             image_size=32, epochs=1, batch_size=4), verbose=0)
+model = train(TrainConfig(model="segmenter", data=sys.argv[3], out=out, runs=out + "/runs",
+                             image_size=32, epochs=1, batch_size=4), verbose=0)["segmenter"]
 np.save(out + "/outputs.npy", np.asarray(model.predict(np.load(inputs), verbose=0)))
 """
 

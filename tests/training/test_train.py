@@ -66,7 +66,7 @@ def test_evaluate_writes_metrics_card_and_figures(trained, tmp_path):
     assert set(card["models"]["segmenter"]["postprocess"]) == {"min_component_pixels", "fill_holes"}
     assert "classifier threshold: fixed 0.5" in card["ablation"]["test"]
     assert "## Ablation" in (trained / CARD_TEXT_FILE).read_text()
-    assert card["volume"]["layout_agreement"]
+    assert card["volume"]["layout_agreement"] and card["volume"]["results"]
     assert any("32x32" in item for item in card["limitations"])
     test = card["models"]["classifier"]["metrics"]["test"]
     assert 0.0 <= test["accuracy"] <= 1.0 and test["slices"] > 0
