@@ -65,6 +65,19 @@ def figures_markdown(card: dict) -> str:
               f"- classifier threshold spread over patient resamples of validation: "
               f"{_f(clf['threshold_choice']['spread'][0])}-{_f(clf['threshold_choice']['spread'][1])}; "
               f"segmenter post-processing: {seg.get('postprocess')}"]
+    selections = {name: entry["selection"] for name, entry in card["models"].items() if "selection" in entry}
+    if selections:
+        lines += ["", "| selection (`python -m training select`, rule declared before the runs) | candidate | served "
+                  "before | winner |", "| --- | --- | --- | --- |"]
+        for name, sel in selections.items():
+            key = next(k for k in sel if k.startswith("validation_")).removeprefix("validation_")
+            cells = []
+            for side in ("candidate", "served"):
+                run = sel["runs"][side]
+                figures = run["metrics"]
+                cells.append(f"`{run['architecture']}` at {run['image_size']}: validation "
+                             f"{_f(figures['validation'][key])}, test {_f(figures.get('test', {}).get(key))}")
+            lines.append(f"| {name}: {sel['rule']} | {cells[0]} | {cells[1]} | {sel['winner']} |")
     ablation = card.get("ablation", {})
     if ablation:
         lines += ["", "| ablation (same models, one choice changed) | validation | test |", "| --- | --- | --- |"]
