@@ -69,7 +69,7 @@ def figures_markdown(card: dict) -> str:
     if selections:
         lines += ["", "| selection (`python -m training select`, rule declared before the runs) | candidate | served "
                   "before | winner |", "| --- | --- | --- | --- |"]
-        for name, sel in selections.items():
+        for name, sel in ((n, one) for n, many in selections.items() for one in many):
             key = next(k for k in sel if k.startswith("validation_")).removeprefix("validation_")
             cells = []
             for side in ("candidate", "served"):

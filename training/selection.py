@@ -9,7 +9,8 @@
 
 Both sides must have been evaluated by the same evaluation code (their cards say how). The
 winner's file and card entry land in the served folder; both sides' validation and test figures
-are written to ``<served>/<model>_selection.json``, which the card keeps (the loser's figures too).
+are appended to the list in ``<served>/<model>_selection.json``, which the card keeps (the losers'
+figures too, of every selection made in that folder).
 Run ``python -m training evaluate`` on the served folder afterwards: the pipeline figures depend
 on the pair.
 """
@@ -62,7 +63,9 @@ def select(candidate_dir: str | Path, served_dir: str | Path, models: tuple[str,
             shutil.copy(candidate_dir / FILES[model], served_dir / FILES[model])
             served["models"][model] = entries["candidate"]
         log.info("%s: %s %s -> %s", model, rule, values, winner)
-        (served_dir / f"{model}_selection.json").write_text(json.dumps(comparison, indent=2) + "\n")
+        record = served_dir / f"{model}_selection.json"
+        earlier = json.loads(record.read_text()) if record.exists() else []
+        record.write_text(json.dumps(earlier + [comparison], indent=2) + "\n")
         outcome[model] = comparison
     write_card(served_dir, served)
     return outcome

@@ -402,12 +402,14 @@ function showVolumeSlice() {
   const rle = state.volumeMasks[i];
   drawMask(rle ? rleBits(rle) : null, rle ? rle.size[1] : width, rle ? rle.size[0] : height);
   $("slice-label").textContent = `${i} (0–${v.per_slice.length - 1}): p = ${(100 * (s.tumour_probability || 0)).toFixed(1)} %, `
-    + `${(s.tumour_pixels || 0).toLocaleString("en")} tumour pixels${s.has_tumour ? " (tumour slice)" : ""}`;
+    + `${(s.tumour_pixels || 0).toLocaleString("en")} tumour pixels`
+    + `${(v.tumour_slices || []).includes(s.index ?? i) ? " (tumour slice)" : ""}`;
   drawStrip(i);
 }
 
 function drawStrip(current) {
-  // One bar per slice: height = tumour probability; tumour slices red, the shown slice outlined.
+  // One bar per slice: height = tumour probability; tumour slices (a mask drawn) red and at least a
+  // quarter high, so that a masked slice the classifier doubts still shows; the shown slice outlined.
   const v = state.answer;
   const canvas = $("strip");
   const ctx = canvas.getContext("2d");
@@ -416,8 +418,9 @@ function drawStrip(current) {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const tumour = new Set(v.tumour_slices || []);
   v.per_slice.forEach((s, i) => {
-    const h = Math.max(1, s.tumour_probability * (canvas.height - 4));
-    ctx.fillStyle = tumour.has(s.index ?? i) ? "#d0302a" : "#9aa4b2";
+    const marked = tumour.has(s.index ?? i);
+    const h = Math.max(marked ? canvas.height / 4 : 1, s.tumour_probability * (canvas.height - 4));
+    ctx.fillStyle = marked ? "#d0302a" : "#9aa4b2";
     ctx.fillRect(i * w, canvas.height - h, Math.max(1, w - 1), h);
   });
   ctx.strokeStyle = "#1f5fa8"; ctx.lineWidth = 2;

@@ -139,9 +139,11 @@ def test_select_promotes_by_the_declared_rule_and_keeps_both_figures(trained, tm
     assert outcome["segmenter"]["winner"] == "candidate" and outcome["classifier"]["winner"] == "served"
     assert (served / SEGMENTER_FILE).read_bytes() == b"the candidate's file"
     assert (served / CLASSIFIER_FILE).read_bytes() == (trained / CLASSIFIER_FILE).read_bytes()
-    kept = json.loads((served / "segmenter_selection.json").read_text())
+    kept = json.loads((served / "segmenter_selection.json").read_text())[-1]
     assert kept["validation_patient_dice_mean"] == {"candidate": 0.6, "served": 0.5}
     assert read_card(served)["models"]["segmenter"]["metrics"]["validation"]["patient_dice_mean"] == 0.6
+    select(candidate, served)  # a second selection is recorded beside the first
+    assert len(json.loads((served / "classifier_selection.json").read_text())) == 2
     card = read_card(candidate)
     card["split"] = {"patients": {"train": ["someone else"]}}
     (candidate / CARD_FILE).write_text(json.dumps(card))
