@@ -1,4 +1,4 @@
-"""Latency of the inference service: POST one real slice N times to /classify and /segment.
+"""Latency of the inference service: POST one real slice N times to /classify, /segment and /analyze.
 
 Starts the app with uvicorn on 127.0.0.1 (a free port, in a background thread of this process),
 sends the requests one after the other over HTTP and prints the median and 95th-percentile
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             models = client.get("/v2/models").json()["models"]
             logger.info("models: %s", ", ".join(f"{m['role']}={m['name']}@{m['version']}" for m in models))
             logger.info("image: %s (%d bytes), n=%d", args.image.name, len(data), args.n)
-            for path in ("/classify", "/segment"):
+            for path in ("/classify", "/segment", "/analyze"):
                 ms = np.array(measure(client, path, args.image.name, data, args.n, args.warmup))
                 logger.info(
                     "%-10s median %7.1f ms   p95 %7.1f ms   (min %.1f, max %.1f)",
