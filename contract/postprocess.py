@@ -33,7 +33,7 @@ def postprocess_mask(mask: np.ndarray, min_component_pixels: int = 0, fill_holes
     out = mask.copy()
     if fill_holes and out.any():
         background = (~out).astype(np.uint8)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(background, connectivity=4)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(background, connectivity=4)
         h, w = out.shape
         x, y, bw, bh = (stats[:, i] for i in range(4))
         touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
@@ -42,7 +42,7 @@ def postprocess_mask(mask: np.ndarray, min_component_pixels: int = 0, fill_holes
         out |= np.isin(labels, holes)
     if min_component_pixels and out.any():
         scaled = min_component_pixels * out.size / DEFAULT_IMAGE_SIZE**2
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(out.astype(np.uint8), connectivity=8)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(out.astype(np.uint8), connectivity=8)
         small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < scaled)
         out &= ~np.isin(labels, small[small > 0])
     return out

@@ -10,6 +10,9 @@ import sys
 from training.config import DEFAULT_DATA, DEFAULT_MODELS, DEFAULT_REPORTS, DEFAULT_RUNS, MODEL_KINDS, TrainConfig
 
 
+log = logging.getLogger("training")
+
+
 def _setting(text: str) -> tuple[str, float | bool]:
     """``NAME=VALUE`` -> (name, number), or a boolean for ``true``/``false``."""
     name, sep, value = text.partition("=")
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
         records = data.build_index(args.data)
         data.write_index(records, args.output)
-        logging.info("wrote %d rows to %s", len(records), args.output)
+        log.info("wrote %d rows to %s", len(records), args.output)
     elif args.command == "explore":
         from training import explore
 
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         from training.readme import update_readme
 
         changed = update_readme(args.readme, read_card(args.models))
-        logging.info("%s %s", args.readme, "updated" if changed else "already up to date")
+        log.info("%s %s", args.readme, "updated" if changed else "already up to date")
     elif args.command == "select":
         from training.selection import RULES, select
 
