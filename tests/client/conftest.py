@@ -10,7 +10,6 @@ import importlib.util
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,48 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.servers import bound_socket, serve_app  # noqa: F401  (imported from here by other tests)
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_SLICES = REPO / "tests" / "fixtures" / "lgg"
 API_KEY = "client-test-key"
-
-
-def bound_socket() -> socket.socket:
-    """A TCP socket bound to a free loopback port and kept (not listening: connections to it are
-    refused until someone listens), so no other process can take the port meanwhile."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextmanager
-def serve_app(app, ready: bool = True) -> Iterator[str]:
-    """Run an ASGI app with uvicorn in a thread on a loopback socket it is handed (no free-port
-    race); yield its URL once ``/v2/health/ready`` answers 200 (``ready=False``: once it answers)."""
-    import uvicorn
-
-    sock = bound_socket()
-    config = uvicorn.Config(app, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            assert thread.is_alive(), "the service thread died during start-up"
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200 or not ready:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the service did not become ready"
-            time.sleep(0.1)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import io
 import logging
 import subprocess
 import sys

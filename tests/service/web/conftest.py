@@ -8,20 +8,16 @@ except in CI (``CI`` set), where they fail.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
-import uvicorn
 
 from service.main import create_app
+from tests.servers import serve_app
 from service.settings import DEFAULT_MODELS_DIR, Settings
 
 CHROMIUM = os.environ.get("MRI_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -38,29 +34,9 @@ CHROMIUM_ARGS = [
 
 @contextmanager
 def serve(settings: Settings, wait_ready: bool = True, timeout: float = 180.0) -> Iterator[str]:
-    """Run ``create_app(settings)`` under uvicorn on a free loopback port; yield its base URL."""
-    app = create_app(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        while wait_ready and httpx.get(f"{base}/v2/health/ready").status_code != 200:
-            assert app.state.load_error is None, app.state.load_error
-            assert time.monotonic() < deadline, "the models did not load"
-            time.sleep(0.1)
+    """Run ``create_app(settings)`` under uvicorn on a loopback port; yield its base URL."""
+    with serve_app(create_app(settings), ready=wait_ready, timeout=timeout) as base:
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 @pytest.fixture(scope="session")
