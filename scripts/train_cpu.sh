@@ -4,30 +4,35 @@
 # evaluated, and promoted model by model by the declared rule of `python -m training select`.
 # The runs before it are recorded in the model card (`continued_from` of each model).
 #
-# Usage: bash scripts/train_cpu.sh [DATA_DIR] [MAX_MINUTES] [SIZE]
+# Usage: bash scripts/train_cpu.sh [DATA_DIR] [MAX_MINUTES] [STAGE]
 #   DATA_DIR     default ../shared/data/lgg/kaggle_3m
 #   MAX_MINUTES  budget of this stretch (default 95); run it again to continue the same run
 #                (--resume) until its epochs are done, then it evaluates and selects.
-#   SIZE         128 (default: 14 epochs at 5e-4 from the served segmenter), or 256 (12 epochs at
-#                3e-4 from the best weights of the 128 run; the 256 run behind the model card was
-#                stopped by a 55-minute budget after 11 epochs and then evaluated and selected).
+#   STAGE        128 (default: 128 px, 14 epochs at 5e-4 from the served segmenter);
+#                256 (256 px, 12 epochs at 3e-4 from the best weights of the 128 run; the run behind
+#                the model card was stopped by a 55-minute budget after 11 epochs);
+#                256b (256 px, a second cosine cycle: 16 epochs at 2e-4 from the best weights of
+#                the 256 run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/lgg/kaggle_3m}
 MINUTES=${2:-95}
-SIZE=${3:-128}
+STAGE=${3:-128}
 PY=${PYTHON:-python}
-RUN=runs/joint$SIZE
-if [ "$SIZE" = 256 ]; then
-  RECIPE=(--epochs 12 --learning-rate 0.0003 --init-weights runs/joint128/joint/best_segmenter.weights.h5)
-else
-  RECIPE=(--epochs 14 --learning-rate 0.0005 --init-weights models/segmenter.keras)
-fi
+RUN=runs/joint$STAGE
+case "$STAGE" in
+  128) RECIPE=(--image-size 128 --epochs 14 --learning-rate 0.0005 --init-weights models/segmenter.keras) ;;
+  256) RECIPE=(--image-size 256 --epochs 12 --learning-rate 0.0003
+               --init-weights runs/joint128/joint/best_segmenter.weights.h5) ;;
+  256b) RECIPE=(--image-size 256 --epochs 16 --learning-rate 0.0002
+                --init-weights runs/joint256/joint/best_segmenter.weights.h5) ;;
+  *) echo "unknown stage $STAGE (128, 256 or 256b)"; exit 2 ;;
+esac
 if [ -f "$RUN/joint/state.json" ]; then
   $PY -m training train --resume "$RUN/joint" --max-minutes "$MINUTES" --quiet
 else
   mkdir -p "$RUN/models" && cp models/split.json "$RUN/models/"
-  $PY -m training train joint --data "$DATA" --image-size "$SIZE" "${RECIPE[@]}" \
+  $PY -m training train joint --data "$DATA" "${RECIPE[@]}" \
     --warmup-epochs 1 --batch-size 16 --healthy-fraction 0.5 \
     --out "$RUN/models" --runs "$RUN" --max-minutes "$MINUTES" --quiet
 fi

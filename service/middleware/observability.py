@@ -32,6 +32,7 @@ class RequestObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        root_path = scope.get("root_path", "")
         state = scope.setdefault("state", {})
         bytes_in = 0
         status = 500
@@ -56,7 +57,7 @@ class RequestObservabilityMiddleware:
             raise
         finally:
             seconds = time.perf_counter() - start
-            endpoint = _endpoint(scope)
+            endpoint = _endpoint(scope, root_path)
             images = int(state.get(IMAGES_STATE_KEY, 0))
             self.metrics.observe_request(endpoint, scope["method"], status, seconds, images)
             logger.info(
@@ -70,6 +71,13 @@ class RequestObservabilityMiddleware:
             )
 
 
-def _endpoint(scope: Scope) -> str:
-    """The route template that served the request (set by routing); ``unmatched`` when none did."""
-    return getattr(scope.get("route"), "path", None) or "unmatched"
+def _endpoint(scope: Scope, root_path: str) -> str:
+    """The route template that served the request; for a mounted app (the page's static files) its
+    mount prefix, which routing appends to ``root_path``; ``unmatched`` when nothing served it."""
+    route_path = getattr(scope.get("route"), "path", None)
+    if route_path:
+        return route_path
+    mounted = scope.get("root_path", "")
+    if mounted != root_path and mounted.startswith(root_path):
+        return mounted[len(root_path):]
+    return "unmatched"

@@ -46,3 +46,16 @@ def test_two_apps_do_not_share_metrics(make_client):
 
     assert "/v2/health/live" in first.get("/metrics").text
     assert "/v2/health/live" not in second.get("/metrics").text
+
+
+def test_static_files_are_counted_under_their_mount(make_client):
+    client = make_client()
+    assert client.get("/web/app.js").status_code == 200
+    assert client.get("/web/nothing.js").status_code == 404
+
+    values = _samples(client.get("/metrics").text)
+
+    ok = (("endpoint", "/web"), ("method", "GET"), ("status", "200"))
+    assert values[("mri_http_requests_total", ok)] == 1
+    assert values[("mri_http_errors_total", (("endpoint", "/web"), ("status", "404")))] == 1
+    assert ("mri_http_errors_total", (("endpoint", "unmatched"), ("status", "404"))) not in values
