@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import signal
 import socket
@@ -34,6 +35,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def listening_port(log_path: Path) -> int | None:
+    """The port uvicorn reports binding (it was started on port 0: no free-port race)."""
+    found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", log_path.read_text())
+    return int(found.group(1)) if found else None
 
 
 def requirement_closure(lines: list[str]) -> set[str]:
@@ -109,7 +116,7 @@ def test_image_requirements_cover_the_service_imports(image_requirements):
 
 
 def service_command(dockerfile, port: int) -> list[str]:
-    """The image's CMD with host 127.0.0.1, a free port and this environment's uvicorn."""
+    """The image's CMD with host 127.0.0.1, ``port`` and this environment's uvicorn."""
     cmd = list(dockerfile.effective("cpu", "CMD").exec_form)
     assert cmd[0] == "uvicorn"
     script = shutil.which("uvicorn", path=str(Path(sys.executable).parent))
@@ -139,22 +146,26 @@ def healthcheck(dockerfile, port: int) -> int:
 
 @pytest.mark.slow
 def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_path):
-    port = free_port()
-    assert healthcheck(dockerfile, port) != 0, "the health check must fail when nothing listens"
+    assert healthcheck(dockerfile, free_port()) != 0, "the health check must fail when nothing listens"
     log_path = tmp_path / "service.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            service_command(dockerfile, port),
+            service_command(dockerfile, 0),
             cwd=REPO,
             env=service_env(dockerfile, models_dir, tmp_path),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             assert proc.poll() is None, f"service exited {proc.returncode}:\n{log_path.read_text()[-4000:]}"
+            assert time.monotonic() < deadline, f"not ready:\n{log_path.read_text()[-4000:]}"
+            port = listening_port(log_path)
+            if port is None:
+                time.sleep(0.5)
+                continue
+            url = f"http://127.0.0.1:{port}"
             try:
                 if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
                     break
