@@ -20,23 +20,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from mri_client import MRIClient, MRIError, rle_to_pixels
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contract.metrics import dice  # noqa: E402
+from contract.lgg_layout import labelled_slices, read_mask
+from contract.metrics import dice
 
 logger = logging.getLogger("check_folder")
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
-_SLICE = re.compile(r"^(?P<case>.+)_(?P<n>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -79,21 +76,7 @@ class Report:
 
 
 def _slices_of_case(folder: Path) -> list[Slice]:
-    images, masks = {}, {}
-    for path in folder.iterdir():
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            if path.stem.endswith("_mask"):
-                masks[path.stem[: -len("_mask")]] = path
-            else:
-                images[path.stem] = path
-    found = []
-    for stem, image in images.items():
-        match = _SLICE.match(stem)
-        if match is None or stem not in masks:
-            logger.warning("skipping %s: no slice number or no mask beside it", image)
-            continue
-        found.append(Slice(folder.name, int(match["n"]), image, masks[stem]))
-    return found
+    return [Slice(folder.name, item.number, item.image, item.mask) for item in labelled_slices(folder)]
 
 
 def find_slices(folder: Path) -> list[Slice]:
@@ -101,14 +84,6 @@ def find_slices(folder: Path) -> list[Slice]:
     cases = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     found = [s for case in cases or [folder] for s in _slices_of_case(case)]
     return sorted(found, key=lambda s: (s.case, s.number))
-
-
-def read_mask(path: Path) -> np.ndarray:
-    """A mask file as a boolean ``(H, W)`` array: any non-zero pixel is tumour."""
-    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        raise ValueError(f"cannot read mask {path}")
-    return (mask.max(axis=2) if mask.ndim == 3 else mask) > 0
 
 
 def predicted_mask(answer: dict, shape: tuple[int, int]) -> np.ndarray:

@@ -12,7 +12,6 @@ import csv
 import hashlib
 import logging
 import random
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,11 +19,10 @@ import cv2
 import numpy as np
 
 from contract import to_model_input
+from contract.lgg_layout import labelled_slices, read_mask
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
-_SLICE_RE = re.compile(r"^(?P<case>.+)_(?P<n>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -45,16 +43,6 @@ def patient_of(case: str) -> str:
     return "_".join(parts[:3]) if len(parts) >= 3 else case
 
 
-def read_mask(path: str | Path) -> np.ndarray:
-    """Read a mask file as a boolean ``(H, W)`` array (any non-zero pixel is tumour)."""
-    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        raise ValueError(f"cannot read mask {path}")
-    if mask.ndim == 3:
-        mask = mask.max(axis=2)
-    return mask > 0
-
-
 def read_image(path: str | Path) -> np.ndarray:
     """Read a slice as ``(H, W, 3)`` uint8 with channels in file order (pre-contrast, FLAIR, post-contrast).
 
@@ -71,30 +59,15 @@ def build_index(root: str | Path) -> list[SliceRecord]:
     root = Path(root)
     records = []
     for case_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        masks = {}
-        images = {}
-        for f in case_dir.iterdir():
-            if f.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            stem = f.stem
-            if stem.endswith("_mask"):
-                masks[stem[: -len("_mask")]] = f
-            else:
-                images[stem] = f
-        for stem, image_path in images.items():
-            m = _SLICE_RE.match(stem)
-            if not m or stem not in masks:
-                log.warning("skipping %s: no slice number or no mask", image_path)
-                continue
-            mask_path = masks[stem]
+        for item in labelled_slices(case_dir):
             records.append(
                 SliceRecord(
                     case=case_dir.name,
                     patient=patient_of(case_dir.name),
-                    slice=int(m["n"]),
-                    image_path=str(image_path.relative_to(root)),
-                    mask_path=str(mask_path.relative_to(root)),
-                    has_tumour=int(read_mask(mask_path).any()),
+                    slice=item.number,
+                    image_path=str(item.image.relative_to(root)),
+                    mask_path=str(item.mask.relative_to(root)),
+                    has_tumour=int(read_mask(item.mask).any()),
                 )
             )
     if not records:
