@@ -15,21 +15,13 @@ import logging
 from pathlib import Path
 
 from benchmark_service import REPO, start_server  # scripts/ is this script's import path
+from headless_chromium import CHROMIUM, launch
 from playwright.sync_api import sync_playwright
 
 LGG = REPO / "tests/fixtures/lgg/kaggle_3m"
 DEFAULT_SLICES = [
     LGG / "TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif",
     LGG / "TCGA_FG_7634_20000128/TCGA_FG_7634_20000128_22.jpg",
-]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
 ]
 logger = logging.getLogger("screenshot")
 
@@ -39,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", nargs="*", type=Path, default=DEFAULT_SLICES, help="slices to upload")
     parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="folder with the two models")
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="folder for page-<slice>.png")
-    parser.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium executable")
+    parser.add_argument("--chromium", default=CHROMIUM, help="Chromium executable")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -49,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     requests: list[str] = []
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+            browser = launch(playwright, args.chromium)
             page = browser.new_page(viewport={"width": 1100, "height": 760})
             page.on("request", lambda request: requests.append(request.url))
             page.goto(url + "/")

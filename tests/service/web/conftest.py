@@ -7,6 +7,7 @@ except in CI (``CI`` set), where they fail.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -17,19 +18,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from service.main import create_app
-from tests.servers import serve_app
 from service.settings import DEFAULT_MODELS_DIR, Settings
+from tests.servers import serve_app
 
-CHROMIUM = os.environ.get("MRI_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+REPO = Path(__file__).resolve().parents[3]
+_spec = importlib.util.spec_from_file_location("headless_chromium", REPO / "scripts" / "headless_chromium.py")
+headless_chromium = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(headless_chromium)
+CHROMIUM = headless_chromium.CHROMIUM
 
 
 @contextmanager
@@ -68,7 +64,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = headless_chromium.launch(playwright)
         yield browser
         browser.close()
 
