@@ -17,8 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.losses import dice_bce_loss  # noqa: E402
-from training.models import build_classifier, build_resunet  # noqa: E402
+from training.losses import dice_bce_loss
+from training.models import build_classifier, build_resunet
 
 
 def _rate(step, batch: int, steps: int) -> float:

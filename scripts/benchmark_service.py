@@ -23,8 +23,8 @@ import uvicorn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from service.main import create_app  # noqa: E402
-from service.settings import Settings  # noqa: E402
+from service.main import create_app
+from service.settings import Settings
 
 DEFAULT_IMAGE = REPO / "tests/fixtures/lgg/kaggle_3m/TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif"
 logger = logging.getLogger("benchmark")

@@ -7,8 +7,14 @@ import dataclasses
 import logging
 import sys
 
-from training.config import DEFAULT_DATA, DEFAULT_MODELS, DEFAULT_REPORTS, DEFAULT_RUNS, MODEL_KINDS, TrainConfig
-
+from training.config import (
+    DEFAULT_DATA,
+    DEFAULT_MODELS,
+    DEFAULT_REPORTS,
+    DEFAULT_RUNS,
+    MODEL_KINDS,
+    TrainConfig,
+)
 
 log = logging.getLogger("training")
 

@@ -21,8 +21,19 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from contract import (CLASSIFIER_FILE, DEFAULT_IMAGE_SIZE, FLAIR_CHANNEL, SEGMENTER_FILE, SPLIT_FILE, file_version,
-                      flair_only, read_card, to_model_input, tumour_probability, write_card)
+from contract import (
+    CLASSIFIER_FILE,
+    DEFAULT_IMAGE_SIZE,
+    FLAIR_CHANNEL,
+    SEGMENTER_FILE,
+    SPLIT_FILE,
+    file_version,
+    flair_only,
+    read_card,
+    to_model_input,
+    tumour_probability,
+    write_card,
+)
 from contract.postprocess import NO_POSTPROCESS
 from contract.windowing import percentile_window
 from training import choices, metrics, report

@@ -8,11 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from training import data as lgg  # noqa: E402
-from training.report import overlay  # noqa: E402
+from training import data as lgg
+from training.report import overlay
 
 log = logging.getLogger(__name__)
 

@@ -65,7 +65,7 @@ def classification_report(truth: np.ndarray, prob: np.ndarray, threshold: float)
     truth = np.asarray(truth, bool)
     pred = np.asarray(prob) >= threshold
     return {
-        "slices": int(len(truth)),
+        "slices": len(truth),
         "threshold": float(threshold),
         "accuracy": float(skm.accuracy_score(truth, pred)),
         "precision": float(skm.precision_score(truth, pred, zero_division=0)),

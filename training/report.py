@@ -8,12 +8,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
 
-from contract import CARD_TEXT_FILE  # noqa: E402
-from training.metrics import dice  # noqa: E402
+from contract import CARD_TEXT_FILE
+from training.metrics import dice
 
 INTENDED_USE = (
     "Research and engineering use only: flag and outline FLAIR abnormalities (lower-grade glioma) on "

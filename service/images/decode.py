@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
+from contract.windowing import to_uint8
 from service.errors import ImageError, InvalidImage
 from service.images.dicom import decode_dicom
 from service.images.limits import ImageLimits
 from service.images.raster import decode_png_or_jpeg, decode_tiff
 from service.images.sniff import ImageFormat, sniff_format
-from contract.windowing import to_uint8
 
 __all__ = ["DecodedSlice", "ImageLimits", "decode_image", "sequences_of", "to_three_channels"]
 

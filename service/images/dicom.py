@@ -30,10 +30,10 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.pixels import apply_modality_lut, get_decoder
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from contract.windowing import percentile_window, to_uint8
 from service.errors import ImageError, InvalidImage, UnsupportedImage
 from service.images.limits import ImageLimits
 from service.images.sniff import has_dicom_magic
-from contract.windowing import percentile_window, to_uint8
 
 logger = logging.getLogger(__name__)
 

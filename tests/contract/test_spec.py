@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from contract import (FLAIR_CHANNEL, file_version, flair_only, mask_from_probabilities, read_card, to_model_input,
-                      tumour_probability, write_card)
+from contract import (
+    FLAIR_CHANNEL,
+    file_version,
+    flair_only,
+    mask_from_probabilities,
+    read_card,
+    to_model_input,
+    tumour_probability,
+    write_card,
+)
 
 
 def test_to_model_input_resizes_and_keeps_the_raw_range():

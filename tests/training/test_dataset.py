@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from training.__main__ import _parser
 from contract import FLAIR_CHANNEL
+from training.__main__ import _parser
 from training.dataset import Augment, SliceDataset
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from contract.windowing import percentile_window
 from service.errors import InvalidImage
 from service.images import ImageLimits, decode_image
-from contract.windowing import percentile_window
 from tests.service import samples
 
 LIMITS = ImageLimits()
