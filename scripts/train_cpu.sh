@@ -12,7 +12,11 @@
 #                256 (256 px, 12 epochs at 3e-4 from the best weights of the 128 run; the run behind
 #                the model card was stopped by a 55-minute budget after 11 epochs);
 #                256b (256 px, a second cosine cycle: 16 epochs at 2e-4 from the best weights of
-#                the 256 run).
+#                the 256 run);
+#                128-no-upload-aug (an ablation, promotes nothing: the 128 recipe from the same
+#                starting weights, the segmenter committed at c20ee6f, without the upload
+#                augmentation, i.e. --augment windowed=0 --augment flair_only=0; recorded against
+#                the 128 run with `python -m training compare`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/lgg/kaggle_3m}
@@ -26,7 +30,11 @@ case "$STAGE" in
                --init-weights runs/joint128/joint/best_segmenter.weights.h5) ;;
   256b) RECIPE=(--image-size 256 --epochs 16 --learning-rate 0.0002
                 --init-weights runs/joint256/joint/best_segmenter.weights.h5) ;;
-  *) echo "unknown stage $STAGE (128, 256 or 256b)"; exit 2 ;;
+  128-no-upload-aug)
+    mkdir -p runs/init && git show c20ee6f:models/segmenter.keras > runs/init/segmenter-c20ee6f.keras
+    RECIPE=(--image-size 128 --epochs 14 --learning-rate 0.0005 --init-weights runs/init/segmenter-c20ee6f.keras
+            --augment windowed=0 --augment flair_only=0) ;;
+  *) echo "unknown stage $STAGE (128, 256, 256b or 128-no-upload-aug)"; exit 2 ;;
 esac
 if [ -f "$RUN/joint/state.json" ]; then
   $PY -m training train --resume "$RUN/joint" --max-minutes "$MINUTES" --quiet
@@ -43,6 +51,11 @@ config = json.load(open(sys.argv[1].replace("state.json", "config.json")))
 sys.exit(0 if state["epochs_done"] >= config["epochs"] else 1)
 PY
 $PY -m training evaluate --data "$DATA" --models "$RUN/models" --reports "$RUN/reports"
+if [ "$STAGE" = 128-no-upload-aug ]; then
+  $PY -m training compare --baseline runs/joint128/models --variant "$RUN/models" \
+    --change "upload augmentation off (windowed 0, flair_only 0; default 0.2 each)"
+  exit 0
+fi
 $PY -m training evaluate --data "$DATA"
 $PY -m training select --candidate "$RUN/models"
 $PY -m training evaluate --data "$DATA"

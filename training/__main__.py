@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--candidate", required=True, help="folder of the candidate models and their card")
     sel.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder")
     sel.add_argument("--only", choices=["classifier", "segmenter"], default=None, help="compare one model only")
+    cmp = sub.add_parser("compare", formatter_class=fmt,
+                         help="record two evaluated runs that differ in one training choice (a training "
+                              "ablation) in the served folder's training_ablation.json; promotes nothing")
+    cmp.add_argument("--baseline", required=True, help="folder of the baseline run's models and card")
+    cmp.add_argument("--variant", required=True, help="folder of the run with the one change")
+    cmp.add_argument("--change", required=True, help="what the variant changed, e.g. 'upload augmentation off'")
+    cmp.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder (the record's home)")
     rd = sub.add_parser("readme", formatter_class=fmt,
                         help="rewrite the README's generated model tables from the model card (training.readme)")
     rd.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder whose card is shown")
@@ -117,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
 
         changed = update_readme(args.readme, read_card(args.models))
         log.info("%s %s", args.readme, "updated" if changed else "already up to date")
+    elif args.command == "compare":
+        from training.selection import compare
+
+        compare(args.baseline, args.variant, args.change, args.models)
     elif args.command == "select":
         from training.selection import RULES, select
 

@@ -37,6 +37,7 @@ from contract import (
 from contract.postprocess import NO_POSTPROCESS
 from contract.windowing import percentile_window
 from training import choices, metrics, report
+from training.selection import ABLATION_FILE
 from training import data as lgg
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,8 @@ def evaluate(data: str, models_dir: str, reports_dir: str, max_slices: int | Non
     card["pipeline"] = {"description": "analyze: segment only slices the classifier calls positive",
                         "metrics": results["pipeline"]}
     card["ablation"] = ablation
+    if (models / ABLATION_FILE).exists():
+        card["training_ablation"] = json.loads((models / ABLATION_FILE).read_text())
     card["intended_use"] = report.INTENDED_USE
     card["limitations"] = report.limitations(card)
     card["evaluation"] = {"command": "python -m training evaluate", "max_slices": max_slices,

@@ -32,6 +32,31 @@ def _model_line(name: str, entry: dict) -> str:
             f"({device.get('backend')} on {', '.join(device.get('devices', []))}, {device.get('cpu_count')} cores)")
 
 
+PARTS = (("validation", "validation"), ("test", "test"), ("test_flair_only", "FLAIR only"),
+         ("test_windowed", "windowed 16-bit"))
+
+
+def _run_cell(run: dict) -> str:
+    """One side of a training ablation: both models' headline figure on every evaluated part."""
+    cells = []
+    for model, key, label in (("segmenter", "patient_dice_mean", "segmenter Dice"),
+                              ("classifier", "roc_auc", "classifier AUC")):
+        figures = run[model]["metrics"]
+        cells.append(f"{label}: " + ", ".join(f"{name} {_f(figures[part][key])}"
+                                              for part, name in PARTS if part in figures))
+    return "; ".join(cells)
+
+
+def training_ablation_markdown(records: list[dict]) -> list[str]:
+    """Rows of ``python -m training compare`` records: the change, the baseline's and the variant's figures."""
+    if not records:
+        return []
+    lines = ["", "| training ablation (`python -m training compare`, two runs, one change) | baseline | variant |",
+             "| --- | --- | --- |"]
+    lines += [f"| {r['change']} | {_run_cell(r['baseline'])} | {_run_cell(r['variant'])} |" for r in records]
+    return lines
+
+
 def figures_markdown(card: dict) -> str:
     """The README's tables: test and validation figures with targets, the ablation and the volume path."""
     clf, seg = card["models"]["classifier"], card["models"]["segmenter"]
@@ -85,6 +110,7 @@ def figures_markdown(card: dict) -> str:
             cells = [", ".join(f"{k} {_f(v) if isinstance(v, float) else v}" for k, v in ablation[part][row].items())
                      for part in ("validation", "test")]
             lines.append(f"| {row} | {cells[0]} | {cells[1]} |")
+    lines += training_ablation_markdown(card.get("training_ablation", []))
     volume = card.get("volume", {}).get("results", {})
     if volume:
         lines += ["", "| `/volume` on the test patients as NIfTI | mean Dice | median Dice | mean abs. volume error "

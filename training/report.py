@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from contract import CARD_TEXT_FILE
 from training.metrics import dice
+from training.readme import training_ablation_markdown
 
 INTENDED_USE = (
     "Research and engineering use only: flag and outline FLAIR abnormalities (lower-grade glioma) on "
@@ -144,6 +145,7 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
     for part, scores in card.get("pipeline", {}).get("metrics", {}).items():
         lines.append(f"- pipeline ({part}): " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items()))
     lines += ablation_markdown(card.get("ablation", {}))
+    lines += training_ablation_markdown(card.get("training_ablation", []))
     volume = card.get("volume", {}).get("results", {})
     if volume:
         lines += ["", "## Whole volumes (`POST /volume`, test patients as NIfTI)", "",

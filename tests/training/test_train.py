@@ -11,7 +11,8 @@ from contract import CARD_FILE, CARD_TEXT_FILE, CLASSIFIER_FILE, SEGMENTER_FILE,
 from training.__main__ import main
 from training.config import TrainConfig
 from training.evaluate import evaluate
-from training.selection import select
+from training.readme import training_ablation_markdown
+from training.selection import ABLATION_FILE, compare, select
 from training.train import resume_config, train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lgg" / "kaggle_3m"
@@ -149,3 +150,40 @@ def test_select_promotes_by_the_declared_rule_and_keeps_both_figures(trained, tm
     (candidate / CARD_FILE).write_text(json.dumps(card))
     with pytest.raises(ValueError, match="different patient splits"):
         select(candidate, served)
+
+
+@pytest.mark.slow
+def test_compare_records_a_training_ablation_without_promoting(trained, tmp_path):
+    trained, _ = trained
+    served, baseline, variant = tmp_path / "served", tmp_path / "baseline", tmp_path / "variant"
+    for folder, dice in ((served, 0.5), (baseline, 0.7), (variant, 0.6)):
+        folder.mkdir()
+        for name in (CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE):
+            (folder / name).write_bytes((trained / name).read_bytes())
+        card = read_card(trained)
+        card["models"]["segmenter"]["metrics"] = {"validation": {"patient_dice_mean": dice},
+                                                  "test_windowed": {"patient_dice_mean": dice - 0.1}}
+        card["models"]["classifier"]["metrics"] = {"validation": {"roc_auc": 0.9}}
+        (folder / CARD_FILE).write_text(json.dumps(card))
+    (variant / SEGMENTER_FILE).write_bytes(b"the variant's file")
+
+    record = compare(baseline, variant, "upload augmentation off", served)
+
+    assert (served / SEGMENTER_FILE).read_bytes() == (trained / SEGMENTER_FILE).read_bytes()  # nothing promoted
+    assert json.loads((served / ABLATION_FILE).read_text()) == [record]
+    assert record["baseline"]["segmenter"]["metrics"]["validation"]["patient_dice_mean"] == 0.7
+    assert record["variant"]["segmenter"]["metrics"]["test_windowed"]["patient_dice_mean"] == pytest.approx(0.5)
+    row = training_ablation_markdown([record])[-1]
+    assert row.startswith("| upload augmentation off | segmenter Dice: validation 0.700, windowed 16-bit 0.600;")
+    assert "| segmenter Dice: validation 0.600, windowed 16-bit 0.500; classifier AUC: validation 0.900 |" in row
+    (variant / SPLIT_FILE).write_text("{}")
+    card = read_card(variant)
+    card["split"] = {"patients": {"train": ["someone else"]}}
+    (variant / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="different patient splits"):
+        compare(baseline, variant, "another split", served)
+    card = read_card(baseline)
+    del card["models"]["classifier"]["metrics"]
+    (baseline / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="run python -m training evaluate"):
+        compare(baseline, baseline, "not evaluated", served)
