@@ -100,8 +100,8 @@ def figures_markdown(card: dict) -> str:
             for side in ("candidate", "served"):
                 run = sel["runs"][side]
                 figures = run["metrics"]
-                cells.append(f"`{run['architecture']}` at {run['image_size']}: validation "
-                             f"{_f(figures['validation'][key])}, test {_f(figures.get('test', {}).get(key))}")
+                cells.append(f"`{run['architecture']}` at {run['image_size']}: validation "  # 4 digits: it decides
+                             f"{_f(figures['validation'][key], 4)}, test {_f(figures.get('test', {}).get(key))}")
             lines.append(f"| {name}: {sel['rule']} | {cells[0]} | {cells[1]} | {sel['winner']} |")
     ablation = card.get("ablation", {})
     if ablation:

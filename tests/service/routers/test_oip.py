@@ -217,13 +217,14 @@ def test_bundled_models_through_tritonclient_equal_direct_predictions():
         assert {r.name for r in models.runners()} == {"lgg-classifier", "lgg-segmenter"}
         pixels = decode_image(samples.lgg_bytes(), None, ImageLimits(32, 4096, 4096**2, 4 * 4096**2)).pixels
         batch = to_model_input(pixels, models.classifier.input_size)[None]
+        seg_batch = to_model_input(pixels, models.segmenter.input_size)[None]  # each model its own size
         for binary in (True, False):
             result = c.infer("lgg-classifier", [_input(batch, binary)])
             direct = models.classifier.call_model(batch)[:, 0]
             np.testing.assert_allclose(result.as_numpy("tumour_probability"), direct, rtol=1e-5, atol=1e-6)
             assert result.as_numpy("has_tumour").tolist() == [True]  # a tumour slice
-            result = c.infer("lgg-segmenter", [_input(batch, binary)])
-            direct = models.segmenter.call_model(batch)[..., 0]
+            result = c.infer("lgg-segmenter", [_input(seg_batch, binary)])
+            direct = models.segmenter.call_model(seg_batch)[..., 0]
             np.testing.assert_allclose(result.as_numpy("tumour_probability"), direct, rtol=1e-5, atol=1e-6)
             assert result.as_numpy("mask").sum() > 100
 
