@@ -37,8 +37,8 @@ from contract import (
 from contract.postprocess import NO_POSTPROCESS
 from contract.windowing import percentile_window
 from training import choices, metrics, report
-from training.selection import ABLATION_FILE
 from training import data as lgg
+from training.selection import ABLATION_FILE
 
 log = logging.getLogger(__name__)
 
