@@ -13,6 +13,8 @@
 #                the model card was stopped by a 55-minute budget after 11 epochs);
 #                256b (256 px, a second cosine cycle: 16 epochs at 2e-4 from the best weights of
 #                the 256 run);
+#                128b (128 px, a second cosine cycle: 12 epochs at 2.5e-4 from the best weights
+#                of the 128 run);
 #                128-no-upload-aug (an ablation, promotes nothing: the 128 recipe from the same
 #                starting weights, the segmenter committed at c20ee6f, without the upload
 #                augmentation, i.e. --augment windowed=0 --augment flair_only=0; recorded against
@@ -30,11 +32,13 @@ case "$STAGE" in
                --init-weights runs/joint128/joint/best_segmenter.weights.h5) ;;
   256b) RECIPE=(--image-size 256 --epochs 16 --learning-rate 0.0002
                 --init-weights runs/joint256/joint/best_segmenter.weights.h5) ;;
+  128b) RECIPE=(--image-size 128 --epochs 12 --learning-rate 0.00025
+                --init-weights runs/joint128/joint/best_segmenter.weights.h5) ;;
   128-no-upload-aug)
     mkdir -p runs/init && git show c20ee6f:models/segmenter.keras > runs/init/segmenter-c20ee6f.keras
     RECIPE=(--image-size 128 --epochs 14 --learning-rate 0.0005 --init-weights runs/init/segmenter-c20ee6f.keras
             --augment windowed=0 --augment flair_only=0) ;;
-  *) echo "unknown stage $STAGE (128, 256, 256b or 128-no-upload-aug)"; exit 2 ;;
+  *) echo "unknown stage $STAGE (128, 128b, 256, 256b or 128-no-upload-aug)"; exit 2 ;;
 esac
 if [ -f "$RUN/joint/state.json" ]; then
   $PY -m training train --resume "$RUN/joint" --max-minutes "$MINUTES" --quiet
