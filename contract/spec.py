@@ -27,6 +27,12 @@ import numpy as np
 
 CLASSIFIER_FILE = "classifier.keras"
 SEGMENTER_FILE = "segmenter.keras"
+#: A joint model: one network, one pass per slice, with both outputs (:data:`JOINT_OUTPUTS`).
+JOINT_FILE = "joint.keras"
+#: Output names of a joint model: ``(N, S, S, 1)`` per-pixel and ``(N, 1)`` slice tumour probability.
+MASK_OUTPUT = "mask"
+PROBABILITY_OUTPUT = "tumour_probability"
+JOINT_OUTPUTS = (MASK_OUTPUT, PROBABILITY_OUTPUT)
 CARD_FILE = "model_card.json"
 CARD_TEXT_FILE = "MODEL_CARD.md"
 SPLIT_FILE = "split.json"
