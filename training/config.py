@@ -76,6 +76,9 @@ class TrainConfig:
         "validation folds, whose held-out patients must not choose anything)",
     )
     workers: int = _option(1, "threads preparing (augmenting) training batches")
+    validate_every: int = _option(
+        1, "validate every N epochs (and after the last); keep=best needs 1, keep=last only watches the curves"
+    )
     augment: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +88,8 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.keep not in KEEP:
             raise ValueError(f"keep must be one of {KEEP}, got {self.keep!r}")
+        if self.validate_every < 1 or (self.keep == "best" and self.validate_every != 1):
+            raise ValueError("validate_every must be >= 1, and 1 when the best validation epoch is kept")
         if self.epochs < 1 or self.batch_size < 1 or self.workers < 1:
             raise ValueError("epochs, batch_size and workers must be positive")
 

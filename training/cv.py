@@ -1,5 +1,9 @@
 """Train a recipe on every cross-validation fold (``python -m training cv``), resumable fold by fold.
 
+A recipe's ``init_weights`` may name another recipe's fold models as a template,
+``"{runs}/joint128/fold{fold}/joint.keras"``: fold ``i`` then starts from that recipe's fold ``i``,
+which never saw fold ``i``'s patients either.
+
 Fold ``i`` of recipe ``R`` lives in ``<runs>/<R>/fold<i>/`` (1-based): its ``split.json`` (train =
 the other folds, validation = fold ``i``, test untouched), the run folder ``<model>/`` (checkpoints,
 state, log, as for any run) and, once its epochs are done, ``joint.keras``: the model as its *last*
@@ -72,8 +76,13 @@ def train_folds(recipe: str | Path, data: str, folds_file: str | Path, runs: str
         else:
             path.mkdir(parents=True, exist_ok=True)
             (path / SPLIT_FILE).write_text(json.dumps(fold_split(definition, i), indent=1) + "\n")
+            init = options.get("init_weights")  # a template: "{runs}/<recipe>/fold{fold}/joint.keras"
+            if init:
+                init = init.format(runs=runs, fold=i + 1)
+                if not Path(init).exists():
+                    raise ValueError(f"{recipe}: fold {i + 1} starts from {init}, which does not exist yet")
             cfg = TrainConfig(**{**options, "data": str(data), "out": str(path), "runs": str(path), "keep": "last",
-                                 "max_minutes": max_minutes, "workers": workers})
+                                 "max_minutes": max_minutes, "workers": workers, "init_weights": init})
             train(cfg, verbose=verbose)
         done[i] = fold_finished(path)
         log.info("%s: %s", path, "finished" if done[i] else "stopped by its time budget; run again to resume")

@@ -247,7 +247,8 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
         ([TimeBudget(cfg.max_minutes)] if cfg.max_minutes > 0 else [])
         + schedule_callbacks
         + [
-            ReseedLayers(cfg.seed), EpochCheckpoint(run_dir, monitors, state, cfg.patience),
+            ReseedLayers(cfg.seed),
+            EpochCheckpoint(run_dir, monitors if cfg.keep == "best" else {}, state, cfg.patience),
             keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=resume),
         ]
     )
@@ -257,15 +258,17 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
             validation_data=val_ds,
             epochs=cfg.epochs,
             initial_epoch=epoch0,
+            validation_freq=cfg.validate_every,
             callbacks=callbacks,
             verbose=verbose,
         )
-    return _save_served(cfg, model, state, run_dir, split, records, augment, time.time() - started)
+    return _save_served(cfg, model, list(monitors), state, run_dir, split, records, augment, time.time() - started)
 
 
 def _save_served(
     cfg: TrainConfig,
     model: keras.Model,
+    names: list[str],
     state: dict,
     run_dir: Path,
     split: dict,
@@ -282,7 +285,7 @@ def _save_served(
     served = {}
     if cfg.keep == "last":  # the model as the last epoch left it, whatever the validation curve said
         state = {**state, "best": {name: {"monitor": "last epoch", "value": None, "epoch": state["epochs_done"]}
-                                   for name in state["best"]}}
+                                   for name in names}}
     if cfg.model == "joint":
         if cfg.keep == "best":
             model.load_weights(best_weights_file(run_dir, "segmenter"))
