@@ -29,6 +29,8 @@ CLASSIFIER_FILE = "classifier.keras"
 SEGMENTER_FILE = "segmenter.keras"
 #: A joint model: one network, one pass per slice, with both outputs (:data:`JOINT_OUTPUTS`).
 JOINT_FILE = "joint.keras"
+#: A joint model for FLAIR-only input (a grey upload, a FLAIR-only volume), when the folder has one.
+FLAIR_FILE = "flair.keras"
 #: Output names of a joint model: ``(N, S, S, 1)`` per-pixel and ``(N, 1)`` slice tumour probability.
 MASK_OUTPUT = "mask"
 PROBABILITY_OUTPUT = "tumour_probability"
@@ -48,6 +50,8 @@ SEQUENCES_ALL = ", ".join(CHANNELS)
 SEQUENCES_FLAIR_ONLY = "FLAIR only"
 INPUT_RANGE = (0.0, 255.0)
 DEFAULT_IMAGE_SIZE = 256
+#: Side of the LGG data's own slices: masks are scored, and post-processing sizes counted, at it.
+NATIVE_SLICE_SIZE = 256
 
 
 def to_model_input(image: np.ndarray, size: int) -> np.ndarray:

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import logging
 import sys
-
 from pathlib import Path
 
 from contract import SPLIT_FILE
