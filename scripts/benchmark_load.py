@@ -193,12 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for config in args.configs:
             servers[config] = start_service(config, args.models_dir, args.batch)
-        for config, (process, url) in servers.items():
+        for _, url in servers.values():
             run_clients(url, data, 4, 1, args.warmup, 10)  # warm-up: concurrent single slices ...
             run_clients(url, data, 1, args.batch, 2 * args.batch, 10)  # ... and full batches
         for round_ in range(args.rounds):  # configurations interleaved: background load hits all alike
             for clients, per_request in scenarios:
-                for config, (process, url) in servers.items():
+                for config, (_, url) in servers.items():
                     result = run_clients(url, data, clients, per_request, args.slices, args.seconds)
                     results.setdefault((config, clients, per_request), []).append(result)
                     logger.info(

@@ -20,12 +20,12 @@ import httpx
 import numpy as np
 import uvicorn
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.main import create_app
 from service.settings import Settings
 
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = REPO / "tests/fixtures/lgg/kaggle_3m/TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif"
 logger = logging.getLogger("benchmark")
 

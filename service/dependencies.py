@@ -89,10 +89,7 @@ async def read_uploads(
         raise _form_error(
             "files", f"{len(files)} files; at most {settings.max_files_per_request} per request"
         )
-    if file is not None:
-        named = [("file", file)]
-    else:
-        named = [(f"files[{i}]", f) for i, f in enumerate(files or [])]
+    named = [("file", file)] if file is not None else [(f"files[{i}]", f) for i, f in enumerate(files or [])]
     setattr(request.state, IMAGES_STATE_KEY, len(named))
     items = [
         Upload(

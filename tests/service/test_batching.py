@@ -204,7 +204,10 @@ def test_overload_is_503_with_retry_after(models_dir):
             return call_model(batch)
 
         runner.batcher._run = held
-        post = lambda: client.post("/classify", files={"file": ("s.png", data, "image/png")})
+
+        def post() -> httpx.Response:
+            return client.post("/classify", files={"file": ("s.png", data, "image/png")})
+
         try:
             first = pool.submit(post)
             assert entered.wait(30)
