@@ -6,7 +6,6 @@ The client package must be installed (``pip install -e ./client``); it needs no 
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import socket
 import threading
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.servers import bound_socket, serve_app  # noqa: F401  (imported from here by other tests)
+from tests.tiny_models import BRAIN, build_tiny_models
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_SLICES = REPO / "tests" / "fixtures" / "lgg"
@@ -27,12 +27,8 @@ API_KEY = "client-test-key"
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> Path:
-    """Tiny contract-following models (see tests/deploy/tiny_models.py)."""
-    path = REPO / "tests" / "deploy" / "tiny_models.py"
-    module_spec = importlib.util.spec_from_file_location("_client_tiny_models", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.build_tiny_models(tmp_path_factory.mktemp("client-models"))
+    """Tiny contract-following models that call a real brain slice "tumour" (tests/tiny_models.py)."""
+    return build_tiny_models(tmp_path_factory.mktemp("client-models"), rule=BRAIN)
 
 
 def _app(models_dir: Path, **settings):

@@ -20,7 +20,7 @@ from service.main import create_app
 from service.settings import Settings
 from tests.client.conftest import serve_app as serving
 from tests.service import samples
-from tests.service.conftest import TINY_SIZE
+from tests.tiny_models import TINY_SIZE
 
 
 class Recorder:

@@ -17,7 +17,7 @@ from tritonclient.utils import InferenceServerException
 from service.main import create_app
 from service.settings import Settings
 from tests.client.conftest import serve_app as serving
-from tests.service.conftest import TINY_SIZE
+from tests.tiny_models import TINY_SIZE
 
 CLASSIFIER, SEGMENTER = "tiny-classifier", "tiny-segmenter"
 
