@@ -18,7 +18,10 @@ SCRIPTS = REPO / "scripts"
 @functools.cache
 def load_script(name: str) -> ModuleType:
     """``scripts/<name>.py`` as a module (``scripts/`` is no package), registered in ``sys.modules``
-    under ``name`` (dataclasses look their module up there); loaded once per test session."""
+    under ``name`` (dataclasses look their module up there); loaded once per test session. As when
+    a script runs, the other scripts are importable by name (``scripts/`` joins ``sys.path``)."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.append(str(SCRIPTS))
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

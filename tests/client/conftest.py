@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import bound_socket, serve_app  # noqa: F401  (imported from here by other tests)
+from tests.servers import serve_app, service_app
 from tests.tiny_models import BRAIN, build_tiny_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,24 +31,17 @@ def tiny_models(tmp_path_factory) -> Path:
     return build_tiny_models(tmp_path_factory.mktemp("client-models"), rule=BRAIN)
 
 
-def _app(models_dir: Path, **settings):
-    from service.main import create_app
-    from service.settings import Settings
-
-    return create_app(Settings(models_dir=models_dir, log_level="WARNING", **settings))
-
-
 @pytest.fixture(scope="session")
 def service_url(tiny_models) -> Iterator[str]:
     """The real service (no API key) on a free loopback port."""
-    with serve_app(_app(tiny_models)) as url:
+    with serve_app(service_app(tiny_models)) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def keyed_service_url(tiny_models) -> Iterator[str]:
     """The real service requiring ``X-API-Key: API_KEY``."""
-    with serve_app(_app(tiny_models, api_key=API_KEY)) as url:
+    with serve_app(service_app(tiny_models, api_key=API_KEY)) as url:
         yield url
 
 

@@ -18,7 +18,7 @@ from service.batching import Batcher, BatcherClosed, QueueFull
 from service.inference import load_models
 from service.main import create_app
 from service.settings import Settings
-from tests.client.conftest import serve_app as serving
+from tests.servers import serve_app
 from tests.service import samples
 from tests.tiny_models import TINY_SIZE
 
@@ -209,7 +209,7 @@ def test_concurrent_http_requests_get_the_answers_of_single_requests(models_dir,
     app = create_app(Settings(models_dir=models_dir, batching=batching, max_batch_wait_ms=10))
     rng = np.random.default_rng(5)
     slices = [samples.png_bytes(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)) for _ in range(16)]
-    with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=60) as client:
 
         def post(args: tuple[str, bytes]) -> dict:
             path, data = args
@@ -233,7 +233,7 @@ def test_overload_is_503_with_retry_after(models_dir):
     """max_queue=1 and the model held: the third concurrent request is refused at once."""
     app = create_app(Settings(models_dir=models_dir, max_queue=1, max_batch_size=1, retry_after_s=7))
     data = samples.png_bytes(np.full((40, 40, 3), 200, np.uint8))
-    with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(2) as pool:
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(2) as pool:
         _, entered, hold = held_first_call(app.state.models.classifier)
 
         def post() -> httpx.Response:
