@@ -19,7 +19,7 @@ from service.settings import DEFAULT_MODELS_DIR as MODELS_DIR
 from tests.service import samples
 from tests.service.web.conftest import Recorded
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 TUMOUR = samples.lgg_path(samples.TUMOUR_SLICE)
 HEALTHY = samples.lgg_path(samples.HEALTHY_SLICE)

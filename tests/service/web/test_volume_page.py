@@ -15,7 +15,7 @@ from tests.service import volume_samples as vs
 from tests.service.web.conftest import Recorded
 from tests.service.web.test_page import overlay_pixels, text
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 TUMOUR_RED = [208, 48, 42]  # #d0302a: a tumour slice's bar in the strip
 CLEAR_GREY = [154, 164, 178]  # #9aa4b2: any other slice's bar
