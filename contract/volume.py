@@ -14,9 +14,9 @@ Geometry
     is index ``k`` along the input's slice axis) and masks are mapped back onto the input grid.
 
 Intensities
-    :func:`normalise_volume`: per sequence (channel), over the **whole volume**, a linear window
-    from the ``VOLUME_PERCENTILES[0]`` to the ``VOLUME_PERCENTILES[1]`` percentile onto
-    0..``VOLUME_TARGET[c]``, clipped to 0..255. The targets are the medians, over the 62 training
+    :func:`normalise_volume`: per sequence (channel), over the **whole volume**, the percentile
+    window of :mod:`contract.windowing` (0.5th to 99.5th percentile) onto 0..``VOLUME_TARGET[c]``,
+    clipped to 0..255. The targets are the medians, over the 62 training
     patients, of each sequence's 99.5th percentile in the training data
     (``python scripts/volume_intensity_reference.py``), so a volume from a scanner (any scale, any
     dtype) reaches the models with the intensities the training slices have. It does not depend on
@@ -34,14 +34,11 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation
 from scipy import ndimage
 
 from contract.spec import CHANNELS, FLAIR_CHANNEL, mask_from_probabilities
+from contract.windowing import percentile_window
 
-#: Percentiles of the per-volume intensity window (low, high), over all voxels of one sequence.
-VOLUME_PERCENTILES = (0.5, 99.5)
 #: Where the high percentile lands, per sequence (pre-contrast, FLAIR, post-contrast): the median
 #: 99.5th percentile of the training volumes (scripts/volume_intensity_reference.py).
 VOLUME_TARGET = (149.0, 148.0, 142.0)
-#: Percentiles are computed on a regular subsample of at most about this many voxels.
-PERCENTILE_SAMPLE = 4_000_000
 
 THREE_SEQUENCES = ", ".join(CHANNELS)
 FLAIR_ONLY = "FLAIR only"
@@ -72,21 +69,11 @@ def normalise_volume(volume: np.ndarray) -> np.ndarray:
     Non-finite values count as 0; a constant sequence becomes 0.
     """
     if volume.ndim == 3:
-        return np.repeat(_window(volume, VOLUME_TARGET[FLAIR_CHANNEL])[..., None], len(CHANNELS), axis=-1)
+        flair = percentile_window(volume, VOLUME_TARGET[FLAIR_CHANNEL])
+        return np.repeat(flair[..., None], len(CHANNELS), axis=-1)
     if volume.ndim != 4 or volume.shape[3] != len(CHANNELS):
         raise ValueError(f"expected (X, Y, Z) or (X, Y, Z, 3), got shape {volume.shape}")
-    return np.stack([_window(volume[..., c], VOLUME_TARGET[c]) for c in range(len(CHANNELS))], axis=-1)
-
-
-def _window(channel: np.ndarray, target: float) -> np.ndarray:
-    values = np.asarray(channel, dtype=np.float32)
-    values = np.where(np.isfinite(values), values, np.float32(0.0))
-    step = max(1, int(np.ceil(values.size / PERCENTILE_SAMPLE)))
-    low, high = np.percentile(values.ravel()[::step], VOLUME_PERCENTILES)
-    if high <= low:
-        return np.zeros(values.shape, np.uint8)
-    scaled = (values - np.float32(low)) * np.float32(target / (high - low))
-    return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+    return np.stack([percentile_window(volume[..., c], VOLUME_TARGET[c]) for c in range(len(CHANNELS))], axis=-1)
 
 
 @dataclass(frozen=True)
