@@ -33,15 +33,18 @@ import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 from scipy import ndimage
 
-from contract.spec import CHANNELS, FLAIR_CHANNEL, mask_from_probabilities
+from contract.spec import (
+    CHANNELS,
+    FLAIR_CHANNEL,
+    SEQUENCES_ALL,
+    SEQUENCES_FLAIR_ONLY,
+    mask_from_probabilities,
+)
 from contract.windowing import percentile_window
 
 #: Where the high percentile lands, per sequence (pre-contrast, FLAIR, post-contrast): the median
 #: 99.5th percentile of the training volumes (scripts/volume_intensity_reference.py).
 VOLUME_TARGET = (149.0, 148.0, 142.0)
-
-THREE_SEQUENCES = ", ".join(CHANNELS)
-FLAIR_ONLY = "FLAIR only"
 
 #: 3-D post-processing of the mask: ``none``; ``largest``: keep the largest 3-D connected component
 #: (26-connectivity, across slices); ``drop_small``: drop components under ``SMALL_COMPONENT_FRACTION``
@@ -57,9 +60,9 @@ DEFAULT_GATE = False
 _RAS = axcodes2ornt(("R", "A", "S"))
 
 
-def sequences_of(volume: np.ndarray) -> str:
-    """``"pre-contrast, FLAIR, post-contrast"`` for a 4-D volume with 3 sequences, else ``"FLAIR only"``."""
-    return THREE_SEQUENCES if volume.ndim == 4 else FLAIR_ONLY
+def volume_sequences(volume: np.ndarray) -> str:
+    """``SEQUENCES_ALL`` for a 4-D volume with 3 sequences, else ``SEQUENCES_FLAIR_ONLY`` (contract.spec)."""
+    return SEQUENCES_ALL if volume.ndim == 4 else SEQUENCES_FLAIR_ONLY
 
 
 def normalise_volume(volume: np.ndarray) -> np.ndarray:
@@ -126,7 +129,7 @@ class AxialFrame:
         return np.ascontiguousarray(apply_orientation(canonical, ornt_transform(_RAS, self.ornt)))
 
 
-def postprocess_mask(mask: np.ndarray, method: str) -> np.ndarray:
+def postprocess_volume_mask(mask: np.ndarray, method: str) -> np.ndarray:
     """Apply the 3-D post-processing ``method`` (see ``PostProcess``) to a boolean 3-D mask."""
     if method == "none" or not mask.any():
         return mask
@@ -200,5 +203,5 @@ def predict_volume(
         chosen = wanted[start : start + batch_size]
         for index, prob in zip(chosen, segment(slices[chosen]), strict=True):
             masks[index] = mask_from_probabilities(prob, frame.slice_shape, segmenter_threshold)
-    mask = postprocess_mask(frame.from_slices(masks), postprocess)
+    mask = postprocess_volume_mask(frame.from_slices(masks), postprocess)
     return VolumePrediction(probabilities=probabilities, has_tumour=has_tumour, mask=mask, frame=frame)
