@@ -53,7 +53,7 @@ PostProcess = Literal["none", "largest", "drop_small"]
 POSTPROCESS_CHOICES: tuple[str, ...] = ("none", "largest", "drop_small")
 SMALL_COMPONENT_FRACTION = 0.1
 #: Default post-processing and classifier gating, chosen on the validation patients
-#: (``python scripts/volume_postprocess_choice.py``; figures in docs/service.md).
+#: (``python scripts/volume_choices.py``; figures in docs/service.md).
 DEFAULT_POSTPROCESS: PostProcess = "drop_small"
 DEFAULT_GATE = False
 
