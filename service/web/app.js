@@ -154,6 +154,20 @@ function analyse(files) {
   return run(() => (volume ? analyseVolume(files) : analyseSlice(files[0])));
 }
 
+async function answerOf(response) {
+  // The JSON answer of an analysis request, or null once its error is shown (503 while the models
+  // load: the files are sent again once they are ready).
+  if (!response.ok) {
+    const f = await failure(response);
+    if (f.status === 503) retryWhenReady(f.detail);
+    showError(f.status, f.detail);
+    return null;
+  }
+  state.pending = false;
+  state.answer = await response.json();
+  return state.answer;
+}
+
 async function run(task) {
   clearError();
   $("busy").hidden = false;
@@ -169,14 +183,8 @@ async function analyseSlice(file) {
   ]);
   if (!preview.ok) { const f = await failure(preview); return showError(f.status, f.detail); }
   const image = await createImageBitmap(await preview.blob());
-  if (!answer.ok) {
-    const f = await failure(answer);
-    if (f.status === 503) retryWhenReady(f.detail);
-    return showError(f.status, f.detail);
-  }
-  state.answer = await answer.json();
-  state.pending = false;
-  await showSlice(file.name, image, state.answer);
+  const analysis = await answerOf(answer);
+  if (analysis) await showSlice(file.name, image, analysis);
 }
 
 async function showSlice(name, image, answer) {
@@ -319,15 +327,8 @@ function volumeField(files) {
 }
 
 async function analyseVolume(files) {
-  const r = await post("volume?mask_format=rle", volumeField(files), files);
-  if (!r.ok) {
-    const f = await failure(r);
-    if (f.status === 503) retryWhenReady(f.detail);
-    return showError(f.status, f.detail);
-  }
-  state.answer = await r.json();
-  state.pending = false;
-  showVolume(files, state.answer);
+  const volume = await answerOf(await post("volume?mask_format=rle", volumeField(files), files));
+  if (volume) showVolume(files, volume);
 }
 
 function showVolume(files, v) {
