@@ -1,9 +1,9 @@
 """The real service on loopback for tests: scripts/serving.py, the one way scripts and tests start it.
 
 ``serve_app(app)`` runs an app object (e.g. ``service_app(models_dir, api_key=...)``) in a thread
-of the test process (fixtures, monkeypatching and ``app.state`` stay reachable); ``serve_process(env)`` runs ``uvicorn service.main:app`` as a
-child process (what the image runs). Both yield the base URL once ready; ``bound_socket()`` is a
-loopback port nobody listens on.
+of the test process (fixtures, monkeypatching and ``app.state`` stay reachable);
+``serve_process(env)`` runs ``uvicorn service.main:app`` as a child process (what the image runs).
+Both yield the base URL once ready; ``bound_socket()`` is a loopback port nobody listens on.
 """
 
 from __future__ import annotations
@@ -16,6 +16,5 @@ bound_socket = _serving.bound_socket
 serve_app = _serving.serve_app
 serve_process = _serving.serve_process
 service_app = _serving.service_app
-UVICORN = _serving.UVICORN
 
-__all__ = ["UVICORN", "bound_socket", "serve_app", "serve_process", "service_app"]
+__all__ = ["bound_socket", "serve_app", "serve_process", "service_app"]
