@@ -76,7 +76,8 @@ def normalise_volume(volume: np.ndarray) -> np.ndarray:
         return np.repeat(flair[..., None], len(CHANNELS), axis=-1)
     if volume.ndim != 4 or volume.shape[3] != len(CHANNELS):
         raise ValueError(f"expected (X, Y, Z) or (X, Y, Z, 3), got shape {volume.shape}")
-    return np.stack([percentile_window(volume[..., c], VOLUME_TARGET[c]) for c in range(len(CHANNELS))], axis=-1)
+    windowed = [percentile_window(volume[..., c], VOLUME_TARGET[c]) for c in range(len(CHANNELS))]
+    return np.stack(windowed, axis=-1)
 
 
 @dataclass(frozen=True)

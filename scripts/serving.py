@@ -69,7 +69,8 @@ def wait_until_ready(
             except httpx.TransportError:
                 pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the service was not {'ready' if ready else 'answering'} within {timeout:.0f} s")
+            state = "ready" if ready else "answering"
+            raise TimeoutError(f"the service was not {state} within {timeout:.0f} s")
         time.sleep(0.1)
 
 

@@ -117,8 +117,8 @@ def render(settings: type[BaseSettings] | None = None, repo: Path = REPO) -> str
         settings = Settings
     prefix = settings.model_config.get("env_prefix", "")
     rows = [
-        f"| `{prefix}{name.upper()}` | {_cell(default_text(name, field, repo))} | {_cell(values_text(field))} "
-        f"| {_cell(field.description or '')} |\n"
+        f"| `{prefix}{name.upper()}` | {_cell(default_text(name, field, repo))} "
+        f"| {_cell(values_text(field))} | {_cell(field.description or '')} |\n"
         for name, field in settings.model_fields.items()
     ]
     return HEADER.format(prefix=prefix) + "".join(rows)

@@ -70,7 +70,9 @@ for arg in "$@"; do
   case $arg in
     serve | test) profile=$arg ;;
     --check | --force | --print-key | --dry-run) mode=$arg ;;
-    *) printf 'setup_env: unknown option %s (use serve or test, and --check, --force, --print-key or --dry-run)\n' "$arg" >&2; exit 2 ;;
+    *)
+      printf 'setup_env: unknown option %s (use serve or test; --check, --force, --print-key, --dry-run)\n' "$arg" >&2
+      exit 2 ;;
   esac
 done
 apt_packages=("${SERVE_APT[@]}")

@@ -39,13 +39,15 @@ class Settings(BaseSettings):
         None,
         ge=0.0,
         le=1.0,
-        description=f"Tumour-probability cut-off of has_tumour; unset: the model card's threshold, else {DEFAULT_THRESHOLD}.",
+        description="Tumour-probability cut-off of has_tumour; unset: the model card's threshold, "
+        f"else {DEFAULT_THRESHOLD}.",
     )
     segmenter_threshold: float | None = Field(
         None,
         ge=0.0,
         le=1.0,
-        description=f"Per-pixel probability cut-off of the mask; unset: the model card's, else {DEFAULT_THRESHOLD}.",
+        description="Per-pixel probability cut-off of the mask; unset: the model card's, "
+        f"else {DEFAULT_THRESHOLD}.",
     )
     max_upload_bytes: int = Field(
         20 * 1024 * 1024,
@@ -55,26 +57,33 @@ class Settings(BaseSettings):
     )
     min_image_side: int = Field(32, ge=1, description="Smallest accepted image width and height.")
     max_image_side: int = Field(4096, ge=1, description="Largest accepted image width and height.")
-    max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest accepted width x height of a slice.")
+    max_image_pixels: int = Field(
+        4096 * 4096, ge=1, description="Largest accepted width x height of a slice."
+    )
     max_request_pixels: int = Field(
         4 * 4096 * 4096,
         ge=1,
         description="Most pixels of all slices of one request together (bounds the memory a request decodes).",
     )
-    max_files_per_request: int = Field(16, ge=1, description="Most slices in one request (form field `files`).")
+    max_files_per_request: int = Field(
+        16, ge=1, description="Most slices in one request (form field `files`)."
+    )
     max_volume_upload_bytes: int = Field(
         256 * 1024 * 1024,
         gt=0,
         description="Largest request body of POST /volume in bytes (instead of MRI_MAX_UPLOAD_BYTES there).",
     )
     max_volume_slices: int = Field(
-        512, ge=1, description="Most slices in one volume (DICOM series: files), checked from the header or zip directory."
+        512,
+        ge=1,
+        description="Most slices in one volume (DICOM series: files), checked from the header or the zip "
+        "directory.",
     )
     max_volume_bytes: int = Field(
         512 * 1024 * 1024,
         gt=0,
-        description="Most bytes of decompressed voxel data of one volume (NIfTI after gunzip, DICOM pixel data, "
-        "zip contents), checked before decoding.",
+        description="Most bytes of decompressed voxel data of one volume (NIfTI after gunzip, DICOM pixel "
+        "data, zip contents), checked before decoding.",
     )
     volume_batch_size: int = Field(32, ge=1, description="Slices per model call in POST /volume.")
     volume_postprocess: PostProcess = Field(
@@ -83,12 +92,13 @@ class Settings(BaseSettings):
         "drop_small (components under a tenth of the largest dropped).",
     )
     volume_gate: bool = Field(
-        DEFAULT_GATE, description="/volume segments only the slices the classifier calls positive (as /analyze does)."
+        DEFAULT_GATE,
+        description="/volume segments only the slices the classifier calls positive (as /analyze does).",
     )
     api_key: SecretStr | None = Field(
         None,
-        description="When set, every request except health, metrics, docs and the page (/, /web/*) needs header "
-        "X-API-Key with this value; unset: no authentication.",
+        description="When set, every request except health, metrics, docs and the page (/, /web/*) needs "
+        "header X-API-Key with this value; unset: no authentication.",
     )
     log_level: LogLevel = Field(
         "INFO", description="Level of the service's loggers (health probes are logged at DEBUG)."
@@ -121,7 +131,9 @@ class Settings(BaseSettings):
         description="Retry-After (seconds) of the 503 answered when the queue is full.",
     )
     require_gpu: bool = Field(
-        False, description="Fail start-up (models not loaded) when TensorFlow sees no GPU (the GPU image sets true)."
+        False,
+        description="Fail start-up (models not loaded) when TensorFlow sees no GPU (the GPU image sets "
+        "true).",
     )
     exit_on_load_failure: bool = Field(
         False,

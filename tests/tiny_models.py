@@ -87,7 +87,9 @@ def build_tiny_models(
 
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
-    pooling = {"mean": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[rule.pooling]
+    pooling = {"mean": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[
+        rule.pooling
+    ]
 
     inputs = keras.Input((size, size, 3), name="image")
     x = keras.layers.Rescaling(INPUT_SCALE, name=PREPROCESS_LAYER)(inputs)

@@ -52,7 +52,8 @@ function explain(status, detail) {
     case 413: return /pixels/.test(text)
       ? "The image has too many pixels for one request."
       : "The file is too large: this service accepts at most "
-        + (limit ? `${sizeText(limit)} per ${isVolume(state.files) ? "volume" : "request"}.` : "a smaller one.");
+        + (limit ? `${sizeText(limit)} per ${isVolume(state.files) ? "volume" : "request"}.`
+          : "a smaller one.");
     case 415: return "This file is not an image the service can read. Send a PNG, JPEG, TIFF or DICOM slice, "
       + "or a NIfTI volume or the files of one DICOM series.";
     case 422: return "The service could not use this file: " + (text || "it was refused.");
@@ -149,7 +150,8 @@ function analyse(files) {
   const limit = uploadLimit(files);
   if (limit != null && bytes > limit) {
     // Clearly over the limit: say so without sending it (the service would refuse it with 413).
-    return showError(413, `${bytes} bytes; this service takes at most ${limit} bytes per ${volume ? "volume" : "request"}`);
+    const per = volume ? "volume" : "request";
+    return showError(413, `${bytes} bytes; this service takes at most ${limit} bytes per ${per}`);
   }
   return run(() => (volume ? analyseVolume(files) : analyseSlice(files[0])));
 }

@@ -101,7 +101,8 @@ def test_three_sequences_are_windowed_each_on_their_own():
     volume[0, 0, 0] = 0.0
     out = normalise_volume(volume)
     assert out.shape == (8, 8, 2, 3)
-    assert volume_sequences(volume) == SEQUENCES_ALL and volume_sequences(volume[..., 1]) == SEQUENCES_FLAIR_ONLY
+    assert volume_sequences(volume) == SEQUENCES_ALL
+    assert volume_sequences(volume[..., 1]) == SEQUENCES_FLAIR_ONLY
     with pytest.raises(ValueError):
         normalise_volume(np.zeros((4, 4, 4, 2)))
 

@@ -138,10 +138,11 @@ def healthcheck(dockerfile, port: int) -> int:
 @pytest.mark.slow
 def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_path):
     with bound_socket() as sock:  # bound, nobody listening
-        assert healthcheck(dockerfile, sock.getsockname()[1]) != 0, "the health check must fail when nothing listens"
+        assert healthcheck(dockerfile, sock.getsockname()[1]) != 0, "it must fail when nothing listens"
     log_path = tmp_path / "service.log"
     env = service_env(dockerfile, models_dir, tmp_path)
-    with serve_process(env, service_command(dockerfile), log=log_path, timeout=STARTUP_TIMEOUT_S) as (proc, url):
+    command = service_command(dockerfile)
+    with serve_process(env, command, log=log_path, timeout=STARTUP_TIMEOUT_S) as (proc, url):
         assert healthcheck(dockerfile, urlsplit(url).port) == 0
         assert httpx.get(f"{url}/v2/health/live", timeout=10).status_code == 200
 

@@ -1,4 +1,4 @@
-"""scripts/settings_doc.py: docs/settings.md lists every field of the service's Settings, as the code has it."""
+"""scripts/settings_doc.py: docs/settings.md lists every field of the service's Settings, as in the code."""
 
 from __future__ import annotations
 
@@ -41,5 +41,8 @@ def test_a_new_setting_appears_by_running_the_command_again():
         widgets_per_slice: int = Field(7, ge=2, description="Widgets | per slice,\n  counted.")
 
     text = _script().render(Extended)
-    assert text.splitlines()[-1] == "| `MRI_WIDGETS_PER_SLICE` | 7 | an integer ≥ 2 | Widgets \\| per slice, counted. |"
+    assert (
+        text.splitlines()[-1]
+        == "| `MRI_WIDGETS_PER_SLICE` | 7 | an integer ≥ 2 | Widgets \\| per slice, counted. |"
+    )
     assert text != _script().render()

@@ -233,7 +233,11 @@ def test_overload_is_503_with_retry_after(models_dir):
     """max_queue=1 and the model held: the third concurrent request is refused at once."""
     app = create_app(Settings(models_dir=models_dir, max_queue=1, max_batch_size=1, retry_after_s=7))
     data = samples.png_bytes(np.full((40, 40, 3), 200, np.uint8))
-    with serve_app(app) as url, httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(2) as pool:
+    with (
+        serve_app(app) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+        ThreadPoolExecutor(2) as pool,
+    ):
         _, entered, hold = held_first_call(app.state.models.classifier)
 
         def post() -> httpx.Response:

@@ -163,6 +163,7 @@ def test_a_volume_is_held_to_the_volume_limit_not_the_slice_one(make_server, ope
     rec.page.set_input_files("#file", str(path))
     rec.page.wait_for_selector("#error:not([hidden])")
     assert f"accepts at most {limit // 1024} KiB per volume" in text(rec.page, "#error-text")
-    assert f"{size} bytes; this service takes at most {limit} bytes per volume" in text(rec.page, "#error-detail")
+    detail = text(rec.page, "#error-detail")
+    assert f"{size} bytes; this service takes at most {limit} bytes per volume" in detail
     assert not any(url.startswith(base + "/volume") for url in rec.urls), "nothing was sent"
     assert rec.foreign() == [] and rec.console_errors == []
