@@ -49,9 +49,12 @@ FLAIR_CHANNEL = CHANNELS.index("FLAIR")
 SEQUENCES_ALL = ", ".join(CHANNELS)
 SEQUENCES_FLAIR_ONLY = "FLAIR only"
 INPUT_RANGE = (0.0, 255.0)
-DEFAULT_IMAGE_SIZE = 256
-#: Side of the LGG data's own slices: masks are scored, and post-processing sizes counted, at it.
+#: Side of the LGG data's slices (256 x 256): the resolution masks are scored at and the area the
+#: 2-D post-processing's ``min_component_pixels`` counts in (contract/postprocess.py).
 NATIVE_SLICE_SIZE = 256
+#: Model input side ``S`` that training uses unless told otherwise; the service reads ``S`` from each
+#: saved model and falls back to this only for a model whose input size is not fixed.
+DEFAULT_INPUT_SIZE = 256
 
 
 def to_model_input(image: np.ndarray, size: int) -> np.ndarray:

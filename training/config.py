@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from contract import DEFAULT_IMAGE_SIZE
+from contract import DEFAULT_INPUT_SIZE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "lgg" / "kaggle_3m"
@@ -39,7 +39,7 @@ class TrainConfig:
         str(DEFAULT_RUNS), "parent of the run folder <runs>/<model>/ (checkpoints, state, log.csv)"
     )
     image_size: int = _option(
-        DEFAULT_IMAGE_SIZE, "model input size in pixels (slices are resized to it; a multiple of 32)"
+        DEFAULT_INPUT_SIZE, "model input size in pixels (slices are resized to it; a multiple of 32)"
     )
     epochs: int = _option(30, "total epochs of the run (the cosine schedule spans all of them)")
     batch_size: int = _option(16, "slices per training step")
