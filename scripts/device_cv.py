@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 log.info("no time left for %s fold %d", recipe, fold)
                 ended[(recipe, fold)] = -1
                 continue
-            logfile = open(Path(args.runs) / f"{Path(recipe).stem}-fold{fold}.log", "w")
+            logfile = open(Path(args.runs) / f"{Path(recipe).stem}-fold{fold}.log", "w")  # noqa: SIM115 (the child holds it)
             cmd = [sys.executable, "-m", "training", "cv", "--recipe", recipe, "--fold", str(fold),
                    "--data", args.data, "--runs", args.runs, "--folds", args.folds,
                    "--max-minutes", f"{minutes:.2f}", "--workers", str(args.workers)]
