@@ -80,7 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     cv = sub.add_parser("cv", formatter_class=fmt,
                         help="train a recipe on every fold from scratch (resumable); each fold's last-epoch "
                              "joint model predicts its held-out patients")
-    cv.add_argument("--recipe", required=True, help="a recipe file (training/recipes/*.toml)")
+    cv.add_argument("--recipe", required=True,
+                    help="a recipe file (training/recipes/*.toml); exit status 3 while folds are unfinished")
     cv.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
     cv.add_argument("--folds", default=str(DEFAULT_MODELS / FOLDS_FILE), help="the folds file")
     cv.add_argument("--runs", default=str(DEFAULT_RUNS / "cv"), help="parent of <recipe>/fold<i>/")
@@ -92,6 +93,21 @@ def _parser() -> argparse.ArgumentParser:
                     help="afterwards, write the recipe's finished folds into FILE (.npz, float16 weights)")
     cv.add_argument("--unpack", default=None, metavar="FILE",
                     help="only re-create the fold folders of a --pack FILE (trains nothing)")
+    ch = sub.add_parser("choose", formatter_class=fmt,
+                        help="every serving choice on the folds' out-of-fold predictions (training.choose): "
+                             "thresholds, post-processing, gate, TTA, FLAIR members, input size; into the card")
+    ch.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
+    ch.add_argument("--runs", default=str(DEFAULT_RUNS / "cv"), help="parent of the recipes' fold folders")
+    ch.add_argument("--models", default=str(DEFAULT_MODELS), help="the folder of folds.json; its card gets the choices")
+    ch.add_argument("--base", default="joint128", help="the three-sequence recipe")
+    ch.add_argument("--flair", default="joint128-flair", help="the FLAIR-members recipe (compared if trained)")
+    ch.add_argument("--large", default="joint256", help="the 256-pixel recipe (compared if trained)")
+    en = sub.add_parser("ensemble", formatter_class=fmt,
+                        help="write the served ensemble (one model file of fold models) and its card entries "
+                             "from the choices of python -m training choose")
+    en.add_argument("--runs", default=str(DEFAULT_RUNS / "cv"), help="parent of the recipes' fold folders")
+    en.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder")
+    en.add_argument("--members", type=int, required=True, help="fold models in the ensemble (the first N folds)")
     ev = sub.add_parser("evaluate", help="choose thresholds on validation, score the test patients",
                         formatter_class=fmt)
     ev.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
@@ -160,9 +176,20 @@ def main(argv: list[str] | None = None) -> int:
             unpack_folds(args.unpack, recipe_dir)
             return 0
         folds = None if args.fold is None else [f - 1 for f in args.fold]
-        train_folds(args.recipe, args.data, args.folds, args.runs, folds, args.max_minutes, args.workers)
+        done = train_folds(args.recipe, args.data, args.folds, args.runs, folds, args.max_minutes, args.workers)
         if args.pack:
             pack_folds(recipe_dir, args.pack)
+        if not all(done.values()):
+            log.info("unfinished folds: run the same command again to resume them")
+            return 3
+    elif args.command == "choose":
+        from training.choose import choose
+
+        choose(args.data, args.runs, args.models, args.base, args.flair, args.large)
+    elif args.command == "ensemble":
+        from training.ensemble import write_served
+
+        write_served(args.runs, args.models, args.members)
     elif args.command == "readme":
         from contract import read_card
         from training.readme import update_readme

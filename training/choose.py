@@ -117,46 +117,49 @@ def _gate(dev: Development, oof: dict, chosen: dict) -> dict:
             "rule": "the classifier's verdict unless another gate raises the slice accuracy (interval above 0)"}
 
 
-def choose(data: str, runs: str | Path, models_dir: str | Path) -> dict:
-    """Make every choice of the module docstring on the recipes' folds under ``runs``; write them and
-    the out-of-fold tables into the card of ``models_dir`` (``cross_validation``); return that entry."""
+def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE_RECIPE,
+           flair: str = FLAIR_RECIPE, large: str = LARGE_RECIPE) -> dict:
+    """Make every choice of the module docstring on the recipes' folds under ``runs`` (``base``: the
+    three-sequence recipe; ``flair``: FLAIR members; ``large``: the 256-pixel recipe; the last two are
+    compared when their folds exist); write the choices and the out-of-fold tables into the card of
+    ``models_dir`` (``cross_validation``) and return that entry."""
     runs = Path(runs)
     folds = read_folds(models_dir)
     dev = load_development(data, folds)
-    base = out_of_fold(runs / BASE_RECIPE, dev, "three", "none")
+    base = out_of_fold(runs / base, dev, "three", "none")
     base_path = path_choices(dev, base)
     decisions = {}
-    if (runs / LARGE_RECIPE / f"fold{folds['k']}").exists():
-        large = path_choices(dev, out_of_fold(runs / LARGE_RECIPE, dev, "three", "none"))
+    if (runs / large / f"fold{folds['k']}").exists():
+        large = path_choices(dev, out_of_fold(runs / large, dev, "three", "none"))
         decisions["input_size"] = _compare("input size 256", intervals.difference_interval(
             large["patient_dice"], base_path["patient_dice"]), "256 only if it raises the mean per-patient Dice")
     else:
         decisions["input_size"] = {"taken": False, "rule": "256 only if it raises the mean per-patient Dice",
-                                   "note": f"no {LARGE_RECIPE} folds: not trained (128 kept, the cheaper)"}
-    flip = out_of_fold(runs / BASE_RECIPE, dev, "three", "flip")
+                                   "note": f"no {large} folds: not trained (128 kept, the cheaper)"}
+    flip = out_of_fold(runs / base, dev, "three", "flip")
     flip_path = path_choices(dev, flip)
     decisions["tta"] = _compare("flip TTA", intervals.difference_interval(
         flip_path["patient_dice"], base_path["patient_dice"]), "two passes only if they raise the mean per-patient Dice")
     tta = "flip" if decisions["tta"]["taken"] else "none"
     three, three_oof = (flip_path, flip) if tta == "flip" else (base_path, base)
 
-    fed_flair = out_of_fold(runs / BASE_RECIPE, dev, "flair", tta)
+    fed_flair = out_of_fold(runs / base, dev, "flair", tta)
     fed_path = path_choices(dev, fed_flair)
-    flair_path, flair_oof, flair_recipe = fed_path, fed_flair, BASE_RECIPE
-    if (runs / FLAIR_RECIPE / f"fold{folds['k']}").exists():
-        own = out_of_fold(runs / FLAIR_RECIPE, dev, "flair", tta)
+    flair_path, flair_oof, flair_recipe = fed_path, fed_flair, base
+    if (runs / flair / f"fold{folds['k']}").exists():
+        own = out_of_fold(runs / flair, dev, "flair", tta)
         own_path = path_choices(dev, own)
         decisions["flair_members"] = _compare("FLAIR members", intervals.difference_interval(
             own_path["patient_dice"], fed_path["patient_dice"]),
             "FLAIR members only if they raise the FLAIR-only mean per-patient Dice")
         if decisions["flair_members"]["taken"]:
-            flair_path, flair_oof, flair_recipe = own_path, own, FLAIR_RECIPE
+            flair_path, flair_oof, flair_recipe = own_path, own, flair
     else:
-        decisions["flair_members"] = {"taken": False, "note": f"no {FLAIR_RECIPE} folds"}
+        decisions["flair_members"] = {"taken": False, "note": f"no {flair} folds"}
     decisions["gate"] = _gate(dev, three_oof, three)
     gate = decisions["gate"]["gate"]
     entry = {
-        "folds": folds, "recipes": {"three": BASE_RECIPE, "flair": flair_recipe}, "tta": tta, "gate": gate,
+        "folds": folds, "recipes": {"three": base, "flair": flair_recipe}, "tta": tta, "gate": gate,
         "decisions": decisions,
         "paths": {
             name: {"classifier": chosen["classifier"], "segmenter": chosen["segmenter"],

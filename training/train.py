@@ -57,6 +57,7 @@ def load_or_make_split(cfg: TrainConfig, records: list[lgg.SliceRecord]) -> dict
     path = Path(cfg.out) / SPLIT_FILE
     if path.exists():
         split = json.loads(path.read_text())
+        split.setdefault("slices", {k: len(lgg.records_for(records, v)) for k, v in split["patients"].items()})
         known = {r.patient for r in records}
         if set(sum(split["patients"].values(), [])) != known:
             raise ValueError(f"{path} does not match the patients of {cfg.data}; remove it to re-split")
