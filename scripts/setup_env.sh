@@ -21,7 +21,12 @@
 # sudo), PIP_INSTALL for pip arguments, and post_install for steps that need the environment.
 
 # ---- what the environment holds --------------------------------------------------------------
-APT_PACKAGES=(chromium)  # headless browser for tests/service/web (Playwright drives it; nothing downloaded)
+APT_PACKAGES=(
+  chromium          # headless browser for tests/service/web (Playwright drives it; nothing downloaded)
+  orthanc           # a real PACS for tests/gateway (the fixture starts it on loopback; never as a service)
+  orthanc-dicomweb  # Orthanc's DICOMweb plugin (QIDO-RS, WADO-RS, STOW-RS) for tests/gateway
+  dicom3tools       # dciodvfy: validates the gateway's DICOM SEG and SR in tests/gateway
+)
 PIP_INSTALL=(
   "-r docker/requirements-cpu.txt"  # the serving stack, exactly what the CPU image installs
   "-e .[test] -e ./client"          # this project, its test tools, the client
