@@ -11,6 +11,7 @@ import hashlib
 import logging
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+QUIET = ("highdicom", "pynetdicom", "dicomweb_client", "urllib3")
 
 
 def tag(uid: str | None) -> str:
@@ -22,5 +23,7 @@ def tag(uid: str | None) -> str:
 
 def configure(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=FORMAT, force=True)
-    # pynetdicom logs every PDU (with AE titles, never patient data) at INFO: keep it to warnings
-    logging.getLogger("pynetdicom").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # libraries that log at INFO what must not reach the log (highdicom: SOP Instance UIDs; pynetdicom:
+    # every association) speak from WARNING up
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -1,0 +1,123 @@
+"""A real Orthanc (Debian's ``orthanc`` + ``orthanc-dicomweb``) for the tests: its own JSON config,
+storage in a temporary folder, loopback ports, the Lua routing script of docs/integration.md."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+ROUTE_LUA = REPO / "gateway" / "orthanc" / "route_to_gateway.lua"
+AE_TITLE = "ORTHANC"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def available() -> bool:
+    return Path(ORTHANC).exists() and DICOMWEB_PLUGIN.exists()
+
+
+@dataclass
+class Orthanc:
+    http_port: int
+    dicom_port: int
+    process: subprocess.Popen
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def dicomweb(self) -> str:
+        return f"{self.url}/dicom-web"
+
+    @property
+    def peer(self) -> str:
+        """This Orthanc as the gateway's MRI_GATEWAY_PEERS entry."""
+        return json.dumps({AE_TITLE: f"127.0.0.1:{self.dicom_port}"})
+
+    @property
+    def destination(self) -> str:
+        return f"dicom://{AE_TITLE}@127.0.0.1:{self.dicom_port}"
+
+    def get(self, path: str):
+        response = httpx.get(self.url + path, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def series_of(self, modality: str) -> list[dict]:
+        """Orthanc's series records of one modality (MainDicomTags, Instances ...)."""
+        return [s for s in self.get("/series?expand") if s["MainDicomTags"].get("Modality") == modality]
+
+
+@contextmanager
+def run_orthanc(
+    folder: Path, gateway: tuple[str, int] | None = None, route: bool = True, stable_age: int = 1
+) -> Iterator[Orthanc]:
+    """Start Orthanc in ``folder``; ``gateway`` = (AE title, port) as a known modality ("gateway"),
+    ``route`` = the routing Lua script on. Stopped (SIGTERM, then SIGKILL) on exit."""
+    folder.mkdir(parents=True, exist_ok=True)
+    http_port, dicom_port = free_port(), free_port()
+    config = {
+        "Name": "test-pacs",
+        "StorageDirectory": str(folder / "db"),
+        "IndexDirectory": str(folder / "db"),
+        "HttpPort": http_port,
+        "DicomPort": dicom_port,
+        "DicomAet": AE_TITLE,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "HttpServerEnabled": True,
+        "DicomServerEnabled": True,
+        "DicomCheckCalledAet": False,
+        "DicomAlwaysAllowStore": True,
+        "DicomAlwaysAllowEcho": True,
+        "StableAge": stable_age,
+        "Plugins": [str(DICOMWEB_PLUGIN)],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+        "DicomModalities": {"gateway": [gateway[0], "127.0.0.1", gateway[1]]} if gateway else {},
+        "LuaScripts": [str(ROUTE_LUA)] if route and gateway else [],
+        "ConcurrentJobs": 2,
+        "StorageCompression": False,
+        "SaveJobs": False,
+    }
+    path = folder / "orthanc.json"
+    path.write_text(json.dumps(config, indent=2))
+    log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen([ORTHANC, str(path)], stdout=log, stderr=subprocess.STDOUT)
+    orthanc = Orthanc(http_port, dicom_port, process)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (folder / "orthanc.log").read_text()[-3000:]
+            try:
+                if httpx.get(orthanc.url + "/system", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "Orthanc did not start"
+            time.sleep(0.1)
+        yield orthanc
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
