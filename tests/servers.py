@@ -21,12 +21,13 @@ def bound_socket() -> socket.socket:
 
 
 @contextmanager
-def serve_app(app, ready: bool = True, timeout: float = 120.0) -> Iterator[str]:
+def serve_app(app, ready: bool = True, timeout: float = 120.0, sock: socket.socket | None = None) -> Iterator[str]:
     """Run an ASGI app with uvicorn in a thread on a loopback socket it is handed (no free-port
-    race); yield its URL once ``/v2/health/ready`` answers 200 (``ready=False``: once it answers)."""
+    race); yield its URL once ``/v2/health/ready`` answers 200 (``ready=False``: once it answers).
+    ``sock``: a socket from :func:`bound_socket` to serve on (e.g. one a client already points at)."""
     import uvicorn
 
-    sock = bound_socket()
+    sock = sock or bound_socket()
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)

@@ -67,12 +67,17 @@ class Orthanc:
 
 @contextmanager
 def run_orthanc(
-    folder: Path, gateway: tuple[str, int] | None = None, route: bool = True, stable_age: int = 1
+    folder: Path,
+    gateway: tuple[str, int] | None = None,
+    route: bool = True,
+    stable_age: int = 1,
+    dicom_port: int | None = None,
 ) -> Iterator[Orthanc]:
     """Start Orthanc in ``folder``; ``gateway`` = (AE title, port) as a known modality ("gateway"),
-    ``route`` = the routing Lua script on. Stopped (SIGTERM, then SIGKILL) on exit."""
+    ``route`` = the routing Lua script on; ``dicom_port``: its DICOM port (default: a free one).
+    Stopped (SIGTERM, then SIGKILL) on exit."""
     folder.mkdir(parents=True, exist_ok=True)
-    http_port, dicom_port = free_port(), free_port()
+    http_port, dicom_port = free_port(), dicom_port or free_port()
     config = {
         "Name": "test-pacs",
         "StorageDirectory": str(folder / "db"),
