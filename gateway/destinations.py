@@ -104,11 +104,12 @@ def _c_store(node: DicomNode, datasets: list[pydicom.Dataset], calling_ae: str) 
 
 
 def _stow(server: DicomwebServer, datasets: list[pydicom.Dataset]) -> None:
-    from dicomweb_client.api import DICOMwebClient
     from requests import RequestException
 
+    from gateway.dicomweb import client
+
     try:
-        DICOMwebClient(url=server.url, headers={"Accept": "application/dicom+json"}).store_instances(datasets)
+        client(server.url).store_instances(datasets)
     except (RequestException, OSError, ValueError) as exc:
         raise DestinationError(f"{server}: STOW-RS failed ({type(exc).__name__}: {_short(exc)})") from None
 

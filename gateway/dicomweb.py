@@ -25,8 +25,11 @@ class DicomwebRefused(Exception):
     """The DICOMweb server refused the request (4xx), e.g. no such study."""
 
 
-def _client(url: str) -> DICOMwebClient:
-    return DICOMwebClient(url=url)
+def client(url: str) -> DICOMwebClient:
+    """A client without dicomweb-client's own retries: the scheduler retries whole jobs, with backoff."""
+    web = DICOMwebClient(url=url)
+    web.set_http_retry_params(retry=False)
+    return web
 
 
 def _call(what: str, function, *args, **kwargs):
@@ -43,7 +46,7 @@ def _call(what: str, function, *args, **kwargs):
 
 def series_of_study(url: str, study_uid: str) -> list[str]:
     """The Series Instance UIDs of a study (QIDO-RS); DicomwebRefused when it has none."""
-    found = _call("QIDO-RS", _client(url).search_for_series, study_instance_uid=study_uid)
+    found = _call("QIDO-RS", client(url).search_for_series, study_instance_uid=study_uid)
     uids = [item[SERIES_UID_TAG]["Value"][0] for item in found or [] if SERIES_UID_TAG in item]
     if not uids:
         raise DicomwebRefused("QIDO-RS: the study has no series at that server")
@@ -52,10 +55,10 @@ def series_of_study(url: str, study_uid: str) -> list[str]:
 
 def series_headers(url: str, study_uid: str, series_uid: str) -> list[pydicom.Dataset]:
     """The instances' headers of one series (WADO-RS metadata; bulk data left out)."""
-    metadata = _call("WADO-RS metadata", _client(url).retrieve_series_metadata, study_uid, series_uid)
+    metadata = _call("WADO-RS metadata", client(url).retrieve_series_metadata, study_uid, series_uid)
     return [pydicom.Dataset.from_json(item, bulk_data_uri_handler=lambda *_: b"") for item in metadata]
 
 
 def series_instances(url: str, study_uid: str, series_uid: str) -> list[pydicom.Dataset]:
     """The instances of one series with their pixel data (WADO-RS)."""
-    return list(_call("WADO-RS", _client(url).retrieve_series, study_uid, series_uid))
+    return list(_call("WADO-RS", client(url).retrieve_series, study_uid, series_uid))

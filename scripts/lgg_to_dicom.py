@@ -131,7 +131,7 @@ def _series(case: Case, seq: Sequence, spacing, study: dict[str, str], uid) -> l
         ds.SeriesInstanceUID, ds.SeriesNumber, ds.Modality = series_uid, seq.number, "MR"
         ds.SeriesDescription = ds.ProtocolName = seq.description
         ds.SeriesDate, ds.SeriesTime = date, f"12{seq.number:02d}00"
-        ds.BodyPartExamined = "BRAIN"
+        ds.BodyPartExamined, ds.PatientPosition = "BRAIN", "HFS"
         ds.Manufacturer = "LGG (TCIA) via scripts/lgg_to_dicom.py"
         ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = study["frame"], ""
         ds.ScanningSequence, ds.SequenceVariant, ds.ScanOptions = seq.scanning_sequence, "NONE", ""

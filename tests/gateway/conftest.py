@@ -31,7 +31,8 @@ GATEWAY_AE = "MRI-AI"
 MODALITY_AE = "SCANNER"
 
 needs_orthanc = pytest.mark.skipif(
-    not available(), reason="Debian's orthanc and orthanc-dicomweb are needed (scripts/setup_env.sh installs them)"
+    not available(),
+    reason="Debian's orthanc and orthanc-dicomweb are needed (scripts/setup_env.sh installs them)",
 )
 
 
@@ -56,7 +57,9 @@ def study(seed: str, sequences=("pre", "flair", "post")) -> dict[str, list[pydic
     return lgg_to_dicom().case_study(fixture_case(), tuple(sequences), seed=seed)
 
 
-def push(datasets: list[pydicom.Dataset], port: int, called: str = GATEWAY_AE, calling: str = MODALITY_AE) -> None:
+def push(
+    datasets: list[pydicom.Dataset], port: int, called: str = GATEWAY_AE, calling: str = MODALITY_AE
+) -> None:
     """C-STORE every dataset to ``called`` at 127.0.0.1:``port`` (pynetdicom, as a modality)."""
     ae = AE(ae_title=calling)
     for sop_class in sorted({str(ds.SOPClassUID) for ds in datasets}):
@@ -128,7 +131,9 @@ class GatewayProcess:
         } | self.env
         self.starts += 1
         log = open(self.log_path, "ab")  # noqa: SIM115 - the process keeps it
-        self.process = subprocess.Popen([sys.executable, "-m", "gateway"], cwd=REPO, env=env, stdout=log, stderr=log)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway"], cwd=REPO, env=env, stdout=log, stderr=log
+        )
         wait_for(self._healthy, 60, "the gateway to start")
         return self
 

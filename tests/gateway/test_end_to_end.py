@@ -40,9 +40,8 @@ def results_in(orthanc, study_uid: str) -> tuple[pydicom.Dataset, pydicom.Datase
 
     seg_series, sr_series = wait_for(found, 120, "SEG and SR in Orthanc", every=0.5)
     assert len(seg_series) == 1 and len(sr_series) == 1, "one SEG and one SR series, nothing sent twice"
-    uid = lambda item: item["0020000E"]["Value"][0]  # noqa: E731
-    seg = client.retrieve_series(study_uid, uid(seg_series[0]))
-    sr = client.retrieve_series(study_uid, uid(sr_series[0]))
+    seg = client.retrieve_series(study_uid, seg_series[0]["0020000E"]["Value"][0])
+    sr = client.retrieve_series(study_uid, sr_series[0]["0020000E"]["Value"][0])
     assert len(seg) == 1 and len(sr) == 1
     return seg[0], sr[0]
 
@@ -50,7 +49,9 @@ def results_in(orthanc, study_uid: str) -> tuple[pydicom.Dataset, pydicom.Datase
 def dciodvfy_errors(ds: pydicom.Dataset, tmp_path) -> list[str]:
     path = tmp_path / f"{ds.Modality}.dcm"
     ds.save_as(path, enforce_file_format=True)
-    run = subprocess.run([shutil.which("dciodvfy") or "dciodvfy", str(path)], capture_output=True, text=True)
+    run = subprocess.run(
+        [shutil.which("dciodvfy") or "dciodvfy", str(path)], check=False, capture_output=True, text=True
+    )
     return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
@@ -122,16 +123,24 @@ def test_three_series_routed_by_orthanc_come_back_as_seg_and_sr(
     # from the fixture's images, not by the gateway), and the expert mask
     case = fixture_case()
     mask = seg_mask(seg, series["flair"])
-    expected, answer = service_mask(service_url, {"file": ("three.nii.gz", nifti_bytes(case.images), "application/gzip")})
+    expected, answer = service_mask(
+        service_url, {"file": ("three.nii.gz", nifti_bytes(case.images), "application/gzip")}
+    )
     from contract.volume import AxialFrame
 
-    frame = AxialFrame.of(nib.Nifti1Image.from_bytes(gzip.decompress(nifti_bytes(case.images))).affine, expected.shape)
+    frame = AxialFrame.of(
+        nib.Nifti1Image.from_bytes(gzip.decompress(nifti_bytes(case.images))).affine, expected.shape
+    )
     expected_slices = frame.to_slices(expected)[::-1]  # head to foot, training orientation
     assert answer["sequences"] == "pre-contrast, FLAIR, post-contrast"
     np.testing.assert_array_equal(mask, expected_slices)
     score = dice(mask, case.masks)
-    logger.warning("gateway SEG vs expert mask, three sequences: Dice %.3f (%d vs %d voxels)",
-                   score, mask.sum(), case.masks.sum())
+    logger.warning(
+        "gateway SEG vs expert mask, three sequences: Dice %.3f (%d vs %d voxels)",
+        score,
+        mask.sum(),
+        case.masks.sum(),
+    )
     assert score > 0.5
 
     # SR: volume = SEG voxels x voxel volume; slices; probability; the SEG referenced
@@ -147,3 +156,59 @@ def test_three_series_routed_by_orthanc_come_back_as_seg_and_sr(
     # valid objects
     assert dciodvfy_errors(seg, tmp_path) == []
     assert dciodvfy_errors(sr, tmp_path) == []
+
+
+def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
+    service_url, gateway_factory, orthanc_factory, tmp_path
+):
+    """POST /jobs pulls a FLAIR-only study with WADO-RS; the SEG and SR go back with STOW-RS; the SEG
+    equals the service's answer for the same DICOM files posted to /volume."""
+    orthanc = orthanc_factory()  # no routing: the gateway pulls
+    gateway = gateway_factory(MRI_GATEWAY_SERVICE_URL=service_url).start()
+    flair = study("pull-flair", ["flair"])["flair"]
+    push(flair, orthanc.dicom_port, called="ORTHANC")
+    study_uid = str(flair[0].StudyInstanceUID)
+
+    created = httpx.post(
+        f"{gateway.url}/jobs",
+        json={"dicomweb_url": orthanc.dicomweb, "study_instance_uid": study_uid},
+        timeout=30,
+    )
+    assert created.status_code == 202, created.text
+    [job] = created.json()
+    assert job["destination"] == f"dicomweb://{orthanc.dicomweb}" and job["source"] == "dicomweb"
+    seg, sr = results_in(orthanc, study_uid)
+    [job] = gateway.wait_finished(1)
+    assert job["state"] == "sent" and job["result"]["sequences"] == "FLAIR only", job
+
+    mask = seg_mask(seg, flair)
+    expected, answer = service_mask(service_url, dicom_files(flair))
+    # the service's mask of a DICOM series is on its grid (slice, row, column), slices ascending along
+    # the normal: foot to head here, the reverse of the instances' order (head to foot)
+    assert answer["sequences"] == "FLAIR only"
+    np.testing.assert_array_equal(mask, expected[::-1])
+    logger.warning("gateway SEG vs expert mask, FLAIR only: Dice %.3f", dice(mask, fixture_case().masks))
+    assert sr_measurements(sr)["Volume"] == pytest.approx(answer["tumour_volume_ml"], rel=1e-6)
+    assert dciodvfy_errors(seg, tmp_path) == [] and dciodvfy_errors(sr, tmp_path) == []
+
+    # the log names studies and series by hashes only, never patients
+    log = gateway.log()
+    for secret in (
+        str(flair[0].PatientName),
+        str(flair[0].PatientID),
+        study_uid,
+        str(flair[0].SeriesInstanceUID),
+        str(flair[0].SOPInstanceUID),
+        str(seg.SOPInstanceUID),
+    ):
+        assert secret not in log
+
+
+def test_pull_of_an_unknown_study_is_404(gateway_factory, orthanc_factory):
+    orthanc = orthanc_factory()
+    gateway = gateway_factory().start()
+    answer = httpx.post(
+        f"{gateway.url}/jobs", json={"dicomweb_url": orthanc.dicomweb, "study_instance_uid": "1.2.3"}
+    )
+    assert answer.status_code == 404, answer.text
+    assert gateway.jobs() == []

@@ -62,7 +62,9 @@ def test_service_down_then_up(gateway_factory, orthanc_factory):
     sock = bound_socket()  # bound, not listening: connections are refused until the service starts
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     orthanc = orthanc_factory()
-    gateway = gateway_factory(MRI_GATEWAY_SERVICE_URL=url, MRI_GATEWAY_DESTINATION=orthanc.destination).start()
+    gateway = gateway_factory(
+        MRI_GATEWAY_SERVICE_URL=url, MRI_GATEWAY_DESTINATION=orthanc.destination
+    ).start()
     push(study("service-down", ["flair"])["flair"], gateway.dicom_port)
     waiting = job_with(gateway, lambda j: j["state"] == "queued" and j["attempts"] >= 1, "a retry")
     assert "cannot be reached" in waiting["reason"], waiting
@@ -129,7 +131,9 @@ def test_series_that_cannot_be_analysed_fail_with_a_reason_and_the_gateway_keeps
     import httpx
 
     orthanc = orthanc_factory()
-    gateway = gateway_factory(MRI_GATEWAY_SERVICE_URL=service_url, MRI_GATEWAY_DESTINATION=orthanc.destination)
+    gateway = gateway_factory(
+        MRI_GATEWAY_SERVICE_URL=service_url, MRI_GATEWAY_DESTINATION=orthanc.destination
+    )
     gateway.start()
     bad = {
         "CT": (_ct(study("ct", ["flair"])["flair"]), "not a brain MR series: Modality CT"),
@@ -152,8 +156,11 @@ def test_series_that_cannot_be_analysed_fail_with_a_reason_and_the_gateway_keeps
     ct_job = jobs[str(bad["CT"][0][0].SeriesInstanceUID)]
     retried = httpx.post(f"{gateway.url}/jobs/{ct_job['id']}/retry")
     assert retried.status_code == 200 and retried.json()["state"] == "queued", retried.text
-    wait_for(lambda: gateway.job(ct_job["id"])["state"] == "failed" and gateway.job(ct_job["id"])["attempts"] == 1,
-             30, "the retried job to fail again")
+    wait_for(
+        lambda: gateway.job(ct_job["id"])["state"] == "failed" and gateway.job(ct_job["id"])["attempts"] == 1,
+        30,
+        "the retried job to fail again",
+    )
     sent_id = jobs[str(good[0].SeriesInstanceUID)]["id"]
     assert httpx.post(f"{gateway.url}/jobs/{sent_id}/retry").status_code == 409
     assert gateway.process.poll() is None
