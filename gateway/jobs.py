@@ -70,6 +70,7 @@ class Job:
             "instances": self.instances,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "last_received_at": self.last_received_at or None,
             "next_try_at": self.next_try_at if self.state == QUEUED else None,
             "result": self.result or None,
         }

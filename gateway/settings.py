@@ -5,10 +5,12 @@ Every default is defined here, once; ``python -m gateway --help`` and docs/integ
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.destinations import parse_destination, parse_peer
 
@@ -35,9 +37,10 @@ class GatewaySettings(BaseSettings):
         description="Where results go: dicom://AET@host:port (C-STORE) or dicomweb://http://host:port/dicom-web "
         "(STOW-RS); unset: back to the sender (its AE in PEERS, or the DICOMweb server a job pulled from).",
     )
-    peers: dict[str, str] = Field(
+    peers: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
-        description='Known AEs as JSON {"AET": "host:port"}: where results of a C-STORE sender go back to.',
+        description='Known AEs, AET=host:port[,AET=host:port...] (or JSON {"AET": "host:port"}): where '
+        "results of a C-STORE sender go back to.",
     )
     stable_s: float = Field(
         10.0, ge=0, description="A study is complete when no instance of it arrived for this many seconds."
@@ -81,6 +84,18 @@ class GatewaySettings(BaseSettings):
             return None
         parse_destination(value)
         return value
+
+    @field_validator("peers", mode="before")
+    @classmethod
+    def _peers_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("{"):
+            return json.loads(value)
+        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError("expected AET=host:port[,AET=host:port...]")
+        return {aet.strip(): address.strip() for aet, address in pairs}
 
     @field_validator("peers")
     @classmethod

@@ -18,17 +18,13 @@ from pathlib import Path
 import httpx
 import pydicom
 import pytest
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE
 
 from tests.gateway.orthanc import AE_TITLE as ORTHANC_AE
-from tests.gateway.orthanc import available, free_port, run_orthanc
+from tests.gateway.orthanc import GATEWAY_AE, available, free_port, push, run_orthanc
 from tests.servers import serve_app
 
 REPO = Path(__file__).resolve().parents[2]
 CASE = REPO / "tests" / "fixtures" / "lgg-volume" / "TCGA_HT_7605_19950916"
-GATEWAY_AE = "MRI-AI"
-MODALITY_AE = "SCANNER"
 
 needs_orthanc = pytest.mark.skipif(
     not available(),
@@ -55,23 +51,6 @@ def fixture_case():
 def study(seed: str, sequences=("pre", "flair", "post")) -> dict[str, list[pydicom.Dataset]]:
     """The fixture patient as a new study (``seed``: its own UIDs): ``key -> instances``."""
     return lgg_to_dicom().case_study(fixture_case(), tuple(sequences), seed=seed)
-
-
-def push(
-    datasets: list[pydicom.Dataset], port: int, called: str = GATEWAY_AE, calling: str = MODALITY_AE
-) -> None:
-    """C-STORE every dataset to ``called`` at 127.0.0.1:``port`` (pynetdicom, as a modality)."""
-    ae = AE(ae_title=calling)
-    for sop_class in sorted({str(ds.SOPClassUID) for ds in datasets}):
-        ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
-    assoc = ae.associate("127.0.0.1", port, ae_title=called)
-    assert assoc.is_established, f"no association with {called} on port {port}"
-    try:
-        for ds in datasets:
-            status = assoc.send_c_store(ds)
-            assert status and status.Status == 0x0000, f"C-STORE status {status}"
-    finally:
-        assoc.release()
 
 
 def wait_for(check: Callable[[], object], timeout: float, what: str, every: float = 0.2):
@@ -201,14 +180,16 @@ def orthanc_factory(tmp_path):
     """Start Orthanc instances in tmp_path (context managers closed at the end)."""
     from contextlib import ExitStack
 
+    started = []
     with ExitStack() as stack:
 
         def start(gateway: GatewayProcess | None = None, **kw):
-            folder = tmp_path / f"orthanc-{len(stack._exit_callbacks)}"
+            started.append(gateway)
+            folder = tmp_path / f"orthanc-{len(started)}"
             target = (GATEWAY_AE, gateway.dicom_port) if gateway else None
             return stack.enter_context(run_orthanc(folder, target, **kw))
 
         yield start
 
 
-__all__ = ["ORTHANC_AE", "needs_orthanc", "push", "study", "wait_for"]
+__all__ = ["GATEWAY_AE", "ORTHANC_AE", "needs_orthanc", "push", "study", "wait_for"]

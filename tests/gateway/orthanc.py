@@ -1,4 +1,4 @@
-"""A real Orthanc (Debian's ``orthanc`` + ``orthanc-dicomweb``) for the tests: its own JSON config,
+"""pynetdicom as the modality that pushes, and a real Orthanc (Debian's ``orthanc`` + ``orthanc-dicomweb``) for the tests: its own JSON config,
 storage in a temporary folder, loopback ports, the Lua routing script of docs/integration.md."""
 
 from __future__ import annotations
@@ -14,12 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pydicom
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE
 
 REPO = Path(__file__).resolve().parents[2]
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 ROUTE_LUA = REPO / "gateway" / "orthanc" / "route_to_gateway.lua"
+CONFIG = REPO / "gateway" / "orthanc" / "orthanc.json"  # the docker-compose trial's configuration
 AE_TITLE = "ORTHANC"
+GATEWAY_AE = "MRI-AI"
+MODALITY_AE = "SCANNER"
 
 
 def free_port() -> int:
@@ -78,29 +84,21 @@ def run_orthanc(
     Stopped (SIGTERM, then SIGKILL) on exit."""
     folder.mkdir(parents=True, exist_ok=True)
     http_port, dicom_port = free_port(), dicom_port or free_port()
-    config = {
+    config = json.loads(CONFIG.read_text()) | {  # the shipped configuration, on loopback in ``folder``
         "Name": "test-pacs",
         "StorageDirectory": str(folder / "db"),
         "IndexDirectory": str(folder / "db"),
         "HttpPort": http_port,
         "DicomPort": dicom_port,
-        "DicomAet": AE_TITLE,
         "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "HttpServerEnabled": True,
-        "DicomServerEnabled": True,
-        "DicomCheckCalledAet": False,
-        "DicomAlwaysAllowStore": True,
-        "DicomAlwaysAllowEcho": True,
         "StableAge": stable_age,
         "Plugins": [str(DICOMWEB_PLUGIN)],
-        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         "DicomModalities": {"gateway": [gateway[0], "127.0.0.1", gateway[1]]} if gateway else {},
         "LuaScripts": [str(ROUTE_LUA)] if route and gateway else [],
-        "ConcurrentJobs": 2,
         "StorageCompression": False,
         "SaveJobs": False,
     }
+    assert config["DicomAet"] == AE_TITLE
     path = folder / "orthanc.json"
     path.write_text(json.dumps(config, indent=2))
     log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 - closed below
@@ -126,3 +124,20 @@ def run_orthanc(
             process.kill()
             process.wait()
         log.close()
+
+
+def push(
+    datasets: list[pydicom.Dataset], port: int, called: str = GATEWAY_AE, calling: str = MODALITY_AE
+) -> None:
+    """C-STORE every dataset to ``called`` at 127.0.0.1:``port`` (pynetdicom, as a modality)."""
+    ae = AE(ae_title=calling)
+    for sop_class in sorted({str(ds.SOPClassUID) for ds in datasets}):
+        ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    assoc = ae.associate("127.0.0.1", port, ae_title=called)
+    assert assoc.is_established, f"no association with {called} on port {port}"
+    try:
+        for ds in datasets:
+            status = assoc.send_c_store(ds)
+            assert status and status.Status == 0x0000, f"C-STORE status {status}"
+    finally:
+        assoc.release()
