@@ -10,6 +10,7 @@ Instance UIDs, so a PACS that got them once keeps one copy. Outcomes: return = s
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -100,7 +101,9 @@ def _analyse(job: Job, ctx: Context) -> list[pydicom.Dataset]:
         role.sequences,
         "x".join(map(str, volume.shape)),
     )
+    started = time.monotonic()
     answer = analyse(settings.service_url, volume, geometry.affine, key, settings.service_timeout_s)
+    logger.info("job %d: the service answered in %.2f s", job.id, time.monotonic() - started)
     if answer.sequences != role.sequences:
         raise Permanent(f"the service read the input as {answer.sequences!r}, expected {role.sequences!r}")
     models = {k: results.Model(v["name"], v["version"]) for k, v in answer.models.items()}
