@@ -111,7 +111,17 @@ def _analyse(job: Job, ctx: Context) -> list[pydicom.Dataset]:
         answer.mask, answer.probabilities, answer.sequences, models["classifier"], models["segmenter"]
     )
     uids = results.ResultUids.new()
-    seg, sr = results.build(geometry, findings, uids)
+    try:
+        seg, sr = results.build(geometry, findings, uids)
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+    ) as exc:  # highdicom: what a SEG must copy is missing
+        raise Permanent(
+            f"a SEG and SR cannot be made from this series ({type(exc).__name__}: {exc})"
+        ) from None
     ctx.spool.save_results(job.id, dict(zip(RESULT_NAMES, (seg, sr), strict=True)))
     summary = findings.summary(geometry) | {
         "reason": role.reason,
