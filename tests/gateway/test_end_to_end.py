@@ -94,7 +94,7 @@ def dicom_files(instances: list[pydicom.Dataset]) -> list:
 
 
 def test_three_series_routed_by_orthanc_come_back_as_seg_and_sr(
-    service_url, gateway_factory, orthanc_factory, tmp_path
+    service_url, gateway_factory, orthanc_factory, tmp_path, record_property
 ):
     gateway = gateway_factory(MRI_GATEWAY_SERVICE_URL=service_url)
     orthanc = orthanc_factory(gateway)
@@ -135,6 +135,7 @@ def test_three_series_routed_by_orthanc_come_back_as_seg_and_sr(
     assert answer["sequences"] == "pre-contrast, FLAIR, post-contrast"
     np.testing.assert_array_equal(mask, expected_slices)
     score = dice(mask, case.masks)
+    record_property("dice_three_sequences", round(score, 4))
     logger.warning(
         "gateway SEG vs expert mask, three sequences: Dice %.3f (%d vs %d voxels)",
         score,
@@ -159,7 +160,7 @@ def test_three_series_routed_by_orthanc_come_back_as_seg_and_sr(
 
 
 def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
-    service_url, gateway_factory, orthanc_factory, tmp_path
+    service_url, gateway_factory, orthanc_factory, tmp_path, record_property
 ):
     """POST /jobs pulls a FLAIR-only study with WADO-RS; the SEG and SR go back with STOW-RS; the SEG
     equals the service's answer for the same DICOM files posted to /volume."""
@@ -187,7 +188,9 @@ def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
     # the normal: foot to head here, the reverse of the instances' order (head to foot)
     assert answer["sequences"] == "FLAIR only"
     np.testing.assert_array_equal(mask, expected[::-1])
-    logger.warning("gateway SEG vs expert mask, FLAIR only: Dice %.3f", dice(mask, fixture_case().masks))
+    score = dice(mask, fixture_case().masks)
+    record_property("dice_flair_only", round(score, 4))
+    logger.warning("gateway SEG vs expert mask, FLAIR only: Dice %.3f", score)
     assert sr_measurements(sr)["Volume"] == pytest.approx(answer["tumour_volume_ml"], rel=1e-6)
     assert dciodvfy_errors(seg, tmp_path) == [] and dciodvfy_errors(sr, tmp_path) == []
 
