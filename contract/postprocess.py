@@ -2,7 +2,7 @@
 
 The model card's segmenter entry carries ``postprocess`` = ``{"min_component_pixels": N,
 "fill_holes": bool}`` (:data:`NO_POSTPROCESS` when absent). ``min_component_pixels`` counts pixels
-at the data's native slice size (:data:`~contract.spec.DEFAULT_IMAGE_SIZE` squared); on an upload of
+at the data's native slice size (:data:`~contract.spec.NATIVE_SLICE_SIZE` squared); on an upload of
 another size it scales with the area.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from contract.spec import DEFAULT_IMAGE_SIZE
+from contract.spec import NATIVE_SLICE_SIZE
 
 NO_POSTPROCESS: dict[str, Any] = {"min_component_pixels": 0, "fill_holes": False}
 #: The candidates tried on the validation patients (every pair of these).
@@ -41,7 +41,7 @@ def postprocess_mask(mask: np.ndarray, min_component_pixels: int = 0, fill_holes
         holes = holes[holes > 0]  # label 0 is the mask itself
         out |= np.isin(labels, holes)
     if min_component_pixels and out.any():
-        scaled = min_component_pixels * out.size / DEFAULT_IMAGE_SIZE**2
+        scaled = min_component_pixels * out.size / NATIVE_SLICE_SIZE**2
         _, labels, stats, _ = cv2.connectedComponentsWithStats(out.astype(np.uint8), connectivity=8)
         small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < scaled)
         out &= ~np.isin(labels, small[small > 0])

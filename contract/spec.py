@@ -27,6 +27,14 @@ import numpy as np
 
 CLASSIFIER_FILE = "classifier.keras"
 SEGMENTER_FILE = "segmenter.keras"
+#: A joint model: one network, one pass per slice, with both outputs (:data:`JOINT_OUTPUTS`).
+JOINT_FILE = "joint.keras"
+#: A joint model for FLAIR-only input (a grey upload, a FLAIR-only volume), when the folder has one.
+FLAIR_FILE = "flair.keras"
+#: Output names of a joint model: ``(N, S, S, 1)`` per-pixel and ``(N, 1)`` slice tumour probability.
+MASK_OUTPUT = "mask"
+PROBABILITY_OUTPUT = "tumour_probability"
+JOINT_OUTPUTS = (MASK_OUTPUT, PROBABILITY_OUTPUT)
 CARD_FILE = "model_card.json"
 CARD_TEXT_FILE = "MODEL_CARD.md"
 SPLIT_FILE = "split.json"
@@ -41,7 +49,12 @@ FLAIR_CHANNEL = CHANNELS.index("FLAIR")
 SEQUENCES_ALL = ", ".join(CHANNELS)
 SEQUENCES_FLAIR_ONLY = "FLAIR only"
 INPUT_RANGE = (0.0, 255.0)
-DEFAULT_IMAGE_SIZE = 256
+#: Side of the LGG data's slices (256 x 256): the resolution masks are scored at and the area the
+#: 2-D post-processing's ``min_component_pixels`` counts in (contract/postprocess.py).
+NATIVE_SLICE_SIZE = 256
+#: Model input side ``S`` that training uses unless told otherwise; the service reads ``S`` from each
+#: saved model and falls back to this only for a model whose input size is not fixed.
+DEFAULT_INPUT_SIZE = 256
 
 
 def to_model_input(image: np.ndarray, size: int) -> np.ndarray:

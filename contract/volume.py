@@ -14,9 +14,9 @@ Geometry
     is index ``k`` along the input's slice axis) and masks are mapped back onto the input grid.
 
 Intensities
-    :func:`normalise_volume`: per sequence (channel), over the **whole volume**, a linear window
-    from the ``VOLUME_PERCENTILES[0]`` to the ``VOLUME_PERCENTILES[1]`` percentile onto
-    0..``VOLUME_TARGET[c]``, clipped to 0..255. The targets are the medians, over the 62 training
+    :func:`normalise_volume`: per sequence (channel), over the **whole volume**, the percentile
+    window of :mod:`contract.windowing` (0.5th to 99.5th percentile) onto 0..``VOLUME_TARGET[c]``,
+    clipped to 0..255. The targets are the medians, over the 62 training
     patients, of each sequence's 99.5th percentile in the training data
     (``python scripts/volume_intensity_reference.py``), so a volume from a scanner (any scale, any
     dtype) reaches the models with the intensities the training slices have. It does not depend on
@@ -33,18 +33,18 @@ import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 from scipy import ndimage
 
-from contract.spec import CHANNELS, FLAIR_CHANNEL, mask_from_probabilities
+from contract.spec import (
+    CHANNELS,
+    FLAIR_CHANNEL,
+    SEQUENCES_ALL,
+    SEQUENCES_FLAIR_ONLY,
+    mask_from_probabilities,
+)
+from contract.windowing import percentile_window
 
-#: Percentiles of the per-volume intensity window (low, high), over all voxels of one sequence.
-VOLUME_PERCENTILES = (0.5, 99.5)
 #: Where the high percentile lands, per sequence (pre-contrast, FLAIR, post-contrast): the median
 #: 99.5th percentile of the training volumes (scripts/volume_intensity_reference.py).
 VOLUME_TARGET = (149.0, 148.0, 142.0)
-#: Percentiles are computed on a regular subsample of at most about this many voxels.
-PERCENTILE_SAMPLE = 4_000_000
-
-THREE_SEQUENCES = ", ".join(CHANNELS)
-FLAIR_ONLY = "FLAIR only"
 
 #: 3-D post-processing of the mask: ``none``; ``largest``: keep the largest 3-D connected component
 #: (26-connectivity, across slices); ``drop_small``: drop components under ``SMALL_COMPONENT_FRACTION``
@@ -53,16 +53,16 @@ PostProcess = Literal["none", "largest", "drop_small"]
 POSTPROCESS_CHOICES: tuple[str, ...] = ("none", "largest", "drop_small")
 SMALL_COMPONENT_FRACTION = 0.1
 #: Default post-processing and classifier gating, chosen on the validation patients
-#: (``python scripts/volume_postprocess_choice.py``; figures in docs/service.md).
+#: (``python scripts/volume_choices.py``; figures in docs/service.md).
 DEFAULT_POSTPROCESS: PostProcess = "drop_small"
 DEFAULT_GATE = False
 
 _RAS = axcodes2ornt(("R", "A", "S"))
 
 
-def sequences_of(volume: np.ndarray) -> str:
-    """``"pre-contrast, FLAIR, post-contrast"`` for a 4-D volume with 3 sequences, else ``"FLAIR only"``."""
-    return THREE_SEQUENCES if volume.ndim == 4 else FLAIR_ONLY
+def volume_sequences(volume: np.ndarray) -> str:
+    """``SEQUENCES_ALL`` for a 4-D volume with 3 sequences, else ``SEQUENCES_FLAIR_ONLY`` (contract.spec)."""
+    return SEQUENCES_ALL if volume.ndim == 4 else SEQUENCES_FLAIR_ONLY
 
 
 def normalise_volume(volume: np.ndarray) -> np.ndarray:
@@ -72,21 +72,12 @@ def normalise_volume(volume: np.ndarray) -> np.ndarray:
     Non-finite values count as 0; a constant sequence becomes 0.
     """
     if volume.ndim == 3:
-        return np.repeat(_window(volume, VOLUME_TARGET[FLAIR_CHANNEL])[..., None], len(CHANNELS), axis=-1)
+        flair = percentile_window(volume, VOLUME_TARGET[FLAIR_CHANNEL])
+        return np.repeat(flair[..., None], len(CHANNELS), axis=-1)
     if volume.ndim != 4 or volume.shape[3] != len(CHANNELS):
         raise ValueError(f"expected (X, Y, Z) or (X, Y, Z, 3), got shape {volume.shape}")
-    return np.stack([_window(volume[..., c], VOLUME_TARGET[c]) for c in range(len(CHANNELS))], axis=-1)
-
-
-def _window(channel: np.ndarray, target: float) -> np.ndarray:
-    values = np.asarray(channel, dtype=np.float32)
-    values = np.where(np.isfinite(values), values, np.float32(0.0))
-    step = max(1, int(np.ceil(values.size / PERCENTILE_SAMPLE)))
-    low, high = np.percentile(values.ravel()[::step], VOLUME_PERCENTILES)
-    if high <= low:
-        return np.zeros(values.shape, np.uint8)
-    scaled = (values - np.float32(low)) * np.float32(target / (high - low))
-    return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+    windowed = [percentile_window(volume[..., c], VOLUME_TARGET[c]) for c in range(len(CHANNELS))]
+    return np.stack(windowed, axis=-1)
 
 
 @dataclass(frozen=True)
@@ -139,7 +130,7 @@ class AxialFrame:
         return np.ascontiguousarray(apply_orientation(canonical, ornt_transform(_RAS, self.ornt)))
 
 
-def postprocess_mask(mask: np.ndarray, method: str) -> np.ndarray:
+def postprocess_volume_mask(mask: np.ndarray, method: str) -> np.ndarray:
     """Apply the 3-D post-processing ``method`` (see ``PostProcess``) to a boolean 3-D mask."""
     if method == "none" or not mask.any():
         return mask
@@ -213,5 +204,5 @@ def predict_volume(
         chosen = wanted[start : start + batch_size]
         for index, prob in zip(chosen, segment(slices[chosen]), strict=True):
             masks[index] = mask_from_probabilities(prob, frame.slice_shape, segmenter_threshold)
-    mask = postprocess_mask(frame.from_slices(masks), postprocess)
+    mask = postprocess_volume_mask(frame.from_slices(masks), postprocess)
     return VolumePrediction(probabilities=probabilities, has_tumour=has_tumour, mask=mask, frame=frame)

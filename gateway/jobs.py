@@ -275,7 +275,7 @@ class SqliteJobStore:
 
     def counts(self) -> dict[str, int]:
         rows = self._tx("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
-        return {state: 0 for state in STATES} | {str(s): int(n) for s, n in rows}
+        return dict.fromkeys(STATES, 0) | {str(s): int(n) for s, n in rows}
 
 
 def _job(row: tuple) -> Job:

@@ -35,13 +35,10 @@ import time
 from pathlib import Path
 
 import httpx
+import lgg_to_dicom  # scripts/ is this script's import path
+from serving import REPO, serve_app, service_app
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
-
-import lgg_to_dicom  # scripts/
-from benchmark_service import start_server  # scripts/
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.gateway.orthanc import AE_TITLE, free_port, push, run_orthanc  # the tests' PACS and modality
 
@@ -147,9 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("%s not found: using the 12-slice fixture case for every patient", args.data)
         folders = [FALLBACK] * 3
     cases = [lgg_to_dicom.read_case(f) for f in folders]
-    server, _, service_url = start_server(args.models_dir)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="benchmark-gateway-") as tmp:
+    with (
+        serve_app(service_app(args.models_dir)) as service_url,
+        tempfile.TemporaryDirectory(prefix="benchmark-gateway-") as tmp,
+    ):
         gateway_port = free_port()
         with run_orthanc(
             Path(tmp) / "orthanc", (GATEWAY_AE, gateway_port), stable_age=round(args.stable_s)
@@ -186,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 process.terminate()
                 process.wait(15)
-    server.should_exit = True
     print(
         f"\nstability waits: Orthanc StableAge {round(args.stable_s)} s, MRI_GATEWAY_STABLE_S {args.stable_s:g} s"
     )

@@ -24,18 +24,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import numpy as np
+from serving import REPO, serve_process  # scripts/ is this script's import path
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = REPO / "tests/fixtures/lgg/kaggle_3m/TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif"
 logger = logging.getLogger("benchmark_load")
 
@@ -56,15 +55,8 @@ class Result:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_service(config: str, models_dir: Path, max_batch: int) -> tuple[subprocess.Popen, str]:
-    """uvicorn in a subprocess for ``config`` (``off`` or ``on:WAIT_MS``); returns once ready."""
-    port = free_port()
+def service_env(config: str, models_dir: Path, max_batch: int) -> dict[str, str]:
+    """The service's environment for ``config`` (``off`` or ``on:WAIT_MS``)."""
     env = {
         **os.environ,
         "MRI_MODELS_DIR": str(models_dir),
@@ -77,33 +69,7 @@ def start_service(config: str, models_dir: Path, max_batch: int) -> tuple[subpro
         env.update(
             MRI_BATCHING="true", MRI_MAX_BATCH_WAIT_MS=config.split(":")[1], MRI_MAX_BATCH_SIZE=str(max_batch)
         )
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "service.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, cwd=REPO, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited with status {process.returncode}")
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("the service was not ready within 180 s")
+    return env
 
 
 def resident_mib(pid: int) -> float:
@@ -190,15 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = ((1, 1), (args.clients, 1), (1, args.batch))
     results: dict[tuple[str, int, int], list[Result]] = {}
     memory: dict[str, float] = {}
-    try:
+    with ExitStack() as stack:  # one service process per configuration, stopped at the end
         for config in args.configs:
-            servers[config] = start_service(config, args.models_dir, args.batch)
-        for config, (process, url) in servers.items():
+            env = service_env(config, args.models_dir, args.batch)
+            servers[config] = stack.enter_context(serve_process(env))
+        for _, url in servers.values():
             run_clients(url, data, 4, 1, args.warmup, 10)  # warm-up: concurrent single slices ...
             run_clients(url, data, 1, args.batch, 2 * args.batch, 10)  # ... and full batches
         for round_ in range(args.rounds):  # configurations interleaved: background load hits all alike
             for clients, per_request in scenarios:
-                for config, (process, url) in servers.items():
+                for config, (_, url) in servers.items():
                     result = run_clients(url, data, clients, per_request, args.slices, args.seconds)
                     results.setdefault((config, clients, per_request), []).append(result)
                     logger.info(
@@ -212,10 +179,6 @@ def main(argv: list[str] | None = None) -> int:
                         result.errors,
                     )
         memory = {config: resident_mib(process.pid) for config, (process, _) in servers.items()}
-    finally:
-        for process, _ in servers.values():
-            process.terminate()
-            process.wait(60)
     rows = [(config, _merge(results[(config, c, n)])) for config in args.configs for c, n in scenarios]
 
     print("\n| batching | scenario | slices/s | p50 ms | p95 ms | errors |")

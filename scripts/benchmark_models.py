@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                 y = np.eye(2, dtype="float32")[rng.integers(0, 2, args.batch)][:, -width:]
                 loss = "binary_crossentropy" if width == 1 else "categorical_crossentropy"
             model.compile(optimizer="adam", loss=loss)
-            infer = _rate(lambda: model.predict_on_batch(x), args.batch, args.steps)
-            train = _rate(lambda: model.train_on_batch(x, y), args.batch, args.steps)
+            infer = _rate(lambda model=model, x=x: model.predict_on_batch(x), args.batch, args.steps)
+            train = _rate(lambda model=model, x=x, y=y: model.train_on_batch(x, y), args.batch, args.steps)
             print(f"{name:<16} {size:>5} {model.count_params():>11,} {infer:>12.1f} {train:>12.1f}", flush=True)
     return 0
 

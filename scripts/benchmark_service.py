@@ -1,8 +1,8 @@
 """Latency of the inference service: POST one real slice N times to /classify, /segment and /analyze.
 
-Starts the app with uvicorn on 127.0.0.1 (a free port, in a background thread of this process),
-sends the requests one after the other over HTTP and prints the median and 95th-percentile
-latency in milliseconds per endpoint (client side: upload, decoding, inference, JSON answer).
+Starts the app with uvicorn on 127.0.0.1 (a free port, in a background thread of this process:
+scripts/serving.py), sends the requests one after the other over HTTP and prints the median and
+95th-percentile latency in milliseconds per endpoint (client side: upload, decoding, inference, JSON answer).
 
     .venv/bin/python scripts/benchmark_service.py --models-dir models --n 50
 """
@@ -11,42 +11,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
-import uvicorn
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from service.main import create_app
-from service.settings import Settings
+from serving import REPO, serve_app, service_app  # scripts/ is this script's import path
 
 DEFAULT_IMAGE = REPO / "tests/fixtures/lgg/kaggle_3m/TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif"
 logger = logging.getLogger("benchmark")
-
-
-def start_server(models_dir: Path) -> tuple[uvicorn.Server, threading.Thread, str]:
-    """Serve the app for ``models_dir`` on 127.0.0.1 and return once it answers (models loaded)."""
-    app = create_app(Settings(models_dir=models_dir, log_level="WARNING"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise SystemExit("the service did not start (see the log above)")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    while httpx.get(f"{url}/v2/health/ready", timeout=10).status_code != 200:  # models load in the background
-        if app.state.load_error:
-            raise SystemExit(f"the models did not load: {app.state.load_error}")
-        time.sleep(0.1)
-    return server, thread, url
 
 
 def measure(client: httpx.Client, path: str, name: str, data: bytes, n: int, warmup: int) -> list[float]:
@@ -73,25 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     data = args.image.read_bytes()
-    server, thread, url = start_server(args.models_dir)
-    try:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            models = client.get("/v2/models").json()["models"]
-            logger.info("models: %s", ", ".join(f"{m['role']}={m['name']}@{m['version']}" for m in models))
-            logger.info("image: %s (%d bytes), n=%d", args.image.name, len(data), args.n)
-            for path in ("/classify", "/segment", "/analyze"):
-                ms = np.array(measure(client, path, args.image.name, data, args.n, args.warmup))
-                logger.info(
-                    "%-10s median %7.1f ms   p95 %7.1f ms   (min %.1f, max %.1f)",
-                    path,
-                    np.median(ms),
-                    np.percentile(ms, 95),
-                    ms.min(),
-                    ms.max(),
-                )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(service_app(args.models_dir)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        models = client.get("/v2/models").json()["models"]
+        logger.info("models: %s", ", ".join(f"{m['role']}={m['name']}@{m['version']}" for m in models))
+        logger.info("image: %s (%d bytes), n=%d", args.image.name, len(data), args.n)
+        for path in ("/classify", "/segment", "/analyze"):
+            ms = np.array(measure(client, path, args.image.name, data, args.n, args.warmup))
+            logger.info(
+                "%-10s median %7.1f ms   p95 %7.1f ms   (min %.1f, max %.1f)",
+                path,
+                np.median(ms),
+                np.percentile(ms, 95),
+                ms.min(),
+                ms.max(),
+            )
     return 0
 
 

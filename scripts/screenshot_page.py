@@ -1,6 +1,6 @@
 """Screenshots of the page of ``GET /`` after real answers of the bundled models.
 
-Starts the service on 127.0.0.1 (as scripts/benchmark_service.py does), opens the page in
+Starts the service on 127.0.0.1 (scripts/serving.py), opens the page in
 headless Debian Chromium (``/usr/bin/chromium``) through Playwright, uploads each slice and saves
 a PNG of the page per slice. Every request the page makes is printed at the end with its origin.
 
@@ -14,9 +14,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from benchmark_service import REPO, start_server  # scripts/ is this script's import path
-from headless_chromium import CHROMIUM, launch
+from headless_chromium import CHROMIUM, launch  # scripts/ is this script's import path
 from playwright.sync_api import sync_playwright
+from serving import REPO, serve_app, service_app
 
 LGG = REPO / "tests/fixtures/lgg/kaggle_3m"
 DEFAULT_SLICES = [
@@ -37,35 +37,30 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    server, thread, url = start_server(args.models_dir)
     requests: list[str] = []
-    try:
-        with sync_playwright() as playwright:
-            browser = launch(playwright, args.chromium)
-            page = browser.new_page(viewport={"width": 1100, "height": 760})
-            page.on("request", lambda request: requests.append(request.url))
-            page.goto(url + "/")
-            page.wait_for_selector("#status.ready")
-            for image in args.images:
-                page.set_input_files("#file", str(image))
-                page.wait_for_function(
-                    "name => document.getElementById('file-name').textContent === name"
-                    " || !document.getElementById('error').hidden",
-                    arg=image.name,
-                )
-                shot = args.out / f"page-{image.stem}.png"
-                page.screenshot(path=str(shot), full_page=True)
-                logger.info(
-                    "%s: %s, %s (%d bytes)",
-                    image.name,
-                    page.inner_text("#verdict"),
-                    shot,
-                    shot.stat().st_size,
-                )
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(service_app(args.models_dir)) as url, sync_playwright() as playwright:
+        browser = launch(playwright, args.chromium)
+        page = browser.new_page(viewport={"width": 1100, "height": 760})
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(url + "/")
+        page.wait_for_selector("#status.ready")
+        for image in args.images:
+            page.set_input_files("#file", str(image))
+            page.wait_for_function(
+                "name => document.getElementById('file-name').textContent === name"
+                " || !document.getElementById('error').hidden",
+                arg=image.name,
+            )
+            shot = args.out / f"page-{image.stem}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            logger.info(
+                "%s: %s, %s (%d bytes)",
+                image.name,
+                page.inner_text("#verdict"),
+                shot,
+                shot.stat().st_size,
+            )
+        browser.close()
     foreign = [r for r in requests if not r.startswith((url, "data:", "blob:"))]
     logger.info("%d requests by the page, %d to another origin %s", len(requests), len(foreign), foreign)
     return 0

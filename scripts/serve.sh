@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the service with the bundled models (models/), from a fresh clone: sets up (or reuses) the
-# environment (scripts/setup_env.sh), then starts uvicorn on 127.0.0.1:8000. It is ready once
+# serving environment (scripts/setup_env.sh serve: the pinned serving stack and this project, no
+# test tools), then starts uvicorn on 127.0.0.1:8000. It is ready once
 # GET /v2/health/ready answers 200 (a few seconds). Arguments go to uvicorn and win over these:
 #   bash scripts/serve.sh                             # http://127.0.0.1:8000
 #   bash scripts/serve.sh --host 0.0.0.0 --port 9000  # reachable from other machines
@@ -8,5 +9,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup_env.sh
-source scripts/setup_env.sh
+source scripts/setup_env.sh serve
 exec uvicorn service.main:app --host 127.0.0.1 --port 8000 --no-access-log "$@"

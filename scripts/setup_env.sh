@@ -1,40 +1,52 @@
 #!/usr/bin/env bash
-# Create or reuse the project's virtual environment: the pinned serving stack
-# (docker/requirements-cpu.txt, generated from pyproject.toml), this project with its test tools
-# and the mri-client package, both editable. Needs Python 3.11+ and the package registries the
-# first time; later runs reuse the environment without touching the network as long as the
-# stamp matches (a SHA-256 of the files in STAMP_INPUTS and the Python version): a changed pin,
-# pyproject.toml or this script re-installs.
+# Create or reuse the project's virtual environment, for serving or for testing.
+#   serve: the pinned serving stack (docker/requirements-cpu.txt, generated from pyproject.toml)
+#          and this project, editable: what `bash scripts/serve.sh` needs, nothing more.
+#   test:  serve plus the test tools (the `test` extra), the mri-client package (editable) and the
+#          Debian packages the tests drive (a headless browser): what `bash scripts/test.sh` and CI need.
+# Needs Python 3.11+ and the package registries the first time; later runs reuse the environment
+# without touching the network as long as the stamp matches (a SHA-256 of the files in
+# STAMP_INPUTS, the Python version and the profile; an environment set up for testing also serves):
+# a changed pin, pyproject.toml or this script re-installs.
 #
-#   bash scripts/setup_env.sh            # set up (or reuse) the environment
-#   bash scripts/setup_env.sh --check    # exit 0 when it is up to date, 1 when a run would install
-#   bash scripts/setup_env.sh --force    # install again even when the stamp matches
-#   bash scripts/setup_env.sh --print-key  # the stamp the current files give
-#   source scripts/setup_env.sh          # set up or reuse, then activate it in this shell (serve.sh, test.sh)
+#   bash scripts/setup_env.sh [serve|test]              # set up (or reuse); default: test
+#   bash scripts/setup_env.sh [serve|test] --check      # exit 0 when up to date, 1 when a run would install
+#   bash scripts/setup_env.sh [serve|test] --force      # install again even when the stamp matches
+#   bash scripts/setup_env.sh [serve|test] --print-key  # the stamp the current files give
+#   bash scripts/setup_env.sh [serve|test] --dry-run    # what a run would install (Debian packages, pip)
+#   source scripts/setup_env.sh serve|test              # set up or reuse, then activate it in this shell
 #
 # Environment: MRI_VENV (where the environment lives; default .venv in the repository; a relative
 # path is taken from the repository root), PYTHON (the interpreter to build it with; default the
 # newest python3.13 / python3.12 / python3.11 / python3 found that is 3.11 or newer).
 #
 # To extend the set-up, edit the lists below (each change re-installs, since this file is stamped):
-# APT_PACKAGES for Debian packages (installed with apt-get when missing: as root, else through
-# sudo), PIP_INSTALL for pip arguments, and post_install for steps that need the environment.
+# *_APT for Debian packages (installed with apt-get when missing: as root, else through sudo),
+# *_PIP for pip arguments (one pip call per entry), and post_install for steps that need the
+# environment. SERVE_* is what the service needs at run time; TEST_* is added for the tests only.
 
 # ---- what the environment holds --------------------------------------------------------------
-APT_PACKAGES=(
+SERVE_APT=(
+  # Debian packages the service needs at run time (none so far)
+)
+SERVE_PIP=(
+  "-r docker/requirements-cpu.txt"  # the serving stack, exactly what the CPU image installs
+  "-e ."                            # this project
+)
+TEST_APT=(
   chromium          # headless browser for tests/service/web (Playwright drives it; nothing downloaded)
-  orthanc           # a real PACS for tests/gateway (the fixture starts it on loopback; never as a service)
+  orthanc           # a real PACS for tests/gateway (the tests start it on loopback; never as a service)
   orthanc-dicomweb  # Orthanc's DICOMweb plugin (QIDO-RS, WADO-RS, STOW-RS) for tests/gateway
   dicom3tools       # dciodvfy: validates the gateway's DICOM SEG and SR in tests/gateway
 )
-PIP_INSTALL=(
-  "-r docker/requirements-cpu.txt"  # the serving stack, exactly what the CPU image installs
-  "-e .[test] -e ./client"          # this project, its test tools, the client
+TEST_PIP=(
+  "-e .[test]"   # the test tools (pyproject.toml, extra `test`)
+  "-e ./client"  # the mri-client package
 )
 STAMP_INPUTS=(pyproject.toml client/pyproject.toml docker/requirements-*.txt scripts/setup_env.sh)
 
 post_install() {
-  : # steps that need the installed environment (it is active here), e.g. browser downloads
+  : # steps that need the installed environment (it is active here; $profile says which)
 }
 
 # ---- machinery -------------------------------------------------------------------------------
@@ -45,7 +57,7 @@ _mri_venv() {  # the environment's absolute path
 }
 
 if [[ ${BASH_SOURCE[0]} != "$0" ]]; then  # sourced: set up in a child shell, then activate here
-  bash "${BASH_SOURCE[0]}" || return $?
+  bash "${BASH_SOURCE[0]}" "$@" || return $?
   MRI_VENV=$(_mri_venv)
   export MRI_VENV PIP_DISABLE_PIP_VERSION_CHECK=1
   export KERAS_BACKEND=${KERAS_BACKEND:-tensorflow} TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
@@ -55,7 +67,23 @@ if [[ ${BASH_SOURCE[0]} != "$0" ]]; then  # sourced: set up in a child shell, th
 fi
 
 set -euo pipefail
-mode=${1:-}
+profile=test
+mode=
+for arg in "$@"; do
+  case $arg in
+    serve | test) profile=$arg ;;
+    --check | --force | --print-key | --dry-run) mode=$arg ;;
+    *)
+      printf 'setup_env: unknown option %s (use serve or test; --check, --force, --print-key, --dry-run)\n' "$arg" >&2
+      exit 2 ;;
+  esac
+done
+apt_packages=("${SERVE_APT[@]}")
+pip_installs=("${SERVE_PIP[@]}")
+if [[ $profile == test ]]; then
+  apt_packages+=("${TEST_APT[@]}")
+  pip_installs+=("${TEST_PIP[@]}")
+fi
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=$(_mri_venv)
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -76,11 +104,16 @@ if [[ -z $python ]] || ! is_311 "$python"; then
   exit 2
 fi
 
-install_apt() {
-  local missing=() pkg
-  for pkg in "${APT_PACKAGES[@]}"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+missing_apt() {  # the profile's Debian packages that are not installed, one a line
+  local pkg
+  for pkg in "${apt_packages[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || printf '%s\n' "$pkg"
   done
+}
+
+install_apt() {
+  local missing=()
+  mapfile -t missing < <(missing_apt)
   [[ ${#missing[@]} -eq 0 ]] && return 0
   local sudo=()
   if [[ $(id -u) -ne 0 ]]; then
@@ -92,17 +125,26 @@ install_apt() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
 }
 
-key=$(cd "$repo" && { "$python" -c 'import sys; print(sys.version)'; cat "${STAMP_INPUTS[@]}"; } | sha256sum | cut -d' ' -f1)
+inputs=$(cd "$repo" && { "$python" -c 'import sys; print(sys.version)'; cat "${STAMP_INPUTS[@]}"; } | sha256sum | cut -d' ' -f1)
+key_of() { printf '%s %s\n' "$inputs" "$1" | sha256sum | cut -d' ' -f1; }
+key=$(key_of "$profile")
 stamp="$venv/.mri-setup-stamp"
 current=0
-if [[ -x $venv/bin/python && -f $stamp && $(cat "$stamp") == "$key" ]]; then
-  current=1
+if [[ -x $venv/bin/python && -f $stamp ]]; then
+  stamped=$(cat "$stamp")
+  # an environment set up for testing holds everything serving needs
+  if [[ $stamped == "$key" || ($profile == serve && $stamped == $(key_of test)) ]]; then
+    current=1
+  fi
 fi
 case $mode in
   --check) [[ $current == 1 ]] && exit 0 || exit 1 ;;
   --print-key) printf '%s\n' "$key"; exit 0 ;;
-  --force | "") ;;
-  *) say "unknown option $mode (use --check, --force or --print-key)"; exit 2 ;;
+  --dry-run)  # the plan, whether or not the environment is up to date
+    printf 'profile %s (%s)\n' "$profile" "$([[ $current == 1 ]] && echo up to date || echo would install)"
+    for pkg in "${apt_packages[@]}"; do printf 'apt-get install (when missing) %s\n' "$pkg"; done
+    printf 'pip install %s\n' "${pip_installs[@]}"
+    exit 0 ;;
 esac
 install_apt
 if [[ $current == 1 && $mode != --force ]]; then
@@ -119,10 +161,10 @@ if [[ ! -x $venv/bin/python ]] || ! is_311 "$venv/bin/python"; then
   fi
 fi
 rm -f "$stamp"
-say "installing into $venv (pinned stack, project, client)"
+say "installing into $venv for $profile"
 cd "$repo"
 "$venv/bin/python" -m pip install -q --upgrade pip
-for args in "${PIP_INSTALL[@]}"; do
+for args in "${pip_installs[@]}"; do
   # shellcheck disable=SC2086  # each entry is a list of pip arguments
   "$venv/bin/python" -m pip install -q $args
 done

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from contract import CHANNELS, SPLIT_FILE
-from contract.volume import VOLUME_PERCENTILES, VOLUME_TARGET
+from contract.volume import VOLUME_TARGET
+from contract.windowing import HIGH_PERCENTILE
 from training import data as lgg
 from training.volume_eval import DEFAULT_DATA, patient_slices
 
@@ -30,9 +31,9 @@ def main() -> None:
     highs = []
     for patient in split["patients"]["train"]:
         images, _ = patient_slices(args.data, lgg.records_for(records, [patient]))
-        highs.append([np.percentile(images[..., c], VOLUME_PERCENTILES[1]) for c in range(len(CHANNELS))])
+        highs.append([np.percentile(images[..., c], HIGH_PERCENTILE) for c in range(len(CHANNELS))])
     medians = np.median(np.array(highs), axis=0)
-    print(f"{len(highs)} training patients; median per-volume {VOLUME_PERCENTILES[1]}th percentile:")
+    print(f"{len(highs)} training patients; median per-volume {HIGH_PERCENTILE}th percentile:")
     for name, value, used in zip(CHANNELS, medians, VOLUME_TARGET, strict=True):
         print(f"  {name}: {value:.1f} (contract.volume.VOLUME_TARGET: {used})")
 

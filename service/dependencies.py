@@ -81,20 +81,27 @@ async def read_uploads(
     ] = None,
 ) -> Uploads:
     """Exactly one of the form fields ``file`` / ``files`` (else 422), at most MRI_MAX_FILES_PER_REQUEST."""
+    named = form_files(file, files, one="one slice", several="several")
+    if len(named) > settings.max_files_per_request:
+        raise form_error("files", f"{len(named)} files; at most {settings.max_files_per_request} per request")
+    return Uploads(items=await read_files(request, named), batch=file is None)
+
+
+def form_files(
+    file: UploadFile | None, files: list[UploadFile] | None, one: str, several: str
+) -> list[tuple[str, UploadFile]]:
+    """The files of a request's form fields ``file`` (``one``) or ``files`` (``several``), named as
+    errors name them: ``file``, or ``files[0]``, ``files[1]``, ... Exactly one field, else 422."""
     if (file is None) == (not files):
-        raise _form_error(
-            "file", "send exactly one of the form fields 'file' (one slice) or 'files' (several)"
-        )
-    if files and len(files) > settings.max_files_per_request:
-        raise _form_error(
-            "files", f"{len(files)} files; at most {settings.max_files_per_request} per request"
-        )
-    if file is not None:
-        named = [("file", file)]
-    else:
-        named = [(f"files[{i}]", f) for i, f in enumerate(files or [])]
+        raise form_error("file", f"send exactly one of the form fields 'file' ({one}) or 'files' ({several})")
+    return [("file", file)] if file is not None else [(f"files[{i}]", f) for i, f in enumerate(files or [])]
+
+
+async def read_files(request: Request, named: list[tuple[str, UploadFile]]) -> list[Upload]:
+    """Read ``(name, file)`` pairs into :class:`Upload` (label ``name (filename)``), in order; the
+    count goes to the request's access-log line."""
     setattr(request.state, IMAGES_STATE_KEY, len(named))
-    items = [
+    return [
         Upload(
             label=f"{name} ({f.filename})" if f.filename else name,
             data=await f.read(),
@@ -102,10 +109,9 @@ async def read_uploads(
         )
         for name, f in named
     ]
-    return Uploads(items=items, batch=file is None)
 
 
-def _form_error(field: str, message: str) -> RequestValidationError:
+def form_error(field: str, message: str) -> RequestValidationError:
     """A 422 in FastAPI's usual shape: ``{"detail": [{"loc": ["body", field], "msg": ...}]}``."""
     return RequestValidationError(
         [{"type": "value_error", "loc": ("body", field), "msg": message, "input": None}]

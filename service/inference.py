@@ -21,7 +21,7 @@ import numpy as np
 
 from contract.spec import (
     CLASSIFIER_FILE,
-    DEFAULT_IMAGE_SIZE,
+    DEFAULT_INPUT_SIZE,
     PREPROCESS_LAYER,
     SEGMENTER_FILE,
     file_version,
@@ -177,8 +177,8 @@ def load_runner(
 
 
 def _input_size(model: Any, path: Path) -> int:
-    """S of the model's ``(None, S, S, 3)`` input (``DEFAULT_IMAGE_SIZE`` when S is not fixed)."""
+    """S of the model's ``(None, S, S, 3)`` input (``DEFAULT_INPUT_SIZE`` when S is not fixed)."""
     shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else ()
     if len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
         raise ValueError(f"{path}: input shape {model.input_shape} is not (N, S, S, 3)")
-    return int(shape[1]) if shape[1] is not None else DEFAULT_IMAGE_SIZE
+    return int(shape[1]) if shape[1] is not None else DEFAULT_INPUT_SIZE

@@ -115,7 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         path_limits={volume.PATH: settings.max_volume_upload_bytes},
     )
     app.add_middleware(ContentSecurityPolicyMiddleware)  # HTML pages load nothing from elsewhere
-    app.add_middleware(RequestObservabilityMiddleware, metrics=app.state.metrics)
+    app.add_middleware(  # probes (every few seconds from an orchestrator) are logged at DEBUG
+        RequestObservabilityMiddleware,
+        metrics=app.state.metrics,
+        debug_prefixes=(health.router.prefix + "/",),
+    )
     app.add_middleware(  # outermost: the request ID is set before anything logs
         CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER, validator=valid_request_id
     )

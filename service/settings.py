@@ -39,54 +39,77 @@ class Settings(BaseSettings):
         None,
         ge=0.0,
         le=1.0,
-        description=f"Tumour-probability cut-off; None = the model card's threshold, else {DEFAULT_THRESHOLD}.",
+        description="Tumour-probability cut-off of has_tumour; unset: the model card's threshold, "
+        f"else {DEFAULT_THRESHOLD}.",
     )
     segmenter_threshold: float | None = Field(
         None,
         ge=0.0,
         le=1.0,
-        description=f"Per-pixel probability cut-off for the mask; None = the model card's, else {DEFAULT_THRESHOLD}.",
+        description="Per-pixel probability cut-off of the mask; unset: the model card's, "
+        f"else {DEFAULT_THRESHOLD}.",
     )
     max_upload_bytes: int = Field(
         20 * 1024 * 1024,
         gt=0,
-        description="Largest request body in bytes (all files of a request together, with form overhead).",
+        description="Largest request body in bytes (all files of a request together, with form overhead); "
+        "POST /volume has its own (MRI_MAX_VOLUME_UPLOAD_BYTES).",
     )
     min_image_side: int = Field(32, ge=1, description="Smallest accepted image width and height.")
     max_image_side: int = Field(4096, ge=1, description="Largest accepted image width and height.")
-    max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest accepted width x height.")
+    max_image_pixels: int = Field(
+        4096 * 4096, ge=1, description="Largest accepted width x height of a slice."
+    )
     max_request_pixels: int = Field(
         4 * 4096 * 4096,
         ge=1,
         description="Most pixels of all slices of one request together (bounds the memory a request decodes).",
     )
-    max_files_per_request: int = Field(16, ge=1, description="Most slices in one request (field `files`).")
-    max_volume_upload_bytes: int = Field(
-        256 * 1024 * 1024, gt=0, description="Largest request body of POST /volume in bytes (replaces max_upload_bytes there)."
+    max_files_per_request: int = Field(
+        16, ge=1, description="Most slices in one request (form field `files`)."
     )
-    max_volume_slices: int = Field(512, ge=1, description="Most slices in one volume (DICOM series: files).")
+    max_volume_upload_bytes: int = Field(
+        256 * 1024 * 1024,
+        gt=0,
+        description="Largest request body of POST /volume in bytes (instead of MRI_MAX_UPLOAD_BYTES there).",
+    )
+    max_volume_slices: int = Field(
+        512,
+        ge=1,
+        description="Most slices in one volume (DICOM series: files), checked from the header or the zip "
+        "directory.",
+    )
     max_volume_bytes: int = Field(
         512 * 1024 * 1024,
         gt=0,
-        description="Most bytes of decompressed voxel data of one volume (NIfTI after gunzip, DICOM pixel data, zip contents).",
+        description="Most bytes of decompressed voxel data of one volume (NIfTI after gunzip, DICOM pixel "
+        "data, zip contents), checked before decoding.",
     )
     volume_batch_size: int = Field(32, ge=1, description="Slices per model call in POST /volume.")
     volume_postprocess: PostProcess = Field(
-        DEFAULT_POSTPROCESS, description="3-D post-processing of /volume masks: none, largest, drop_small."
+        DEFAULT_POSTPROCESS,
+        description="3-D post-processing of /volume masks: none; largest (the largest 3-D component); "
+        "drop_small (components under a tenth of the largest dropped).",
     )
     volume_gate: bool = Field(
-        DEFAULT_GATE, description="/volume segments only the slices the classifier calls positive."
+        DEFAULT_GATE,
+        description="/volume segments only the slices the classifier calls positive (as /analyze does).",
     )
     api_key: SecretStr | None = Field(
         None,
-        description="When set, every request except health, metrics, docs and the page (/, /web/*) needs header X-API-Key.",
+        description="When set, every request except health, metrics, docs and the page (/, /web/*) needs "
+        "header X-API-Key with this value; unset: no authentication.",
     )
-    log_level: LogLevel = Field("INFO", description="Level of the service's loggers.")
+    log_level: LogLevel = Field(
+        "INFO", description="Level of the service's loggers (health probes are logged at DEBUG)."
+    )
     log_format: LogFormat = Field(
         "text", description="'text' (one line per record) or 'json' (one JSON object per record)."
     )
     batching: bool = Field(
-        True, description="Run slices of requests that arrive together as one model call (per model)."
+        True,
+        description="Run slices of requests that arrive together as one model call (per model); false: every "
+        "request is its own model call.",
     )
     max_batch_size: int = Field(
         DEFAULT_MAX_BATCH_SIZE, ge=1, description="Most slices in one cross-request model call."
@@ -99,7 +122,8 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         DEFAULT_MAX_QUEUE,
         ge=1,
-        description="Most requests waiting for a model (each holds a worker thread); past it 503 with Retry-After.",
+        description="Most requests waiting for a model (each holds a worker thread; the pool is sized to at "
+        "least MRI_MAX_QUEUE + MRI_MAX_BATCH_SIZE + 8); one more is answered 503 with Retry-After at once.",
     )
     retry_after_s: int = Field(
         DEFAULT_RETRY_AFTER_S,
@@ -107,11 +131,14 @@ class Settings(BaseSettings):
         description="Retry-After (seconds) of the 503 answered when the queue is full.",
     )
     require_gpu: bool = Field(
-        False, description="Fail start-up (models not loaded) when TensorFlow sees no GPU."
+        False,
+        description="Fail start-up (models not loaded) when TensorFlow sees no GPU (the GPU image sets "
+        "true).",
     )
     exit_on_load_failure: bool = Field(
         False,
-        description="Exit the process (status 3) when the models cannot be loaded, so that restart policies act.",
+        description="Exit the process (status 3) when the models cannot be loaded, so that restart policies "
+        "act (the images set true).",
     )
 
     @field_validator("api_key", mode="before")

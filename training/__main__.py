@@ -6,7 +6,9 @@ import argparse
 import dataclasses
 import logging
 import sys
+from pathlib import Path
 
+from contract import SPLIT_FILE
 from training.config import (
     DEFAULT_DATA,
     DEFAULT_MODELS,
@@ -15,6 +17,7 @@ from training.config import (
     MODEL_KINDS,
     TrainConfig,
 )
+from training.folds import DEFAULT_FOLDS, FOLDS_FILE
 
 log = logging.getLogger("training")
 
@@ -67,6 +70,28 @@ def _parser() -> argparse.ArgumentParser:
                          "gain, shift, windowed, gamma, window_jitter, flair_only), e.g. --augment flair_only=0")
     tr.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
+    fo = sub.add_parser("folds", formatter_class=fmt,
+                        help="deal the development patients (all but split.json's test part) into "
+                             "cross-validation folds balanced by tumour slices: models/folds.json")
+    fo.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
+    fo.add_argument("--models", default=str(DEFAULT_MODELS), help="the folder of split.json; folds.json goes there")
+    fo.add_argument("--k", type=int, default=DEFAULT_FOLDS, help="number of folds")
+    fo.add_argument("--seed", type=int, default=42, help="seed of the order among equal patients")
+    cv = sub.add_parser("cv", formatter_class=fmt,
+                        help="train a recipe on every fold from scratch (resumable); each fold's last-epoch "
+                             "joint model predicts its held-out patients")
+    cv.add_argument("--recipe", required=True, help="a recipe file (training/recipes/*.toml)")
+    cv.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
+    cv.add_argument("--folds", default=str(DEFAULT_MODELS / FOLDS_FILE), help="the folds file")
+    cv.add_argument("--runs", default=str(DEFAULT_RUNS / "cv"), help="parent of <recipe>/fold<i>/")
+    cv.add_argument("--fold", type=int, action="append", default=None,
+                    help="train only this fold (1-based; repeat for several)")
+    cv.add_argument("--max-minutes", type=float, default=0.0, help="time budget of each fold's stretch (0: none)")
+    cv.add_argument("--workers", type=int, default=1, help="threads preparing training batches")
+    cv.add_argument("--pack", default=None, metavar="FILE",
+                    help="afterwards, write the recipe's finished folds into FILE (.npz, float16 weights)")
+    cv.add_argument("--unpack", default=None, metavar="FILE",
+                    help="only re-create the fold folders of a --pack FILE (trains nothing)")
     ev = sub.add_parser("evaluate", help="choose thresholds on validation, score the test patients",
                         formatter_class=fmt)
     ev.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
@@ -118,6 +143,26 @@ def main(argv: list[str] | None = None) -> int:
         options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet", "augment", "resume")}
         options["augment"] = dict(args.augment)
         train(TrainConfig(**options), verbose=verbose)
+    elif args.command == "folds":
+        import json
+
+        from training import data
+        from training.folds import make_folds, write_folds
+
+        split = json.loads((Path(args.models) / SPLIT_FILE).read_text())
+        folds = make_folds(data.build_index(args.data), split["patients"]["test"], args.k, args.seed)
+        log.info("wrote %s: tumour slices per fold %s", write_folds(folds, args.models), folds["tumour_slices"])
+    elif args.command == "cv":
+        from training.cv import pack_folds, recipe_name, train_folds, unpack_folds
+
+        recipe_dir = Path(args.runs) / recipe_name(args.recipe)
+        if args.unpack:
+            unpack_folds(args.unpack, recipe_dir)
+            return 0
+        folds = None if args.fold is None else [f - 1 for f in args.fold]
+        train_folds(args.recipe, args.data, args.folds, args.runs, folds, args.max_minutes, args.workers)
+        if args.pack:
+            pack_folds(recipe_dir, args.pack)
     elif args.command == "readme":
         from contract import read_card
         from training.readme import update_readme

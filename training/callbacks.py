@@ -127,7 +127,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.state["epochs_done"] = epoch + 1
         self.model.save(self.run_dir / LAST_FILE)
         (self.run_dir / STATE_FILE).write_text(json.dumps(self.state, indent=1) + "\n")
-        last_best = max(b["epoch"] for b in self.state["best"].values())
+        last_best = max((b["epoch"] for b in self.state["best"].values()), default=epoch + 1)
         if self.patience and epoch + 1 - last_best >= self.patience:
             log.info("no validation improvement for %d epochs: stopping", self.patience)
             self.model.stop_training = True

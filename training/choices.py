@@ -14,29 +14,16 @@ patient more or less (the bundled 0.225 did not transfer). So each choice is mad
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 
 import numpy as np
 
 from contract import mask_from_probabilities
 from contract.postprocess import FILL_HOLES_CANDIDATES, MIN_COMPONENT_CANDIDATES, postprocess_mask
+from training.intervals import patient_groups, resamples
 from training.metrics import best_threshold
 
 BOOTSTRAP_SAMPLES = 200
-BOOTSTRAP_SEED = 0
 SEGMENTER_THRESHOLDS = np.round(np.arange(0.2, 0.85, 0.05), 2)
-
-
-def _patient_groups(patients: list[str]) -> list[np.ndarray]:
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(patients):
-        groups[p].append(i)
-    return [np.array(idx) for _, idx in sorted(groups.items())]
-
-
-def _resamples(n_patients: int) -> np.ndarray:
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    return rng.integers(0, n_patients, (BOOTSTRAP_SAMPLES, n_patients))
 
 
 def _spread(values) -> list[float]:
@@ -45,9 +32,9 @@ def _spread(values) -> list[float]:
 
 def choose_classifier_threshold(has: np.ndarray, prob: np.ndarray, patients: list[str]) -> dict:
     """``{"threshold": bagged median, "single_split": best on all validation slices, "spread": [p5, p95]}``."""
-    groups = _patient_groups(patients)
+    groups = patient_groups(patients)
     picks = []
-    for sample in _resamples(len(groups)):
+    for sample in resamples(len(groups), BOOTSTRAP_SAMPLES):
         idx = np.concatenate([groups[i] for i in sample])
         picks.append(best_threshold(has[idx], prob[idx]))
     return {"threshold": float(np.median(picks)), "single_split": best_threshold(has, prob), "spread": _spread(picks),
@@ -78,7 +65,7 @@ def choose_segmenter(truth: np.ndarray, prob: np.ndarray, patients: list[str]) -
     Returns ``{"threshold", "postprocess", "threshold_spread", "postprocess_wins", "sweep"}`` where
     ``sweep`` lists the mean per-patient Dice of every combination tried.
     """
-    groups = _patient_groups(patients)
+    groups = patient_groups(patients)
     size = truth.shape[1]
     combos, scores = [], []
     for t in SEGMENTER_THRESHOLDS:
@@ -90,7 +77,7 @@ def choose_segmenter(truth: np.ndarray, prob: np.ndarray, patients: list[str]) -
             scores.append(_patient_dice(truth, pred, groups))
     scores = np.array(scores)  # (combinations, patients)
     best = int(np.argmax(scores.mean(1)))
-    picks = [int(np.argmax(scores[:, sample].mean(1))) for sample in _resamples(len(groups))]
+    picks = [int(np.argmax(scores[:, sample].mean(1))) for sample in resamples(len(groups), BOOTSTRAP_SAMPLES)]
     threshold, post = combos[best]
     return {"threshold": threshold, "postprocess": post,
             "threshold_spread": _spread([combos[i][0] for i in picks]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from contract import DEFAULT_IMAGE_SIZE
+from contract import DEFAULT_INPUT_SIZE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "lgg" / "kaggle_3m"
@@ -21,6 +21,7 @@ def _option(default, help: str):
 
 MODEL_KINDS = ("classifier", "segmenter", "joint")
 SCHEDULES = ("cosine", "plateau")
+KEEP = ("best", "last")
 
 
 @dataclass
@@ -38,7 +39,7 @@ class TrainConfig:
         str(DEFAULT_RUNS), "parent of the run folder <runs>/<model>/ (checkpoints, state, log.csv)"
     )
     image_size: int = _option(
-        DEFAULT_IMAGE_SIZE, "model input size in pixels (slices are resized to it; a multiple of 32)"
+        DEFAULT_INPUT_SIZE, "model input size in pixels (slices are resized to it; a multiple of 32)"
     )
     epochs: int = _option(30, "total epochs of the run (the cosine schedule spans all of them)")
     batch_size: int = _option(16, "slices per training step")
@@ -69,6 +70,15 @@ class TrainConfig:
     max_minutes: float = _option(
         0.0, "stop after the epoch that passes this wall-clock budget (0: no limit); --resume continues"
     )
+    keep: str = _option(
+        "best",
+        '"best": each served model from its best validation epoch; "last": from the last epoch (cross-'
+        "validation folds, whose held-out patients must not choose anything)",
+    )
+    workers: int = _option(1, "threads preparing (augmenting) training batches")
+    validate_every: int = _option(
+        1, "validate every N epochs (and after the last); keep=best needs 1, keep=last only watches the curves"
+    )
     augment: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -76,8 +86,33 @@ class TrainConfig:
             raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be positive")
+        if self.keep not in KEEP:
+            raise ValueError(f"keep must be one of {KEEP}, got {self.keep!r}")
+        if self.validate_every < 1 or (self.keep == "best" and self.validate_every != 1):
+            raise ValueError("validate_every must be >= 1, and 1 when the best validation epoch is kept")
+        if self.epochs < 1 or self.batch_size < 1 or self.workers < 1:
+            raise ValueError("epochs, batch_size and workers must be positive")
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+#: Fields a recipe file does not set: where the data, the models and the runs are.
+PLACE_FIELDS = ("data", "out", "runs", "max_minutes", "workers")
+
+
+def read_recipe(path: str | Path) -> dict:
+    """A training recipe (TOML, ``training/recipes/*.toml``): the :class:`TrainConfig` fields of one
+    recipe, with ``augment`` as a table. Unknown or place fields (:data:`PLACE_FIELDS`) are refused."""
+    import tomllib
+
+    options = tomllib.loads(Path(path).read_text())
+    known = {f for f in TrainConfig.__dataclass_fields__ if f not in PLACE_FIELDS}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown recipe settings {unknown} (known: {sorted(known)})")
+    if "model" not in options:
+        raise ValueError(f"{path}: a recipe names its model ({MODEL_KINDS})")
+    if "split_fractions" in options:
+        options["split_fractions"] = tuple(options["split_fractions"])
+    return options

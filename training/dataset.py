@@ -45,37 +45,52 @@ class Augment:
         if self.gamma < 0 or not 0 <= self.window_jitter < 0.5:
             raise ValueError("gamma must be >= 0 and window_jitter in [0, 0.5)")
 
-    def _window(self, rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
-        exponent = (1.0 + self.gamma) ** rng.uniform(-1.0, 1.0)
-        image = 255.0 * (np.clip(image, 0, 255) / 255.0) ** exponent
-        volume_like = rng.random() < 0.5
-        out = np.empty_like(image)
-        for c in range(image.shape[2]):
-            low, high = np.percentile(image[..., c], [LOW_PERCENTILE, HIGH_PERCENTILE])
-            if volume_like:
-                span = max(high - low, 1.0)
-                low, high = (
-                    low + span * rng.uniform(-self.window_jitter, self.window_jitter),
-                    high + span * rng.uniform(-self.window_jitter, self.window_jitter),
-                )
-            out[..., c] = linear_window(image[..., c], float(low), float(high))
-        return out
+    def _intensity_tables(self, rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+        """One lookup table per channel, ``(256, 1, 3)`` uint8: jitter, and maybe gamma + window.
+
+        Every intensity change here maps each grey level of a channel to one new level, so it is
+        computed once per level (256 values) instead of once per pixel, and applied with ``cv2.LUT``.
+        The window's percentiles are those of the jittered (and gamma-curved) channel, computed
+        exactly from the channel's histogram.
+        """
+        levels = np.arange(256, dtype=np.float64)[:, None]
+        gain = 1.0 + rng.uniform(-self.gain, self.gain, 3)
+        shift = rng.uniform(-self.shift, self.shift, 3)
+        values = np.clip(levels * gain + shift, 0, 255)  # (256, 3)
+        if rng.random() < self.windowed:
+            exponent = (1.0 + self.gamma) ** rng.uniform(-1.0, 1.0)
+            values = 255.0 * (values / 255.0) ** exponent
+            volume_like = rng.random() < 0.5
+            for c in range(3):
+                counts = np.bincount(image[..., c].ravel(), minlength=256)
+                low, high = _percentiles(values[:, c], counts, (LOW_PERCENTILE, HIGH_PERCENTILE))
+                if volume_like:
+                    span = max(high - low, 1.0)
+                    low, high = (
+                        low + span * rng.uniform(-self.window_jitter, self.window_jitter),
+                        high + span * rng.uniform(-self.window_jitter, self.window_jitter),
+                    )
+                values[:, c] = linear_window(values[:, c], float(low), float(high))
+        return np.rint(values).astype(np.uint8)[:, None, :]
 
     def __call__(self, rng: np.random.Generator, image: np.ndarray, mask: np.ndarray | None):
+        """Augment one ``(S, S, 3)`` uint8 slice (and its ``(S, S, 1)`` mask): a uint8 slice back.
+
+        Intensities come back as whole grey levels, as an upload is read.
+        """
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an (S, S, 3) uint8 slice, got {image.dtype} {image.shape}")
         size = image.shape[0]
         if self.flip and rng.random() < 0.5:
             image = image[:, ::-1]
             mask = None if mask is None else mask[:, ::-1]
         angle = rng.uniform(-self.rotation, self.rotation)
         scale = 1.0 + rng.uniform(-self.scale, self.scale)
+        image = np.ascontiguousarray(image)
         if angle or scale != 1.0:
             matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
             image = cv2.warpAffine(
-                np.ascontiguousarray(image),
-                matrix,
-                (size, size),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT,
+                image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
             )
             if mask is not None:
                 mask = cv2.warpAffine(
@@ -85,15 +100,25 @@ class Augment:
                     flags=cv2.INTER_NEAREST,
                     borderMode=cv2.BORDER_CONSTANT,
                 )[..., None]
-        image = image.astype(np.float32)
-        image = image * (1.0 + rng.uniform(-self.gain, self.gain, 3)) + rng.uniform(
-            -self.shift, self.shift, 3
-        )
-        if rng.random() < self.windowed:
-            image = self._window(rng, image)
+        image = cv2.LUT(image, self._intensity_tables(rng, image))
         if rng.random() < self.flair_only:
             image = flair_only(image)
-        return np.clip(image, 0, 255), mask
+        return image, mask
+
+
+def _percentiles(values: np.ndarray, counts: np.ndarray, percentiles) -> list[float]:
+    """``np.percentile`` (linear interpolation) of the pixels of a channel whose grey level ``k``
+    occurs ``counts[k]`` times and is mapped to ``values[k]`` (non-decreasing in ``k``)."""
+    cumulative = np.cumsum(counts)
+    n = int(cumulative[-1])
+    out = []
+    for q in percentiles:
+        position = q / 100.0 * (n - 1)
+        below, above = int(np.floor(position)), int(np.ceil(position))
+        lo = values[np.searchsorted(cumulative, below, side="right")]
+        hi = values[np.searchsorted(cumulative, above, side="right")]
+        out.append(float(lo + (hi - lo) * (position - below)))
+    return out
 
 
 class SliceDataset(keras.utils.PyDataset):
@@ -134,7 +159,7 @@ class SliceDataset(keras.utils.PyDataset):
         self.keep = np.ones(len(images), bool) if keep is None else np.asarray(keep, bool)
         self.other_fraction = other_fraction
         self.seed, self.joint = seed, joint
-        self.epoch, self._begun = epoch, False  # every on_epoch_begin but the first moves the epoch on
+        self.epoch = epoch
         self.order = self._draw()
 
     def _draw(self) -> np.ndarray:
@@ -157,9 +182,11 @@ class SliceDataset(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         idx = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        images = self.images[idx].astype(np.float32)
-        targets = self.targets[idx].astype(np.float32)
+        images = self.images[idx]
+        targets = self.targets[idx]
         if self.augment is not None:
+            images = images.copy()
+            targets = targets.copy()
             rng = np.random.default_rng([self.seed, self.epoch, index])
             is_mask = targets.ndim == 4
             for i in range(len(idx)):
@@ -169,13 +196,14 @@ class SliceDataset(keras.utils.PyDataset):
                 images[i] = image
                 if is_mask:
                     targets[i] = mask
+        images, targets = images.astype(np.float32), targets.astype(np.float32)
         if self.joint:
             labels = targets.reshape(len(targets), -1).any(axis=1).astype(np.float32)[:, None]
             return images, {"mask": targets, "tumour_probability": labels}
         return images, targets
 
-    def on_epoch_begin(self) -> None:
-        if self._begun:
-            self.epoch += 1
-            self.order = self._draw()
-        self._begun = True
+    def on_epoch_end(self) -> None:
+        """The next epoch's draw. At the end of an epoch (not its beginning), so that worker
+        threads prefetching the next epoch's first batches never see the previous order."""
+        self.epoch += 1
+        self.order = self._draw()

@@ -23,8 +23,8 @@ import numpy as np
 
 from contract import (
     CLASSIFIER_FILE,
-    DEFAULT_IMAGE_SIZE,
     FLAIR_CHANNEL,
+    NATIVE_SLICE_SIZE,
     SEGMENTER_FILE,
     SPLIT_FILE,
     file_version,
@@ -65,7 +65,7 @@ def windowed_flair(images: np.ndarray) -> np.ndarray:
 
 def _part(data: str, records, split: dict, part: str, max_slices: int | None):
     recs = lgg.records_for(records, split["patients"][part])[:max_slices]
-    images, masks = lgg.load_arrays(data, recs, DEFAULT_IMAGE_SIZE)
+    images, masks = lgg.load_arrays(data, recs, NATIVE_SLICE_SIZE)
     return [r.patient for r in recs], images, masks[..., 0].astype(bool)
 
 
@@ -169,7 +169,7 @@ def evaluate(data: str, models_dir: str, reports_dir: str, max_slices: int | Non
     card["intended_use"] = report.INTENDED_USE
     card["limitations"] = report.limitations(card)
     card["evaluation"] = {"command": "python -m training evaluate", "max_slices": max_slices,
-                          "mask_resolution": DEFAULT_IMAGE_SIZE, "bootstrap_samples": choices.BOOTSTRAP_SAMPLES}
+                          "mask_resolution": NATIVE_SLICE_SIZE, "bootstrap_samples": choices.BOOTSTRAP_SAMPLES}
     write_card(models, card)  # the volume path reads the thresholds just chosen from the card
     card["volume"] = _volume_figures(data, models, max_slices)
     write_card(models, card)

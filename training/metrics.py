@@ -9,7 +9,7 @@ from sklearn import metrics as skm
 
 from contract.metrics import dice
 
-__all__ = ["best_threshold", "classification_report", "dice", "iou", "segmentation_report"]
+__all__ = ["best_threshold", "classification_report", "dice", "iou", "roc_auc", "segmentation_report"]
 
 
 def iou(truth: np.ndarray, pred: np.ndarray) -> float:
@@ -58,6 +58,12 @@ def best_threshold(truth: np.ndarray, prob: np.ndarray) -> float:
     acc = np.array([((prob >= t) == truth).mean() for t in candidates])
     best = np.flatnonzero(acc == acc.max())
     return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
+
+
+def roc_auc(truth: np.ndarray, prob: np.ndarray) -> float:
+    """ROC AUC of slice probabilities; NaN when the slices hold one class only."""
+    truth = np.asarray(truth, bool)
+    return float(skm.roc_auc_score(truth, prob)) if 0 < truth.sum() < len(truth) else float("nan")
 
 
 def classification_report(truth: np.ndarray, prob: np.ndarray, threshold: float) -> dict:

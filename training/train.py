@@ -25,6 +25,7 @@ from contract import (
     CHANNELS,
     CLASSIFIER_FILE,
     INPUT_RANGE,
+    JOINT_FILE,
     SEGMENTER_FILE,
     SPLIT_FILE,
     file_version,
@@ -153,8 +154,9 @@ def _init_weights(model: keras.Model, source: str) -> None:
     log.info("initialised weights from %s", source)
 
 
-def resume_config(run_dir: str | Path, max_minutes: float | None = None) -> TrainConfig:
-    """The configuration of the run in ``run_dir``, with a new time budget for this stretch if given."""
+def resume_config(run_dir: str | Path, max_minutes: float | None = None, workers: int | None = None) -> TrainConfig:
+    """The configuration of the run in ``run_dir``, with a new time budget (and number of batch-preparing
+    threads) for this stretch if given: neither changes what the run computes."""
     path = Path(run_dir) / CONFIG_FILE
     if not (Path(run_dir) / STATE_FILE).exists() or not path.exists():
         raise ValueError(f"{run_dir} holds no resumable run ({CONFIG_FILE} and {STATE_FILE} after an epoch)")
@@ -165,6 +167,8 @@ def resume_config(run_dir: str | Path, max_minutes: float | None = None) -> Trai
         raise ValueError(f"{run_dir} is a {options['model']} run; its folder must be named {options['model']}")
     if max_minutes is not None:
         options["max_minutes"] = max_minutes
+    if workers is not None:
+        options["workers"] = workers
     return TrainConfig(**options)
 
 
@@ -204,6 +208,8 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
         seed=cfg.seed,
         epoch=epoch0,
         joint=joint,
+        workers=cfg.workers,
+        max_queue_size=4 * cfg.workers,
     )
     val_ds = SliceDataset(x_val, y_val, cfg.batch_size, joint=joint)
     if cfg.schedule == "cosine":
@@ -241,7 +247,8 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
         ([TimeBudget(cfg.max_minutes)] if cfg.max_minutes > 0 else [])
         + schedule_callbacks
         + [
-            ReseedLayers(cfg.seed), EpochCheckpoint(run_dir, monitors, state, cfg.patience),
+            ReseedLayers(cfg.seed),
+            EpochCheckpoint(run_dir, monitors if cfg.keep == "best" else {}, state, cfg.patience),
             keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=resume),
         ]
     )
@@ -251,15 +258,17 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
             validation_data=val_ds,
             epochs=cfg.epochs,
             initial_epoch=epoch0,
+            validation_freq=cfg.validate_every,
             callbacks=callbacks,
             verbose=verbose,
         )
-    return _save_served(cfg, model, state, run_dir, split, records, augment, time.time() - started)
+    return _save_served(cfg, model, list(monitors), state, run_dir, split, records, augment, time.time() - started)
 
 
 def _save_served(
     cfg: TrainConfig,
     model: keras.Model,
+    names: list[str],
     state: dict,
     run_dir: Path,
     split: dict,
@@ -267,14 +276,24 @@ def _save_served(
     augment: Augment,
     duration_s: float,
 ) -> dict[str, keras.Model]:
-    """Each served model from its best epoch's weights, saved without optimizer, with its card entry."""
+    """Each served model from its best (or, with ``keep="last"``, its last) epoch's weights, saved without
+    optimizer, with its card entry; a joint run also saves the whole joint model (``joint.keras``)."""
     card = read_card(cfg.out)
     continued = None
     if cfg.init_weights:  # keep the record of the run these weights came from, when it is known
         continued = read_card(Path(cfg.init_weights).parent).get("models", {})
     served = {}
+    if cfg.keep == "last":  # the model as the last epoch left it, whatever the validation curve said
+        state = {**state, "best": {name: {"monitor": "last epoch", "value": None, "epoch": state["epochs_done"]}
+                                   for name in names}}
+    if cfg.model == "joint":
+        if cfg.keep == "best":
+            model.load_weights(best_weights_file(run_dir, "segmenter"))
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        keras.Model(model.inputs, model.output, name=model.name).save(Path(cfg.out) / JOINT_FILE)  # no optimizer
     for name, best in state["best"].items():
-        model.load_weights(best_weights_file(run_dir, name))
+        if cfg.keep == "best":
+            model.load_weights(best_weights_file(run_dir, name))
         if cfg.model == "joint":
             segmenter, classifier = split_joint(model)
             net = segmenter if name == "segmenter" else classifier
@@ -322,7 +341,7 @@ def _save_served(
             "metrics": card.get("models", {}).get(name, {}).get("metrics", {}),
         }
         log.info(
-            "saved %s (%.1f MiB) from epoch %d of %d (%s %.4f)",
+            "saved %s (%.1f MiB) from epoch %d of %d (%s %s)",
             out,
             out.stat().st_size / 2**20,
             best["epoch"],

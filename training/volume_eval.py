@@ -47,7 +47,7 @@ from contract.volume import (
     POSTPROCESS_CHOICES,
     AxialFrame,
     normalise_volume,
-    postprocess_mask,
+    postprocess_volume_mask,
     predict_volume,
 )
 from training import data as lgg
@@ -147,7 +147,7 @@ def evaluate_volumes(
                 raw = predict_volume(volume, affine, classify, segment, t_cls, t_seg, batch_size, "none", gate,
                                      normalise=normalise)
                 for method in postprocess:
-                    mask = postprocess_mask(raw.mask, method)
+                    mask = postprocess_volume_mask(raw.mask, method)
                     row = _patient_row(truth_grid.astype(bool), mask)
                     results.setdefault(f"{seq}/{layout}/{method}", {"patients": {}})["patients"][patient] = row
                     canon_masks.setdefault(method, []).append(_canonical(mask, affine))

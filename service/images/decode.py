@@ -27,7 +27,7 @@ from service.images.limits import ImageLimits
 from service.images.raster import decode_png_or_jpeg, decode_tiff
 from service.images.sniff import ImageFormat, sniff_format
 
-__all__ = ["DecodedSlice", "ImageLimits", "decode_image", "sequences_of", "to_three_channels"]
+__all__ = ["DecodedSlice", "ImageLimits", "decode_image", "slice_sequences", "to_three_channels"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +71,10 @@ def decode_image(data: bytes, content_type: str | None, limits: ImageLimits) -> 
         logger.warning("%s decoder failed: %s: %s", fmt, type(exc).__name__, exc)
         raise InvalidImage(f"the {fmt.upper()} file could not be decoded") from exc
     three = to_three_channels(pixels)
-    return DecodedSlice(three, spacing, fmt, sequences_of(three))
+    return DecodedSlice(three, spacing, fmt, slice_sequences(three))
 
 
-def sequences_of(pixels: np.ndarray) -> str:
+def slice_sequences(pixels: np.ndarray) -> str:
     """What a ``(H, W, 3)`` model-ready slice holds: FLAIR only when its three channels are equal
     (a grey upload, repeated by :func:`to_three_channels`), else the three sequences."""
     same = np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 1], pixels[..., 2])

@@ -20,12 +20,15 @@ class RequestObservabilityMiddleware:
     (never any pixel data) and record the request in :class:`ServiceMetrics`.
 
     ``bytes_in`` counts the body bytes the app read; ``images`` is what the endpoint stored under
-    ``request.state.n_images``. An exception escaping the app counts as status 500.
+    ``request.state.n_images``. An exception escaping the app counts as status 500. Requests to an
+    endpoint under one of ``debug_prefixes`` (the health probes an orchestrator sends every few
+    seconds) are logged at DEBUG, all others at INFO; every request is counted in the metrics.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, debug_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.metrics = metrics
+        self.debug_prefixes = debug_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,7 +63,8 @@ class RequestObservabilityMiddleware:
             endpoint = _endpoint(scope, root_path)
             images = int(state.get(IMAGES_STATE_KEY, 0))
             self.metrics.observe_request(endpoint, scope["method"], status, seconds, images)
-            logger.info(
+            logger.log(
+                logging.DEBUG if endpoint.startswith(self.debug_prefixes) else logging.INFO,
                 "request method=%s endpoint=%s status=%d latency_ms=%.1f bytes_in=%d images=%d",
                 scope["method"],
                 endpoint,

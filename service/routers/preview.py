@@ -16,10 +16,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from service import pipeline
-from service.dependencies import LimitsDep, require_api_key
+from service.dependencies import LimitsDep, read_files, require_api_key
 from service.errors import IMAGE_ERROR_RESPONSES
-from service.middleware.observability import IMAGES_STATE_KEY
-from service.pipeline import Upload
 
 router = APIRouter(tags=["page"], dependencies=[Depends(require_api_key)])
 
@@ -46,12 +44,7 @@ async def preview(
     """The slice at its uploaded size as the models read it: the three channels (pre-contrast,
     FLAIR, post-contrast) as red, green and blue, a grey upload as grey, 16-bit and DICOM data
     after the service's windowing. Same input rules and errors as ``/analyze``."""
-    setattr(request.state, IMAGES_STATE_KEY, 1)
-    upload = Upload(
-        label=f"file ({file.filename})" if file.filename else "file",
-        data=await file.read(),
-        content_type=file.content_type,
-    )
-    slices = await run_in_threadpool(pipeline.decode_uploads, [upload], limits)
+    uploads = await read_files(request, [("file", file)])
+    slices = await run_in_threadpool(pipeline.decode_uploads, uploads, limits)
     png = await run_in_threadpool(preview_png, slices[0].pixels)
     return Response(content=png, media_type="image/png")

@@ -16,10 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from contract.volume import POSTPROCESS_CHOICES, PostProcess, VolumePrediction
 from service import pipeline
-from service.dependencies import ModelsDep, SettingsDep, _form_error, require_api_key
+from service.dependencies import ModelsDep, SettingsDep, form_files, read_files, require_api_key
 from service.errors import IMAGE_ERROR_RESPONSES, InvalidImage
 from service.inference import LoadedModels
-from service.middleware.observability import IMAGES_STATE_KEY
 from service.schemas import ModelRef
 from service.settings import Settings
 from service.volumes import Volume, VolumeLimits, read_volume
@@ -73,15 +72,10 @@ async def volume(
     ] = None,
 ) -> VolumeAnswer | Response:
     """Tumour probability of every slice, the tumour mask of the volume and its volume in mL."""
-    if (file is None) == (not files):
-        raise _form_error(
-            "file", "send exactly one of the form fields 'file' (a volume) or 'files' (a DICOM series)"
-        )
-    named = [("file", file)] if file is not None else [(f"files[{i}]", f) for i, f in enumerate(files or [])]
+    named = form_files(file, files, one="a volume", several="a DICOM series")
     if len(named) > settings.max_volume_slices:
         raise InvalidImage(f"{len(named)} files; the limit is {settings.max_volume_slices} slices per volume")
-    setattr(request.state, IMAGES_STATE_KEY, len(named))
-    uploads = [(f"{name} ({f.filename})" if f.filename else name, await f.read()) for name, f in named]
+    uploads = [(upload.label, upload.data) for upload in await read_files(request, named)]
     method = postprocess or settings.volume_postprocess
     loaded = await run_in_threadpool(read_volume, uploads, volume_limits(settings))
     if output == DICOM_SEG and loaded.kind != "dicom":

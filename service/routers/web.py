@@ -30,7 +30,10 @@ class PageConfig(BaseModel):
     api_key_required: bool = Field(description=f"Requests need header {API_KEY_HEADER} (MRI_API_KEY set).")
     api_key_header: str = Field(API_KEY_HEADER, description="Name of the API key header.")
     max_upload_bytes: int = Field(
-        description="Largest request body the service accepts (MRI_MAX_UPLOAD_BYTES)."
+        description="Largest request body of the slice endpoints (MRI_MAX_UPLOAD_BYTES)."
+    )
+    max_volume_upload_bytes: int = Field(
+        description="Largest request body of POST /volume (MRI_MAX_VOLUME_UPLOAD_BYTES)."
     )
 
 
@@ -42,9 +45,11 @@ async def page() -> FileResponse:
 
 @router.get(f"{STATIC_PREFIX}/config", response_model=PageConfig)
 async def page_config(settings: SettingsDep) -> PageConfig:
-    """Whether an API key is required and the upload limit (no key needed to ask)."""
+    """Whether an API key is required and the upload limits (no key needed to ask)."""
     return PageConfig(
-        api_key_required=settings.api_key is not None, max_upload_bytes=settings.max_upload_bytes
+        api_key_required=settings.api_key is not None,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_volume_upload_bytes=settings.max_volume_upload_bytes,
     )
 
 

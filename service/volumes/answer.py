@@ -9,7 +9,7 @@ from typing import Literal
 import nibabel as nib
 import numpy as np
 
-from contract.volume import VolumePrediction, sequences_of
+from contract.volume import VolumePrediction, volume_sequences
 from service.masks import rle_counts
 from service.schemas import ModelRef, RleMask
 from service.volumes.schemas import NiftiMask, RleVolumeMask, VolumeAnswer, VolumeModels, VolumeSlice
@@ -63,7 +63,7 @@ def build_answer(
     return VolumeAnswer(
         shape=list(by_slice.shape),
         spacing_mm=spacing,
-        sequences=sequences_of(volume.data),
+        sequences=volume_sequences(volume.data),
         per_slice=[
             VolumeSlice(index=i, tumour_probability=float(p), has_tumour=bool(h), tumour_pixels=int(n))
             for i, (p, h, n) in enumerate(

@@ -23,6 +23,7 @@ import pydicom
 from pydicom.pixels import apply_modality_lut
 
 from service.errors import ImageError, InvalidImage, UnsupportedImage
+from service.images.sniff import has_dicom_magic
 from service.volumes.geometry import SliceGeometry, series_geometry
 from service.volumes.volume import Volume, VolumeLimits
 
@@ -90,7 +91,7 @@ def read_series(files: Sequence[tuple[str, bytes]], limits: VolumeLimits) -> Vol
 
 
 def _read_header(label: str, data: bytes) -> pydicom.Dataset:
-    if data[128:132] != b"DICM":
+    if not has_dicom_magic(data):
         raise UnsupportedImage(f"{label}: not a DICOM file (no 'DICM' marker)")
     try:
         ds = pydicom.dcmread(io.BytesIO(data))

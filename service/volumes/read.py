@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from service.errors import UnsupportedImage
+from service.images.sniff import has_dicom_magic
 from service.volumes.dicom_series import ZIP_MAGIC, read_series, unzip
 from service.volumes.nifti import GZIP_MAGIC, gunzip, looks_like_nifti, read_nifti
 from service.volumes.volume import Volume, VolumeLimits
@@ -27,7 +28,7 @@ def read_volume(files: Sequence[tuple[str, bytes]], limits: VolumeLimits) -> Vol
         raise UnsupportedImage(f"{label}: the file is empty")
     if data.startswith(ZIP_MAGIC):
         return read_series(unzip(data, limits), limits)
-    if data[128:132] == b"DICM":
+    if has_dicom_magic(data):
         return read_series(files, limits)
     raw = gunzip(data, limits.max_bytes + HEADER_ALLOWANCE) if data.startswith(GZIP_MAGIC) else data
     if looks_like_nifti(raw):

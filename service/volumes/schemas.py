@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from service.schemas import ModelRef, RleMask
+from service.schemas import ModelRef, RleMask, Sequences
 
 
 class VolumeSlice(BaseModel):
@@ -48,7 +48,7 @@ class VolumeAnswer(BaseModel):
     spacing_mm: list[float] | None = Field(
         description="Voxel size along [slices, height, width]; null when unknown."
     )
-    sequences: Literal["pre-contrast, FLAIR, post-contrast", "FLAIR only"]
+    sequences: Sequences
     per_slice: list[VolumeSlice]
     tumour_slices: list[int] = Field(description="Indices of the slices with tumour pixels in the mask.")
     tumour_voxels: int

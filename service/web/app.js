@@ -1,16 +1,16 @@
-// The page of GET /: sends a slice (or a volume, when the service has POST /volume) to this
-// service and shows its answer. Plain JavaScript, no library; every request goes to the page's
-// own origin, by URLs relative to the page.
+// The page of GET /: sends a slice (POST /analyze) or a volume (POST /volume) to this service and
+// shows its answer. Plain JavaScript, no library; every request goes to the page's own origin, by
+// URLs relative to the page.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  config: { api_key_required: false, api_key_header: "X-API-Key", max_upload_bytes: 20 * 1024 * 1024 },
+  config: null,      // GET web/config: API key, upload limits (null until it has answered)
   ready: false,
-  volume: null,      // {fields: [...]} when the OpenAPI schema lists POST /volume, else null
   files: null,       // the files of the last request, for "Analyse again" and the .nii.gz download
   answer: null,      // the last JSON answer
+  volumeMasks: [],   // the last volume answer's per-slice COCO RLE masks
   pending: false,    // the last request met 503 (loading): send again once ready
 };
 
@@ -19,7 +19,7 @@ const state = {
 function headers() {
   const h = {};
   const key = $("api-key").value.trim();
-  if (state.config.api_key_required && key) h[state.config.api_key_header] = key;
+  if (state.config && state.config.api_key_required && key) h[state.config.api_key_header] = key;
   return h;
 }
 
@@ -46,14 +46,16 @@ function detailText(detail) {
 
 function explain(status, detail) {
   const text = detailText(detail);
-  const mib = (state.config.max_upload_bytes / 1048576).toFixed(0);
+  const limit = state.files ? uploadLimit(state.files) : null;
   switch (status) {
     case 401: return "This service needs an API key: enter a valid key above, then press “Analyse again”.";
     case 413: return /pixels/.test(text)
       ? "The image has too many pixels for one request."
-      : `The file is too large: this service accepts at most ${mib} MiB per request.`;
-    case 415: return "This file is not an image the service can read. Send a PNG, JPEG, TIFF or DICOM slice"
-      + (state.volume ? ", or a NIfTI volume or the files of one DICOM series." : ".");
+      : "The file is too large: this service accepts at most "
+        + (limit ? `${sizeText(limit)} per ${isVolume(state.files) ? "volume" : "request"}.`
+          : "a smaller one.");
+    case 415: return "This file is not an image the service can read. Send a PNG, JPEG, TIFF or DICOM slice, "
+      + "or a NIfTI volume or the files of one DICOM series.";
     case 422: return "The service could not use this file: " + (text || "it was refused.");
     case 503: return /could not be loaded/.test(text)
       ? "The service's models could not be loaded: ask its administrator to check the service log."
@@ -61,6 +63,11 @@ function explain(status, detail) {
     case 0: return "The service could not be reached.";
     default: return `The service answered with an error (HTTP ${status}).`;
   }
+}
+
+function sizeText(bytes) {
+  if (bytes >= 1048576) return `${(bytes / 1048576).toFixed(0)} MiB`;
+  return bytes >= 1024 ? `${(bytes / 1024).toFixed(0)} KiB` : `${bytes} bytes`;
 }
 
 function showError(status, detail) {
@@ -79,35 +86,12 @@ async function loadConfig() {
   try {
     const r = await fetch("web/config");
     if (r.ok) state.config = await r.json();
-  } catch (e) { /* keep the defaults */ }
+  } catch (e) { /* unreachable: pollReady says so */ }
+  if (!state.config) return;
   $("key-header").textContent = state.config.api_key_header;
   $("key-section").hidden = !state.config.api_key_required;
   const saved = sessionStorage.getItem("mri-api-key");
   if (saved) $("api-key").value = saved;
-}
-
-async function loadOpenApi() {
-  try {
-    const r = await fetch("openapi.json");
-    if (!r.ok) return;
-    const spec = await r.json();
-    const op = spec.paths && spec.paths["/volume"] && spec.paths["/volume"].post;
-    if (!op) return;
-    state.volume = { fields: requestFields(spec, op) };
-    $("file").multiple = true;
-    $("file").accept += ",.nii,.gz,.zip,application/zip";
-    $("formats").textContent = "One axial brain MRI slice: PNG, JPEG, TIFF or DICOM; or a volume: "
-      + "a NIfTI file (.nii, .nii.gz), a .zip of one DICOM series, or the DICOM files of one series.";
-  } catch (e) { /* no volume view */ }
-}
-
-function requestFields(spec, op) {
-  // The multipart field names of POST /volume, read from its OpenAPI request body.
-  try {
-    let schema = op.requestBody.content["multipart/form-data"].schema;
-    if (schema.$ref) schema = schema.$ref.split("/").slice(1).reduce((o, k) => o[k], spec);
-    return Object.keys(schema.properties || {});
-  } catch (e) { return ["file", "files"]; }
 }
 
 async function pollReady() {
@@ -147,28 +131,43 @@ function setStatus(kind, text) {
 // ---------------------------------------------------------------- choosing files
 
 function isVolume(files) {
+  // A volume: several files (a DICOM series), a NIfTI file or a zip; anything else is one slice.
   return files.length > 1 || /\.(nii|nii\.gz|zip)$/i.test(files[0].name);
+}
+
+function uploadLimit(files) {
+  // The request body limit of the endpoint these files go to (null before web/config has answered).
+  if (!state.config) return null;
+  return isVolume(files) ? state.config.max_volume_upload_bytes : state.config.max_upload_bytes;
 }
 
 function analyse(files) {
   files = Array.from(files);
   if (!files.length) return;
   state.files = files;
+  const volume = isVolume(files);  // first what it is, then the limit of where it goes
   const bytes = files.reduce((n, f) => n + f.size, 0);
-  if (bytes > state.config.max_upload_bytes) {
+  const limit = uploadLimit(files);
+  if (limit != null && bytes > limit) {
     // Clearly over the limit: say so without sending it (the service would refuse it with 413).
-    return showError(413, `${bytes} bytes; this service takes at most ${state.config.max_upload_bytes} bytes per request`);
+    const per = volume ? "volume" : "request";
+    return showError(413, `${bytes} bytes; this service takes at most ${limit} bytes per ${per}`);
   }
-  if (isVolume(files)) {
-    if (!state.volume) {
-      showError(415, files.length > 1
-        ? "this service analyses one slice at a time here; it has no POST /volume"
-        : "this service has no POST /volume for volumes");
-      return;
-    }
-    return run(() => analyseVolume(files));
+  return run(() => (volume ? analyseVolume(files) : analyseSlice(files[0])));
+}
+
+async function answerOf(response) {
+  // The JSON answer of an analysis request, or null once its error is shown (503 while the models
+  // load: the files are sent again once they are ready).
+  if (!response.ok) {
+    const f = await failure(response);
+    if (f.status === 503) retryWhenReady(f.detail);
+    showError(f.status, f.detail);
+    return null;
   }
-  return run(() => analyseSlice(files[0]));
+  state.pending = false;
+  state.answer = await response.json();
+  return state.answer;
 }
 
 async function run(task) {
@@ -186,14 +185,8 @@ async function analyseSlice(file) {
   ]);
   if (!preview.ok) { const f = await failure(preview); return showError(f.status, f.detail); }
   const image = await createImageBitmap(await preview.blob());
-  if (!answer.ok) {
-    const f = await failure(answer);
-    if (f.status === 503) retryWhenReady(f.detail);
-    return showError(f.status, f.detail);
-  }
-  state.answer = await answer.json();
-  state.pending = false;
-  await showSlice(file.name, image, state.answer);
+  const analysis = await answerOf(answer);
+  if (analysis) await showSlice(file.name, image, analysis);
 }
 
 async function showSlice(name, image, answer) {
@@ -216,7 +209,7 @@ async function showSlice(name, image, answer) {
     ["Classifier", `${c.model.name} ${c.model.version}`],
     ["Segmenter", seg ? `${seg.model.name} ${seg.model.version} (pixel threshold ${seg.threshold})` : "not run (negative slice)"],
   ];
-  if (answer.sequences || c.sequences) rows.push(["Read as", answer.sequences || c.sequences]);
+  rows.push(["Read as", answer.sequences]);
   setFacts(rows);
   $("download-mask").hidden = false;
   $("download-mask").disabled = !seg;
@@ -331,41 +324,22 @@ function saveJson() {
 // ---------------------------------------------------------------- volumes (POST /volume)
 
 function volumeField(files) {
-  const fields = state.volume.fields;
-  if (files.length === 1 && fields.includes("file")) return "file";
-  return fields.includes("files") ? "files" : fields[0] || "file";
-}
-
-function sliceMasks(mask) {
-  // One COCO RLE per slice: the answer's mask is that list, or an object holding it.
-  if (Array.isArray(mask)) return mask;
-  if (mask && typeof mask === "object") {
-    for (const value of Object.values(mask)) if (Array.isArray(value) && value.length && value[0].counts) return value;
-  }
-  return [];
+  // POST /volume takes one file (NIfTI, zip) as `file`, the DICOM files of a series as `files`.
+  return files.length === 1 ? "file" : "files";
 }
 
 async function analyseVolume(files) {
-  const r = await post("volume?mask_format=rle", volumeField(files), files);
-  if (!r.ok) {
-    const f = await failure(r);
-    if (f.status === 503) retryWhenReady(f.detail);
-    return showError(f.status, f.detail);
-  }
-  state.answer = await r.json();
-  state.pending = false;
-  showVolume(files, state.answer);
+  const volume = await answerOf(await post("volume?mask_format=rle", volumeField(files), files));
+  if (volume) showVolume(files, volume);
 }
 
 function showVolume(files, v) {
-  const masks = sliceMasks(v.mask);
-  state.volumeMasks = masks;
+  state.volumeMasks = v.mask.slices;  // asked for as mask_format=rle
   const n = v.per_slice.length;
   $("slice").max = String(Math.max(0, n - 1));
-  const first = v.tumour_slices && v.tumour_slices.length ? v.tumour_slices[0] : 0;
-  $("slice").value = String(first);
+  $("slice").value = String(v.tumour_slices.length ? v.tumour_slices[0] : 0);
   $("file-name").textContent = files.length > 1 ? `${files.length} files (${files[0].name}, …)` : files[0].name;
-  setVerdict(v.tumour_slices && v.tumour_slices.length > 0);
+  setVerdict(v.tumour_slices.length > 0);
   const ml = v.tumour_volume_ml;
   const spacing = v.spacing_mm ? v.spacing_mm.map((s) => Number(s).toFixed(2)).join(" × ") + " mm" : "unknown";
   setFacts([
@@ -373,8 +347,8 @@ function showVolume(files, v) {
     ["Tumour voxels", v.tumour_voxels.toLocaleString("en")],
     ["Tumour slices", v.tumour_slices.length ? `${v.tumour_slices.length} of ${n}: ${v.tumour_slices.join(", ")}` : `none of ${n}`],
     ["Volume", `${v.shape.join(" × ")} (slices × height × width), spacing ${spacing}`],
-    ["Read as", v.sequences || ""],
-    ["Models", modelText(v.model)],
+    ["Read as", v.sequences],
+    ["Models", `classifier: ${modelText(v.model.classifier)}; segmenter: ${modelText(v.model.segmenter)}`],
   ]);
   $("download-mask").hidden = true;
   $("download-nifti").hidden = false;
@@ -385,25 +359,22 @@ function showVolume(files, v) {
 }
 
 function modelText(model) {
-  // {name, version}, or {role: {name, version}, ...}
-  if (!model || typeof model !== "object") return model == null ? "" : String(model);
-  if (model.name) return `${model.name} ${model.version || ""}`.trim();
-  return Object.entries(model).map(([role, m]) => `${role}: ${modelText(m)}`).join("; ");
+  return `${model.name} ${model.version}`;
 }
 
 function showVolumeSlice() {
   const v = state.answer;
   if (!v || !v.per_slice) return;
   const i = Number($("slice").value);
-  const s = v.per_slice[i] || {};
+  const s = v.per_slice[i];
   const [, height, width] = v.shape;
   drawBlank(width, height);
   $("caption").textContent = "Slice " + i + ": the tumour mask in red on black.";
   const rle = state.volumeMasks[i];
   drawMask(rle ? rleBits(rle) : null, rle ? rle.size[1] : width, rle ? rle.size[0] : height);
-  $("slice-label").textContent = `${i} (0–${v.per_slice.length - 1}): p = ${(100 * (s.tumour_probability || 0)).toFixed(1)} %, `
-    + `${(s.tumour_pixels || 0).toLocaleString("en")} tumour pixels`
-    + `${(v.tumour_slices || []).includes(s.index ?? i) ? " (tumour slice)" : ""}`;
+  $("slice-label").textContent = `${i} (0–${v.per_slice.length - 1}): p = ${(100 * s.tumour_probability).toFixed(1)} %, `
+    + `${s.tumour_pixels.toLocaleString("en")} tumour pixels`
+    + `${v.tumour_slices.includes(s.index) ? " (tumour slice)" : ""}`;
   drawStrip(i);
 }
 
@@ -416,9 +387,9 @@ function drawStrip(current) {
   const n = v.per_slice.length;
   const w = canvas.width / n;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const tumour = new Set(v.tumour_slices || []);
+  const tumour = new Set(v.tumour_slices);
   v.per_slice.forEach((s, i) => {
-    const marked = tumour.has(s.index ?? i);
+    const marked = tumour.has(s.index);
     const h = Math.max(marked ? canvas.height / 4 : 1, s.tumour_probability * (canvas.height - 4));
     ctx.fillStyle = marked ? "#d0302a" : "#9aa4b2";
     ctx.fillRect(i * w, canvas.height - h, Math.max(1, w - 1), h);
@@ -433,9 +404,8 @@ async function saveNifti() {
   await run(async () => {
     const r = await post("volume?mask_format=nifti", volumeField(state.files), state.files);
     if (!r.ok) { const f = await failure(r); return showError(f.status, f.detail); }
-    const mask = (await r.json()).mask;
-    const data = typeof mask === "string" ? mask : mask.data;
-    save(new Blob([base64Bytes(data)], { type: "application/gzip" }), `${stem()}_mask.nii.gz`);
+    const mask = (await r.json()).mask;  // {format: "nifti", data: base64 of the .nii.gz}
+    save(new Blob([base64Bytes(mask.data)], { type: "application/gzip" }), `${stem()}_mask.nii.gz`);
   });
   $("download-nifti").disabled = false;
 }
@@ -463,7 +433,6 @@ function wire() {
 async function main() {
   wire();
   await loadConfig();
-  await loadOpenApi();
   pollReady();
 }
 

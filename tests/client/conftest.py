@@ -6,7 +6,6 @@ The client package must be installed (``pip install -e ./client``); it needs no 
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import socket
 import threading
@@ -18,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import bound_socket, serve_app  # noqa: F401  (imported from here by other tests)
+from tests.servers import serve_app, service_app
+from tests.tiny_models import BRAIN, build_tiny_models
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_SLICES = REPO / "tests" / "fixtures" / "lgg"
@@ -27,32 +27,21 @@ API_KEY = "client-test-key"
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> Path:
-    """Tiny contract-following models (see tests/deploy/tiny_models.py)."""
-    path = REPO / "tests" / "deploy" / "tiny_models.py"
-    module_spec = importlib.util.spec_from_file_location("_client_tiny_models", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.build_tiny_models(tmp_path_factory.mktemp("client-models"))
-
-
-def _app(models_dir: Path, **settings):
-    from service.main import create_app
-    from service.settings import Settings
-
-    return create_app(Settings(models_dir=models_dir, log_level="WARNING", **settings))
+    """Tiny contract-following models that call a real brain slice "tumour" (tests/tiny_models.py)."""
+    return build_tiny_models(tmp_path_factory.mktemp("client-models"), rule=BRAIN)
 
 
 @pytest.fixture(scope="session")
 def service_url(tiny_models) -> Iterator[str]:
     """The real service (no API key) on a free loopback port."""
-    with serve_app(_app(tiny_models)) as url:
+    with serve_app(service_app(tiny_models)) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def keyed_service_url(tiny_models) -> Iterator[str]:
     """The real service requiring ``X-API-Key: API_KEY``."""
-    with serve_app(_app(tiny_models, api_key=API_KEY)) as url:
+    with serve_app(service_app(tiny_models, api_key=API_KEY)) as url:
         yield url
 
 

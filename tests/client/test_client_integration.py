@@ -15,7 +15,9 @@ import time
 import pytest
 from mri_client.cli import main
 
-from .conftest import FIXTURE_SLICES, _app, bound_socket, serve_app
+from tests.servers import bound_socket, serve_app, service_app
+
+from .conftest import FIXTURE_SLICES
 
 CASE = FIXTURE_SLICES / "kaggle_3m" / "TCGA_CS_4942_19970222"  # 3 slices, each with its _mask file
 DEADLINE_S = 10.0
@@ -71,7 +73,7 @@ def test_a_silent_server_exits_2_within_10_s(lgg_slices, capsys):
 
 
 def test_a_service_whose_models_cannot_load_exits_2(tmp_path, lgg_slices, capsys):
-    with serve_app(_app(tmp_path / "no-models"), ready=False) as url:
+    with serve_app(service_app(tmp_path / "no-models"), ready=False) as url:
         status, seconds = _timed_main(["classify", str(lgg_slices[0]), "--url", url, "--wait", "1"])
     err = capsys.readouterr().err
     assert status == 2 and seconds < DEADLINE_S

@@ -11,7 +11,7 @@ import pytest
 from mri_client import MRIClient, MRIError
 from mri_client.cli import main
 
-from .conftest import bound_socket
+from tests.servers import bound_socket
 
 
 @pytest.fixture

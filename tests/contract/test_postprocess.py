@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from contract import DEFAULT_IMAGE_SIZE
+from contract import NATIVE_SLICE_SIZE
 from contract.postprocess import NO_POSTPROCESS, postprocess_mask, postprocess_settings
 
 
-def _mask(size=DEFAULT_IMAGE_SIZE):
+def _mask(size=NATIVE_SLICE_SIZE):
     mask = np.zeros((size, size), bool)
     mask[20:60, 20:60] = True  # a 1,600-pixel lesion with a hole
     mask[35:40, 35:40] = False

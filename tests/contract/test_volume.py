@@ -9,15 +9,14 @@ import numpy as np
 import pytest
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, ornt_transform
 
+from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
 from contract.volume import (
-    FLAIR_ONLY,
-    THREE_SEQUENCES,
     VOLUME_TARGET,
     AxialFrame,
     normalise_volume,
-    postprocess_mask,
+    postprocess_volume_mask,
     predict_volume,
-    sequences_of,
+    volume_sequences,
 )
 
 
@@ -102,7 +101,8 @@ def test_three_sequences_are_windowed_each_on_their_own():
     volume[0, 0, 0] = 0.0
     out = normalise_volume(volume)
     assert out.shape == (8, 8, 2, 3)
-    assert sequences_of(volume) == THREE_SEQUENCES and sequences_of(volume[..., 1]) == FLAIR_ONLY
+    assert volume_sequences(volume) == SEQUENCES_ALL
+    assert volume_sequences(volume[..., 1]) == SEQUENCES_FLAIR_ONLY
     with pytest.raises(ValueError):
         normalise_volume(np.zeros((4, 4, 4, 2)))
 
@@ -112,14 +112,14 @@ def test_postprocessing_keeps_the_components_it_says():
     mask[1:5, 1:5, 1:5] = True  # 64 voxels
     mask[7:9, 7:9, 7:9] = True  # 8 voxels, 12.5% of the largest
     mask[9, 0, 9] = True  # 1 voxel
-    assert postprocess_mask(mask, "none").sum() == 73
-    assert postprocess_mask(mask, "largest").sum() == 64
-    assert postprocess_mask(mask, "drop_small").sum() == 72
+    assert postprocess_volume_mask(mask, "none").sum() == 73
+    assert postprocess_volume_mask(mask, "largest").sum() == 64
+    assert postprocess_volume_mask(mask, "drop_small").sum() == 72
     diagonal = np.zeros((3, 3, 3), bool)
     diagonal[0, 0, 0] = diagonal[1, 1, 1] = True  # 26-connected across slices
-    assert postprocess_mask(diagonal, "largest").sum() == 2
+    assert postprocess_volume_mask(diagonal, "largest").sum() == 2
     with pytest.raises(ValueError):
-        postprocess_mask(mask, "biggest")
+        postprocess_volume_mask(mask, "biggest")
 
 
 def test_predict_volume_batches_gates_and_maps_back():

@@ -54,3 +54,30 @@ def test_uint8_is_kept_and_bool_is_0_or_255():
 
 def test_linear_window_with_zero_width_is_a_step():
     assert linear_window(np.array([1.0, 5.0, 9.0]), 5.0, 5.0).tolist() == [0, 0, 255]
+
+
+def test_a_volume_is_windowed_as_a_whole_onto_its_top():
+    """Whole volumes (contract.volume.normalise_volume) use the same window: the high percentile of
+    all voxels lands on ``top``, brighter voxels above it up to 255."""
+    volume = np.random.default_rng(1).gamma(2.0, 300.0, (64, 64, 12)).astype(np.float32)
+    low, high = np.percentile(volume, [0.5, 99.5])
+
+    out = percentile_window(volume, top=148.0)
+
+    assert out.shape == volume.shape and out.dtype == np.uint8
+    assert out[volume <= low].max() == 0
+    near_high = np.abs(volume - high) < (high - low) / 1000
+    assert near_high.any() and np.abs(out[near_high].astype(int) - 148).max() <= 1
+    assert out.max() > 148
+
+
+def test_large_arrays_are_windowed_from_a_subsample():
+    """Over PERCENTILE_SAMPLE values the percentiles come from every k-th value: the window is the
+    same as from all values, but for a level or so."""
+    from contract.windowing import PERCENTILE_SAMPLE
+
+    values = np.random.default_rng(2).normal(1000.0, 200.0, PERCENTILE_SAMPLE * 2 + 7).astype(np.float32)
+    low, high = np.percentile(values, [0.5, 99.5])
+    exact = linear_window(values, float(low), float(high))
+
+    assert np.abs(percentile_window(values).astype(int) - exact).max() <= 1

@@ -74,8 +74,7 @@ class Dockerfile:
         env: dict[str, str] = {}
         for stage in self.chain(target):
             for ins in stage.all("ENV"):
-                for key, value in re.findall(r"(\w+)=(\S+)", ins.value):
-                    env[key] = value
+                env.update(re.findall(r"(\w+)=(\S+)", ins.value))
         return env
 
 

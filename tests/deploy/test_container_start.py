@@ -2,7 +2,7 @@
 
 The environment must hold what the image's ``pip install -r docker/requirements-cpu.txt``
 installs (CI runs that same command); the service is started with the Dockerfile's CMD (host and
-port swapped for 127.0.0.1 and a free port) and ENV, from the repository root (the image's
+port swapped for 127.0.0.1 and port 0, tests/servers.py) and ENV, from the repository root (the image's
 WORKDIR holds the same ``contract/`` and ``service/``), against a models folder. Then the
 image's HEALTHCHECK command and a real slice on /classify must work, and SIGTERM (``docker
 stop``) must end it cleanly.
@@ -12,35 +12,24 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from packaging.requirements import Requirement
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.project import REPO
+from tests.servers import bound_socket, serve_process
+
 STARTUP_TIMEOUT_S = 300  # the real ResNet50 models load slowly on a busy CI machine
 LOCAL_PACKAGES = {"contract", "service"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def listening_port(log_path: Path) -> int | None:
-    """The port uvicorn reports binding (it was started on port 0: no free-port race)."""
-    found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", log_path.read_text())
-    return int(found.group(1)) if found else None
 
 
 def requirement_closure(lines: list[str]) -> set[str]:
@@ -115,14 +104,16 @@ def test_image_requirements_cover_the_service_imports(image_requirements):
     assert not missing, f"imported but not installed by docker/requirements-*.txt: {missing}"
 
 
-def service_command(dockerfile, port: int) -> list[str]:
-    """The image's CMD with host 127.0.0.1, ``port`` and this environment's uvicorn."""
+def service_command(dockerfile) -> list[str]:
+    """The image's CMD with this environment's uvicorn and without its host and port (the server
+    helper binds 127.0.0.1, port 0)."""
     cmd = list(dockerfile.effective("cpu", "CMD").exec_form)
     assert cmd[0] == "uvicorn"
     script = shutil.which("uvicorn", path=str(Path(sys.executable).parent))
     cmd[0:1] = [script] if script else [sys.executable, "-m", "uvicorn"]
-    cmd[cmd.index("--host") + 1] = "127.0.0.1"
-    cmd[cmd.index("--port") + 1] = str(port)
+    for option in ("--host", "--port"):
+        at = cmd.index(option)
+        del cmd[at : at + 2]
     return cmd
 
 
@@ -146,34 +137,13 @@ def healthcheck(dockerfile, port: int) -> int:
 
 @pytest.mark.slow
 def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_path):
-    assert healthcheck(dockerfile, free_port()) != 0, "the health check must fail when nothing listens"
+    with bound_socket() as sock:  # bound, nobody listening
+        assert healthcheck(dockerfile, sock.getsockname()[1]) != 0, "it must fail when nothing listens"
     log_path = tmp_path / "service.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            service_command(dockerfile, 0),
-            cwd=REPO,
-            env=service_env(dockerfile, models_dir, tmp_path),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert proc.poll() is None, f"service exited {proc.returncode}:\n{log_path.read_text()[-4000:]}"
-            assert time.monotonic() < deadline, f"not ready:\n{log_path.read_text()[-4000:]}"
-            port = listening_port(log_path)
-            if port is None:
-                time.sleep(0.5)
-                continue
-            url = f"http://127.0.0.1:{port}"
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"not ready:\n{log_path.read_text()[-4000:]}"
-            time.sleep(0.5)
-        assert healthcheck(dockerfile, port) == 0
+    env = service_env(dockerfile, models_dir, tmp_path)
+    command = service_command(dockerfile)
+    with serve_process(env, command, log=log_path, timeout=STARTUP_TIMEOUT_S) as (proc, url):
+        assert healthcheck(dockerfile, urlsplit(url).port) == 0
         assert httpx.get(f"{url}/v2/health/live", timeout=10).status_code == 200
 
         image = lgg_slices[0]
@@ -194,15 +164,8 @@ def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_p
             time.sleep(0.1)
         assert log_path.read_text().count("endpoint=/classify status=200") == 1
         assert '"POST /classify HTTP/1.1"' not in log_path.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # what `docker stop` sends
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    # uvicorn re-raises the SIGTERM after a graceful shutdown (exit 143 in Docker terms)
+    # stopped with SIGTERM (what `docker stop` sends); uvicorn re-raises it after a graceful
+    # shutdown (exit 143 in Docker terms)
     log_text = log_path.read_text()
     assert proc.returncode in (0, -signal.SIGTERM), f"unclean stop ({proc.returncode}):\n{log_text[-4000:]}"
     assert "Application shutdown complete" in log_text

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.project import REPO, pinned_version, serving_pins
+
 TARGETS = ("cpu", "gpu")
 READY_PATH = "/v2/health/ready"
 
@@ -67,26 +67,24 @@ def test_targets_install_their_requirement_files(requirement_files, image_requir
     assert requirement_files("gpu") == ["docker/requirements-gpu.txt"]
     gpu = image_requirements("gpu")
     cpu = image_requirements("cpu")
-    assert "tensorflow[and-cuda]==2.21.0" in gpu
+    tensorflow = pinned_version("tensorflow-cpu")  # pyproject.toml's pin, whatever it is
+    assert f"tensorflow[and-cuda]=={tensorflow}" in gpu
     assert not any(r.startswith("tensorflow-cpu") for r in gpu), "tensorflow-cpu would shadow CUDA"
-    assert any(r.startswith("tensorflow-cpu==2.21.0") for r in cpu)
+    assert any(r.startswith(f"tensorflow-cpu=={tensorflow}") for r in cpu)
 
 
 def test_requirements_agree_with_pyproject(image_requirements):
     """The image pins must satisfy the project's declared dependencies (same keras/TF)."""
     from packaging.requirements import Requirement
 
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     pins = {}
     for line in image_requirements("cpu"):
         req = Requirement(line)
         if req.marker is None or req.marker.evaluate():
             pins[req.name.lower()] = next(iter(req.specifier)).version
-    for line in project:
-        req = Requirement(line)
+    for name, req in serving_pins().items():
         if req.marker is not None and not req.marker.evaluate():
             continue
-        name = req.name.lower()
         assert name in pins, f"{name} (pyproject) missing from docker/requirements-*.txt"
         assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} vs {req}"
 

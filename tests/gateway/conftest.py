@@ -5,7 +5,6 @@ as a real process (``python -m gateway``), Orthanc, pynetdicom as the modality, 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import signal
 import subprocess
@@ -21,7 +20,8 @@ import pytest
 
 from tests.gateway.orthanc import AE_TITLE as ORTHANC_AE
 from tests.gateway.orthanc import GATEWAY_AE, available, free_port, push, run_orthanc
-from tests.servers import serve_app
+from tests.project import load_script
+from tests.servers import serve_app, service_app
 
 REPO = Path(__file__).resolve().parents[2]
 CASE = REPO / "tests" / "fixtures" / "lgg-volume" / "TCGA_HT_7605_19950916"
@@ -32,15 +32,9 @@ needs_orthanc = pytest.mark.skipif(
 )
 
 
-@functools.cache
 def lgg_to_dicom():
     """scripts/lgg_to_dicom.py as a module."""
-    path = REPO / "scripts" / "lgg_to_dicom.py"
-    spec = importlib.util.spec_from_file_location("lgg_to_dicom", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("lgg_to_dicom")
 
 
 @functools.cache
@@ -67,10 +61,9 @@ def wait_for(check: Callable[[], object], timeout: float, what: str, every: floa
 @pytest.fixture(scope="session")
 def service_url() -> Iterator[str]:
     """The real service with the bundled models on a loopback port."""
-    from service.main import create_app
-    from service.settings import DEFAULT_MODELS_DIR, Settings
+    from service.settings import DEFAULT_MODELS_DIR
 
-    with serve_app(create_app(Settings(models_dir=DEFAULT_MODELS_DIR, log_level="WARNING"))) as url:
+    with serve_app(service_app(DEFAULT_MODELS_DIR)) as url:
         yield url
 
 

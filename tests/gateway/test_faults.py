@@ -18,7 +18,7 @@ from pydicom.uid import CTImageStorage
 
 from tests.gateway.conftest import needs_orthanc, push, study, wait_for
 from tests.gateway.orthanc import free_port, run_orthanc
-from tests.servers import bound_socket, serve_app
+from tests.servers import bound_socket, serve_app, service_app
 
 pytestmark = [pytest.mark.slow, needs_orthanc]
 
@@ -56,8 +56,7 @@ def test_destination_down_then_up_delivers_once(service_url, gateway_factory, tm
 
 
 def test_service_down_then_up(gateway_factory, orthanc_factory):
-    from service.main import create_app
-    from service.settings import DEFAULT_MODELS_DIR, Settings
+    from service.settings import DEFAULT_MODELS_DIR
 
     sock = bound_socket()  # bound, not listening: connections are refused until the service starts
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -68,8 +67,7 @@ def test_service_down_then_up(gateway_factory, orthanc_factory):
     push(study("service-down", ["flair"])["flair"], gateway.dicom_port)
     waiting = job_with(gateway, lambda j: j["state"] == "queued" and j["attempts"] >= 1, "a retry")
     assert "cannot be reached" in waiting["reason"], waiting
-    app = create_app(Settings(models_dir=DEFAULT_MODELS_DIR, log_level="WARNING"))
-    with serve_app(app, sock=sock):  # answers 503 while its models load, then 200
+    with serve_app(service_app(DEFAULT_MODELS_DIR), sock=sock):  # answers 503 while its models load, then 200
         delivered(orthanc)
         [job] = gateway.wait_finished(1)
     assert job["state"] == "sent", job

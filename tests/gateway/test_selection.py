@@ -14,7 +14,7 @@ THREE = "pre-contrast, FLAIR, post-contrast"
 
 
 def _headers(seed="sel", keys=("pre", "flair", "post")):
-    return {key: instances for key, instances in study(seed, keys).items()}
+    return dict(study(seed, keys))
 
 
 def _plan(series_by_key, rules: Rules | None = None):

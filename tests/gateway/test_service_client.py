@@ -4,31 +4,22 @@ key is a refusal (the job fails), a service that cannot be reached is a retry.""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 from gateway import series
 from gateway.service_client import ServiceRefused, ServiceUnavailable, analyse
-from tests.gateway.conftest import REPO, study
-from tests.servers import bound_socket, serve_app
+from tests.gateway.conftest import study
+from tests.servers import bound_socket, serve_app, service_app
+from tests.tiny_models import build_tiny_models
 
 KEY = "gateway-test-key"
 
 
 @pytest.fixture(scope="module")
 def keyed_url(tmp_path_factory):
-    from service.main import create_app
-    from service.settings import Settings
-
-    spec = importlib.util.spec_from_file_location(
-        "_gateway_tiny", REPO / "tests" / "deploy" / "tiny_models.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    models = module.build_tiny_models(tmp_path_factory.mktemp("gateway-models"))
-    with serve_app(create_app(Settings(models_dir=models, api_key=KEY, log_level="WARNING"))) as url:
+    models = build_tiny_models(tmp_path_factory.mktemp("gateway-models"))
+    with serve_app(service_app(models, api_key=KEY)) as url:
         yield url
 
 

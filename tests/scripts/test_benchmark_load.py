@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
-from tests.client.conftest import REPO
+from tests.project import load_script
+from tests.tiny_models import BRAIN, build_tiny_models
 
 pytestmark = pytest.mark.slow
 
 
-def _load(name: str, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_prints_the_three_scenarios_for_batching_off_and_on(tmp_path, capsys):
-    tiny = _load("_bench_tiny_models", REPO / "tests" / "deploy" / "tiny_models.py")
-    models = tiny.build_tiny_models(tmp_path / "models")
-    script = _load("benchmark_load", REPO / "scripts" / "benchmark_load.py")
+    models = build_tiny_models(tmp_path / "models", rule=BRAIN)
+    script = load_script("benchmark_load")
     argv = [
         "--models-dir",
         str(models),

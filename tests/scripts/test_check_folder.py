@@ -7,8 +7,6 @@ here. So the test holds whatever models are bundled, and fails when the script m
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import logging
 import subprocess
 import sys
@@ -20,9 +18,9 @@ import pytest
 from PIL import Image
 from pycocotools import mask as coco
 
-from service.main import create_app
-from service.settings import DEFAULT_MODELS_DIR, Settings
-from tests.client.conftest import REPO, bound_socket, serve_app
+from service.settings import DEFAULT_MODELS_DIR
+from tests.project import REPO, load_script
+from tests.servers import bound_socket, serve_app, service_app
 
 pytestmark = pytest.mark.slow
 
@@ -30,19 +28,13 @@ SCRIPT = REPO / "scripts" / "check_folder.py"
 DATASET = REPO / "tests" / "fixtures" / "lgg" / "kaggle_3m"  # 3 cases, 7 slices, 4 of them tumour
 
 
-@functools.cache
 def _script():
-    """The script as a module (registered, as dataclasses need)."""
-    spec = importlib.util.spec_from_file_location("check_folder", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("check_folder")
 
 
 @pytest.fixture(scope="module")
 def bundled_url():
-    with serve_app(create_app(Settings(models_dir=DEFAULT_MODELS_DIR, log_level="WARNING"))) as url:
+    with serve_app(service_app(DEFAULT_MODELS_DIR)) as url:
         yield url
 
 

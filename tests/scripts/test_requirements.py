@@ -1,21 +1,21 @@
-"""scripts/requirements.py: docker/requirements-*.txt are what pyproject.toml's pins give."""
+"""scripts/requirements.py: docker/requirements-*.txt are what pyproject.toml's pins give.
+
+The versions come from pyproject.toml itself: a bump there changes nothing here.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import re
 import shutil
-from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.project import REPO, load_script, pinned_version, serving_pins
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("requirements_script", REPO / "scripts" / "requirements.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("requirements")
 
 
 def test_docker_requirement_files_match_pyproject():
@@ -30,27 +30,41 @@ def _copy_project(tmp_path):
     return tmp_path
 
 
+def _next_minor(version: str) -> str:
+    release = Version(version).release
+    return f"{release[0]}.{release[1] + 1}.0"
+
+
 def test_a_changed_pin_makes_the_files_stale(tmp_path):
     project = _copy_project(tmp_path)
     text = (project / "pyproject.toml").read_text()
-    (project / "pyproject.toml").write_text(text.replace('"tensorflow-cpu==2.21.0', '"tensorflow-cpu==2.22.0'))
+    tf = pinned_version("tensorflow-cpu")
+    assert pinned_version("tensorflow") == tf
+    bumped = _next_minor(tf)
+    cpu_only = text.replace(f'"tensorflow-cpu=={tf}', f'"tensorflow-cpu=={bumped}')
+    assert cpu_only != text
+    (project / "pyproject.toml").write_text(cpu_only)
     with pytest.raises(ValueError, match="one TensorFlow version"):  # the two TF lines must agree
         _script().render(project / "pyproject.toml")
 
-    bumped = text.replace("tensorflow-cpu==2.21.0", "tensorflow-cpu==2.22.0").replace(
-        "tensorflow==2.21.0", "tensorflow==2.22.0"
-    )
-    (project / "pyproject.toml").write_text(bumped)
+    both = cpu_only.replace(f'"tensorflow=={tf}', f'"tensorflow=={bumped}')
+    assert both != cpu_only
+    (project / "pyproject.toml").write_text(both)
     assert _script().stale(project) == [
         "docker/requirements-cpu.txt",
         "docker/requirements-gpu.txt",
     ]
-    assert "tensorflow[and-cuda]==2.22.0\n" in _script().render(project / "pyproject.toml")["requirements-gpu.txt"]
+    gpu = _script().render(project / "pyproject.toml")["requirements-gpu.txt"]
+    assert f"tensorflow[and-cuda]=={bumped}\n" in gpu
 
 
 def test_an_unpinned_serving_dependency_is_refused(tmp_path):
     project = _copy_project(tmp_path)
     text = (project / "pyproject.toml").read_text()
-    (project / "pyproject.toml").write_text(text.replace('"numpy==2.4.6"', '"numpy>=1.26"'))
-    with pytest.raises(ValueError, match="numpy>=1.26.*must be pinned"):
+    name = next(iter(serving_pins()))
+    version = pinned_version(name)
+    loose = text.replace(f'"{name}=={version}"', f'"{name}>={version}"')
+    assert loose != text
+    (project / "pyproject.toml").write_text(loose)
+    with pytest.raises(ValueError, match=re.escape(f"{name}>={version}") + ".*must be pinned"):
         _script().render(project / "pyproject.toml")

@@ -1,4 +1,5 @@
-"""scripts/setup_env.sh reuses an environment only while its stamp matches the pinned files.
+"""scripts/setup_env.sh reuses an environment only while its stamp matches the pinned files, and
+sets up serving without the test tools.
 
 Runs the script on a copy of the files it stamps, with a pip-less virtual environment: a run
 that tried to install would fail, so "reusing" proves nothing was installed.
@@ -60,6 +61,34 @@ def test_a_matching_stamp_is_reused_and_a_changed_pin_is_not(project):
     pinned.write_text(original)
     (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() + "\n# changed\n")
     assert setup_env(project, "--check").returncode == 1, "a changed pyproject.toml re-installs"
+
+
+def _plan(project: Path, profile: str) -> list[str]:
+    done = setup_env(project, profile, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_serving_installs_neither_the_test_tools_nor_a_browser(project):
+    serve, test = _plan(project, "serve"), _plan(project, "test")
+    assert "pip install -r docker/requirements-cpu.txt" in serve and "pip install -e ." in serve
+    assert not any("[test]" in line or "client" in line or "chromium" in line for line in serve), serve
+    assert set(serve[1:]) < set(test[1:]), "testing installs what serving does, and more"
+    assert "apt-get install (when missing) chromium" in test
+    assert any("[test]" in line for line in test) and "pip install -e ./client" in test
+
+
+def test_an_environment_set_up_for_testing_also_serves_but_not_the_reverse(project):
+    serve_key = setup_env(project, "serve", "--print-key").stdout.strip()
+    test_key = setup_env(project, "test", "--print-key").stdout.strip()
+    assert serve_key != test_key and test_key == setup_env(project, "--print-key").stdout.strip()
+    stamp = project / "env" / ".mri-setup-stamp"
+    stamp.write_text(test_key + "\n")
+    assert setup_env(project, "serve", "--check").returncode == 0
+    stamp.write_text(serve_key + "\n")
+    assert setup_env(project, "serve", "--check").returncode == 0
+    assert setup_env(project, "test", "--check").returncode == 1, "the test tools are missing"
+    assert "(up to date)" in _plan(project, "serve")[0] and "(would install)" in _plan(project, "test")[0]
 
 
 def test_unknown_options_are_refused(project):

@@ -18,17 +18,18 @@ from service.batching import Batcher, BatcherClosed, QueueFull
 from service.inference import load_models
 from service.main import create_app
 from service.settings import Settings
-from tests.client.conftest import serve_app as serving
+from tests.servers import serve_app
 from tests.service import samples
-from tests.service.conftest import TINY_SIZE
+from tests.tiny_models import TINY_SIZE
 
 
 class Recorder:
-    """A per-row function (row sums) that records the size of every call and can be held."""
+    """A per-row function (row sums) that records the size and the thread of every call and can be
+    held (``gate``) once it is entered (``entered``)."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self) -> None:
         self.sizes: list[int] = []
-        self.delay = delay
+        self.threads: list[int] = []
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
@@ -36,9 +37,17 @@ class Recorder:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         self.entered.set()
         self.gate.wait(30)
-        time.sleep(self.delay)
         self.sizes.append(len(batch))
+        self.threads.append(threading.get_ident())
         return batch.reshape(len(batch), -1).sum(axis=1)
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    """Return once ``condition()`` holds (the batcher's queue is observed, not timed)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true"
+        time.sleep(0.002)
 
 
 def _submit_all(batcher: Batcher, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -47,30 +56,40 @@ def _submit_all(batcher: Batcher, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def test_concurrent_inputs_share_model_calls_and_get_their_own_rows():
-    run = Recorder(delay=0.02)
+    """The first input runs at once and is held; the 23 that arrive meanwhile queue and go in
+    full batches of 8 once the model is free."""
+    run = Recorder()
+    run.gate.clear()
     batcher = Batcher(run, name="t", max_batch_size=8, max_wait_s=0.05, max_queue=64)
     inputs = [np.full((1, 2), i, np.float32) for i in range(24)]
     try:
-        outputs = _submit_all(batcher, inputs)
+        with ThreadPoolExecutor(len(inputs)) as pool:
+            futures = [pool.submit(batcher.submit, inputs[0])]
+            assert run.entered.wait(30)
+            futures += [pool.submit(batcher.submit, x) for x in inputs[1:]]
+            wait_until(lambda: batcher.waiting == 23)
+            run.gate.set()
+            outputs = [f.result(30) for f in futures]
     finally:
+        run.gate.set()
         batcher.close()
     assert [o.tolist() for o in outputs] == [[2.0 * i] for i in range(24)]
-    assert sum(run.sizes) == 24 and max(run.sizes) <= 8
-    assert len(run.sizes) < 24  # some calls carried several requests
+    assert run.sizes == [1, 8, 8, 7]
 
 
 def test_a_lone_caller_never_waits_for_company():
-    """One input after the other: no call waits max_wait_s (batching adds no latency at low load)."""
+    """One input after the other: each runs at once in the caller's own thread, alone, never handed
+    to the batcher thread (whose max_wait_s it would wait under load): no latency at low load."""
     run = Recorder()
-    batcher = Batcher(run, name="t", max_batch_size=8, max_wait_s=1.0, max_queue=8)
+    batcher = Batcher(run, name="t", max_batch_size=8, max_wait_s=60.0, max_queue=8)
     try:
-        start = time.perf_counter()
         for i in range(5):
             assert batcher.submit(np.full((1, 1), i)).tolist() == [float(i)]
-        assert time.perf_counter() - start < 1.0
+            assert batcher.waiting == 0
     finally:
         batcher.close()
     assert run.sizes == [1] * 5
+    assert run.threads == [threading.get_ident()] * 5
 
 
 def test_multi_slice_inputs_stay_together_and_oversized_ones_run_alone():
@@ -94,8 +113,7 @@ def test_full_queue_raises_queue_full_and_queued_inputs_still_complete():
         running = pool.submit(batcher.submit, np.ones((1, 1)))
         assert run.entered.wait(10)
         queued = [pool.submit(batcher.submit, np.ones((1, 1))) for _ in range(2)]
-        while batcher.waiting < 2:
-            time.sleep(0.005)
+        wait_until(lambda: batcher.waiting == 2)
         with pytest.raises(QueueFull):
             batcher.submit(np.ones((1, 1)))
         run.gate.set()
@@ -129,11 +147,9 @@ def test_inputs_of_another_shape_are_not_concatenated():
         first = pool.submit(batcher.submit, np.ones((1, 2)))
         assert run.entered.wait(10)
         a = pool.submit(batcher.submit, np.ones((1, 2)))
-        while batcher.waiting < 1:
-            time.sleep(0.005)
+        wait_until(lambda: batcher.waiting == 1)
         b = pool.submit(batcher.submit, np.ones((1, 5)))
-        while batcher.waiting < 2:
-            time.sleep(0.005)
+        wait_until(lambda: batcher.waiting == 2)
         run.gate.set()
         assert (first.result(10).tolist(), a.result(10).tolist(), b.result(10).tolist()) == (
             [2.0],
@@ -144,21 +160,45 @@ def test_inputs_of_another_shape_are_not_concatenated():
     assert run.sizes == [1, 1, 1]
 
 
-def test_keras_answers_through_the_batcher_equal_unbatched_calls(models_dir):
-    """Tiny Keras models: 16 threads, one slice each, vs one model call per slice."""
-    models = load_models(Settings(models_dir=models_dir, max_batch_wait_ms=20))
+def held_first_call(runner) -> tuple[list[int], threading.Event, threading.Event]:
+    """Make ``runner``'s observer (called after each model call, still inside it) record the call
+    sizes and hold the first call until ``release`` is set; ``entered`` is set once it is held."""
     sizes: list[int] = []
+    entered, release = threading.Event(), threading.Event()
+    observe = runner.observer
+
+    def held(role: str, n: int, seconds: float) -> None:
+        if observe is not None:
+            observe(role, n, seconds)
+        sizes.append(n)
+        if len(sizes) == 1:
+            entered.set()
+            release.wait(30)
+
+    runner.observer = held
+    return sizes, entered, release
+
+
+def test_keras_answers_through_the_batcher_equal_unbatched_calls(models_dir):
+    """Tiny Keras models: 16 threads, one slice each: the first call runs alone (held), the 15 that
+    arrive meanwhile share one model call; every answer equals a model call on that slice alone."""
+    models = load_models(Settings(models_dir=models_dir, max_batch_wait_ms=20))
     rng = np.random.default_rng(3)
     inputs = [rng.uniform(0, 255, (1, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32) for _ in range(16)]
     try:
         for runner in models.runners():
-            runner.observer = lambda role, n, seconds: sizes.append(n)
-            batched = _submit_all(runner.batcher, inputs)
-            calls = len(sizes)
+            sizes, entered, release = held_first_call(runner)
+            with ThreadPoolExecutor(len(inputs)) as pool:
+                futures = [pool.submit(runner.predict, inputs[0])]
+                assert entered.wait(30)
+                futures += [pool.submit(runner.predict, x) for x in inputs[1:]]
+                wait_until(lambda runner=runner: runner.batcher.waiting == 15)
+                release.set()
+                batched = [f.result(30) for f in futures]
+            assert sizes == [1, 15], runner.role
+            runner.observer = None
             for x, y in zip(inputs, batched, strict=True):
                 np.testing.assert_allclose(y, runner.call_model(x), rtol=1e-5, atol=1e-6)
-            assert calls < 16, f"{runner.role}: no two requests shared a model call ({sizes[:calls]})"
-            sizes.clear()
     finally:
         models.close()
 
@@ -169,7 +209,7 @@ def test_concurrent_http_requests_get_the_answers_of_single_requests(models_dir,
     app = create_app(Settings(models_dir=models_dir, batching=batching, max_batch_wait_ms=10))
     rng = np.random.default_rng(5)
     slices = [samples.png_bytes(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)) for _ in range(16)]
-    with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=60) as client:
 
         def post(args: tuple[str, bytes]) -> dict:
             path, data = args
@@ -193,24 +233,21 @@ def test_overload_is_503_with_retry_after(models_dir):
     """max_queue=1 and the model held: the third concurrent request is refused at once."""
     app = create_app(Settings(models_dir=models_dir, max_queue=1, max_batch_size=1, retry_after_s=7))
     data = samples.png_bytes(np.full((40, 40, 3), 200, np.uint8))
-    with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(2) as pool:
-        runner = app.state.models.classifier
-        hold, entered = threading.Event(), threading.Event()
-        call_model = runner.batcher._run
+    with (
+        serve_app(app) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+        ThreadPoolExecutor(2) as pool,
+    ):
+        _, entered, hold = held_first_call(app.state.models.classifier)
 
-        def held(batch: np.ndarray) -> np.ndarray:
-            entered.set()
-            hold.wait(30)
-            return call_model(batch)
+        def post() -> httpx.Response:
+            return client.post("/classify", files={"file": ("s.png", data, "image/png")})
 
-        runner.batcher._run = held
-        post = lambda: client.post("/classify", files={"file": ("s.png", data, "image/png")})
         try:
             first = pool.submit(post)
             assert entered.wait(30)
             second = pool.submit(post)
-            while runner.batcher.waiting < 1:
-                time.sleep(0.005)
+            wait_until(lambda: app.state.models.classifier.batcher.waiting == 1)
             refused = post()
             oip = client.post(
                 "/v2/models/tiny-classifier/infer",

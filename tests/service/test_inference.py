@@ -13,7 +13,7 @@ from contract.spec import CARD_FILE, CLASSIFIER_FILE, SEGMENTER_FILE, file_versi
 from service.inference import load_models
 from service.settings import Settings
 from tests.service import samples
-from tests.service.conftest import TINY_CARD, build_tiny_models
+from tests.tiny_models import TINY_CARD, build_tiny_models
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from tests.service.apps import started
 
 def test_module_app_uses_the_repository_models_folder(monkeypatch):
     repository_models = Path(__file__).resolve().parents[2] / "models"
-    assert DEFAULT_MODELS_DIR == repository_models and (repository_models / "classifier.keras").is_file()
+    assert repository_models == DEFAULT_MODELS_DIR and (repository_models / "classifier.keras").is_file()
     assert main.app.state.settings.models_dir == DEFAULT_MODELS_DIR
     monkeypatch.setenv("MRI_MODELS_DIR", "/elsewhere")  # the setting, when given, wins over the default
     assert Settings().models_dir == Path("/elsewhere")

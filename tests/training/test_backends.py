@@ -39,7 +39,7 @@ def test_a_model_trained_on_jax_reloads_here_with_equal_outputs(tmp_path):
     np.save(inputs, x)
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
     run = subprocess.run([sys.executable, "-c", TRAIN_ON_JAX, str(tmp_path), str(inputs), str(FIXTURES)],
-                         env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+                         env=env, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
 
     assert read_card(tmp_path)["models"]["segmenter"]["training"]["device"]["backend"] == "jax"

@@ -5,7 +5,7 @@ import pytest
 
 from contract import FLAIR_CHANNEL
 from training.__main__ import _parser
-from training.dataset import Augment, SliceDataset
+from training.dataset import Augment, SliceDataset, _percentiles
 
 
 def _slice(size=32):
@@ -33,9 +33,9 @@ def test_flair_only_repeats_the_flair_channel_as_the_service_does_for_grey_input
     image, mask = _slice()
     rng = np.random.default_rng(0)
     out, _ = Augment(rotation=0, scale=0, gain=0, shift=0, flip=False, flair_only=1.0, windowed=0)(rng, image, mask)
-    assert np.array_equal(out, np.repeat(image[..., FLAIR_CHANNEL : FLAIR_CHANNEL + 1], 3, axis=2).astype(np.float32))
+    assert np.array_equal(out, np.repeat(image[..., FLAIR_CHANNEL : FLAIR_CHANNEL + 1], 3, axis=2))
     out, _ = Augment(rotation=0, scale=0, gain=0, shift=0, flip=False, flair_only=0.0, windowed=0)(rng, image, mask)
-    assert np.array_equal(out, image.astype(np.float32))
+    assert np.array_equal(out, image)
     with pytest.raises(ValueError):
         Augment(flair_only=1.5)
 
@@ -77,10 +77,9 @@ def test_batches_depend_on_seed_and_epoch_only_so_a_resumed_run_sees_the_same_da
     images = rng.integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)
     masks = (rng.random((12, 16, 16, 1)) > 0.9).astype(np.uint8)
     straight = SliceDataset(images, masks, batch_size=4, augment=Augment(), seed=3)
-    straight.on_epoch_begin()
-    straight.on_epoch_begin()  # the second epoch of a run ...
+    straight.on_epoch_end()  # the second epoch of a run ...
     resumed = SliceDataset(images, masks, batch_size=4, augment=Augment(), seed=3, epoch=1)
-    resumed.on_epoch_begin()  # ... and the first epoch of the run resumed after one epoch
+    # ... and the first epoch of the run resumed after one epoch
     for i in range(len(straight)):
         np.testing.assert_array_equal(straight[i][0], resumed[i][0])
         np.testing.assert_array_equal(straight[i][1], resumed[i][1])
@@ -95,3 +94,23 @@ def test_joint_batches_carry_masks_and_slice_labels():
     _, targets = SliceDataset(images, masks, batch_size=4, joint=True)[0]
     assert targets["mask"].shape == (4, 8, 8, 1)
     assert targets["tumour_probability"][:, 0].tolist() == [0, 1, 0, 0]
+
+
+def test_window_percentiles_from_the_histogram_equal_numpys():
+    rng = np.random.default_rng(5)
+    channel = rng.integers(0, 90, (64, 64), dtype=np.uint8)
+    curve = 255.0 * (np.arange(256) / 255.0) ** 1.3  # any non-decreasing map of the grey levels
+    expected = np.percentile(curve[channel], [0.5, 99.5])
+    got = _percentiles(curve, np.bincount(channel.ravel(), minlength=256), (0.5, 99.5))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+def test_intensity_jitter_stays_within_its_range_and_returns_whole_grey_levels():
+    image, mask = _slice()
+    augment = Augment(flip=False, rotation=0, scale=0, gain=0.1, shift=10, flair_only=0, windowed=0)
+    out, _ = augment(np.random.default_rng(2), image, mask)
+    assert out.dtype == np.uint8
+    diff = out.astype(float) - image.astype(float)
+    assert np.abs(diff).max() <= 0.1 * 255 + 10 + 0.5
+    with pytest.raises(ValueError, match="uint8"):
+        augment(np.random.default_rng(2), image.astype(np.float32), mask)

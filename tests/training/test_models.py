@@ -59,7 +59,8 @@ def test_encoder_classifier_starts_from_a_trained_segmenter(tmp_path):
     model = build_classifier("resunet_encoder", 32, weights=str(tmp_path / "segmenter.keras"))
     assert model.output_shape == (None, 1) and model.count_params() <= 3_000_000
     for name in ("stem_conv1", "enc2_conv2", "bottleneck_short_bn"):
-        for mine, theirs in zip(model.get_layer(name).get_weights(), segmenter.get_layer(name).get_weights()):
+        pairs = zip(model.get_layer(name).get_weights(), segmenter.get_layer(name).get_weights(), strict=True)
+        for mine, theirs in pairs:
             np.testing.assert_array_equal(mine, theirs)
     fresh = build_classifier("resunet_encoder", 32)
     assert not np.array_equal(fresh.get_layer("stem_conv1").get_weights()[0],

@@ -34,7 +34,8 @@ def test_training_writes_models_split_and_card(trained):
     for name in (CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE, CARD_FILE):
         assert (trained / name).exists(), name
     split = json.loads((trained / SPLIT_FILE).read_text())["patients"]
-    assert sorted(sum(split.values(), [])) == ["TCGA_CS_4942", "TCGA_FG_7634", "TCGA_HT_7605"]
+    patients = sorted(p for part in split.values() for p in part)
+    assert patients == ["TCGA_CS_4942", "TCGA_FG_7634", "TCGA_HT_7605"]
     card = read_card(trained)
     assert card["models"]["segmenter"]["parameters"] == 1_210_513
     assert card["models"]["classifier"]["training"]["epochs_run"] == 1
@@ -99,7 +100,14 @@ def test_bad_config_is_refused():
 
 @pytest.mark.slow
 def test_joint_run_resumes_exactly_and_writes_both_models(tmp_path):
-    common = dict(model="joint", data=str(FIXTURES), image_size=32, epochs=3, batch_size=4, healthy_fraction=1.0)
+    common = {
+        "model": "joint",
+        "data": str(FIXTURES),
+        "image_size": 32,
+        "epochs": 3,
+        "batch_size": 4,
+        "healthy_fraction": 1.0,
+    }
     straight = train(TrainConfig(out=str(tmp_path / "a"), runs=str(tmp_path / "ra"), **common), verbose=0)
     assert set(straight) == {"classifier", "segmenter"}
     assert straight["segmenter"].output_shape == (None, 32, 32, 1)

@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
                 writer = RowWriter(out, args.format, columns(args.command))
                 futures = {
                     pool.submit(process, client, args.command, item, args.mask_format, mask): index
-                    for index, (item, mask) in enumerate(zip(items, masks))
+                    for index, (item, mask) in enumerate(zip(items, masks, strict=True))
                 }
                 done: dict[int, dict[str, Any]] = {}
                 for future in as_completed(futures):

@@ -32,14 +32,18 @@ class InputFile:
     relative: Path
 
 
+def has_dicom_magic(data: bytes) -> bool:
+    """True for the start of a DICOM Part 10 file: ``DICM`` after the 128-byte preamble."""
+    return data[128:132] == b"DICM"
+
+
 def is_dicom(path: Path) -> bool:
     """True when the file has the DICOM preamble marker (``DICM`` at byte 128)."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(132)
+            return has_dicom_magic(fh.read(132))
     except OSError:
         return False
-    return len(head) == 132 and head[128:132] == b"DICM"
 
 
 def _sniff(data: bytes) -> str | None:
@@ -49,7 +53,7 @@ def _sniff(data: bytes) -> str | None:
         return "image/jpeg"
     if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "image/tiff"
-    if data[128:132] == b"DICM":
+    if has_dicom_magic(data):
         return "application/dicom"
     return None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import MRIClient
+from .files import is_dicom
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +64,9 @@ def _series_uid(path: Path) -> str | None:
     """SeriesInstanceUID of a DICOM file (``DICM`` marker), None for anything else."""
     import pydicom
 
+    if not is_dicom(path):
+        return None
     try:
-        with open(path, "rb") as fh:
-            if fh.read(132)[128:132] != b"DICM":
-                return None
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
     except Exception:  # unreadable: not part of a series
         return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.service import samples
 
 LINE = re.compile(
@@ -17,7 +19,7 @@ def _access_lines(caplog) -> list[re.Match]:
 
 
 def test_one_line_per_request(client, caplog):
-    caplog.set_level(logging.INFO, logger="service")
+    caplog.set_level(logging.DEBUG, logger="service")
     image = samples.png_bytes(samples.positive_image())
 
     client.post(
@@ -35,11 +37,33 @@ def test_one_line_per_request(client, caplog):
     assert all(len(r.getMessage()) < 200 for r in caplog.records)  # no pixel data in the logs
 
 
-def test_refused_upload_is_logged_with_its_endpoint(make_client, caplog):
-    client = make_client(max_upload_bytes=1_000)
-    caplog.set_level(logging.INFO, logger="service")
+def test_health_probes_are_logged_at_debug_and_still_counted(client, caplog):
+    caplog.set_level(logging.DEBUG, logger="service")
+    before = client.get("/metrics").text
 
-    client.post("/segment", files={"file": ("a.png", b"\0" * 5_000, "image/png")})
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models", "/v2/health/live"):
+        assert client.get(path).status_code == 200
 
-    (line,) = _access_lines(caplog)
-    assert line.group(2) == "/segment" and line.group(3) == "413"
+    levels = {
+        line.group(2): record.levelno
+        for record in caplog.records
+        if record.name == "service.access" and (line := LINE.match(record.getMessage()))
+    }
+    assert levels == {
+        "/v2/health/live": logging.DEBUG,
+        "/v2/health/ready": logging.DEBUG,
+        "/v2/models": logging.INFO,
+        "/metrics": logging.INFO,
+    }
+    after = client.get("/metrics").text
+    assert _count(after, "/v2/health/live") == _count(before, "/v2/health/live") + 2
+
+
+def _count(metrics_text: str, endpoint: str) -> float:
+    """``mri_http_requests_total`` of ``endpoint`` (all methods and statuses) in a /metrics page."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == "mri_http_requests_total" and sample.labels.get("endpoint") == endpoint
+    )

@@ -16,8 +16,8 @@ from tritonclient.utils import InferenceServerException
 
 from service.main import create_app
 from service.settings import Settings
-from tests.client.conftest import serve_app as serving
-from tests.service.conftest import TINY_SIZE
+from tests.servers import serve_app
+from tests.tiny_models import TINY_SIZE
 
 CLASSIFIER, SEGMENTER = "tiny-classifier", "tiny-segmenter"
 
@@ -29,7 +29,7 @@ def app(models_dir):
 
 @pytest.fixture(scope="module")
 def url(app):
-    with serving(app) as base:
+    with serve_app(app) as base:
         yield base
 
 
@@ -212,7 +212,7 @@ def test_bundled_models_through_tritonclient_equal_direct_predictions():
     from tests.service import samples
 
     app = create_app(Settings(models_dir=DEFAULT_MODELS_DIR))
-    with serving(app) as base, triton.InferenceServerClient(base.removeprefix("http://")) as c:
+    with serve_app(app) as base, triton.InferenceServerClient(base.removeprefix("http://")) as c:
         models = app.state.models
         assert {r.name for r in models.runners()} == {"lgg-classifier", "lgg-segmenter"}
         pixels = decode_image(samples.lgg_bytes(), None, ImageLimits(32, 4096, 4096**2, 4 * 4096**2)).pixels

@@ -15,7 +15,7 @@ from tests.service import volume_samples as vs
 from tests.service.web.conftest import Recorded
 from tests.service.web.test_page import overlay_pixels, text
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 TUMOUR_RED = [208, 48, 42]  # #d0302a: a tumour slice's bar in the strip
 CLEAR_GREY = [154, 164, 178]  # #9aa4b2: any other slice's bar
@@ -61,7 +61,6 @@ def test_real_nifti_volume_is_shown_with_the_services_volume_and_mask(bundled_se
     page = rec.page
     page.goto(bundled_server + "/")
     page.wait_for_selector("#status.ready")
-    page.wait_for_function("() => state.volume !== null")  # the OpenAPI schema lists POST /volume
     page.set_input_files("#file", str(path))
     page.wait_for_selector("#result:not([hidden])", timeout=120_000)
 
@@ -80,6 +79,12 @@ def test_real_nifti_volume_is_shown_with_the_services_volume_and_mask(bundled_se
     spacing = " × ".join(f"{s:.2f}" for s in answer["spacing_mm"])
     assert answer["spacing_mm"][0] == pytest.approx(3.0)  # the slice axis first
     assert f"12 × 256 × 256 (slices × height × width), spacing {spacing} mm" in facts, facts
+    assert f"Read as\t{answer['sequences']}" in facts
+    models = answer["model"]
+    assert (
+        f"classifier: {models['classifier']['name']} {models['classifier']['version']}; "
+        f"segmenter: {models['segmenter']['name']} {models['segmenter']['version']}"
+    ) in facts
     assert page.evaluate("() => state.answer.tumour_volume_ml") == answer["tumour_volume_ml"]
 
     # the slider starts on the first tumour slice
@@ -131,3 +136,34 @@ def test_real_nifti_volume_is_shown_with_the_services_volume_and_mask(bundled_se
         f"{bundled_server}/volume?mask_format=nifti",
     ]
     assert rec.console_errors == []
+
+
+def test_a_volume_is_held_to_the_volume_limit_not_the_slice_one(make_server, open_page, models_dir, tmp_path):
+    """The page tells a volume from a slice before it checks the size: a volume larger than a slice
+    request may be goes to POST /volume; one larger than /volume takes is refused without sending."""
+    volume, _ = vs.synthetic_volume(slices=8, size=64)
+    path = tmp_path / "synthetic.nii"
+    path.write_bytes(vs.nifti_bytes(volume, gz=False))
+    size = path.stat().st_size
+
+    base = make_server(models_dir=models_dir, max_upload_bytes=size // 4)  # the tiny models
+    rec = open_page(base)
+    rec.page.goto(base + "/")
+    rec.page.wait_for_selector("#status.ready")
+    rec.page.set_input_files("#file", str(path))
+    rec.page.wait_for_selector("#result:not([hidden])")
+    assert rec.page.locator("#error").is_hidden() and rec.page.locator("#volume-controls").is_visible()
+    assert [url for url in rec.urls if url.startswith(base + "/volume")] == [f"{base}/volume?mask_format=rle"]
+
+    limit = size // 2048 * 1024  # whole KiB, as the page words it
+    base = make_server(models_dir=models_dir, max_upload_bytes=size * 4, max_volume_upload_bytes=limit)
+    rec = open_page(base)
+    rec.page.goto(base + "/")
+    rec.page.wait_for_selector("#status.ready")
+    rec.page.set_input_files("#file", str(path))
+    rec.page.wait_for_selector("#error:not([hidden])")
+    assert f"accepts at most {limit // 1024} KiB per volume" in text(rec.page, "#error-text")
+    detail = text(rec.page, "#error-detail")
+    assert f"{size} bytes; this service takes at most {limit} bytes per volume" in detail
+    assert not any(url.startswith(base + "/volume") for url in rec.urls), "nothing was sent"
+    assert rec.foreign() == [] and rec.console_errors == []

@@ -1,0 +1,115 @@
+"""Tiny Keras models that follow contract/spec.py, for tests that start the real service.
+
+The weights are set by hand (no training), so the answers are known: both models look at the
+FLAIR channel only and compare it with a cut-off ``c`` in 0..1 of the 0..255 range.
+
+- segmenter: pixel probability = sigmoid(20 * (FLAIR / 255 - c)) -> mask = FLAIR > 255 c;
+- classifier: probability = sigmoid(20 * (pooled FLAIR / 255 - c)), the FLAIR channel pooled over
+  the slice by its mean (``pooling="mean"``) or its maximum (``"max"``).
+
+:data:`SYNTHETIC` (mean, c = 0.5) suits the synthetic slices of tests/service/samples.py: a slice is
+"tumour" when its mean FLAIR is above 127.5. :data:`BRAIN` (max, c = 0.3) suits real LGG slices: an
+empty (black) slice is "no tumour", a brain slice is "tumour" and its mask the brighter FLAIR.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from contract.spec import CARD_FILE, CLASSIFIER_FILE, INPUT_SCALE, PREPROCESS_LAYER, SEGMENTER_FILE
+
+TINY_SIZE = 32
+GAIN = 20.0
+
+TINY_CARD: dict[str, Any] = {
+    "models": {
+        "classifier": {
+            "name": "tiny-classifier",
+            "architecture": "tiny-cnn",
+            "parameters": 0,
+            "threshold": 0.5,
+            "input": {"size": TINY_SIZE},
+            "metrics": {"test": {"roc_auc": 0.97, "accuracy": 0.93}, "validation": {"roc_auc": 0.95}},
+        },
+        "segmenter": {
+            "name": "tiny-segmenter",
+            "architecture": "tiny-fcn",
+            "parameters": 0,
+            "threshold": 0.5,
+            "input": {"size": TINY_SIZE},
+            "metrics": {"test": {"dice": 0.81}, "validation": {"dice": 0.8}},
+        },
+    },
+    "data": {"name": "synthetic"},
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What the tiny models call tumour: FLAIR above ``cutoff`` (0..1), pooled by ``pooling``."""
+
+    cutoff: float
+    pooling: Literal["mean", "max"]
+
+
+SYNTHETIC = Rule(cutoff=0.5, pooling="mean")
+BRAIN = Rule(cutoff=0.3, pooling="max")
+
+
+def _flair_features(keras: Any, x: Any) -> Any:
+    """A 3x3 conv whose first filter copies FLAIR (centre tap), the other filters zero."""
+    conv = keras.layers.Conv2D(4, 3, padding="same", name="features")
+    y = conv(x)
+    kernel = np.zeros((3, 3, 3, 4), np.float32)
+    kernel[1, 1, 1, 0] = 1.0
+    conv.set_weights([kernel, np.zeros(4, np.float32)])
+    return y
+
+
+def _head_weights(rule: Rule) -> list[np.ndarray]:
+    """``GAIN * (feature 0 - cutoff)``: the weights of a 4 -> 1 head reading FLAIR only."""
+    return [np.array([[GAIN], [0.0], [0.0], [0.0]], np.float32), np.array([-GAIN * rule.cutoff], np.float32)]
+
+
+def build_tiny_models(
+    models_dir: Path, size: int = TINY_SIZE, card: dict[str, Any] | None = None, rule: Rule = SYNTHETIC
+) -> Path:
+    """Write classifier.keras, segmenter.keras and model_card.json (contract layout) into ``models_dir``.
+
+    ``card``: the model card to write (default :data:`TINY_CARD`, its parameter counts filled in).
+    """
+    import keras
+
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    pooling = {"mean": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[
+        rule.pooling
+    ]
+
+    inputs = keras.Input((size, size, 3), name="image")
+    x = keras.layers.Rescaling(INPUT_SCALE, name=PREPROCESS_LAYER)(inputs)
+    pooled = pooling(name="pool")(_flair_features(keras, x))
+    head = keras.layers.Dense(1, activation="sigmoid", name="tumour")
+    classifier = keras.Model(inputs, head(pooled), name="tiny_classifier")
+    head.set_weights(_head_weights(rule))
+    classifier.save(models_dir / CLASSIFIER_FILE)
+
+    inputs = keras.Input((size, size, 3), name="image")
+    x = keras.layers.Rescaling(INPUT_SCALE, name=PREPROCESS_LAYER)(inputs)
+    out = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")
+    segmenter = keras.Model(inputs, out(_flair_features(keras, x)), name="tiny_segmenter")
+    kernel, bias = _head_weights(rule)
+    out.set_weights([kernel.reshape(1, 1, 4, 1), bias])
+    segmenter.save(models_dir / SEGMENTER_FILE)
+
+    card = json.loads(json.dumps(TINY_CARD if card is None else card))
+    if card.get("models"):
+        card["models"]["classifier"]["parameters"] = classifier.count_params()
+        card["models"]["segmenter"]["parameters"] = segmenter.count_params()
+    (models_dir / CARD_FILE).write_text(json.dumps(card, indent=2))
+    return models_dir

@@ -1,0 +1,174 @@
+"""Every serving choice on out-of-fold predictions of all development patients (``python -m training choose``).
+
+The rules, declared before the runs they judge. A difference is judged by a paired patient
+bootstrap (:mod:`training.intervals`, 95% interval); the costlier option is taken only when the
+whole interval of its gain lies above 0, otherwise the cheaper one:
+
+- **input size**: the 256-pixel recipe replaces 128 only if its folds raise the three-sequence mean
+  per-patient Dice (4x the compute per slice);
+- **flip test-time augmentation** (two passes per slice) replaces one pass only if it raises the
+  three-sequence mean per-patient Dice;
+- **FLAIR members**: FLAIR-only input is served by the FLAIR recipe's fold models (a second set of
+  members to store and load) only if they raise the FLAIR-only mean per-patient Dice over the
+  three-sequence models fed FLAIR;
+- **gate** (which slices are tumour slices: get a mask in ``/analyze``, count in ``/volume``): the
+  classifier's verdict (the status quo), the mask's presence, or both; another gate replaces the
+  classifier's only if it raises the slice accuracy of the verdict (same cost: the status quo
+  stays when the interval holds 0);
+- **thresholds and post-processing**, per input path (no cost difference): the classifier threshold
+  is the median of the accuracy-maximising thresholds of patient resamples, the segmenter's pixel
+  threshold and post-processing the combination with the best mean per-patient Dice
+  (:mod:`training.choices`).
+
+The member count of the served ensemble is not chosen here (out-of-fold predictions come from one
+model each): it is a latency choice (``python -m training ensemble``, docs/models.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from contract import read_card, write_card
+from training import choices, intervals, metrics
+from training.folds import read_folds
+from training.oof import Development, load_development, out_of_fold
+
+log = logging.getLogger(__name__)
+
+GATES = ("classifier", "mask", "both")
+BASE_RECIPE, FLAIR_RECIPE, LARGE_RECIPE = "joint128", "joint128-flair", "joint256"
+
+
+def _masks(oof: dict, truth_size: int, seg: dict) -> np.ndarray:
+    return choices.masks(oof["mask"], seg["threshold"], truth_size, seg["postprocess"])
+
+
+def _patient_dice(truth: np.ndarray, pred: np.ndarray, groups) -> np.ndarray:
+    return np.array([metrics.dice(truth[rows], pred[rows]) for rows in groups])
+
+
+def path_choices(dev: Development, oof: dict) -> dict:
+    """Thresholds and post-processing for one input path, and its per-patient Dice at them."""
+    clf = choices.choose_classifier_threshold(dev.has_tumour, oof["prob"], dev.patients)
+    seg = choices.choose_segmenter(dev.truth, oof["mask"], dev.patients)
+    pred = _masks(oof, dev.truth.shape[1], seg)
+    return {"classifier": clf, "segmenter": {k: v for k, v in seg.items() if k != "sweep"},
+            "pred": pred, "patient_dice": _patient_dice(dev.truth, pred, intervals.patient_groups(dev.patients))}
+
+
+def verdicts(oof: dict, pred: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+    """Slice verdicts of each gate: classifier probability at its threshold, mask drawn, or both."""
+    drawn = pred.reshape(len(pred), -1).any(axis=1)
+    called = oof["prob"] >= threshold
+    return {"classifier": called, "mask": drawn, "both": called & drawn}
+
+
+def table(dev: Development, oof: dict, chosen: dict, gate: str) -> dict:
+    """The out-of-fold figures of one path with intervals (slice ROC AUC, verdict accuracy, sensitivity
+    and specificity, per-patient Dice of the served masks, healthy slices given a mask)."""
+    groups = intervals.patient_groups(dev.patients)
+    has, prob, threshold = dev.has_tumour, oof["prob"], chosen["classifier"]["threshold"]
+    verdict = verdicts(oof, chosen["pred"], threshold)[gate]
+    served = chosen["pred"] & verdict[:, None, None]
+    dice = _patient_dice(dev.truth, served, groups)
+    drawn = served.reshape(len(served), -1).any(axis=1)
+
+    return {
+        "patients": len(groups), "slices": len(has), "tumour_slices": int(has.sum()), "gate": gate,
+        "classifier_threshold": threshold, "segmenter_threshold": chosen["segmenter"]["threshold"],
+        "patient_dice_mean": intervals.mean_interval(dice),
+        "patient_dice_median": intervals.median_interval(dice),
+        "patient_dice_worst": {"value": float(dice.min()), "patient": sorted(set(dev.patients))[int(dice.argmin())]},
+        "roc_auc": intervals.slice_interval(groups, lambda r: metrics.roc_auc(has[r], prob[r])),
+        "accuracy": intervals.slice_interval(groups, lambda r: float((verdict[r] == has[r]).mean())),
+        "sensitivity": intervals.slice_interval(groups, lambda r: _mean(verdict[r][has[r]])),
+        "specificity": intervals.slice_interval(groups, lambda r: _mean(~verdict[r][~has[r]])),
+        "healthy_slices_masked": intervals.slice_interval(groups, lambda r: _mean(drawn[r][~has[r]])),
+        "classifier_accuracy": intervals.slice_interval(
+            groups, lambda r: float(((prob[r] >= threshold) == has[r]).mean())),
+    }
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def _compare(name: str, gain: dict, rule: str) -> dict:
+    taken = intervals.above_zero(gain)
+    log.info("%s: gain %.4f [%.4f, %.4f] -> %s", name, gain["value"], gain["low"], gain["high"],
+             "taken" if taken else "not taken")
+    return {"gain": gain, "taken": taken, "rule": rule}
+
+
+def _gate(dev: Development, oof: dict, chosen: dict) -> dict:
+    groups = intervals.patient_groups(dev.patients)
+    v = verdicts(oof, chosen["pred"], chosen["classifier"]["threshold"])
+    right = {g: (v[g] == dev.has_tumour) for g in GATES}
+    rows = {}
+    for g in GATES[1:]:
+        rows[g] = intervals.slice_interval(groups, lambda r, g=g: float(right[g][r].mean() - right["classifier"][r].mean()))
+    taken = [g for g in GATES[1:] if intervals.above_zero(rows[g])]
+    best = max(taken, key=lambda g: rows[g]["value"]) if taken else "classifier"
+    return {"gate": best, "accuracy_gain_over_classifier": rows,
+            "accuracy": {g: float(right[g].mean()) for g in GATES},
+            "rule": "the classifier's verdict unless another gate raises the slice accuracy (interval above 0)"}
+
+
+def choose(data: str, runs: str | Path, models_dir: str | Path) -> dict:
+    """Make every choice of the module docstring on the recipes' folds under ``runs``; write them and
+    the out-of-fold tables into the card of ``models_dir`` (``cross_validation``); return that entry."""
+    runs = Path(runs)
+    folds = read_folds(models_dir)
+    dev = load_development(data, folds)
+    base = out_of_fold(runs / BASE_RECIPE, dev, "three", "none")
+    base_path = path_choices(dev, base)
+    decisions = {}
+    if (runs / LARGE_RECIPE / f"fold{folds['k']}").exists():
+        large = path_choices(dev, out_of_fold(runs / LARGE_RECIPE, dev, "three", "none"))
+        decisions["input_size"] = _compare("input size 256", intervals.difference_interval(
+            large["patient_dice"], base_path["patient_dice"]), "256 only if it raises the mean per-patient Dice")
+    else:
+        decisions["input_size"] = {"taken": False, "rule": "256 only if it raises the mean per-patient Dice",
+                                   "note": f"no {LARGE_RECIPE} folds: not trained (128 kept, the cheaper)"}
+    flip = out_of_fold(runs / BASE_RECIPE, dev, "three", "flip")
+    flip_path = path_choices(dev, flip)
+    decisions["tta"] = _compare("flip TTA", intervals.difference_interval(
+        flip_path["patient_dice"], base_path["patient_dice"]), "two passes only if they raise the mean per-patient Dice")
+    tta = "flip" if decisions["tta"]["taken"] else "none"
+    three, three_oof = (flip_path, flip) if tta == "flip" else (base_path, base)
+
+    fed_flair = out_of_fold(runs / BASE_RECIPE, dev, "flair", tta)
+    fed_path = path_choices(dev, fed_flair)
+    flair_path, flair_oof, flair_recipe = fed_path, fed_flair, BASE_RECIPE
+    if (runs / FLAIR_RECIPE / f"fold{folds['k']}").exists():
+        own = out_of_fold(runs / FLAIR_RECIPE, dev, "flair", tta)
+        own_path = path_choices(dev, own)
+        decisions["flair_members"] = _compare("FLAIR members", intervals.difference_interval(
+            own_path["patient_dice"], fed_path["patient_dice"]),
+            "FLAIR members only if they raise the FLAIR-only mean per-patient Dice")
+        if decisions["flair_members"]["taken"]:
+            flair_path, flair_oof, flair_recipe = own_path, own, FLAIR_RECIPE
+    else:
+        decisions["flair_members"] = {"taken": False, "note": f"no {FLAIR_RECIPE} folds"}
+    decisions["gate"] = _gate(dev, three_oof, three)
+    gate = decisions["gate"]["gate"]
+    entry = {
+        "folds": folds, "recipes": {"three": BASE_RECIPE, "flair": flair_recipe}, "tta": tta, "gate": gate,
+        "decisions": decisions,
+        "paths": {
+            name: {"classifier": chosen["classifier"], "segmenter": chosen["segmenter"],
+                   "out_of_fold": table(dev, oof, chosen, gate)}
+            for name, chosen, oof in (("three", three, three_oof), ("flair", flair_path, flair_oof))
+        },
+        "resamples": intervals.RESAMPLES, "command": "python -m training choose",
+    }
+    log.info("choices: tta %s, gate %s, FLAIR path %s; out-of-fold Dice %s", tta, gate, flair_recipe,
+             {k: v["out_of_fold"]["patient_dice_mean"] for k, v in entry["paths"].items()})
+    card = read_card(models_dir)
+    card["cross_validation"] = entry
+    write_card(models_dir, card)
+    return entry
+

@@ -1,0 +1,125 @@
+"""The served ensemble: fold models averaged inside one model file (``python -m training ensemble``).
+
+``build_ensemble`` wraps joint fold models (outputs ``mask`` and ``tumour_probability``) as the
+members of one Keras model whose outputs are the members' mean probabilities, under the same two
+names: one call, one pass per slice, whatever the member count. ``save_compact`` stores a model
+with its weights rounded to float16 precision and the file compressed (LZMA inside the ``.keras``
+zip): about half the bytes of float32, still a plain ``.keras`` file computed in float32.
+
+``write_served`` writes the served folder from the cross-validation choices in its card
+(:mod:`training.choose`): ``joint.keras`` (three-sequence members), ``flair.keras`` when FLAIR
+members were chosen, and the card's model entries that the service reads (name, file, output,
+thresholds and post-processing of each input path).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from contract import (
+    CLASSIFIER_FILE,
+    FLAIR_FILE,
+    JOINT_FILE,
+    MASK_OUTPUT,
+    PROBABILITY_OUTPUT,
+    SEGMENTER_FILE,
+    file_version,
+    read_card,
+    write_card,
+)
+
+log = logging.getLogger(__name__)
+
+
+def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble") -> keras.Model:
+    """One model whose outputs are the mean of ``members``' ``mask`` and ``tumour_probability``."""
+    if not members:
+        raise ValueError("an ensemble needs at least one member")
+    shapes = {tuple(m.input_shape[1:]) for m in members}
+    if len(shapes) != 1:
+        raise ValueError(f"members take different inputs: {sorted(shapes)}")
+    for m in members:
+        if not isinstance(m.output, dict) or set(m.output) != {MASK_OUTPUT, PROBABILITY_OUTPUT}:
+            raise ValueError(f"{m.name} is not a joint model (outputs {MASK_OUTPUT!r}, {PROBABILITY_OUTPUT!r})")
+    inputs = keras.Input(shapes.pop(), name="image")
+    outs = [keras.Model(m.inputs, m.output, name=f"member{i + 1}")(inputs) for i, m in enumerate(members)]
+    if len(outs) == 1:
+        mask, prob = outs[0][MASK_OUTPUT], outs[0][PROBABILITY_OUTPUT]
+    else:
+        mask = layers.Average(name="mean_mask")([o[MASK_OUTPUT] for o in outs])
+        prob = layers.Average(name="mean_tumour_probability")([o[PROBABILITY_OUTPUT] for o in outs])
+    return keras.Model(inputs, {MASK_OUTPUT: mask, PROBABILITY_OUTPUT: prob}, name=name)
+
+
+def save_compact(model: keras.Model, path: str | Path) -> Path:
+    """Save ``model`` with float16-precision weights in an LZMA-compressed ``.keras`` file (module docstring)."""
+    model.set_weights([w.astype(np.float16).astype(w.dtype) if w.dtype == np.float32 else w
+                       for w in model.get_weights()])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / path.name
+        model.save(plain)
+        with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_LZMA) as dst:
+            for item in src.infolist():
+                dst.writestr(item.filename, src.read(item.filename))
+    return path
+
+
+def fold_models(recipe_dir: str | Path, count: int) -> list[keras.Model]:
+    """The first ``count`` fold models of a recipe (fold1, fold2, ...)."""
+    paths = [Path(recipe_dir) / f"fold{i + 1}" / JOINT_FILE for i in range(count)]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise ValueError(f"missing fold models: {missing}")
+    return [keras.saving.load_model(p, compile=False) for p in paths]
+
+
+def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict:
+    """Build and save the served ensemble(s) of ``members`` folds, and their card entries; returns the card."""
+    models_dir = Path(models_dir)
+    card = read_card(models_dir)
+    cv = card.get("cross_validation")
+    if not cv:
+        raise ValueError(f"{models_dir} has no cross-validation choices: run python -m training choose first")
+    if not 1 <= members <= cv["folds"]["k"]:
+        raise ValueError(f"members must be in 1..{cv['folds']['k']}, got {members}")
+    if cv["tta"] != "none":
+        raise ValueError(f"test-time augmentation {cv['tta']!r} is not built into the served model")
+    files = {"three": JOINT_FILE, "flair": FLAIR_FILE if cv["recipes"]["flair"] != cv["recipes"]["three"] else JOINT_FILE}
+    for path_name in dict.fromkeys(files):
+        recipe = cv["recipes"][path_name]
+        if path_name == "flair" and files["flair"] == JOINT_FILE:
+            continue
+        model = build_ensemble(fold_models(Path(runs) / recipe, members))
+        out = save_compact(model, models_dir / files[path_name])
+        log.info("saved %s: %d members of %s (%.1f MiB)", out, members, recipe, out.stat().st_size / 2**20)
+    if files["flair"] == JOINT_FILE and (models_dir / FLAIR_FILE).exists():
+        (models_dir / FLAIR_FILE).unlink()
+    for old in (CLASSIFIER_FILE, SEGMENTER_FILE):  # the two-model layout this folder held before
+        if (models_dir / old).exists():
+            (models_dir / old).unlink()
+    paths = cv["paths"]
+    roles = {"classifier": (PROBABILITY_OUTPUT, lambda p: {"threshold": p["classifier"]["threshold"]}),
+             "segmenter": (MASK_OUTPUT, lambda p: {"threshold": p["segmenter"]["threshold"],
+                                                   "postprocess": p["segmenter"]["postprocess"]})}
+    card["models"] = {
+        role: {"name": f"lgg-{role}", "file": files["three"], "output": output,
+               "version": file_version(models_dir / files["three"]), **chosen(paths["three"]),
+               "flair": {"file": files["flair"], "version": file_version(models_dir / files["flair"]),
+                         **chosen(paths["flair"])}}
+        for role, (output, chosen) in roles.items()
+    }
+    card["ensemble"] = {"members": members, "folds": [f"fold{i + 1}" for i in range(members)],
+                        "recipes": cv["recipes"],
+                        "storage": "float16-precision weights, LZMA-compressed .keras"}
+    card["gate"] = cv["gate"]
+    write_card(models_dir, card)
+    return card
