@@ -156,7 +156,10 @@ def _instances(job: Job, ctx: Context, series_uid: str) -> list[pydicom.Dataset]
     if job.source == DICOMWEB and not ctx.spool.series_files(job.study_uid, series_uid):
         for ds in dicomweb.series_instances(job.origin, job.study_uid, series_uid):
             ctx.spool.store(job.study_uid, series_uid, str(ds.SOPInstanceUID), dataset_bytes(ds))
-    return series.read(ctx.spool.series_files(job.study_uid, series_uid))
+    files = ctx.spool.series_files(job.study_uid, series_uid)
+    if job.source == DICOMWEB and series_uid == job.series_uid:
+        ctx.store.update(job.id, instances=len(files))
+    return series.read(files)
 
 
 def _volume(job: Job, ctx: Context, role: selection.Role) -> tuple[series.SeriesGeometry, np.ndarray]:

@@ -181,6 +181,7 @@ def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
     seg, sr = results_in(orthanc, study_uid)
     [job] = gateway.wait_finished(1)
     assert job["state"] == "sent" and job["result"]["sequences"] == "FLAIR only", job
+    assert job["instances"] == len(flair)
 
     mask = seg_mask(seg, flair)
     expected, answer = service_mask(service_url, dicom_files(flair))
