@@ -5,6 +5,7 @@
 #   docker build --target gpu -t brain-mri-tumour:gpu .    # GPU image (tensorflow[and-cuda])
 #   docker run -p 8000:8000 brain-mri-tumour:cpu
 #   docker run --gpus all -p 8000:8000 brain-mri-tumour:gpu
+#   docker build --target gateway -t brain-mri-tumour:gateway .   # the DICOM gateway (docs/integration.md)
 #
 # Configuration is the service's MRI_* environment variables (MRI_MODELS_DIR, MRI_API_KEY,
 # MRI_CLASSIFIER_THRESHOLD, ...). Mount another models folder and point MRI_MODELS_DIR at it to
@@ -28,6 +29,10 @@ RUN pip install -r docker/requirements-cpu.txt
 
 FROM venv AS deps-gpu
 RUN pip install -r docker/requirements-gpu.txt
+
+# The gateway talks to the service over HTTP and runs no model: the common pins, no TensorFlow.
+FROM venv AS deps-gateway
+RUN pip install -r docker/requirements-common.txt
 
 # ---- runtime base: non-root user, environment, health check, start command ---------------------
 # TensorFlow's own log stays on (no TF_CPP_MIN_LOG_LEVEL): its device lines ("Created device ...
@@ -66,6 +71,30 @@ COPY --from=deps-gpu /opt/venv /opt/venv
 COPY contract/ contract/
 COPY service/ service/
 COPY models/ models/
+
+# ---- gateway image: docker build --target gateway . -------------------------------------------
+# The DICOM node + DICOMweb client between a PACS and the service (python -m gateway; settings
+# MRI_GATEWAY_*, docs/integration.md). Its jobs, spool and results live in MRI_GATEWAY_STATE_DIR:
+# mount a volume there so that they survive a restart.
+FROM ${PYTHON_IMAGE} AS gateway
+ARG APP_UID=10001
+RUN groupadd --system --gid ${APP_UID} mri \
+ && useradd --system --uid ${APP_UID} --gid mri --no-create-home --home-dir /app \
+            --shell /usr/sbin/nologin mri \
+ && mkdir -p /var/lib/mri-gateway && chown ${APP_UID}:${APP_UID} /var/lib/mri-gateway
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPATH=/app \
+    MRI_GATEWAY_STATE_DIR=/var/lib/mri-gateway
+WORKDIR /app
+COPY --from=deps-gateway /opt/venv /opt/venv
+COPY gateway/ gateway/
+EXPOSE 11112 8090
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8090/health', timeout=4)"]
+USER ${APP_UID}:${APP_UID}
+CMD ["python", "-m", "gateway"]
 
 # ---- CPU image (default, last stage): docker build --target cpu . -----------------------------
 FROM runtime AS cpu

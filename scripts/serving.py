@@ -75,13 +75,16 @@ def wait_until_ready(
 
 
 @contextmanager
-def serve_app(app: Any, ready: bool = True, timeout: float = 180.0) -> Iterator[str]:
+def serve_app(
+    app: Any, ready: bool = True, timeout: float = 180.0, sock: socket.socket | None = None
+) -> Iterator[str]:
     """Run an ASGI app with uvicorn in a thread on a loopback socket it is handed; yield its URL
     once ready (see the module docstring). An app that keeps ``state.load_error`` (the service)
-    fails the wait as soon as its models cannot load, when ``ready`` is asked."""
+    fails the wait as soon as its models cannot load, when ``ready`` is asked. ``sock``: a socket
+    from :func:`bound_socket` to serve on (e.g. one a client already points at, refused until now)."""
     import uvicorn
 
-    sock = bound_socket()
+    sock = sock or bound_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
     thread.start()

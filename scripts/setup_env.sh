@@ -34,7 +34,10 @@ SERVE_PIP=(
   "-e ."                            # this project
 )
 TEST_APT=(
-  chromium  # headless browser for tests/service/web (Playwright drives it; nothing downloaded)
+  chromium          # headless browser for tests/service/web (Playwright drives it; nothing downloaded)
+  orthanc           # a real PACS for tests/gateway (the tests start it on loopback; never as a service)
+  orthanc-dicomweb  # Orthanc's DICOMweb plugin (QIDO-RS, WADO-RS, STOW-RS) for tests/gateway
+  dicom3tools       # dciodvfy: validates the gateway's DICOM SEG and SR in tests/gateway
 )
 TEST_PIP=(
   "-e .[test]"   # the test tools (pyproject.toml, extra `test`)
