@@ -1,4 +1,5 @@
-"""Command line: ``python -m training {index,explore,train,evaluate,select,readme} ...`` (see ``--help``)."""
+"""Command line: ``python -m training {index,explore,train,folds,cv,choose,ensemble,evaluate,members,readme} ...``
+(see ``--help``)."""
 
 from __future__ import annotations
 
@@ -108,29 +109,25 @@ def _parser() -> argparse.ArgumentParser:
     en.add_argument("--runs", default=str(DEFAULT_RUNS / "cv"), help="parent of the recipes' fold folders")
     en.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder")
     en.add_argument("--members", type=int, required=True, help="fold models in the ensemble (the first N folds)")
-    ev = sub.add_parser("evaluate", help="choose thresholds on validation, score the test patients",
+    ev = sub.add_parser("evaluate", help="score the served folder on the test patients, once (its choices come "
+                             "from python -m training choose): slices, whole volumes, MODEL_CARD.md",
                         formatter_class=fmt)
     ev.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
     ev.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder to evaluate (its card is updated)")
     ev.add_argument("--reports", default=str(DEFAULT_REPORTS), help="folder for the ROC and overlay PNGs")
     ev.add_argument("--max-slices", type=int, default=None, help="cap on slices per split part, for smoke runs")
-    sel = sub.add_parser("select", formatter_class=fmt,
-                         help="promote a candidate's models into the served folder by the declared rule "
-                              "(training.selection); both folders evaluated first")
-    sel.add_argument("--candidate", required=True, help="folder of the candidate models and their card")
-    sel.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder")
-    sel.add_argument("--only", choices=["classifier", "segmenter"], default=None, help="compare one model only")
-    cmp = sub.add_parser("compare", formatter_class=fmt,
-                         help="record two evaluated runs that differ in one training choice (a training "
-                              "ablation) in the served folder's training_ablation.json; promotes nothing")
-    cmp.add_argument("--baseline", required=True, help="folder of the baseline run's models and card")
-    cmp.add_argument("--variant", required=True, help="folder of the run with the one change")
-    cmp.add_argument("--change", required=True, help="what the variant changed, e.g. 'upload augmentation off'")
-    cmp.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder (the record's home)")
+    mb = sub.add_parser("members", formatter_class=fmt,
+                        help="test figures of ensembles of the first 1..n fold models (reported beside the "
+                             "latency choice of the member count, not acted on): into the card")
+    mb.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
+    mb.add_argument("--runs", default=str(DEFAULT_RUNS / "cv"), help="parent of the recipes' fold folders")
+    mb.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder")
+    mb.add_argument("--counts", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="member counts to score")
     rd = sub.add_parser("readme", formatter_class=fmt,
-                        help="rewrite the README's generated model tables from the model card (training.readme)")
+                        help="rewrite the generated model tables of docs/models.md from the model card (training.readme)")
     rd.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder whose card is shown")
-    rd.add_argument("--readme", default=str(DEFAULT_MODELS.parent / "README.md"), help="the README to update")
+    rd.add_argument("--readme", default=str(DEFAULT_MODELS.parent / "docs" / "models.md"),
+                    help="the Markdown file whose generated block is updated")
     return p
 
 
@@ -196,14 +193,10 @@ def main(argv: list[str] | None = None) -> int:
 
         changed = update_readme(args.readme, read_card(args.models))
         log.info("%s %s", args.readme, "updated" if changed else "already up to date")
-    elif args.command == "compare":
-        from training.selection import compare
+    elif args.command == "members":
+        from training.evaluate import members
 
-        compare(args.baseline, args.variant, args.change, args.models)
-    elif args.command == "select":
-        from training.selection import RULES, select
-
-        select(args.candidate, args.models, (args.only,) if args.only else tuple(RULES))
+        members(args.data, args.runs, args.models, args.counts)
     else:
         from training.evaluate import evaluate
 

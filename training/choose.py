@@ -172,6 +172,20 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
              {k: v["out_of_fold"]["patient_dice_mean"] for k, v in entry["paths"].items()})
     card = read_card(models_dir)
     card["cross_validation"] = entry
+    card["training"] = {name: recipe_summary(runs / name, folds["k"]) for name in dict.fromkeys(entry["recipes"].values())}
+    card["data"] = read_card(runs / base / "fold1").get("data", {})
     write_card(models_dir, card)
     return entry
+
+
+def recipe_summary(recipe_dir: Path, k: int) -> dict:
+    """What the fold runs of a recipe were: its configuration, the machine, the epochs and seconds of each fold."""
+    cards = [read_card(recipe_dir / f"fold{i + 1}").get("models", {}).get("segmenter", {}).get("training", {})
+             for i in range(k)]
+    first = cards[0]
+    config = {key: value for key, value in first.get("config", {}).items()
+              if key not in ("data", "out", "runs", "max_minutes", "workers", "max_slices")}
+    return {"config": config, "image_size": config.get("image_size"), "epochs": config.get("epochs"),
+            "device": first.get("device", {}), "duration_s": [c.get("duration_s") for c in cards],
+            "epochs_run": [c.get("epochs_run") for c in cards]}
 

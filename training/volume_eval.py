@@ -27,20 +27,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import keras
 import nibabel as nib
 import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 
-from contract import (
-    CLASSIFIER_FILE,
-    FLAIR_CHANNEL,
-    SEGMENTER_FILE,
-    SPLIT_FILE,
-    read_card,
-    to_model_input,
-    tumour_probability,
-)
+from contract import FLAIR_CHANNEL, SPLIT_FILE
 from contract.volume import (
     DEFAULT_GATE,
     DEFAULT_POSTPROCESS,
@@ -52,6 +43,7 @@ from contract.volume import (
 )
 from training import data as lgg
 from training.metrics import dice
+from training.predictor import FolderPredictor
 
 log = logging.getLogger(__name__)
 
@@ -88,21 +80,14 @@ def read_nifti(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return np.asanyarray(image.dataobj), image.affine
 
 
-def keras_predictors(models_dir: str | Path):
-    """``classify(batch)`` and ``segment(batch)`` over ``(N, H, W, 3)`` uint8 slices, as the service's
-    ``ModelRunner.prepare`` + ``predict`` do, and the card's thresholds (classifier, segmenter)."""
-    models_dir = Path(models_dir)
-    classifier = keras.saving.load_model(models_dir / CLASSIFIER_FILE, compile=False)
-    segmenter = keras.saving.load_model(models_dir / SEGMENTER_FILE, compile=False)
-
-    def prepare(model, batch):
-        return np.stack([to_model_input(image, model.input_shape[1]) for image in batch])
-
-    card = read_card(models_dir).get("models", {})
-    thresholds = (float(card.get("classifier", {}).get("threshold", 0.5)),
-                  float(card.get("segmenter", {}).get("threshold", 0.5)))
-    return (lambda b: tumour_probability(classifier.predict_on_batch(prepare(classifier, b))),
-            lambda b: np.asarray(segmenter.predict_on_batch(prepare(segmenter, b))),
+def keras_predictors(models_dir: str | Path, path: str = "three"):
+    """``classify(batch)`` and ``segment(batch)`` over ``(N, H, W, 3)`` uint8 slices on input ``path``, as the
+    service's runners compute them (:class:`training.predictor.FolderPredictor`), and that path's thresholds
+    (classifier, segmenter) from the card."""
+    predictor = FolderPredictor(models_dir)
+    thresholds = (predictor.threshold("classifier", path), predictor.threshold("segmenter", path))
+    return (lambda b: predictor.predict(np.asarray(b), path)[0],
+            lambda b: predictor.predict(np.asarray(b), path)[1][..., None],
             thresholds)
 
 
@@ -132,7 +117,7 @@ def evaluate_volumes(
     split = json.loads((Path(models_dir) / SPLIT_FILE).read_text())
     records = lgg.build_index(data)
     patients = split["patients"][part][:max_patients]
-    classify, segment, (t_cls, t_seg) = keras_predictors(models_dir)
+    predictors = {seq: keras_predictors(models_dir, seq) for seq in sequences}
     results: dict[str, dict] = {}
     agreement: dict[str, float] = {}
     start = time.perf_counter()
@@ -140,6 +125,7 @@ def evaluate_volumes(
         images, truth = patient_slices(data, lgg.records_for(records, [patient]))
         for seq in sequences:
             slices = images if seq == "three" else images[..., FLAIR_CHANNEL]
+            classify, segment, (t_cls, t_seg) = predictors[seq]
             canon_masks: dict[str, list[np.ndarray]] = {}
             for layout in layouts:
                 volume, affine = read_nifti(to_nifti(slices, LAYOUTS[layout]))
@@ -157,7 +143,8 @@ def evaluate_volumes(
         log.info("%s done (%.0f s)", patient, time.perf_counter() - start)
     for entry in results.values():
         entry.update(_summary(entry["patients"]))
-    return {"part": part, "gate": gate, "thresholds": [t_cls, t_seg], "nominal_spacing_mm": NOMINAL_SPACING_MM,
+    return {"part": part, "gate": gate, "thresholds": {seq: list(p[2]) for seq, p in predictors.items()},
+            "nominal_spacing_mm": NOMINAL_SPACING_MM,
             "results": results, "layout_agreement": agreement}
 
 
