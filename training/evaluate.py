@@ -108,8 +108,10 @@ def _volume_figures(data: str, models_dir: Path, max_slices: int | None) -> dict
     patients built as NIfTI volumes, FLAIR only and three sequences, in two voxel layouts."""
     from training.volume_eval import evaluate_volumes
 
-    gate = gate_of(read_card(models_dir)) != "mask"  # the card's gate, as the service applies it to volumes
-    figures = evaluate_volumes(data, models_dir, "test", gate=gate, max_patients=None if max_slices is None else 2)
+    card = read_card(models_dir)
+    gate = gate_of(card) != "mask"  # the card's gate, as the service applies it to volumes
+    figures = evaluate_volumes(data, models_dir, "test", gate=gate, max_patients=None if max_slices is None else 2,
+                               patients=card["cross_validation"]["folds"]["test"])
     for key, value in figures["results"].items():
         log.info("volume %s: %s", key, {k: v for k, v in value.items() if k != "patients"})
     return figures

@@ -106,6 +106,7 @@ def evaluate_volumes(
     batch_size: int = 32,
     max_patients: int | None = None,
     normalise: Callable[[np.ndarray], np.ndarray] = normalise_volume,
+    patients: Sequence[str] | None = None,
 ) -> dict:
     """Per-patient Dice and tumour-volume error of the volume pipeline on ``part`` of the split.
 
@@ -114,9 +115,10 @@ def evaluate_volumes(
     ``layout_agreement`` is, per sequences and post-processing, the lowest Dice between the masks of
     the different layouts of one patient (mapped to one orientation).
     """
-    split = json.loads((Path(models_dir) / SPLIT_FILE).read_text())
+    if patients is None:  # the part of the folder's split
+        patients = json.loads((Path(models_dir) / SPLIT_FILE).read_text())["patients"][part]
     records = lgg.build_index(data)
-    patients = split["patients"][part][:max_patients]
+    patients = list(patients)[:max_patients]
     predictors = {seq: keras_predictors(models_dir, seq) for seq in sequences}
     results: dict[str, dict] = {}
     agreement: dict[str, float] = {}

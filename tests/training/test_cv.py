@@ -89,3 +89,26 @@ def test_choices_on_out_of_fold_predictions_and_the_served_ensemble(cv):
     assert entries["classifier"]["threshold"] == entry["paths"]["three"]["classifier"]["threshold"]
     assert (entries["segmenter"]["flair"]["file"] == FLAIR_FILE) == (entry["recipes"]["flair"] == "flair")
     assert card["ensemble"]["members"] == 2 and card["gate"] == entry["gate"]
+
+
+@pytest.mark.slow
+def test_evaluate_scores_the_served_ensemble_on_the_test_patients_once(cv, tmp_path):
+    from contract import CARD_TEXT_FILE
+    from training.evaluate import evaluate, members
+    from training.readme import figures_markdown
+
+    if not (cv["models"] / JOINT_FILE).exists():
+        pytest.skip("no served ensemble (flip TTA chosen on the tiny folds)")
+    card = evaluate(str(FIXTURES), cv["models"], tmp_path)
+    assert card["evaluation"]["test_patients"] == 1  # TCGA_HT_7605: in no fold
+    for role in ("classifier", "segmenter"):
+        assert set(card["models"][role]["metrics"]) == {"test", "test_flair_only", "test_windowed"}
+    assert card["pipeline"]["gate"] == card["gate"] and set(card["pipeline"]["metrics"]) == {
+        "test", "test_flair_only", "test_windowed"}
+    assert {k.split("/")[0] for k in card["volume"]["results"]} == {"flair", "three"}
+    assert (tmp_path / "roc_test.png").stat().st_size > 1000
+    rows = members(str(FIXTURES), cv["runs"], cv["models"], [1, 2])
+    assert set(rows) == {"1", "2"} and set(rows["1"]) == {"test", "test_flair_only"}
+    text = (cv["models"] / CARD_TEXT_FILE).read_text()
+    assert "Intended use" in text and "out of fold" in text
+    assert "| 2 (served) |" in figures_markdown(read_card(cv["models"]))
