@@ -7,12 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from contract import CARD_FILE, CARD_TEXT_FILE, CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE, read_card
+from contract import CARD_FILE, CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE, read_card
 from training.__main__ import main
 from training.config import TrainConfig
-from training.evaluate import evaluate
-from training.readme import training_ablation_markdown
-from training.selection import ABLATION_FILE, compare, select
 from training.train import resume_config, train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lgg" / "kaggle_3m"
@@ -55,32 +52,6 @@ def test_saved_models_reload_with_equal_outputs_and_no_optimizer(trained):
         # Weights alone take 4 bytes a parameter; Adam's two moments would triple the file.
         size = (trained / name).stat().st_size
         assert size < 1.3 * 4 * original.count_params() + 200_000, size
-
-
-@pytest.mark.slow
-def test_evaluate_writes_metrics_card_and_figures(trained, tmp_path):
-    trained, _ = trained
-    card = evaluate(str(FIXTURES), str(trained), str(tmp_path))
-    assert set(card["models"]["segmenter"]["metrics"]) == {"validation", "test", "test_flair_only", "test_windowed"}
-    choice = card["models"]["classifier"]["threshold_choice"]
-    assert choice["spread"][0] <= choice["threshold"] <= choice["spread"][1]
-    assert card["models"]["classifier"]["threshold"] == choice["threshold"]
-    assert set(card["models"]["segmenter"]["postprocess"]) == {"min_component_pixels", "fill_holes"}
-    assert "classifier threshold: fixed 0.5" in card["ablation"]["test"]
-    assert "## Ablation" in (trained / CARD_TEXT_FILE).read_text()
-    assert card["volume"]["layout_agreement"] and card["volume"]["results"]
-    assert any("32x32" in item for item in card["limitations"])
-    test = card["models"]["classifier"]["metrics"]["test"]
-    assert 0.0 <= test["accuracy"] <= 1.0 and test["slices"] > 0
-    seg = card["models"]["segmenter"]["metrics"]["test"]
-    flair_only = card["models"]["segmenter"]["metrics"]["test_flair_only"]
-    assert flair_only["patients"] == seg["patients"] and 0.0 <= flair_only["patient_dice_mean"] <= 1.0
-    assert card["models"]["classifier"]["metrics"]["test_flair_only"]["slices"] == test["slices"]
-    assert 0.0 <= seg["patient_dice_mean"] <= 1.0
-    assert 0.0 < card["models"]["segmenter"]["threshold"] < 1.0
-    assert (tmp_path / "roc_test.png").stat().st_size > 1000
-    assert (tmp_path / "segmentation_best_worst_test.png").stat().st_size > 1000
-    assert "Intended use" in (trained / CARD_TEXT_FILE).read_text()
 
 
 @pytest.mark.slow
@@ -131,67 +102,3 @@ def test_joint_run_resumes_exactly_and_writes_both_models(tmp_path):
     assert card["models"]["segmenter"]["training"]["epochs_run"] == 3
 
 
-@pytest.mark.slow
-def test_select_promotes_by_the_declared_rule_and_keeps_both_figures(trained, tmp_path):
-    trained, _ = trained
-    served, candidate = tmp_path / "served", tmp_path / "candidate"
-    for folder, dice in ((served, 0.5), (candidate, 0.6)):
-        folder.mkdir()
-        for name in (CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE):
-            (folder / name).write_bytes((trained / name).read_bytes())
-        card = read_card(trained)
-        card["models"]["segmenter"]["metrics"] = {"validation": {"patient_dice_mean": dice}}
-        card["models"]["classifier"]["metrics"] = {"validation": {"roc_auc": 1.1 - dice}}
-        (folder / CARD_FILE).write_text(json.dumps(card))
-    (candidate / SEGMENTER_FILE).write_bytes(b"the candidate's file")
-    outcome = select(candidate, served)
-    assert outcome["segmenter"]["winner"] == "candidate" and outcome["classifier"]["winner"] == "served"
-    assert (served / SEGMENTER_FILE).read_bytes() == b"the candidate's file"
-    assert (served / CLASSIFIER_FILE).read_bytes() == (trained / CLASSIFIER_FILE).read_bytes()
-    kept = json.loads((served / "segmenter_selection.json").read_text())[-1]
-    assert kept["validation_patient_dice_mean"] == {"candidate": 0.6, "served": 0.5}
-    assert read_card(served)["models"]["segmenter"]["metrics"]["validation"]["patient_dice_mean"] == 0.6
-    select(candidate, served)  # a second selection is recorded beside the first
-    assert len(json.loads((served / "classifier_selection.json").read_text())) == 2
-    card = read_card(candidate)
-    card["split"] = {"patients": {"train": ["someone else"]}}
-    (candidate / CARD_FILE).write_text(json.dumps(card))
-    with pytest.raises(ValueError, match="different patient splits"):
-        select(candidate, served)
-
-
-@pytest.mark.slow
-def test_compare_records_a_training_ablation_without_promoting(trained, tmp_path):
-    trained, _ = trained
-    served, baseline, variant = tmp_path / "served", tmp_path / "baseline", tmp_path / "variant"
-    for folder, dice in ((served, 0.5), (baseline, 0.7), (variant, 0.6)):
-        folder.mkdir()
-        for name in (CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE):
-            (folder / name).write_bytes((trained / name).read_bytes())
-        card = read_card(trained)
-        card["models"]["segmenter"]["metrics"] = {"validation": {"patient_dice_mean": dice},
-                                                  "test_windowed": {"patient_dice_mean": dice - 0.1}}
-        card["models"]["classifier"]["metrics"] = {"validation": {"roc_auc": 0.9}}
-        (folder / CARD_FILE).write_text(json.dumps(card))
-    (variant / SEGMENTER_FILE).write_bytes(b"the variant's file")
-
-    record = compare(baseline, variant, "upload augmentation off", served)
-
-    assert (served / SEGMENTER_FILE).read_bytes() == (trained / SEGMENTER_FILE).read_bytes()  # nothing promoted
-    assert json.loads((served / ABLATION_FILE).read_text()) == [record]
-    assert record["baseline"]["segmenter"]["metrics"]["validation"]["patient_dice_mean"] == 0.7
-    assert record["variant"]["segmenter"]["metrics"]["test_windowed"]["patient_dice_mean"] == pytest.approx(0.5)
-    row = training_ablation_markdown([record])[-1]
-    assert row.startswith("| upload augmentation off | segmenter Dice: validation 0.700, windowed 16-bit 0.600;")
-    assert "| segmenter Dice: validation 0.600, windowed 16-bit 0.500; classifier AUC: validation 0.900 |" in row
-    (variant / SPLIT_FILE).write_text("{}")
-    card = read_card(variant)
-    card["split"] = {"patients": {"train": ["someone else"]}}
-    (variant / CARD_FILE).write_text(json.dumps(card))
-    with pytest.raises(ValueError, match="different patient splits"):
-        compare(baseline, variant, "another split", served)
-    card = read_card(baseline)
-    del card["models"]["classifier"]["metrics"]
-    (baseline / CARD_FILE).write_text(json.dumps(card))
-    with pytest.raises(ValueError, match="run python -m training evaluate"):
-        compare(baseline, baseline, "not evaluated", served)
