@@ -122,6 +122,9 @@ def members_markdown(card: dict) -> list[str]:
 
 def figures_markdown(card: dict) -> str:
     """Every generated table: out-of-fold figures, the choices, the test figures, the member counts."""
+    if "cross_validation" not in card or "ensemble" not in card:
+        return ("The models of this folder were not chosen by cross-validation (no `cross_validation` in their "
+                "card): see their MODEL_CARD.md.")
     cv = card["cross_validation"]
     ensemble = card["ensemble"]
     lines = out_of_fold_markdown(cv) + [""] + decisions_markdown(cv) + [""] + test_markdown(card)
