@@ -1,4 +1,4 @@
-"""Command line: ``python -m training {index,explore,train,evaluate,select,readme} ...`` (see ``--help``)."""
+"""Command line: ``python -m training {index,explore,train,evaluate,select,compare,readme,export} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="rewrite the README's generated model tables from the model card (training.readme)")
     rd.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder whose card is shown")
     rd.add_argument("--readme", default=str(DEFAULT_MODELS.parent / "README.md"), help="the README to update")
+    exp = sub.add_parser("export", formatter_class=fmt,
+                         help="export every .keras model of a folder to ONNX beside it, checked against Keras, "
+                              "named in its card (training.export)")
+    exp.add_argument("models_dir", nargs="?", default=str(DEFAULT_MODELS), help="the models folder")
+    exp.add_argument("--weights", choices=["float32", "float16"], default="float32",
+                     help="storage type of the ONNX weights (float16: half the file, computation stays float32)")
     return p
 
 
@@ -128,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.selection import compare
 
         compare(args.baseline, args.variant, args.change, args.models)
+    elif args.command == "export":
+        from training.export import export_folder
+
+        export_folder(args.models_dir, args.weights)
     elif args.command == "select":
         from training.selection import RULES, select
 

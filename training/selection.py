@@ -28,6 +28,7 @@ from pathlib import Path
 
 from contract import CLASSIFIER_FILE, SEGMENTER_FILE, read_card, write_card
 from training import report
+from training.export import export_folder
 
 log = logging.getLogger(__name__)
 
@@ -108,4 +109,6 @@ def select(candidate_dir: str | Path, served_dir: str | Path, models: tuple[str,
         _append(served_dir / f"{model}_selection.json", comparison)
         outcome[model] = comparison
     write_card(served_dir, served)
+    if any(c["winner"] == "candidate" for c in outcome.values()):
+        export_folder(served_dir)  # the promoted .keras files' ONNX exports, named in the card
     return outcome

@@ -20,6 +20,7 @@ def build_tiny_models(folder: Path) -> Path:
     import keras
 
     from contract import spec
+    from training.export import export_folder
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,4 +46,5 @@ def build_tiny_models(folder: Path) -> Path:
     segmenter.save(folder / spec.SEGMENTER_FILE)
 
     spec.write_card(folder, {"name": "tiny-test-models", "image_size": SIZE})
+    export_folder(folder)  # the ONNX files the default runtime serves, named in the card
     return folder

@@ -23,6 +23,7 @@ from contract.spec import CARD_FILE, CLASSIFIER_FILE, PREPROCESS_LAYER, SEGMENTE
 from service.main import create_app
 from service.settings import Settings
 from tests.service.apps import started
+from training.export import export_folder
 
 TINY_SIZE = 32
 
@@ -86,6 +87,7 @@ def build_tiny_models(models_dir: Path, size: int = TINY_SIZE, card: dict[str, A
         card["models"]["classifier"]["parameters"] = classifier.count_params()
         card["models"]["segmenter"]["parameters"] = segmenter.count_params()
     (models_dir / CARD_FILE).write_text(json.dumps(card, indent=2))
+    export_folder(models_dir)  # the ONNX files the ONNX runtimes serve, named in the card
     return models_dir
 
 
