@@ -1,97 +1,215 @@
-"""Latency of the inference service: POST one real slice N times to /classify, /segment and /analyze.
+"""The service on each inference runtime, from one run: start-up, latency per endpoint, throughput.
 
-Starts the app with uvicorn on 127.0.0.1 (a free port, in a background thread of this process),
-sends the requests one after the other over HTTP and prints the median and 95th-percentile
-latency in milliseconds per endpoint (client side: upload, decoding, inference, JSON answer).
+For every runtime (``MRI_RUNTIME``; ``NAME:THREADS`` also sets ``MRI_INTRA_OP_THREADS``) it
+starts the service with uvicorn in a subprocess on 127.0.0.1 and times it from the process start
+to ``/v2/health/ready`` (imports, model load, parity probe, warm-up). Then, ``--rounds`` times with
+the runtimes interleaved (so background load falls on all alike):
 
-    .venv/bin/python scripts/benchmark_service.py --models-dir models --n 50
+1. 1 client, one request after the other: ``--n`` requests to each of ``/classify``,
+   ``/segment``, ``/analyze`` (one real LGG slice) and ``/volume`` (the 12 slices of
+   tests/fixtures/lgg-volume as a FLAIR-only NIfTI);
+2. ``--clients`` clients at once posting that slice to ``/analyze`` for ``--seconds``: slices/s.
+
+It prints one row per runtime: the installed size of what an image serving with it installs
+(``[project].dependencies`` plus the runtime's extra of pyproject.toml, measured from the
+distributions installed here), the start-up time, the p50 per endpoint (pooled over the rounds),
+the slices/s, the /analyze speed-up over Keras, and whether every runtime gave the same /analyze
+answers as Keras (verdicts, probabilities within 1e-4, masks). Loopback only.
+
+    python scripts/benchmark_service.py                           # keras, onnxruntime, openvino
+    python scripts/benchmark_service.py --runtimes keras onnxruntime onnxruntime:1 --rounds 5
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import logging
+import os
+import socket
+import subprocess
 import sys
 import threading
 import time
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import httpx
 import numpy as np
-import uvicorn
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from service.main import create_app
-from service.settings import Settings
-
 DEFAULT_IMAGE = REPO / "tests/fixtures/lgg/kaggle_3m/TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif"
+VOLUME_SLICES = REPO / "tests/fixtures/lgg-volume/TCGA_HT_7605_19950916"
+ENDPOINTS = ("/classify", "/segment", "/analyze", "/volume")
 logger = logging.getLogger("benchmark")
 
 
-def start_server(models_dir: Path) -> tuple[uvicorn.Server, threading.Thread, str]:
-    """Serve the app for ``models_dir`` on 127.0.0.1 and return once it answers (models loaded)."""
-    app = create_app(Settings(models_dir=models_dir, log_level="WARNING"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise SystemExit("the service did not start (see the log above)")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
+def installed_mb(extra: str) -> float:
+    """MB on disk of the distributions ``[project].dependencies`` + the ``extra`` pull in (as installed here)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    todo = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"][extra]]
+    seen: set[str] = set()
+    total = 0
+    while todo:
+        req = todo.pop()
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            dist = metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            raise SystemExit(f"{req.name} is not installed: pip install -e '.[{extra}]'") from None
+        name = dist.metadata["Name"].lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        total += sum((f.size or 0) for f in dist.files or [])
+        for dep in dist.requires or []:
+            dep_req = Requirement(dep)
+            if dep_req.marker is None or any(dep_req.marker.evaluate({"extra": e}) for e in ("", *req.extras)):
+                todo.append(dep_req)
+    return total / 1e6
+
+
+def volume_nifti() -> bytes:
+    """The fixture patient's 12 slices, FLAIR only, as a gzipped NIfTI (1 x 1 x 3 mm voxels)."""
+    import nibabel as nib
+    from PIL import Image
+
+    paths = sorted(VOLUME_SLICES.glob("*[0-9].jpg"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    flair = np.stack([np.asarray(Image.open(p))[..., 1] for p in paths], axis=-1)  # (rows, cols, slices)
+    image = nib.Nifti1Image(np.ascontiguousarray(flair.transpose(1, 0, 2)[:, ::-1]), np.diag([1.0, 1.0, 3.0, 1.0]))
+    return gzip.compress(image.to_bytes())
+
+
+def start_service(runtime: str, models_dir: Path) -> tuple[subprocess.Popen, str, float]:
+    """uvicorn with ``runtime`` (``NAME`` or ``NAME:THREADS``) in a subprocess; returns once ready."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    name, _, threads = runtime.partition(":")
+    env = {**os.environ, "MRI_MODELS_DIR": str(models_dir), "MRI_LOG_LEVEL": "WARNING", "MRI_RUNTIME": name}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if threads:
+        env["MRI_INTRA_OP_THREADS"] = threads
+    command = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1",
+               "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, env=env)
     url = f"http://127.0.0.1:{port}"
-    while httpx.get(f"{url}/v2/health/ready", timeout=10).status_code != 200:  # models load in the background
-        if app.state.load_error:
-            raise SystemExit(f"the models did not load: {app.state.load_error}")
-        time.sleep(0.1)
-    return server, thread, url
+    while time.perf_counter() - start < 300:
+        if process.poll() is not None:
+            raise SystemExit(f"{runtime}: the service exited with status {process.returncode}")
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
+                return process, url, time.perf_counter() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    process.terminate()
+    raise SystemExit(f"{runtime}: not ready within 300 s")
 
 
-def measure(client: httpx.Client, path: str, name: str, data: bytes, n: int, warmup: int) -> list[float]:
-    """Latencies in ms of ``n`` requests (after ``warmup`` unmeasured ones)."""
-    latencies = []
-    for i in range(warmup + n):
-        start = time.perf_counter()
-        response = client.post(path, files={"file": (name, data, "application/octet-stream")})
-        elapsed = (time.perf_counter() - start) * 1000
-        response.raise_for_status()
-        if i >= warmup:
-            latencies.append(elapsed)
-    return latencies
+def post(client: httpx.Client, path: str, payload: tuple[str, bytes, str]) -> httpx.Response:
+    response = client.post(path, files={"file": payload})
+    response.raise_for_status()
+    return response
+
+
+def latencies(url: str, path: str, payload: tuple[str, bytes, str], n: int) -> list[float]:
+    """ms of ``n`` requests one after the other (after one unmeasured)."""
+    with httpx.Client(base_url=url, timeout=120) as client:
+        post(client, path, payload)
+        out = []
+        for _ in range(n):
+            start = time.perf_counter()
+            post(client, path, payload)
+            out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def throughput(url: str, payload: tuple[str, bytes, str], clients: int, seconds: float) -> tuple[int, float]:
+    """(slices answered, seconds) of ``clients`` threads posting to /analyze for ``seconds``."""
+    done = [0] * clients
+    deadline = time.monotonic() + seconds
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            while time.monotonic() < deadline:
+                post(http, "/analyze", payload)
+                done[i] += 1
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done), time.perf_counter() - start
+
+
+def same_answers(reference: dict, answer: dict) -> bool:
+    """Same verdicts and masks, probabilities within 1e-4 (two /analyze answers)."""
+    ref_c, got_c = reference["classification"], answer["classification"]
+    ref_s, got_s = reference["segmentation"] or {}, answer["segmentation"] or {}
+    return (ref_c["has_tumour"] == got_c["has_tumour"]
+            and abs(ref_c["tumour_probability"] - got_c["tumour_probability"]) <= 1e-4
+            and ref_s.get("mask") == got_s.get("mask"))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="folder with the two models")
-    parser.add_argument("--n", type=int, default=50, help="measured requests per endpoint")
-    parser.add_argument("--warmup", type=int, default=3, help="unmeasured requests first")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="the models folder")
+    parser.add_argument("--runtimes", nargs="+", default=["keras", "onnxruntime", "openvino"],
+                        help="MRI_RUNTIME values, NAME:THREADS to set MRI_INTRA_OP_THREADS too")
+    parser.add_argument("--n", type=int, default=20, help="measured requests per endpoint and round")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the throughput run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each throughput run")
+    parser.add_argument("--rounds", type=int, default=3, help="repeats, runtimes interleaved")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="slice to send")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    payloads = {path: (args.image.name, args.image.read_bytes(), "image/tiff") for path in ENDPOINTS[:3]}
+    payloads["/volume"] = ("volume.nii.gz", volume_nifti(), "application/gzip")
+    logger.info("cpu: %d cores, load average %s; image %s; rounds %d", os.cpu_count(),
+                " ".join(f"{x:.2f}" for x in os.getloadavg()), args.image.name, args.rounds)
 
-    data = args.image.read_bytes()
-    server, thread, url = start_server(args.models_dir)
+    servers: dict[str, tuple[subprocess.Popen, str, float]] = {}
+    ms = {r: {p: [] for p in ENDPOINTS} for r in args.runtimes}
+    counts = {r: [0, 0.0] for r in args.runtimes}
+    answers = {}
     try:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            models = client.get("/v2/models").json()["models"]
-            logger.info("models: %s", ", ".join(f"{m['role']}={m['name']}@{m['version']}" for m in models))
-            logger.info("image: %s (%d bytes), n=%d", args.image.name, len(data), args.n)
-            for path in ("/classify", "/segment", "/analyze"):
-                ms = np.array(measure(client, path, args.image.name, data, args.n, args.warmup))
-                logger.info(
-                    "%-10s median %7.1f ms   p95 %7.1f ms   (min %.1f, max %.1f)",
-                    path,
-                    np.median(ms),
-                    np.percentile(ms, 95),
-                    ms.min(),
-                    ms.max(),
-                )
+        for runtime in args.runtimes:
+            servers[runtime] = start_service(runtime, args.models_dir)
+            answers[runtime] = httpx.post(f"{servers[runtime][1]}/analyze", files={"file": payloads["/analyze"]},
+                                          timeout=120).json()
+        for _ in range(args.rounds):
+            for runtime, (_, url, _) in servers.items():
+                for path in ENDPOINTS:
+                    ms[runtime][path] += latencies(url, path, payloads[path], args.n)
+                slices, seconds = throughput(url, payloads["/analyze"], args.clients, args.seconds)
+                counts[runtime][0] += slices
+                counts[runtime][1] += seconds
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        for process, _, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=60)
+
+    keras = next((r for r in args.runtimes if r.partition(":")[0] == "keras"), None)
+    header = ["runtime", "installed MB", "start-up s", *(f"{p} p50 ms" for p in ENDPOINTS),
+              f"/analyze slices/s, {args.clients} clients", "/analyze vs keras", "answers = keras"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for runtime in args.runtimes:
+        p50 = {p: float(np.median(ms[runtime][p])) for p in ENDPOINTS}
+        speed_up = np.median(ms[keras]["/analyze"]) / p50["/analyze"] if keras else float("nan")
+        same = same_answers(answers[keras], answers[runtime]) if keras else "n/a"
+        row = [runtime, f"{installed_mb(runtime.partition(':')[0]):.0f}", f"{servers[runtime][2]:.1f}",
+               *(f"{p50[p]:.1f}" for p in ENDPOINTS), f"{counts[runtime][0] / counts[runtime][1]:.1f}",
+               f"{speed_up:.2f}x", "yes" if same is True else str(same)]
+        print("| " + " | ".join(row) + " |")
     return 0
 
 

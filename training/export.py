@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import warnings
 from importlib import metadata
@@ -55,11 +57,21 @@ class ExportParityError(ValueError):
 
 
 def export_folder(models_dir: str | Path, weights: str = "float32") -> dict[str, dict[str, Any]]:
-    """Export every ``*.keras`` of ``models_dir``; the card's ``exports`` then names exactly those files."""
+    """Export every ``*.keras`` of ``models_dir``; the card's ``exports`` then names exactly those files.
+
+    Under another Keras backend than TensorFlow (JAX on the GPU machine) the export runs in a
+    subprocess on TensorFlow, the backend whose export (tf2onnx) the project pins.
+    """
+    import keras
+
     models_dir = Path(models_dir)
     sources = sorted(models_dir.glob("*.keras"))
     if not sources:
         raise FileNotFoundError(f"no .keras model in {models_dir}")
+    if keras.backend.backend() != "tensorflow":
+        command = [sys.executable, "-m", "training", "export", str(models_dir), "--weights", weights]
+        subprocess.run(command, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=True)
+        return read_card(models_dir)[EXPORTS_KEY]
     entries = {path.name: export_model(path, weights) for path in sources}
     card = read_card(models_dir)
     card[EXPORTS_KEY] = entries

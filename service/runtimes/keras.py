@@ -41,26 +41,27 @@ class KerasRuntime(Runtime):
         super().__init__(threads)
         try:
             import keras
+
+            tf = None
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
         except ImportError as exc:
             raise RuntimeUnavailable(
                 f"MRI_RUNTIME=keras needs keras and TensorFlow, which this environment lacks ({exc}); "
                 "the CPU image serves the ONNX exports (MRI_RUNTIME=onnxruntime)"
             ) from exc
-        self._keras = keras
+        self._keras, self._tf = keras, tf
         self.backend = keras.backend.backend()
-        if threads and self.backend == "tensorflow":
-            import tensorflow as tf
-
+        if threads and tf is not None:
             try:
                 tf.config.threading.set_intra_op_parallelism_threads(threads)
             except RuntimeError as exc:  # TensorFlow already started in this process
                 logger.warning("intra-op threads not set to %d: %s", threads, exc)
 
     def devices(self) -> list[Device]:
-        if self.backend != "tensorflow":  # the images run TensorFlow; another backend is reported as its CPU
+        tf = self._tf
+        if tf is None:  # the images run TensorFlow; another backend is reported as its CPU
             return [Device(f"{self.backend}:cpu", "CPU")]
-        import tensorflow as tf
-
         for gpu in tf.config.list_physical_devices("GPU"):
             try:
                 tf.config.experimental.set_memory_growth(gpu, True)
