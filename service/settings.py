@@ -26,10 +26,11 @@ DEFAULT_MAX_BATCH_WAIT_MS = 0.0
 DEFAULT_MAX_QUEUE = 16
 DEFAULT_RETRY_AFTER_S = 1
 
-#: The runtime that serves by default: the fastest on scripts/benchmark_service.py that passes the
-#: parity tests (docs/runtimes.md). Intra-op threads 0: the runtime's default (one per core).
+#: The runtime that serves by default, and its threads per model call: the fastest on
+#: scripts/benchmark_service.py that passes the parity tests (docs/runtimes.md). One thread per
+#: model (two models: two cores busy under load) beat one thread per core there.
 DEFAULT_RUNTIME: RuntimeName = "onnxruntime"
-DEFAULT_INTRA_OP_THREADS = 0
+DEFAULT_INTRA_OP_THREADS = 1
 
 
 class Settings(BaseSettings):
