@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             export_folder(models_dir, args.weights)
         exports = read_card(models_dir).get(EXPORTS_KEY, {})
         sizes = ", ".join(f"{e['file']} {e['bytes'] / 2**20:.1f} MiB ({e['weights']})" for e in exports.values())
-        print(f"{len(slices)} slices ({', '.join(str(f) for f in FOLDERS)}); {sizes}")
+        print(f"{len(slices)} slices ({', '.join(os.path.relpath(f, REPO) for f in FOLDERS)}); {sizes}")
         reference = answers(models_dir, "keras", slices)
         print("| runtime | max slice probability diff | max pixel probability diff | verdicts differ | masks differ |")
         print("|---|---|---|---|---|")
