@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,21 @@ def export_folder(models_dir: str | Path, weights: str = "float32") -> dict[str,
     card[EXPORTS_KEY] = entries
     write_card(models_dir, card)
     return entries
+
+
+def copy_export(model_file: str, source_dir: Path, source_card: dict, target_dir: Path, target_card: dict) -> None:
+    """Copy the ONNX export of ``model_file`` and its card entry from one models folder to another.
+
+    For a ``.keras`` file copied between folders (a promotion): the export made and checked with
+    it goes along; without one, the target's entry for the file goes (the service then says to run
+    ``python -m training export``).
+    """
+    entry = (source_card.get(EXPORTS_KEY) or {}).get(model_file)
+    exports = target_card.setdefault(EXPORTS_KEY, {})
+    exports.pop(model_file, None)
+    if entry is not None and (Path(source_dir) / entry["file"]).is_file():
+        shutil.copy(Path(source_dir) / entry["file"], Path(target_dir) / entry["file"])
+        exports[model_file] = entry
 
 
 def export_model(path: str | Path, weights: str = "float32") -> dict[str, Any]:

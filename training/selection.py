@@ -28,7 +28,7 @@ from pathlib import Path
 
 from contract import CLASSIFIER_FILE, SEGMENTER_FILE, read_card, write_card
 from training import report
-from training.export import export_folder
+from training.export import copy_export
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,9 @@ def select(candidate_dir: str | Path, served_dir: str | Path, models: tuple[str,
         if winner == "candidate":
             shutil.copy(candidate_dir / FILES[model], served_dir / FILES[model])
             served["models"][model] = entries["candidate"]
+            copy_export(FILES[model], candidate_dir, candidate, served_dir, served)  # its ONNX file too
         log.info("%s: %s %s -> %s", model, rule, values, winner)
         _append(served_dir / f"{model}_selection.json", comparison)
         outcome[model] = comparison
     write_card(served_dir, served)
-    if any(c["winner"] == "candidate" for c in outcome.values()):
-        export_folder(served_dir)  # the promoted .keras files' ONNX exports, named in the card
     return outcome

@@ -124,3 +124,15 @@ def test_a_model_without_the_preprocessing_layer_is_refused(tmp_path):
         export.export_folder(tmp_path)
     with pytest.raises(FileNotFoundError, match="no .keras model"):
         export.export_folder(tmp_path / "empty")
+
+
+def test_a_promoted_model_takes_its_export_along(exported, tmp_path):
+    source_card = read_card(exported)
+    target_card = {EXPORTS_KEY: {"segmenter.keras": {"file": "stale.onnx"}, "other.keras": {"file": "o.onnx"}}}
+
+    export.copy_export("segmenter.keras", exported, source_card, tmp_path, target_card)
+    assert target_card[EXPORTS_KEY]["segmenter.keras"] == source_card[EXPORTS_KEY]["segmenter.keras"]
+    assert sha256(tmp_path / "segmenter.onnx") == source_card[EXPORTS_KEY]["segmenter.keras"]["sha256"]
+
+    export.copy_export("segmenter.keras", tmp_path / "nothing", {}, tmp_path, target_card)
+    assert set(target_card[EXPORTS_KEY]) == {"other.keras"}, "no export: the stale entry goes"
