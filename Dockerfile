@@ -1,15 +1,16 @@
 # syntax=docker/dockerfile:1
 # Brain-MRI tumour detection API (service.main:app) with the models baked in.
 #
-#   docker build -t brain-mri-tumour:cpu .                 # CPU image (default target `cpu`)
-#   docker build --target gpu -t brain-mri-tumour:gpu .    # GPU image (tensorflow[and-cuda])
+#   docker build -t brain-mri-tumour:cpu .                 # CPU image (default target `cpu`): ONNX Runtime
+#   docker build --target gpu -t brain-mri-tumour:gpu .    # GPU image: Keras on tensorflow[and-cuda]
 #   docker run -p 8000:8000 brain-mri-tumour:cpu
 #   docker run --gpus all -p 8000:8000 brain-mri-tumour:gpu
 #   docker build --target gateway -t brain-mri-tumour:gateway .   # the DICOM gateway (docs/integration.md)
 #
 # Configuration is the service's MRI_* environment variables (MRI_MODELS_DIR, MRI_API_KEY,
 # MRI_CLASSIFIER_THRESHOLD, ...). Mount another models folder and point MRI_MODELS_DIR at it to
-# serve other models without rebuilding. See docs/deployment.md.
+# serve other models without rebuilding (the CPU image serves their ONNX exports: run
+# `python -m training export DIR` first). See docs/deployment.md and docs/runtimes.md.
 # The install (docker/requirements-*.txt) and start (CMD) commands are the ones CI runs:
 # tests/deploy/ parses this file and starts the service the same way.
 
@@ -24,8 +25,11 @@ RUN python -m venv /opt/venv
 WORKDIR /build
 COPY docker/requirements-common.txt docker/requirements-cpu.txt docker/requirements-gpu.txt docker/
 
+# The CPU image serves the ONNX exports with ONNX Runtime (the default MRI_RUNTIME): no TensorFlow,
+# no Keras; the build fails if either slipped in.
 FROM venv AS deps-cpu
-RUN pip install -r docker/requirements-cpu.txt
+RUN pip install -r docker/requirements-cpu.txt \
+ && python -c "import importlib.util as u; found = [m for m in ('tensorflow', 'keras') if u.find_spec(m)]; raise SystemExit(f'not for the CPU image: {found}' if found else 0)"
 
 FROM venv AS deps-gpu
 RUN pip install -r docker/requirements-gpu.txt
@@ -35,9 +39,11 @@ FROM venv AS deps-gateway
 RUN pip install -r docker/requirements-common.txt
 
 # ---- runtime base: non-root user, environment, health check, start command ---------------------
-# TensorFlow's own log stays on (no TF_CPP_MIN_LOG_LEVEL): its device lines ("Created device ...
-# GPU", "Could not find cuda drivers") show which device runs the models. Models that cannot be
-# loaded end the process (MRI_EXIT_ON_LOAD_FAILURE, status 3) so that restart policies act.
+# The service logs the runtime and the devices it sees at start-up; TensorFlow's own log stays on
+# in the GPU image (no TF_CPP_MIN_LOG_LEVEL): its device lines ("Created device ... GPU", "Could not
+# find cuda drivers") show which device runs the models. Models that cannot be loaded (or an ONNX
+# export that does not reproduce its Keras model) end the process (MRI_EXIT_ON_LOAD_FAILURE,
+# status 3) so that restart policies act.
 FROM ${PYTHON_IMAGE} AS runtime
 ARG APP_UID=10001
 RUN groupadd --system --gid ${APP_UID} mri \
@@ -47,8 +53,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/app \
-    KERAS_BACKEND=tensorflow \
-    KERAS_HOME=/tmp/.keras \
     MRI_MODELS_DIR=/app/models \
     MRI_LOG_LEVEL=INFO \
     MRI_EXIT_ON_LOAD_FAILURE=true
@@ -61,11 +65,15 @@ USER ${APP_UID}:${APP_UID}
 CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
 
 # ---- GPU image: docker build --target gpu . ---------------------------------------------------
-# Which GPUs the container sees is left to the runtime (--gpus, compose device reservations, the
-# Kubernetes device plugin); without a GPU the process exits (MRI_REQUIRE_GPU) instead of running
-# on the CPU unnoticed.
+# Runs the .keras files with Keras on TensorFlow with CUDA (MRI_RUNTIME=keras; docs/runtimes.md).
+# Which GPUs the container sees is left to the container runtime (--gpus, compose device
+# reservations, the Kubernetes device plugin); without a GPU the process exits (MRI_REQUIRE_GPU)
+# instead of running on the CPU unnoticed.
 FROM runtime AS gpu
 ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    KERAS_BACKEND=tensorflow \
+    KERAS_HOME=/tmp/.keras \
+    MRI_RUNTIME=keras \
     MRI_REQUIRE_GPU=true
 COPY --from=deps-gpu /opt/venv /opt/venv
 COPY contract/ contract/

@@ -1,65 +1,231 @@
-"""Latency of the inference service: POST one real slice N times to /classify, /segment and /analyze.
+"""The service on each inference runtime, from one run: start-up, latency per endpoint, throughput.
 
-Starts the app with uvicorn on 127.0.0.1 (a free port, in a background thread of this process:
-scripts/serving.py), sends the requests one after the other over HTTP and prints the median and
-95th-percentile latency in milliseconds per endpoint (client side: upload, decoding, inference, JSON answer).
+For every runtime (``MRI_RUNTIME``; ``NAME:THREADS`` also sets ``MRI_INTRA_OP_THREADS``) it
+starts the service with uvicorn in a subprocess on 127.0.0.1 and times it from the process start
+to ``/v2/health/ready`` (imports, model load, parity probe, warm-up). Then, ``--rounds`` times with
+the runtimes interleaved (so background load falls on all alike):
 
-    .venv/bin/python scripts/benchmark_service.py --models-dir models --n 50
+1. 1 client, one request after the other: ``--n`` requests to each of ``/classify``,
+   ``/segment``, ``/analyze`` (one real LGG slice) and ``/volume`` (the 12 slices of
+   tests/fixtures/lgg-volume as a FLAIR-only NIfTI);
+2. ``--clients`` clients at once posting that slice to ``/analyze`` for ``--seconds``: slices/s.
+
+It prints one row per runtime: the installed size of what an image serving with it installs
+(``[project].dependencies`` plus the runtime's extra of pyproject.toml, measured from the
+distributions installed here), the start-up time, the p50 per endpoint (pooled over the rounds),
+the slices/s, the server's CPU time per 1-client /analyze request (what a request costs, whatever
+else the machine runs), the /analyze speed-up (p50) over the fastest Keras row, and whether every
+runtime gave the same /analyze answers as that Keras (verdicts, probabilities within 1e-4,
+masks). Loopback only.
+
+    python scripts/benchmark_service.py      # keras (service default threads, and TensorFlow's), onnxruntime, openvino
+    python scripts/benchmark_service.py --runtimes keras onnxruntime onnxruntime:2 --rounds 5
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
 import time
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import httpx
 import numpy as np
-from serving import REPO, serve_app, service_app  # scripts/ is this script's import path
+from packaging.requirements import Requirement
 
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = REPO / "tests/fixtures/lgg/kaggle_3m/TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif"
+VOLUME_SLICES = REPO / "tests/fixtures/lgg-volume/TCGA_HT_7605_19950916"
+ENDPOINTS = ("/classify", "/segment", "/analyze", "/volume")
 logger = logging.getLogger("benchmark")
 
 
-def measure(client: httpx.Client, path: str, name: str, data: bytes, n: int, warmup: int) -> list[float]:
-    """Latencies in ms of ``n`` requests (after ``warmup`` unmeasured ones)."""
-    latencies = []
-    for i in range(warmup + n):
-        start = time.perf_counter()
-        response = client.post(path, files={"file": (name, data, "application/octet-stream")})
-        elapsed = (time.perf_counter() - start) * 1000
-        response.raise_for_status()
-        if i >= warmup:
-            latencies.append(elapsed)
-    return latencies
+def installed_mb(extra: str) -> float:
+    """MB on disk of the distributions ``[project].dependencies`` + the ``extra`` pull in (as installed here)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    todo = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"][extra]]
+    seen: set[str] = set()
+    total = 0
+    while todo:
+        req = todo.pop()
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            dist = metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            raise SystemExit(f"{req.name} is not installed: pip install -e '.[{extra}]'") from None
+        name = dist.metadata["Name"].lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        total += sum((f.size or 0) for f in dist.files or [])
+        for dep in dist.requires or []:
+            dep_req = Requirement(dep)
+            if dep_req.marker is None or any(dep_req.marker.evaluate({"extra": e}) for e in ("", *req.extras)):
+                todo.append(dep_req)
+    return total / 1e6
+
+
+def volume_nifti() -> bytes:
+    """The fixture patient's 12 slices, FLAIR only, as a gzipped NIfTI (1 x 1 x 3 mm voxels)."""
+    import nibabel as nib
+    from PIL import Image
+
+    paths = sorted(VOLUME_SLICES.glob("*[0-9].jpg"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    flair = np.stack([np.asarray(Image.open(p))[..., 1] for p in paths], axis=-1)  # (rows, cols, slices)
+    image = nib.Nifti1Image(np.ascontiguousarray(flair.transpose(1, 0, 2)[:, ::-1]), np.diag([1.0, 1.0, 3.0, 1.0]))
+    return gzip.compress(image.to_bytes())
+
+
+def start_service(runtime: str, models_dir: Path) -> tuple[subprocess.Popen, str, float]:
+    """uvicorn with ``runtime`` (``NAME`` or ``NAME:THREADS``) in a subprocess; returns once ready."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    name, _, threads = runtime.partition(":")
+    env = {**os.environ, "MRI_MODELS_DIR": str(models_dir), "MRI_LOG_LEVEL": "WARNING", "MRI_RUNTIME": name}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if threads:
+        env["MRI_INTRA_OP_THREADS"] = threads
+    command = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1",
+               "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, env=env)
+    url = f"http://127.0.0.1:{port}"
+    while time.perf_counter() - start < 300:
+        if process.poll() is not None:
+            raise SystemExit(f"{runtime}: the service exited with status {process.returncode}")
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
+                return process, url, time.perf_counter() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    process.terminate()
+    raise SystemExit(f"{runtime}: not ready within 300 s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def post(client: httpx.Client, path: str, payload: tuple[str, bytes, str]) -> httpx.Response:
+    response = client.post(path, files={"file": payload})
+    response.raise_for_status()
+    return response
+
+
+def latencies(url: str, path: str, payload: tuple[str, bytes, str], n: int) -> list[float]:
+    """ms of ``n`` requests one after the other (after one unmeasured)."""
+    with httpx.Client(base_url=url, timeout=120) as client:
+        post(client, path, payload)
+        out = []
+        for _ in range(n):
+            start = time.perf_counter()
+            post(client, path, payload)
+            out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def throughput(url: str, payload: tuple[str, bytes, str], clients: int, seconds: float) -> tuple[int, float]:
+    """(slices answered, seconds) of ``clients`` threads posting to /analyze for ``seconds``."""
+    done = [0] * clients
+    deadline = time.monotonic() + seconds
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            while time.monotonic() < deadline:
+                post(http, "/analyze", payload)
+                done[i] += 1
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done), time.perf_counter() - start
+
+
+def same_answers(reference: dict, answer: dict) -> bool:
+    """Same verdicts and masks, probabilities within 1e-4 (two /analyze answers)."""
+    ref_c, got_c = reference["classification"], answer["classification"]
+    ref_s, got_s = reference["segmentation"] or {}, answer["segmentation"] or {}
+    return (ref_c["has_tumour"] == got_c["has_tumour"]
+            and abs(ref_c["tumour_probability"] - got_c["tumour_probability"]) <= 1e-4
+            and ref_s.get("mask") == got_s.get("mask"))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="folder with the two models")
-    parser.add_argument("--n", type=int, default=50, help="measured requests per endpoint")
-    parser.add_argument("--warmup", type=int, default=3, help="unmeasured requests first")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="the models folder")
+    parser.add_argument("--runtimes", nargs="+", default=["keras", "keras:0", "onnxruntime", "openvino"],
+                        help="MRI_RUNTIME values, NAME:THREADS to set MRI_INTRA_OP_THREADS too")
+    parser.add_argument("--n", type=int, default=20, help="measured requests per endpoint and round")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the throughput run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each throughput run")
+    parser.add_argument("--rounds", type=int, default=3, help="repeats, runtimes interleaved")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="slice to send")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    payloads = {path: (args.image.name, args.image.read_bytes(), "image/tiff") for path in ENDPOINTS[:3]}
+    payloads["/volume"] = ("volume.nii.gz", volume_nifti(), "application/gzip")
+    logger.info("cpu: %d cores, load average %s; image %s; rounds %d", os.cpu_count(),
+                " ".join(f"{x:.2f}" for x in os.getloadavg()), args.image.name, args.rounds)
 
-    data = args.image.read_bytes()
-    with serve_app(service_app(args.models_dir)) as url, httpx.Client(base_url=url, timeout=60) as client:
-        models = client.get("/v2/models").json()["models"]
-        logger.info("models: %s", ", ".join(f"{m['role']}={m['name']}@{m['version']}" for m in models))
-        logger.info("image: %s (%d bytes), n=%d", args.image.name, len(data), args.n)
-        for path in ("/classify", "/segment", "/analyze"):
-            ms = np.array(measure(client, path, args.image.name, data, args.n, args.warmup))
-            logger.info(
-                "%-10s median %7.1f ms   p95 %7.1f ms   (min %.1f, max %.1f)",
-                path,
-                np.median(ms),
-                np.percentile(ms, 95),
-                ms.min(),
-                ms.max(),
-            )
+    servers: dict[str, tuple[subprocess.Popen, str, float]] = {}
+    ms = {r: {p: [] for p in ENDPOINTS} for r in args.runtimes}
+    cpu = {r: [0.0, 0] for r in args.runtimes}  # server CPU seconds and requests of the 1-client /analyze runs
+    counts = {r: [0, 0.0] for r in args.runtimes}
+    answers = {}
+    try:
+        for runtime in args.runtimes:
+            servers[runtime] = start_service(runtime, args.models_dir)
+            answers[runtime] = httpx.post(f"{servers[runtime][1]}/analyze", files={"file": payloads["/analyze"]},
+                                          timeout=120).json()
+        for _ in range(args.rounds):
+            for runtime, (process, url, _) in servers.items():
+                for path in ENDPOINTS:
+                    before = cpu_seconds(process.pid)
+                    ms[runtime][path] += latencies(url, path, payloads[path], args.n)
+                    if path == "/analyze":
+                        cpu[runtime][0] += cpu_seconds(process.pid) - before
+                        cpu[runtime][1] += args.n + 1
+                slices, seconds = throughput(url, payloads["/analyze"], args.clients, args.seconds)
+                counts[runtime][0] += slices
+                counts[runtime][1] += seconds
+    finally:
+        for process, _, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=60)
+
+    kerases = [r for r in args.runtimes if r.partition(":")[0] == "keras"]  # the fastest Keras is the baseline
+    keras = min(kerases, key=lambda r: np.median(ms[r]["/analyze"])) if kerases else None
+    header = ["runtime", "installed MB", "start-up s", *(f"{p} p50 ms" for p in ENDPOINTS),
+              f"/analyze slices/s, {args.clients} clients", "/analyze server CPU ms", "/analyze vs keras",
+              "answers = keras"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for runtime in args.runtimes:
+        p50 = {p: float(np.median(ms[runtime][p])) for p in ENDPOINTS}
+        speed_up = np.median(ms[keras]["/analyze"]) / p50["/analyze"] if keras else float("nan")
+        same = same_answers(answers[keras], answers[runtime]) if keras else "n/a"
+        row = [runtime, f"{installed_mb(runtime.partition(':')[0]):.0f}", f"{servers[runtime][2]:.1f}",
+               *(f"{p50[p]:.1f}" for p in ENDPOINTS), f"{counts[runtime][0] / counts[runtime][1]:.1f}",
+               f"{1000 * cpu[runtime][0] / cpu[runtime][1]:.1f}",
+               f"{speed_up:.2f}x", "yes" if same is True else str(same)]
+        print("| " + " | ".join(row) + " |")
     return 0
 
 

@@ -1,12 +1,15 @@
 """Write docker/requirements-*.txt from pyproject.toml, the one place the serving pins live.
 
-``[project].dependencies`` pins every serving package exactly (``name==version``). This script
+``[project].dependencies`` pins every serving package exactly (``name==version``), the inference
+runtimes are extras (``keras``, ``onnxruntime``, ``openvino``), pinned the same way. This script
 turns them into the files the Dockerfile, CI and ``scripts/setup_env.sh`` install:
 
-- ``requirements-common.txt``: every dependency except TensorFlow;
-- ``requirements-cpu.txt``: the common file plus pyproject's TensorFlow lines (CPU wheel on x86_64);
-- ``requirements-gpu.txt``: the common file plus ``tensorflow[and-cuda]`` at pyproject's TensorFlow
-  version (CUDA and cuDNN as pip wheels).
+- ``requirements-common.txt``: the serving dependencies, no inference runtime;
+- ``requirements-cpu.txt``: the common file plus the extra of the service's default runtime
+  (``service.settings.DEFAULT_RUNTIME``: no TensorFlow unless that is ``keras``);
+- ``requirements-gpu.txt``: the common file plus Keras and ``tensorflow[and-cuda]`` at the
+  ``keras`` extra's TensorFlow version (CUDA and cuDNN as pip wheels): the GPU image runs the
+  ``keras`` runtime.
 
     python scripts/requirements.py           # (re)write the files
     python scripts/requirements.py --check   # exit 1, naming the files, when they are out of date
@@ -23,8 +26,14 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from service.settings import DEFAULT_RUNTIME
+
 DOCKER = "docker"
 TENSORFLOW = {"tensorflow", "tensorflow-cpu"}
+RUNTIME_EXTRAS = ("keras", "onnxruntime", "openvino")
+GPU_RUNTIME = "keras"
 HEADER = "# Generated from pyproject.toml by `python scripts/requirements.py`: edit pyproject.toml, not this file.\n"
 
 
@@ -44,27 +53,34 @@ def _version(requirement: str) -> str:
     return spec.split("==", 1)[1].strip()
 
 
-def render(pyproject: Path = REPO / "pyproject.toml") -> dict[str, str]:
+def render(pyproject: Path = REPO / "pyproject.toml", cpu_runtime: str = DEFAULT_RUNTIME) -> dict[str, str]:
     """``file name -> content`` of the three requirement files for the given pyproject.toml."""
-    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    versions = {_name(d): _version(d) for d in dependencies}
-    tensorflow = [d for d in dependencies if _name(d) in TENSORFLOW]
-    common = [d for d in dependencies if _name(d) not in TENSORFLOW]
-    tf_versions = {versions[_name(d)] for d in tensorflow}
+    project = tomllib.loads(pyproject.read_text())["project"]
+    common = project["dependencies"]
+    extras = {name: project["optional-dependencies"][name] for name in RUNTIME_EXTRAS}
+    for requirement in common + [r for lines in extras.values() for r in lines]:
+        _version(requirement)
+    if any(_name(d) in TENSORFLOW | {"keras"} | set(RUNTIME_EXTRAS) for d in common):
+        raise ValueError("pyproject.toml: inference runtimes belong in their extras, not in dependencies")
+    tensorflow = [d for d in extras[GPU_RUNTIME] if _name(d) in TENSORFLOW]
+    tf_versions = {_version(d) for d in tensorflow}
     if len(tf_versions) != 1:
         raise ValueError(f"pyproject.toml: expected one TensorFlow version, got {sorted(tf_versions)}")
+    keras = [d for d in extras[GPU_RUNTIME] if _name(d) not in TENSORFLOW]
     return {
         "requirements-common.txt": HEADER
-        + "# Serving dependencies shared by the CPU and GPU images (everything but TensorFlow).\n"
+        + "# Serving dependencies shared by the CPU and GPU images (no inference runtime).\n"
         + "".join(f"{d}\n" for d in common),
         "requirements-cpu.txt": HEADER
         + "# CPU image (Dockerfile target `cpu`, the default), CI and scripts/setup_env.sh:\n"
-        + "# serving deps + CPU-only TensorFlow.\n-r requirements-common.txt\n"
-        + "".join(f"{d}\n" for d in tensorflow),
+        + f"# serving deps + the default runtime, MRI_RUNTIME={cpu_runtime} (docs/runtimes.md).\n"
+        + "-r requirements-common.txt\n"
+        + "".join(f"{d}\n" for d in extras[cpu_runtime]),
         "requirements-gpu.txt": HEADER
-        + "# GPU image (Dockerfile target `gpu`): serving deps + TensorFlow with the CUDA 12 / cuDNN 9\n"
-        + "# runtime as pip wheels (nvidia-*-cu12). The host needs only the NVIDIA driver and the\n"
-        + "# NVIDIA container toolkit. Linux x86_64 only.\n-r requirements-common.txt\n"
+        + "# GPU image (Dockerfile target `gpu`, MRI_RUNTIME=keras): serving deps + Keras on TensorFlow\n"
+        + "# with the CUDA 12 / cuDNN 9 runtime as pip wheels (nvidia-*-cu12). The host needs only the\n"
+        + "# NVIDIA driver and the NVIDIA container toolkit. Linux x86_64 only.\n-r requirements-common.txt\n"
+        + "".join(f"{d}\n" for d in keras)
         + f"tensorflow[and-cuda]=={tf_versions.pop()}\n",
     }
 

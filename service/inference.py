@@ -1,10 +1,15 @@
 """Loading, warm-up and thread-safe batch inference of the two models of a models folder.
 
-Models are loaded with ``keras.saving.load_model(path, compile=False)`` and run through
-``model.predict_on_batch`` (a compiled ``tf.function`` under the TensorFlow backend), under a lock
-per model. With ``MRI_BATCHING`` on, each model has a :class:`service.batching.Batcher` that joins
-the inputs of requests arriving together into one model call; off, each request is its own call.
-Keras is imported only when models are loaded.
+``MRI_RUNTIME`` picks the runtime (:mod:`service.runtimes`); this module maps each role to the
+file that runtime loads: ``classifier.keras`` / ``segmenter.keras`` for Keras, the ONNX exports
+the model card names for them (``exports``, :mod:`contract.exports`) for ONNX Runtime and
+OpenVINO. An export is served only when it is the file the card names (SHA-256), was made from the
+``.keras`` file beside it (when that is there) and reproduces the Keras model's recorded answers
+to the probe input within the card's tolerance; otherwise the load fails with
+:class:`ExportMismatch`, saying why. Models run under a lock per model; with ``MRI_BATCHING`` each
+model has a :class:`service.batching.Batcher` that joins the inputs of requests arriving together
+into one model call; off, each request is its own call. A role reads the model's only output, or
+the output named for it (:data:`contract.exports.ROLE_OUTPUTS`) of a model with several.
 """
 
 from __future__ import annotations
@@ -19,17 +24,18 @@ from typing import Any
 
 import numpy as np
 
+from contract.exports import ROLE_OUTPUTS, export_entry, probe_input, probe_mismatch, sha256
 from contract.spec import (
     CLASSIFIER_FILE,
     DEFAULT_INPUT_SIZE,
-    PREPROCESS_LAYER,
     SEGMENTER_FILE,
     file_version,
     read_card,
     to_model_input,
 )
 from service.batching import Batcher
-from service.devices import Device, discover_devices
+from service.devices import Device, check_devices
+from service.runtimes import LoadedModel, Runtime, get_runtime
 from service.settings import DEFAULT_THRESHOLD, Settings
 
 logger = logging.getLogger(__name__)
@@ -38,14 +44,19 @@ logger = logging.getLogger(__name__)
 InferenceObserver = Callable[[str, int, float], None]
 
 
+class ExportMismatch(ValueError):
+    """An exported model file cannot be served: missing from the card, changed, stale or not at parity."""
+
+
 @dataclass
 class ModelRunner:
     """One loaded model and what the service reports about it.
 
     ``role``: "classifier" or "segmenter"; ``name``: from the model card, else the file stem;
-    ``version``: :func:`contract.file_version` of the file; ``input_size``: S of the (S, S, 3)
-    input; ``threshold``: cut-off in use (setting, else card, else ``DEFAULT_THRESHOLD``); ``card``: the model's
-    entry of ``model_card.json`` ({} without one).
+    ``version``: :func:`contract.file_version` of the ``.keras`` file (the export's source, whatever
+    the runtime); ``path``: the file the runtime loaded; ``input_size``: S of the (S, S, 3) input;
+    ``threshold``: cut-off in use (setting, else card, else ``DEFAULT_THRESHOLD``); ``card``: the
+    model's entry of ``model_card.json`` ({} without one); ``output``: the model output it reads.
     """
 
     role: str
@@ -55,7 +66,8 @@ class ModelRunner:
     input_size: int
     threshold: float
     card: dict[str, Any]
-    model: Any = field(repr=False)
+    model: LoadedModel = field(repr=False)
+    output: str = ""
     observer: InferenceObserver | None = field(default=None, repr=False)
     batcher: Batcher | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -65,7 +77,7 @@ class ModelRunner:
         return np.stack([to_model_input(image, self.input_size) for image in images])
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Raw model outputs for one input batch (blocking: call it from a worker thread).
+        """The role's model output for one input batch (blocking: call it from a worker thread).
 
         Through the batcher when there is one (may raise :class:`service.batching.QueueFull`).
         """
@@ -77,26 +89,28 @@ class ModelRunner:
         """One model call on ``batch``, now, under the model's lock."""
         start = time.perf_counter()
         with self._lock:
-            outputs = self.model.predict_on_batch(batch)
+            outputs = self.model.run(batch)
         if self.observer is not None:
             self.observer(self.role, len(batch), time.perf_counter() - start)
-        return np.asarray(outputs)
+        return np.asarray(outputs[self.output])
 
     def warm_up(self) -> None:
-        """Trace the compiled predict function for batch size 1 and then a generic batch size."""
+        """Run batch sizes 1 and 2 once (traced functions, allocated buffers) before the first request."""
         for n in (1, 2):
             with self._lock:
-                self.model.predict_on_batch(np.zeros((n, self.input_size, self.input_size, 3), np.float32))
+                self.model.run(np.zeros((n, self.input_size, self.input_size, 3), np.float32))
 
 
 @dataclass(frozen=True)
 class LoadedModels:
-    """Both models, warmed up, the whole model card ({} without one) and the devices the backend sees."""
+    """Both models, warmed up, the whole model card ({} without one), the runtime and its devices."""
 
     classifier: ModelRunner
     segmenter: ModelRunner
     card: dict[str, Any]
     devices: list[Device] = field(default_factory=list)
+    runtime: str = ""
+    platform: str = ""
 
     def runners(self) -> tuple[ModelRunner, ModelRunner]:
         return self.classifier, self.segmenter
@@ -110,21 +124,25 @@ class LoadedModels:
 
 
 def load_models(settings: Settings, observer: InferenceObserver | None = None) -> LoadedModels:
-    """Load, check and warm up ``classifier.keras`` and ``segmenter.keras`` of ``settings.models_dir``.
+    """Load, check and warm up the classifier and the segmenter of ``settings.models_dir``.
 
-    Before the first model: the devices the backend sees are logged (and, with
-    ``MRI_REQUIRE_GPU``, a missing GPU fails the load). With ``MRI_BATCHING`` each runner gets a
-    started :class:`Batcher`.
+    The runtime is ``settings.runtime``; its devices are logged first (and, with
+    ``MRI_REQUIRE_GPU``, a runtime without a GPU fails the load). With ``MRI_BATCHING`` each
+    runner gets a started :class:`Batcher`.
     """
     models_dir = Path(settings.models_dir)
     card = read_card(models_dir)
-    for filename in (CLASSIFIER_FILE, SEGMENTER_FILE):
-        if not (models_dir / filename).is_file():
-            raise FileNotFoundError(f"model not found: {models_dir / filename}")
-    devices = discover_devices(require_gpu=settings.require_gpu)
-    classifier = load_runner(models_dir, "classifier", CLASSIFIER_FILE, card, settings.classifier_threshold)
-    segmenter = load_runner(models_dir, "segmenter", SEGMENTER_FILE, card, settings.segmenter_threshold)
-    for runner in (classifier, segmenter):
+    runtime = get_runtime(settings.runtime, settings.intra_op_threads)
+    files = {"classifier": CLASSIFIER_FILE, "segmenter": SEGMENTER_FILE}
+    for filename in files.values():  # a missing model fails before any is loaded
+        model_file(models_dir, filename, card, runtime.model_format)
+    devices = check_devices(runtime.name, runtime.devices(), settings.require_gpu)
+    thresholds = {"classifier": settings.classifier_threshold, "segmenter": settings.segmenter_threshold}
+    runners = {
+        role: load_runner(models_dir, role, filename, card, thresholds[role], runtime, settings.require_gpu)
+        for role, filename in files.items()
+    }
+    for runner in runners.values():
         runner.observer = observer
         if settings.batching:
             runner.batcher = Batcher(
@@ -134,41 +152,94 @@ def load_models(settings: Settings, observer: InferenceObserver | None = None) -
                 max_wait_s=settings.max_batch_wait_ms / 1000.0,
                 max_queue=settings.max_queue,
             )
-    return LoadedModels(classifier=classifier, segmenter=segmenter, card=card, devices=devices)
+    return LoadedModels(
+        classifier=runners["classifier"],
+        segmenter=runners["segmenter"],
+        card=card,
+        devices=devices,
+        runtime=runtime.name,
+        platform=runtime.platform,
+    )
+
+
+def model_file(
+    models_dir: Path, filename: str, card: dict[str, Any], model_format: str
+) -> tuple[Path, str, dict[str, Any] | None]:
+    """The file a runtime of ``model_format`` loads for the ``.keras`` file ``filename``.
+
+    Returns (path, served version, export entry or None). For ONNX: the card's export entry must
+    exist, its file must have the recorded SHA-256 and, when the ``.keras`` file is there, have been
+    exported from it (:class:`ExportMismatch` otherwise).
+    """
+    source = models_dir / filename
+    if model_format == "keras":
+        if not source.is_file():
+            raise FileNotFoundError(f"model not found: {source}")
+        return source, file_version(source), None
+    entry = export_entry(card, filename)
+    if entry is None or entry.get("format") != model_format:
+        if not source.is_file():
+            raise FileNotFoundError(f"model not found: {source}")
+        raise ExportMismatch(
+            f"{source}: the model card names no {model_format} export of it; run "
+            f"`python -m training export {models_dir}` (or serve the .keras files: MRI_RUNTIME=keras)"
+        )
+    path = models_dir / entry["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"model not found: {path} (the model card's export of {filename})")
+    if sha256(path) != entry["sha256"]:
+        raise ExportMismatch(f"{path}: not the file the model card names (SHA-256 differs); re-export it")
+    if source.is_file() and file_version(source) != entry["source_version"]:
+        raise ExportMismatch(
+            f"{path}: exported from another {filename} (version {entry['source_version']}, the file "
+            f"is {file_version(source)}); re-export: python -m training export {models_dir}"
+        )
+    return path, str(entry["source_version"]), entry
 
 
 def load_runner(
-    models_dir: Path, role: str, filename: str, card: dict[str, Any], threshold: float | None
+    models_dir: Path,
+    role: str,
+    filename: str,
+    card: dict[str, Any],
+    threshold: float | None,
+    runtime: Runtime,
+    require_gpu: bool = False,
 ) -> ModelRunner:
-    """Load one model file, check it against the contract and warm it up."""
-    path = models_dir / filename
-    if not path.is_file():
-        raise FileNotFoundError(f"{role} model not found: {path}")
-    import keras
-
+    """Load the role's model file with ``runtime``, check it against the contract and warm it up."""
+    path, version, export = model_file(models_dir, filename, card, runtime.model_format)
     start = time.perf_counter()
-    model = keras.saving.load_model(path, compile=False)
-    if PREPROCESS_LAYER not in {layer.name for layer in model.layers}:
-        raise ValueError(f"{path}: no '{PREPROCESS_LAYER}' Rescaling layer; the model breaks the contract")
+    model = runtime.load(path, require_gpu)
+    input_size = model.input_size or DEFAULT_INPUT_SIZE
+    if export is not None:
+        why = probe_mismatch(export, model.run(probe_input(input_size)))
+        if why is not None:
+            raise ExportMismatch(
+                f"{path} refused ({runtime.name}): {why}; re-export it (python -m training export "
+                f"{models_dir}) or serve the .keras files (MRI_RUNTIME=keras)"
+            )
     entry = (card.get("models") or {}).get(role) or {}
     if threshold is None:
         threshold = entry.get("threshold")
     runner = ModelRunner(
         role=role,
-        name=str(entry.get("name") or path.stem),
-        version=file_version(path),
+        name=str(entry.get("name") or Path(filename).stem),
+        version=version,
         path=path,
-        input_size=_input_size(model, path),
+        input_size=input_size,
         threshold=float(threshold if threshold is not None else DEFAULT_THRESHOLD),
         card=entry,
         model=model,
+        output=_role_output(model, role, path),
     )
     runner.warm_up()
     logger.info(
-        "loaded %s name=%s version=%s input=%d threshold=%.3f in %.1fs",
+        "loaded %s name=%s version=%s file=%s runtime=%s input=%d threshold=%.3f in %.1fs",
         role,
         runner.name,
         runner.version,
+        path.name,
+        runtime.name,
         runner.input_size,
         runner.threshold,
         time.perf_counter() - start,
@@ -176,9 +247,11 @@ def load_runner(
     return runner
 
 
-def _input_size(model: Any, path: Path) -> int:
-    """S of the model's ``(None, S, S, 3)`` input (``DEFAULT_INPUT_SIZE`` when S is not fixed)."""
-    shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else ()
-    if len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
-        raise ValueError(f"{path}: input shape {model.input_shape} is not (N, S, S, 3)")
-    return int(shape[1]) if shape[1] is not None else DEFAULT_INPUT_SIZE
+def _role_output(model: LoadedModel, role: str, path: Path) -> str:
+    """The output a role reads: the model's only one, else the one named for the role."""
+    names = model.output_names
+    if len(names) == 1:
+        return names[0]
+    if ROLE_OUTPUTS[role] in names:
+        return ROLE_OUTPUTS[role]
+    raise ValueError(f"{path}: outputs {list(names)}; the {role} reads '{ROLE_OUTPUTS[role]}'")

@@ -132,13 +132,14 @@ class ModelInfo(BaseModel):
 
 
 class DeviceInfo(BaseModel):
-    """A device the backend sees at start-up."""
+    """A device the runtime sees at start-up."""
 
-    name: str = Field(description="As the backend names it, e.g. /physical_device:GPU:0.")
+    name: str = Field(description="As the runtime names it, e.g. /physical_device:GPU:0, CPUExecutionProvider.")
     type: str = Field(description="CPU or GPU.")
 
 
 class ModelList(BaseModel):
     models: list[ModelInfo]
-    devices: list[DeviceInfo] = Field(description="Devices TensorFlow saw at start-up.")
+    runtime: str = Field(description="The inference runtime serving the models (MRI_RUNTIME).")
+    devices: list[DeviceInfo] = Field(description="Devices the runtime saw at start-up.")
     inference_device: str = Field(description="Where the models run: the first GPU if any, else the CPU.")

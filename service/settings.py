@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract.volume import DEFAULT_GATE, DEFAULT_POSTPROCESS, PostProcess
+from service.runtimes import RuntimeName
 
 #: The repository's ``models/`` folder, next to the ``service`` package.
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -24,6 +25,12 @@ DEFAULT_MAX_BATCH_SIZE = 16
 DEFAULT_MAX_BATCH_WAIT_MS = 0.0
 DEFAULT_MAX_QUEUE = 16
 DEFAULT_RETRY_AFTER_S = 1
+
+#: The runtime that serves by default, and its threads per model call: the fastest on
+#: scripts/benchmark_service.py that passes the parity tests (docs/runtimes.md). One thread per
+#: model (two models: two cores busy under load) beat one thread per core there.
+DEFAULT_RUNTIME: RuntimeName = "onnxruntime"
+DEFAULT_INTRA_OP_THREADS = 1
 
 
 class Settings(BaseSettings):
@@ -130,10 +137,18 @@ class Settings(BaseSettings):
         ge=0,
         description="Retry-After (seconds) of the 503 answered when the queue is full.",
     )
+    runtime: RuntimeName = Field(
+        DEFAULT_RUNTIME,
+        description="Inference runtime: keras (the .keras files, TensorFlow), onnxruntime or openvino "
+        "(the .onnx exports named in the model card); docs/runtimes.md.",
+    )
+    intra_op_threads: int = Field(
+        DEFAULT_INTRA_OP_THREADS,
+        ge=0,
+        description="Threads each model call uses (the runtime's intra-op pool); 0 = the runtime's default.",
+    )
     require_gpu: bool = Field(
-        False,
-        description="Fail start-up (models not loaded) when TensorFlow sees no GPU (the GPU image sets "
-        "true).",
+        False, description="Fail start-up (models not loaded) when the runtime sees, or would use, no GPU."
     )
     exit_on_load_failure: bool = Field(
         False,

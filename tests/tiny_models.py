@@ -79,7 +79,8 @@ def _head_weights(rule: Rule) -> list[np.ndarray]:
 def build_tiny_models(
     models_dir: Path, size: int = TINY_SIZE, card: dict[str, Any] | None = None, rule: Rule = SYNTHETIC
 ) -> Path:
-    """Write classifier.keras, segmenter.keras and model_card.json (contract layout) into ``models_dir``.
+    """Write classifier.keras, segmenter.keras, model_card.json (contract layout) and the ONNX exports
+    (:mod:`training.export`) into ``models_dir``.
 
     ``card``: the model card to write (default :data:`TINY_CARD`, its parameter counts filled in).
     """
@@ -112,4 +113,7 @@ def build_tiny_models(
         card["models"]["classifier"]["parameters"] = classifier.count_params()
         card["models"]["segmenter"]["parameters"] = segmenter.count_params()
     (models_dir / CARD_FILE).write_text(json.dumps(card, indent=2))
+    from training.export import export_folder
+
+    export_folder(models_dir)  # the ONNX files the ONNX runtimes serve, named in the card
     return models_dir

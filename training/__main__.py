@@ -1,4 +1,4 @@
-"""Command line: ``python -m training {index,explore,train,folds,cv,choose,ensemble,evaluate,members,readme} ...``
+"""Command line: ``python -m training {index,explore,train,folds,cv,choose,ensemble,evaluate,members,readme,export}``
 (see ``--help``)."""
 
 from __future__ import annotations
@@ -128,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
     rd.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder whose card is shown")
     rd.add_argument("--readme", default=str(DEFAULT_MODELS.parent / "docs" / "models.md"),
                     help="the Markdown file whose generated block is updated")
+    exp = sub.add_parser("export", formatter_class=fmt,
+                         help="export every .keras model of a folder to ONNX beside it, checked against Keras, "
+                              "named in its card (training.export)")
+    exp.add_argument("models_dir", nargs="?", default=str(DEFAULT_MODELS), help="the models folder")
+    exp.add_argument("--weights", choices=["float32", "float16"], default="float32",
+                     help="storage type of the ONNX weights (float16: half the file, computation stays float32)")
     return p
 
 
@@ -197,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.evaluate import members
 
         members(args.data, args.runs, args.models, args.counts)
+    elif args.command == "export":
+        from training.export import export_folder
+
+        export_folder(args.models_dir, args.weights)
     else:
         from training.evaluate import evaluate
 

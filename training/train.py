@@ -46,6 +46,7 @@ from training.callbacks import (
 )
 from training.config import TrainConfig
 from training.dataset import Augment, SliceDataset
+from training.export import export_folder
 from training.losses import LOSSES, soft_dice
 from training.models import build_classifier, build_joint, build_resunet, copy_weights_by_name, split_joint
 
@@ -359,4 +360,5 @@ def _save_served(
         "fingerprint": lgg.fingerprint(cfg.data, records),
     }
     write_card(cfg.out, card)
+    export_folder(cfg.out)  # the ONNX files the service runs, beside the .keras ones
     return served

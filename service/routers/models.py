@@ -41,8 +41,9 @@ async def list_models(models: ModelsDep) -> ModelList:
 
 
 def device_report(models: LoadedModels) -> dict:
-    """``devices`` and ``inference_device`` of :class:`ModelList` (also in the OIP model metadata)."""
+    """``runtime``, ``devices`` and ``inference_device`` of :class:`ModelList` (also in the OIP model metadata)."""
     return {
+        "runtime": models.runtime,
         "devices": [DeviceInfo(name=d.name, type=d.type) for d in models.devices],
         "inference_device": inference_device(models.devices),
     }

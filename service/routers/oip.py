@@ -2,7 +2,7 @@
 
 - ``GET /v2``: server metadata (name, version, extensions);
 - ``GET /v2/models/{name}[/versions/{version}]``: inputs and outputs (datatype, shape), version,
-  threshold, the devices TensorFlow sees;
+  threshold, the runtime and the devices it sees;
 - ``GET /v2/models/{name}[/versions/{version}]/ready``: 200 when the model is loaded;
 - ``POST /v2/models/{name}[/versions/{version}]/infer``: JSON tensors or the binary tensor data
   extension (tensors in :mod:`service.oip`).
@@ -90,10 +90,10 @@ def _metadata(models: LoadedModels, runner: ModelRunner) -> dict[str, Any]:
     return {
         "name": runner.name,
         "versions": [runner.version],
-        "platform": "keras_tensorflow",
+        "platform": models.platform,
         "inputs": [t.metadata() for t in inputs],
         "outputs": [t.metadata() for t in outputs],
-        "parameters": {"role": runner.role, "threshold": runner.threshold},
+        "parameters": {"role": runner.role, "threshold": runner.threshold, "runtime": report["runtime"]},
         "devices": [d.model_dump() for d in report["devices"]],
         "inference_device": report["inference_device"],
     }

@@ -1,18 +1,20 @@
 """Start the service the way the image does, without a Docker engine.
 
 The environment must hold what the image's ``pip install -r docker/requirements-cpu.txt``
-installs (CI runs that same command); the service is started with the Dockerfile's CMD (host and
-port swapped for 127.0.0.1 and port 0, tests/servers.py) and ENV, from the repository root (the image's
-WORKDIR holds the same ``contract/`` and ``service/``), against a models folder. Then the
-image's HEALTHCHECK command and a real slice on /classify must work, and SIGTERM (``docker
-stop``) must end it cleanly.
+installs (CI runs that same command). The service runs on exactly those packages: ``python -S``
+(no site-packages) with a folder of links to the distributions the CPU image's requirements pull
+in and nothing else (no TensorFlow, no Keras), as the image would; it is started with the
+Dockerfile's CMD (host and port swapped for 127.0.0.1 and a free port) and ENV, from the
+repository root (the image's WORKDIR holds the same ``contract/`` and ``service/``), against a
+models folder. Then the image's HEALTHCHECK command and a real slice on /classify must work, and
+SIGTERM (``docker stop``) must end it cleanly.
 """
 
 from __future__ import annotations
 
 import ast
 import os
-import shutil
+import re
 import signal
 import subprocess
 import sys
@@ -90,7 +92,43 @@ def third_party_imports() -> dict[str, str]:
 
 def test_environment_has_what_the_image_installs(image_requirements):
     closure = requirement_closure(image_requirements("cpu"))
-    assert {"tensorflow-cpu", "keras", "fastapi", "uvicorn"} <= closure
+    assert {"onnxruntime", "fastapi", "uvicorn"} <= closure
+    assert not closure & {"tensorflow", "tensorflow-cpu", "keras"}, "the CPU image runs no TensorFlow"
+
+
+def image_site(lines: list[str], folder: Path) -> Path:
+    """A folder of links to the installed distributions ``lines`` pull in: the image's site-packages."""
+    site = Path(metadata.distribution("fastapi").locate_file(""))
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in requirement_closure(lines):
+        dist = metadata.distribution(name)
+        tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
+        for top in tops:
+            if (site / top).exists() and not (folder / top).exists():
+                (folder / top).symlink_to(site / top)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cpu_image_site(tmp_path_factory, image_requirements) -> Path:
+    return image_site(image_requirements("cpu"), tmp_path_factory.mktemp("cpu-image") / "site-packages")
+
+
+def image_python(site: Path) -> tuple[list[str], dict[str, str]]:
+    """A Python command on ``site`` and the repository only (``-S``: no site-packages), and its PYTHONPATH."""
+    return [sys.executable, "-S"], {"PYTHONPATH": os.pathsep.join([str(REPO), str(site)])}
+
+
+def test_the_dockerfile_refuses_tensorflow_in_the_cpu_image(dockerfile, cpu_image_site):
+    runs = [i.value for i in dockerfile.stage("deps-cpu").all("RUN")]
+    check = re.search(r'python -c "(.+)"', runs[-1]).group(1)
+    python, path = image_python(cpu_image_site)
+    as_image = subprocess.run(
+        [*python, "-c", check], env={**os.environ, **path}, capture_output=True, text=True, check=False
+    )
+    here = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=False)
+    assert as_image.returncode == 0, as_image.stderr
+    assert here.returncode != 0 and "tensorflow" in here.stderr, "the check must see TensorFlow where it is"
 
 
 def test_image_requirements_cover_the_service_imports(image_requirements):
@@ -104,26 +142,25 @@ def test_image_requirements_cover_the_service_imports(image_requirements):
     assert not missing, f"imported but not installed by docker/requirements-*.txt: {missing}"
 
 
-def service_command(dockerfile) -> list[str]:
-    """The image's CMD with this environment's uvicorn and without its host and port (the server
+def service_command(dockerfile, python: list[str]) -> list[str]:
+    """The image's CMD with uvicorn run by ``python`` and without its host and port (the server
     helper binds 127.0.0.1, port 0)."""
     cmd = list(dockerfile.effective("cpu", "CMD").exec_form)
     assert cmd[0] == "uvicorn"
-    script = shutil.which("uvicorn", path=str(Path(sys.executable).parent))
-    cmd[0:1] = [script] if script else [sys.executable, "-m", "uvicorn"]
+    cmd[0:1] = [*python, "-m", "uvicorn"]
     for option in ("--host", "--port"):
         at = cmd.index(option)
         del cmd[at : at + 2]
     return cmd
 
 
-def service_env(dockerfile, models_dir: Path, tmp_path: Path) -> dict[str, str]:
+def service_env(dockerfile, models_dir: Path, path: dict[str, str]) -> dict[str, str]:
     """This environment minus MRI_* settings, plus the image's ENV with local paths."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MRI_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MRI_", "KERAS_"))}
     image_env = dockerfile.env("cpu")
     image_env.pop("PATH")
     env.update(image_env)
-    env.update(PYTHONPATH=str(REPO), MRI_MODELS_DIR=str(models_dir), KERAS_HOME=str(tmp_path / "keras"))
+    env.update(path, MRI_MODELS_DIR=str(models_dir))
     return env
 
 
@@ -136,12 +173,13 @@ def healthcheck(dockerfile, port: int) -> int:
 
 
 @pytest.mark.slow
-def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_path):
+def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_path, cpu_image_site):
     with bound_socket() as sock:  # bound, nobody listening
         assert healthcheck(dockerfile, sock.getsockname()[1]) != 0, "it must fail when nothing listens"
     log_path = tmp_path / "service.log"
-    env = service_env(dockerfile, models_dir, tmp_path)
-    command = service_command(dockerfile)
+    python, path = image_python(cpu_image_site)
+    env = service_env(dockerfile, models_dir, path)
+    command = service_command(dockerfile, python)
     with serve_process(env, command, log=log_path, timeout=STARTUP_TIMEOUT_S) as (proc, url):
         assert healthcheck(dockerfile, urlsplit(url).port) == 0
         assert httpx.get(f"{url}/v2/health/live", timeout=10).status_code == 200
@@ -157,6 +195,7 @@ def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_p
         assert image.name == "TCGA_CS_4942_19970222_11.tif"
         assert body["has_tumour"] is True and body["tumour_probability"] >= classifier["threshold"]
         assert body["model"] == {"name": classifier["name"], "version": classifier["version"]}
+        assert httpx.get(f"{url}/v2/models", timeout=10).json()["runtime"] == "onnxruntime"
         # one structured line per request (the service's own), no second access line from uvicorn;
         # it is written once the answer has been sent, so give a loaded machine a moment
         line_deadline = time.monotonic() + 10

@@ -68,9 +68,11 @@ def test_targets_install_their_requirement_files(requirement_files, image_requir
     gpu = image_requirements("gpu")
     cpu = image_requirements("cpu")
     tensorflow = pinned_version("tensorflow-cpu")  # pyproject.toml's pin, whatever it is
-    assert f"tensorflow[and-cuda]=={tensorflow}" in gpu
+    assert f"tensorflow[and-cuda]=={tensorflow}" in gpu and any(r.startswith("keras==") for r in gpu)
     assert not any(r.startswith("tensorflow-cpu") for r in gpu), "tensorflow-cpu would shadow CUDA"
-    assert any(r.startswith(f"tensorflow-cpu=={tensorflow}") for r in cpu)
+    # the CPU image serves the ONNX exports: ONNX Runtime, no TensorFlow, no Keras
+    assert any(r.startswith("onnxruntime==") for r in cpu)
+    assert not any(r.startswith(("tensorflow", "keras")) for r in cpu)
 
 
 def test_requirements_agree_with_pyproject(image_requirements):
@@ -116,7 +118,8 @@ def test_copy_sources_exist_and_are_not_dockerignored(dockerfile):
         assert src == "models/" or (REPO / src).exists(), f"COPY source {src} missing"
     for heavy in (".venv/bin/python", ".git/config", "tests/deploy/conftest.py", "runs/x"):
         assert ignored(heavy), f".dockerignore should exclude {heavy}"
-    missing = [f for f in ("classifier.keras", "segmenter.keras") if not (REPO / "models" / f).is_file()]
+    files = ("classifier.keras", "segmenter.keras", "classifier.onnx", "segmenter.onnx")
+    missing = [f for f in files if not (REPO / "models" / f).is_file()]
     assert not missing, f"models/ lacks {missing}: the image bakes the bundled models in"
 
 
@@ -127,3 +130,5 @@ def test_gpu_visibility_and_tensorflow_logs_are_left_to_the_runtime(dockerfile, 
     assert "TF_CPP_MIN_LOG_LEVEL" not in env, "TensorFlow's device lines must stay visible"
     assert env["MRI_EXIT_ON_LOAD_FAILURE"] == "true", "models that cannot load must end the container"
     assert env.get("MRI_REQUIRE_GPU", "false") == ("true" if target == "gpu" else "false")
+    # the GPU image runs Keras on TensorFlow with CUDA; the CPU image the default runtime (settings)
+    assert env.get("MRI_RUNTIME") == ("keras" if target == "gpu" else None)

@@ -1,4 +1,4 @@
-"""The devices TensorFlow sees: logged at start-up, reported by /v2/models; MRI_REQUIRE_GPU."""
+"""The devices the runtime sees: logged at start-up, reported by /v2/models; MRI_REQUIRE_GPU."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from service.devices import Device, NoGPUError, discover_devices, inference_device
+from service.devices import Device, NoGPUError, check_devices, inference_device
 from service.main import create_app
+from service.runtimes import get_runtime
 from service.settings import Settings
 
 
@@ -21,19 +22,22 @@ def test_inference_device_is_the_first_gpu_else_the_cpu():
 
 def test_devices_are_logged_and_reported_by_v2_models(client, caplog):
     caplog.set_level(logging.INFO, logger="service.devices")
-    devices = discover_devices()
+    runtime = get_runtime(Settings().runtime)
+    devices = check_devices(runtime.name, runtime.devices())
     assert any(d.type == "CPU" for d in devices)
-    assert "sees" in caplog.text and "inference on" in caplog.text
+    assert f"{runtime.name} sees" in caplog.text and "inference on" in caplog.text
     body = client.get("/v2/models").json()
+    assert body["runtime"] == runtime.name
     assert {d["name"] for d in body["devices"]} == {d.name for d in devices}
     assert body["inference_device"] == inference_device(devices)
 
 
 def test_require_gpu_fails_the_load_on_a_machine_without_one(models_dir):
-    if any(d.type == "GPU" for d in discover_devices()):
+    runtime = get_runtime(Settings().runtime)
+    if any(d.type == "GPU" for d in runtime.devices()):
         pytest.skip("this machine has a GPU")
     with pytest.raises(NoGPUError):
-        discover_devices(require_gpu=True)
+        check_devices(runtime.name, runtime.devices(), require_gpu=True)
     app = create_app(Settings(models_dir=models_dir, require_gpu=True))
     with TestClient(app) as client:
         deadline = time.monotonic() + 60

@@ -36,10 +36,11 @@ def test_threshold_precedence(tmp_path, models_dir):
     card["models"]["classifier"]["threshold"] = 0.3
     (tmp_path / CARD_FILE).write_text(json.dumps(card))
 
-    from_card = load_models(Settings(models_dir=tmp_path))
-    overridden = load_models(Settings(models_dir=tmp_path, classifier_threshold=0.8))
+    keras_files = {"models_dir": tmp_path, "runtime": "keras"}  # the copied .keras files, no export
+    from_card = load_models(Settings(**keras_files))
+    overridden = load_models(Settings(**keras_files, classifier_threshold=0.8))
     (tmp_path / CARD_FILE).unlink()
-    no_card = load_models(Settings(models_dir=tmp_path))
+    no_card = load_models(Settings(**keras_files))
 
     assert from_card.classifier.threshold == 0.3 and from_card.segmenter.threshold == 0.5
     assert overridden.classifier.threshold == 0.8
@@ -55,7 +56,7 @@ def test_model_without_preprocess_layer_is_refused(tmp_path, models_dir):
     shutil.copy(models_dir / SEGMENTER_FILE, tmp_path / SEGMENTER_FILE)
 
     with pytest.raises(ValueError, match="preprocess"):
-        load_models(Settings(models_dir=tmp_path))
+        load_models(Settings(models_dir=tmp_path, runtime="keras"))
 
 
 def test_other_input_size_is_read_from_the_model(tmp_path):

@@ -41,7 +41,8 @@ def test_models_without_card(tmp_path, models_dir, make_client):
     for name in (CLASSIFIER_FILE, SEGMENTER_FILE):
         (bare / name).write_bytes((models_dir / name).read_bytes())
 
-    models = {m["role"]: m for m in make_client(models_dir=bare).get("/v2/models").json()["models"]}
+    # .keras files alone (no card, so no ONNX export named): what the keras runtime serves
+    models = {m["role"]: m for m in make_client(models_dir=bare, runtime="keras").get("/v2/models").json()["models"]}
 
     assert models["classifier"]["name"] == "classifier" and models["segmenter"]["name"] == "segmenter"
     assert models["classifier"]["threshold"] == 0.5 and models["classifier"]["metrics"] is None

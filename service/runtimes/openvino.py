@@ -1,0 +1,63 @@
+"""OpenVINO: runs the ``.onnx`` export of a model (read directly, no IR conversion step).
+
+Compiled for the CPU with float32 inference precision (OpenVINO would otherwise compute in
+bfloat16 or float16 on CPUs that have them, which breaks parity with Keras), the latency
+performance hint and ``threads`` inference threads (0: OpenVINO's default). With
+``require_gpu`` a model is compiled for OpenVINO's GPU device, and refused when there is none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from service.devices import Device, NoGPUError
+from service.runtimes.base import LoadedModel, Runtime, RuntimeUnavailable, square_input_size
+
+
+class OpenVinoModel(LoadedModel):
+    def __init__(self, compiled: object, path: Path) -> None:
+        if len(compiled.inputs) != 1:
+            raise ValueError(f"{path}: {len(compiled.inputs)} inputs, the contract has one (N, S, S, 3) image")
+        shape = compiled.input(0).get_partial_shape()
+        self.input_size = square_input_size([d.get_length() if d.is_static else None for d in shape], path)
+        self._outputs = list(compiled.outputs)
+        self.output_names = tuple(o.get_any_name() for o in self._outputs)
+        self._request = compiled.create_infer_request()
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        results = self._request.infer({0: np.asarray(batch, np.float32)})
+        # the request reuses its output buffers on the next call: copy
+        return {name: np.array(results[o]) for name, o in zip(self.output_names, self._outputs, strict=True)}
+
+
+class OpenVinoRuntime(Runtime):
+    name = "openvino"
+    model_format = "onnx"
+    platform = "openvino"
+
+    def __init__(self, threads: int = 0) -> None:
+        super().__init__(threads)
+        try:
+            import openvino
+        except ImportError as exc:
+            raise RuntimeUnavailable(
+                f"MRI_RUNTIME=openvino needs the openvino package, which this environment lacks ({exc})"
+            ) from exc
+        self._core = openvino.Core()
+
+    def devices(self) -> list[Device]:
+        return [Device(d, "GPU" if d.startswith("GPU") else "CPU") for d in self._core.available_devices
+                if d == "CPU" or d.startswith("GPU")]
+
+    def load(self, path: Path, require_gpu: bool = False) -> OpenVinoModel:
+        gpus = [d.name for d in self.devices() if d.type == "GPU"]
+        if require_gpu and not gpus:
+            raise NoGPUError(f"MRI_REQUIRE_GPU is set but OpenVINO sees no GPU to run {path.name}")
+        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = self.threads
+        device = gpus[0] if require_gpu else "CPU"
+        compiled = self._core.compile_model(self._core.read_model(str(path)), device, config)
+        return OpenVinoModel(compiled, path)
