@@ -122,7 +122,7 @@ def test_a_model_without_the_preprocessing_layer_is_refused(tmp_path):
     keras.Model(inputs, keras.layers.Conv2D(1, 1)(inputs)).save(tmp_path / "segmenter.keras")
     with pytest.raises(ValueError, match=PREPROCESS_LAYER):
         export.export_folder(tmp_path)
-    with pytest.raises(FileNotFoundError, match="no .keras model"):
+    with pytest.raises(FileNotFoundError, match=r"no \.keras model"):
         export.export_folder(tmp_path / "empty")
 
 

@@ -82,7 +82,7 @@ def test_keras_files_without_an_export_say_how_to_make_one(folder):
     card = _card(folder)
     del card[EXPORTS_KEY]
     (folder / CARD_FILE).write_text(json.dumps(card))
-    with pytest.raises(ExportMismatch, match="names no onnx export.*python -m training export"):
+    with pytest.raises(ExportMismatch, match=r"names no onnx export.*python -m training export"):
         load_models(Settings(models_dir=folder, runtime="onnxruntime"))
     assert load_models(Settings(models_dir=folder, runtime="keras")).segmenter.output == "mask"
 
