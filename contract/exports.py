@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from contract.spec import MASK_OUTPUT, PROBABILITY_OUTPUT
+
 #: Card key holding one entry per exported ``.keras`` file (keyed by that file's name).
 EXPORTS_KEY = "exports"
 ONNX_FORMAT = "onnx"
@@ -43,7 +45,7 @@ PARITY_TOLERANCE = 1e-4
 FLOAT16_TOLERANCE = 2e-2
 #: Output names a role reads from a model with several named outputs (the joint model of
 #: training/models.py); a model with one output is read whatever its name.
-ROLE_OUTPUTS = {"classifier": "tumour_probability", "segmenter": "mask"}
+ROLE_OUTPUTS = {"classifier": PROBABILITY_OUTPUT, "segmenter": MASK_OUTPUT}
 #: Values of each probe output recorded in the card (evenly spaced over the flattened output).
 PROBE_SAMPLES = 64
 

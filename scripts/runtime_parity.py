@@ -41,8 +41,8 @@ def answers(models_dir: Path, runtime: str, slices: list) -> dict:
     models = load_models(Settings(models_dir=models_dir, runtime=runtime, batching=False))
     pixels = [s.pixels for s in slices]
     return {
-        "classify": pipeline.classify(models.classifier, slices),
-        "segment": pipeline.segment(models.segmenter, slices, "rle"),
+        "classify": pipeline.classify(models, slices),
+        "segment": pipeline.segment(models, slices, "rle"),
         "pixels": models.segmenter.predict(models.segmenter.prepare(pixels)),
     }
 

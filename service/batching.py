@@ -32,8 +32,20 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-#: Runs one model call: ``(N, ...)`` inputs -> ``(N, ...)`` outputs.
-BatchFunction = Callable[[np.ndarray], np.ndarray]
+#: Runs one model call: ``(N, ...)`` inputs -> ``(N, ...)`` outputs, or a dict of named ``(N, ...)`` outputs.
+BatchFunction = Callable[[np.ndarray], np.ndarray | dict[str, np.ndarray]]
+
+
+def _as_outputs(outputs):
+    """An output array as an ndarray; a dict of named outputs as it is."""
+    return outputs if isinstance(outputs, dict) else np.asarray(outputs)
+
+
+def _rows(outputs, start: int, stop: int):
+    """Rows ``start:stop`` of an output array, or of each array of a dict of named outputs."""
+    if isinstance(outputs, dict):
+        return {name: value[start:stop] for name, value in outputs.items()}
+    return outputs[start:stop]
 
 
 class QueueFull(Exception):
@@ -77,7 +89,7 @@ class Batcher:
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._thread.start()
 
-    def submit(self, batch: np.ndarray) -> np.ndarray:
+    def submit(self, batch: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
         """Model outputs for ``batch`` (blocking); raises :class:`QueueFull` when too many wait.
 
         When the model is idle and nothing waits, the call runs at once in the caller's thread
@@ -98,7 +110,7 @@ class Batcher:
         if not idle:
             return job.future.result()
         try:
-            return np.asarray(self._run(job.batch))
+            return _as_outputs(self._run(job.batch))
         finally:
             self._release(calls_waiting=False)
 
@@ -158,7 +170,7 @@ class Batcher:
     def _run_jobs(self, jobs: list[_Job]) -> None:
         try:
             inputs = jobs[0].batch if len(jobs) == 1 else np.concatenate([j.batch for j in jobs])
-            outputs = np.asarray(self._run(inputs))
+            outputs = _as_outputs(self._run(inputs))
         except BaseException as exc:  # noqa: BLE001 - every caller gets the model's error
             for job in jobs:
                 job.future.set_exception(exc)
@@ -166,5 +178,5 @@ class Batcher:
         start = 0
         for job in jobs:
             stop = start + len(job.batch)
-            job.future.set_result(outputs[start:stop])
+            job.future.set_result(_rows(outputs, start, stop))
             start = stop

@@ -1,15 +1,19 @@
-"""Loading, warm-up and thread-safe batch inference of the two models of a models folder.
+"""Loading, warm-up and thread-safe batch inference of the models of a models folder.
 
-``MRI_RUNTIME`` picks the runtime (:mod:`service.runtimes`); this module maps each role to the
-file that runtime loads: ``classifier.keras`` / ``segmenter.keras`` for Keras, the ONNX exports
-the model card names for them (``exports``, :mod:`contract.exports`) for ONNX Runtime and
+The folder's layout (:mod:`contract.layout`, read from the model card) says which file answers each
+role (classifier, segmenter) on each input path (three sequences, FLAIR only): two models, or one
+joint file whose one pass gives both answers (``joint.keras``, possibly an ensemble of fold models),
+with an optional FLAIR-only file. Each file is loaded once, as a :class:`FileRunner`; each (role,
+path) is a :class:`ModelRunner` reading one output of a file runner.
+
+``MRI_RUNTIME`` picks the runtime (:mod:`service.runtimes`): the ``.keras`` files for Keras, the ONNX
+exports the model card names for them (``exports``, :mod:`contract.exports`) for ONNX Runtime and
 OpenVINO. An export is served only when it is the file the card names (SHA-256), was made from the
 ``.keras`` file beside it (when that is there) and reproduces the Keras model's recorded answers
 to the probe input within the card's tolerance; otherwise the load fails with
-:class:`ExportMismatch`, saying why. Models run under a lock per model; with ``MRI_BATCHING`` each
-model has a :class:`service.batching.Batcher` that joins the inputs of requests arriving together
-into one model call; off, each request is its own call. A role reads the model's only output, or
-the output named for it (:data:`contract.exports.ROLE_OUTPUTS`) of a model with several.
+:class:`ExportMismatch`, saying why. Files run under a lock each; with ``MRI_BATCHING`` each file
+has a :class:`service.batching.Batcher` that joins the inputs of requests arriving together (for
+either role of a joint file) into one call; off, each request is its own call.
 """
 
 from __future__ import annotations
@@ -25,14 +29,8 @@ from typing import Any
 import numpy as np
 
 from contract.exports import ROLE_OUTPUTS, export_entry, probe_input, probe_mismatch, sha256
-from contract.spec import (
-    CLASSIFIER_FILE,
-    DEFAULT_INPUT_SIZE,
-    SEGMENTER_FILE,
-    file_version,
-    read_card,
-    to_model_input,
-)
+from contract.layout import PATHS, ROLES, gate_of, layout_files, role_spec
+from contract.spec import DEFAULT_INPUT_SIZE, SEQUENCES_FLAIR_ONLY, file_version, read_card, to_model_input
 from service.batching import Batcher
 from service.devices import Device, check_devices
 from service.runtimes import LoadedModel, Runtime, get_runtime
@@ -49,35 +47,34 @@ class ExportMismatch(ValueError):
 
 
 @dataclass
-class ModelRunner:
-    """One loaded model and what the service reports about it.
+class FileRunner:
+    """One loaded model file: every named output of a batch, one call at a time.
 
-    ``role``: "classifier" or "segmenter"; ``name``: from the model card, else the file stem;
-    ``version``: :func:`contract.file_version` of the ``.keras`` file (the export's source, whatever
-    the runtime); ``path``: the file the runtime loaded; ``input_size``: S of the (S, S, 3) input;
-    ``threshold``: cut-off in use (setting, else card, else ``DEFAULT_THRESHOLD``); ``card``: the
-    model's entry of ``model_card.json`` ({} without one); ``output``: the model output it reads.
+    ``file``: the ``.keras`` name the card knows it by; ``path``: the file the runtime loaded (the
+    ``.keras`` or its export); ``version``: :func:`contract.file_version` of the ``.keras`` file
+    (the export's source, whatever the runtime); ``input_size``: S of the (S, S, 3) input.
     """
 
-    role: str
-    name: str
-    version: str
+    file: str
     path: Path
+    version: str
     input_size: int
-    threshold: float
-    card: dict[str, Any]
     model: LoadedModel = field(repr=False)
-    output: str = ""
     observer: InferenceObserver | None = field(default=None, repr=False)
     batcher: Batcher | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def label(self) -> str:
+        """The file's name without suffix: its label in logs and metrics (``joint``, ``classifier``...)."""
+        return Path(self.file).stem
 
     def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Stack ``(H, W, 3)`` uint8 slices into the model's float32 ``(N, S, S, 3)`` input."""
         return np.stack([to_model_input(image, self.input_size) for image in images])
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """The role's model output for one input batch (blocking: call it from a worker thread).
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of the model for one input batch (blocking: call it from a worker thread).
 
         Through the batcher when there is one (may raise :class:`service.batching.QueueFull`).
         """
@@ -85,14 +82,14 @@ class ModelRunner:
             return self.batcher.submit(batch)
         return self.call_model(batch)
 
-    def call_model(self, batch: np.ndarray) -> np.ndarray:
-        """One model call on ``batch``, now, under the model's lock."""
+    def call_model(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """One model call on ``batch``, now, under the file's lock."""
         start = time.perf_counter()
         with self._lock:
             outputs = self.model.run(batch)
         if self.observer is not None:
-            self.observer(self.role, len(batch), time.perf_counter() - start)
-        return np.asarray(outputs[self.output])
+            self.observer(self.label, len(batch), time.perf_counter() - start)
+        return {name: np.asarray(value) for name, value in outputs.items()}
 
     def warm_up(self) -> None:
         """Run batch sizes 1 and 2 once (traced functions, allocated buffers) before the first request."""
@@ -101,65 +98,137 @@ class ModelRunner:
                 self.model.run(np.zeros((n, self.input_size, self.input_size, 3), np.float32))
 
 
+@dataclass
+class ModelRunner:
+    """One role on one input path, and what the service reports about it.
+
+    ``role``: "classifier" or "segmenter"; ``path``: "three" or "flair" (:data:`contract.layout.PATHS`);
+    ``name``: from the model card, else the file stem; ``threshold``: cut-off in use (setting, else
+    card, else ``DEFAULT_THRESHOLD``); ``postprocess``: the segmenter's 2-D mask post-processing;
+    ``card``: the role's entry of ``model_card.json`` ({} without one); ``output``: the output of the
+    file it reads; ``runner``: the file.
+    """
+
+    role: str
+    path: str
+    name: str
+    threshold: float
+    card: dict[str, Any]
+    output: str
+    runner: FileRunner = field(repr=False)
+    postprocess: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.runner.version
+
+    @property
+    def input_size(self) -> int:
+        return self.runner.input_size
+
+    @property
+    def file_path(self) -> Path:
+        return self.runner.path
+
+    def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        return self.runner.prepare(images)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """The role's output for one input batch (blocking; through the file's batcher when there is one)."""
+        return self.read(self.runner.run(batch))
+
+    def call_model(self, batch: np.ndarray) -> np.ndarray:
+        """The role's output of one direct call of its file (no batcher)."""
+        return self.read(self.runner.call_model(batch))
+
+    @property
+    def batcher(self) -> Batcher | None:
+        """The file's batcher (shared by the roles of a joint file)."""
+        return self.runner.batcher
+
+    def read(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The role's output among a call's outputs."""
+        return np.asarray(outputs[self.output])
+
+
 @dataclass(frozen=True)
 class LoadedModels:
-    """Both models, warmed up, the whole model card ({} without one), the runtime and its devices."""
+    """Every file of the folder, warmed up, its role runners per input path, the whole model card ({}
+    without one), the gate (:data:`contract.layout.GATES`), the runtime and its devices."""
 
-    classifier: ModelRunner
-    segmenter: ModelRunner
+    roles: dict[tuple[str, str], ModelRunner]
+    files: dict[str, FileRunner]
     card: dict[str, Any]
+    gate: str = "classifier"
     devices: list[Device] = field(default_factory=list)
     runtime: str = ""
     platform: str = ""
+
+    @property
+    def classifier(self) -> ModelRunner:
+        """The classifier on three-sequence input: the one the Open Inference Protocol serves."""
+        return self.roles[("classifier", "three")]
+
+    @property
+    def segmenter(self) -> ModelRunner:
+        return self.roles[("segmenter", "three")]
+
+    def runner(self, role: str, sequences: str) -> ModelRunner:
+        """The runner of ``role`` for slices of ``sequences`` (an answer's ``sequences`` field)."""
+        return self.roles[(role, path_of(sequences))]
+
+    def one_pass(self, sequences: str) -> bool:
+        """Whether one call answers both roles for slices of ``sequences`` (a joint file)."""
+        return self.runner("classifier", sequences).runner is self.runner("segmenter", sequences).runner
 
     def runners(self) -> tuple[ModelRunner, ModelRunner]:
         return self.classifier, self.segmenter
 
     def close(self) -> None:
         """Stop the batchers (queued inputs are still answered)."""
-        for runner in self.runners():
+        for runner in self.files.values():
             if runner.batcher is not None:
                 runner.batcher.close()
                 runner.batcher = None
 
 
+def path_of(sequences: str) -> str:
+    """The input path (:data:`contract.layout.PATHS`) of an answer's ``sequences``."""
+    return "flair" if sequences == SEQUENCES_FLAIR_ONLY else "three"
+
+
 def load_models(settings: Settings, observer: InferenceObserver | None = None) -> LoadedModels:
-    """Load, check and warm up the classifier and the segmenter of ``settings.models_dir``.
+    """Load, check and warm up every model file of ``settings.models_dir``'s layout.
 
     The runtime is ``settings.runtime``; its devices are logged first (and, with
     ``MRI_REQUIRE_GPU``, a runtime without a GPU fails the load). With ``MRI_BATCHING`` each
-    runner gets a started :class:`Batcher`.
+    file gets a started :class:`Batcher`.
     """
     models_dir = Path(settings.models_dir)
     card = read_card(models_dir)
     runtime = get_runtime(settings.runtime, settings.intra_op_threads)
-    files = {"classifier": CLASSIFIER_FILE, "segmenter": SEGMENTER_FILE}
-    for filename in files.values():  # a missing model fails before any is loaded
+    files = layout_files(card)
+    for filename in files:  # a missing model fails before any is loaded
         model_file(models_dir, filename, card, runtime.model_format)
     devices = check_devices(runtime.name, runtime.devices(), settings.require_gpu)
-    thresholds = {"classifier": settings.classifier_threshold, "segmenter": settings.segmenter_threshold}
-    runners = {
-        role: load_runner(models_dir, role, filename, card, thresholds[role], runtime, settings.require_gpu)
-        for role, filename in files.items()
-    }
+    runners = {f: load_file(models_dir, f, card, runtime, settings.require_gpu) for f in files}
+    overrides = {"classifier": settings.classifier_threshold, "segmenter": settings.segmenter_threshold}
+    roles = {(role, path): role_runner(card, role, path, runners, overrides[role]) for role in ROLES for path in PATHS}
     for runner in runners.values():
         runner.observer = observer
         if settings.batching:
             runner.batcher = Batcher(
                 runner.call_model,
-                name=runner.role,
+                name=runner.label,
                 max_batch_size=settings.max_batch_size,
                 max_wait_s=settings.max_batch_wait_ms / 1000.0,
                 max_queue=settings.max_queue,
             )
-    return LoadedModels(
-        classifier=runners["classifier"],
-        segmenter=runners["segmenter"],
-        card=card,
-        devices=devices,
-        runtime=runtime.name,
-        platform=runtime.platform,
-    )
+    for role in roles.values():
+        logger.info("%s (%s input): %s, output %s, threshold %.3f", role.role, role.path, role.runner.file,
+                    role.output, role.threshold)
+    return LoadedModels(roles=roles, files=runners, card=card, gate=gate_of(card), devices=devices,
+                        runtime=runtime.name, platform=runtime.platform)
 
 
 def model_file(
@@ -197,16 +266,8 @@ def model_file(
     return path, str(entry["source_version"]), entry
 
 
-def load_runner(
-    models_dir: Path,
-    role: str,
-    filename: str,
-    card: dict[str, Any],
-    threshold: float | None,
-    runtime: Runtime,
-    require_gpu: bool = False,
-) -> ModelRunner:
-    """Load the role's model file with ``runtime``, check it against the contract and warm it up."""
+def load_file(models_dir: Path, filename: str, card: dict[str, Any], runtime: Runtime, require_gpu: bool) -> FileRunner:
+    """Load one model file with ``runtime``, check its export against the card's probe and warm it up."""
     path, version, export = model_file(models_dir, filename, card, runtime.model_format)
     start = time.perf_counter()
     model = runtime.load(path, require_gpu)
@@ -218,33 +279,31 @@ def load_runner(
                 f"{path} refused ({runtime.name}): {why}; re-export it (python -m training export "
                 f"{models_dir}) or serve the .keras files (MRI_RUNTIME=keras)"
             )
-    entry = (card.get("models") or {}).get(role) or {}
-    if threshold is None:
-        threshold = entry.get("threshold")
-    runner = ModelRunner(
-        role=role,
-        name=str(entry.get("name") or Path(filename).stem),
-        version=version,
-        path=path,
-        input_size=input_size,
-        threshold=float(threshold if threshold is not None else DEFAULT_THRESHOLD),
-        card=entry,
-        model=model,
-        output=_role_output(model, role, path),
-    )
+    runner = FileRunner(file=filename, path=path, version=version, input_size=input_size, model=model)
     runner.warm_up()
-    logger.info(
-        "loaded %s name=%s version=%s file=%s runtime=%s input=%d threshold=%.3f in %.1fs",
-        role,
-        runner.name,
-        runner.version,
-        path.name,
-        runtime.name,
-        runner.input_size,
-        runner.threshold,
-        time.perf_counter() - start,
-    )
+    logger.info("loaded %s version=%s file=%s runtime=%s input=%d outputs=%s in %.1fs", filename, version, path.name,
+                runtime.name, input_size, list(model.output_names), time.perf_counter() - start)
     return runner
+
+
+def role_runner(
+    card: dict[str, Any], role: str, path: str, files: dict[str, FileRunner], threshold: float | None
+) -> ModelRunner:
+    """The runner of ``role`` on input ``path``: its file, output, name and threshold (setting, else card)."""
+    spec = role_spec(card, role, path)
+    runner = files[spec.file]
+    if threshold is None:
+        threshold = spec.threshold
+    return ModelRunner(
+        role=role,
+        path=path,
+        name=str(spec.entry.get("name") or Path(spec.file).stem),
+        threshold=float(threshold if threshold is not None else DEFAULT_THRESHOLD),
+        card=spec.entry,
+        output=spec.output or _role_output(runner.model, role, runner.path),
+        runner=runner,
+        postprocess=spec.postprocess,
+    )
 
 
 def _role_output(model: LoadedModel, role: str, path: Path) -> str:

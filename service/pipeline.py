@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 from contract import volume as contract_volume
-from contract.postprocess import postprocess_mask, postprocess_settings
+from contract.postprocess import postprocess_mask
 from contract.spec import mask_from_probabilities, tumour_probability
 from contract.volume import VolumePrediction
 from service.errors import ImageError
@@ -48,60 +48,88 @@ def decode_uploads(uploads: Sequence[Upload], limits: ImageLimits) -> list[Decod
     return slices
 
 
-def classify(runner: ModelRunner, slices: Sequence[DecodedSlice]) -> list[Classification]:
-    """Classifier answers for ``slices``, inferred as one batch."""
-    probabilities = tumour_probability(runner.predict(runner.prepare([s.pixels for s in slices])))
-    model = _model_ref(runner)
-    return [
-        Classification(
-            tumour_probability=float(p),
-            has_tumour=bool(p >= runner.threshold),
-            threshold=runner.threshold,
-            sequences=s.sequences,
-            model=model,
-        )
-        for s, p in zip(slices, probabilities, strict=True)
-    ]
+def _groups(slices: Sequence[DecodedSlice]) -> dict[str, list[int]]:
+    """Indices of the slices of each ``sequences`` value (each goes through its own input path)."""
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(slices):
+        groups.setdefault(s.sequences, []).append(i)
+    return groups
 
 
-def segment(
-    runner: ModelRunner, slices: Sequence[DecodedSlice], mask_format: MaskFormat
-) -> list[Segmentation]:
-    """Segmenter answers for ``slices``, inferred as one batch; masks at each upload's size, thresholded
-    and post-processed (:mod:`contract.postprocess`) as the model card says."""
-    if not slices:
-        return []
-    outputs = runner.predict(runner.prepare([s.pixels for s in slices]))
-    model = _model_ref(runner)
-    post = postprocess_settings(runner.card)  # chosen on validation, in the model card
-    return [
-        _segmentation(
-            postprocess_mask(mask_from_probabilities(prob, s.shape, runner.threshold), **post),
-            s, mask_format, runner.threshold, model,
-        )
-        for s, prob in zip(slices, outputs, strict=True)
-    ]
+def classify(models: LoadedModels, slices: Sequence[DecodedSlice]) -> list[Classification]:
+    """Classifier answers for ``slices``: one batch per input path (three sequences, FLAIR only)."""
+    answers: dict[int, Classification] = {}
+    for sequences, rows in _groups(slices).items():
+        runner = models.runner("classifier", sequences)
+        probs = tumour_probability(runner.predict(runner.prepare([slices[i].pixels for i in rows])))
+        for i, p in zip(rows, probs, strict=True):
+            answers[i] = _classification(runner, float(p), sequences)
+    return [answers[i] for i in range(len(slices))]
+
+
+def segment(models: LoadedModels, slices: Sequence[DecodedSlice], mask_format: MaskFormat) -> list[Segmentation]:
+    """Segmenter answers for ``slices``, one batch per input path; masks at each upload's size,
+    thresholded and post-processed (:mod:`contract.postprocess`) as the model card says."""
+    answers: dict[int, Segmentation] = {}
+    for sequences, rows in _groups(slices).items():
+        runner = models.runner("segmenter", sequences)
+        outputs = runner.predict(runner.prepare([slices[i].pixels for i in rows]))
+        for i, prob in zip(rows, outputs, strict=True):
+            answers[i] = _segmentation(_mask(runner, prob, slices[i]), slices[i], mask_format, runner)
+    return [answers[i] for i in range(len(slices))]
 
 
 def analyze(models: LoadedModels, slices: Sequence[DecodedSlice], mask_format: MaskFormat) -> list[Analysis]:
-    """Classify all slices (one batch), then segment the positive ones (one batch)."""
-    classifications = classify(models.classifier, slices)
-    positive = [i for i, c in enumerate(classifications) if c.has_tumour]
-    segmented = segment(models.segmenter, [slices[i] for i in positive], mask_format)
-    segmentations = dict(zip(positive, segmented, strict=True))
-    return [
-        Analysis(classification=c, segmentation=segmentations.get(i), sequences=slices[i].sequences)
-        for i, c in enumerate(classifications)
-    ]
+    """Classification of every slice, and segmentation of the slices the card's gate lets through
+    (:data:`contract.layout.GATES`: the classifier's verdict, a drawn mask, or both).
+
+    A joint file answers both roles in one pass per input path; two models run the classifier on
+    every slice and, with the classifier's gate, the segmenter on the positive slices only.
+    """
+    classifications: dict[int, Classification] = {}
+    masks: dict[int, np.ndarray] = {}
+    for sequences, rows in _groups(slices).items():
+        classifier, segmenter = models.runner("classifier", sequences), models.runner("segmenter", sequences)
+        batch = classifier.prepare([slices[i].pixels for i in rows])
+        if models.one_pass(sequences):
+            outputs = classifier.runner.run(batch)
+            probs, maps = tumour_probability(classifier.read(outputs)), segmenter.read(outputs)
+            to_segment = list(range(len(rows)))
+        else:
+            probs = tumour_probability(classifier.predict(batch))
+            to_segment = [k for k, p in enumerate(probs) if models.gate != "classifier" or p >= classifier.threshold]
+            maps = segmenter.predict(segmenter.prepare([slices[rows[k]].pixels for k in to_segment])) if to_segment else []
+        for k, p in enumerate(probs):
+            classifications[rows[k]] = _classification(classifier, float(p), sequences)
+        for k, prob in zip(to_segment, maps, strict=True):
+            masks[rows[k]] = _mask(segmenter, prob, slices[rows[k]])
+    results = []
+    for i, c in enumerate(classifications[j] for j in range(len(slices))):
+        mask = masks.get(i)
+        drawn = mask is not None and bool(mask.any())
+        passes = {"classifier": c.has_tumour, "mask": drawn, "both": c.has_tumour and drawn}[models.gate]
+        segmentation = None
+        if passes and mask is not None:
+            segmentation = _segmentation(mask, slices[i], mask_format, models.runner("segmenter", slices[i].sequences))
+        results.append(Analysis(classification=c, segmentation=segmentation, sequences=slices[i].sequences))
+    return results
+
+
+def _classification(runner: ModelRunner, probability: float, sequences: str) -> Classification:
+    return Classification(tumour_probability=probability, has_tumour=bool(probability >= runner.threshold),
+                          threshold=runner.threshold, sequences=sequences, model=_model_ref(runner))
+
+
+def _mask(runner: ModelRunner, prob: np.ndarray, image: DecodedSlice) -> np.ndarray:
+    """One probability map as the upload's mask: resized, thresholded, post-processed (card)."""
+    return postprocess_mask(mask_from_probabilities(prob, image.shape, runner.threshold), **runner.postprocess)
 
 
 def _model_ref(runner: ModelRunner) -> ModelRef:
     return ModelRef(name=runner.name, version=runner.version)
 
 
-def _segmentation(
-    mask: np.ndarray, image: DecodedSlice, mask_format: MaskFormat, threshold: float, model: ModelRef
-) -> Segmentation:
+def _segmentation(mask: np.ndarray, image: DecodedSlice, mask_format: MaskFormat, runner: ModelRunner) -> Segmentation:
     height, width = mask.shape
     pixels = int(mask.sum())
     encoded: RleMask | PngMask
@@ -117,17 +145,19 @@ def _segmentation(
         bbox=bounding_box(mask),
         tumour_area_mm2=pixels * spacing[0] * spacing[1] if spacing else None,
         pixel_spacing_mm=list(spacing) if spacing else None,
-        threshold=threshold,
+        threshold=runner.threshold,
         sequences=image.sequences,
-        model=model,
+        model=_model_ref(runner),
     )
 
 
 def predict_volume(
     models: LoadedModels, data: np.ndarray, affine: np.ndarray, batch_size: int, postprocess: str, gate: bool
 ) -> VolumePrediction:
-    """One volume through both models, ``batch_size`` slices per model call (``contract.volume``)."""
-    classifier, segmenter = models.classifier, models.segmenter
+    """One volume through both models of its input path (FLAIR only: a 3-D volume), ``batch_size`` slices
+    per model call (``contract.volume``)."""
+    sequences = contract_volume.volume_sequences(data)
+    classifier, segmenter = models.runner("classifier", sequences), models.runner("segmenter", sequences)
     return contract_volume.predict_volume(
         data,
         affine,

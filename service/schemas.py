@@ -118,6 +118,14 @@ class InputSpec(BaseModel):
     range: list[float] = Field(description="[min, max] of the raw intensities the model takes.")
 
 
+class FlairPath(BaseModel):
+    """What answers a role for FLAIR-only input (a grey upload, a FLAIR-only volume)."""
+
+    file: str
+    version: str
+    threshold: float
+
+
 class ModelInfo(BaseModel):
     """One served model."""
 
@@ -129,6 +137,11 @@ class ModelInfo(BaseModel):
     input: InputSpec
     threshold: float
     metrics: dict[str, Any] | None = Field(description="Test-set metrics from the model card, if any.")
+    file: str = Field(description="The model file that answers (one file answers both roles of a joint model).")
+    output: str = Field(description="The output of that file this role reads.")
+    flair_only: FlairPath | None = Field(
+        None, description="The file and threshold answering FLAIR-only input, when not the same as above."
+    )
 
 
 class DeviceInfo(BaseModel):
@@ -140,6 +153,8 @@ class DeviceInfo(BaseModel):
 
 class ModelList(BaseModel):
     models: list[ModelInfo]
+    gate: str = Field(description="Which slices count as tumour slices in /analyze and /volume: the classifier's "
+                      "verdict (classifier), a drawn mask (mask) or both.")
     runtime: str = Field(description="The inference runtime serving the models (MRI_RUNTIME).")
     devices: list[DeviceInfo] = Field(description="Devices the runtime saw at start-up.")
     inference_device: str = Field(description="Where the models run: the first GPU if any, else the CPU.")

@@ -117,3 +117,47 @@ def build_tiny_models(
 
     export_folder(models_dir)  # the ONNX files the ONNX runtimes serve, named in the card
     return models_dir
+
+
+def build_tiny_joint(
+    models_dir: Path, size: int = TINY_SIZE, rule: Rule = SYNTHETIC, flair_rule: Rule | None = None,
+    gate: str = "classifier", thresholds: tuple[float, float] = (0.5, 0.5),
+) -> Path:
+    """A joint models folder (:mod:`contract.layout`): ``joint.keras`` whose one pass gives both answers of
+    ``rule`` (outputs ``mask`` and ``tumour_probability``), with ``flair_rule`` a ``flair.keras`` answering
+    FLAIR-only input, the card's entries (``thresholds``: classifier, segmenter; the FLAIR path's are
+    0.1 lower, so its answers tell which path ran), ``gate``, and the ONNX exports."""
+    import keras
+
+    from contract.spec import FLAIR_FILE, JOINT_FILE, MASK_OUTPUT, PROBABILITY_OUTPUT
+    from training.export import export_folder
+
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+
+    def joint(rule: Rule, file: str) -> None:
+        pooling = {"mean": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[rule.pooling]
+        inputs = keras.Input((size, size, 3), name="image")
+        features = _flair_features(keras, keras.layers.Rescaling(INPUT_SCALE, name=PREPROCESS_LAYER)(inputs))
+        head = keras.layers.Dense(1, activation="sigmoid", name=PROBABILITY_OUTPUT)  # layer names = output names
+        out = keras.layers.Conv2D(1, 1, activation="sigmoid", name=MASK_OUTPUT)
+        model = keras.Model(inputs, {MASK_OUTPUT: out(features), PROBABILITY_OUTPUT: head(pooling(name="pool")(features))},
+                            name="tiny_joint")
+        head.set_weights(_head_weights(rule))
+        kernel, bias = _head_weights(rule)
+        out.set_weights([kernel.reshape(1, 1, 4, 1), bias])
+        model.save(models_dir / file)
+
+    joint(rule, JOINT_FILE)
+    flair_file = JOINT_FILE
+    if flair_rule is not None:
+        joint(flair_rule, FLAIR_FILE)
+        flair_file = FLAIR_FILE
+    card = {"gate": gate, "models": {
+        role: {"name": f"tiny-{role}", "file": JOINT_FILE, "output": output, "threshold": t,
+               "flair": {"file": flair_file, "threshold": round(t - 0.1, 3)}}
+        for role, output, t in (("classifier", PROBABILITY_OUTPUT, thresholds[0]), ("segmenter", MASK_OUTPUT, thresholds[1]))
+    }}
+    (models_dir / CARD_FILE).write_text(json.dumps(card, indent=2))
+    export_folder(models_dir)
+    return models_dir

@@ -50,11 +50,13 @@ def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble") -> 
             raise ValueError(f"{m.name} is not a joint model (outputs {MASK_OUTPUT!r}, {PROBABILITY_OUTPUT!r})")
     inputs = keras.Input(shapes.pop(), name="image")
     outs = [keras.Model(m.inputs, m.output, name=f"member{i + 1}")(inputs) for i, m in enumerate(members)]
+    # the output layers carry the output names: exporters and runtimes name outputs by their layers
     if len(outs) == 1:
-        mask, prob = outs[0][MASK_OUTPUT], outs[0][PROBABILITY_OUTPUT]
+        mask = layers.Identity(name=MASK_OUTPUT)(outs[0][MASK_OUTPUT])
+        prob = layers.Identity(name=PROBABILITY_OUTPUT)(outs[0][PROBABILITY_OUTPUT])
     else:
-        mask = layers.Average(name="mean_mask")([o[MASK_OUTPUT] for o in outs])
-        prob = layers.Average(name="mean_tumour_probability")([o[PROBABILITY_OUTPUT] for o in outs])
+        mask = layers.Average(name=MASK_OUTPUT)([o[MASK_OUTPUT] for o in outs])
+        prob = layers.Average(name=PROBABILITY_OUTPUT)([o[PROBABILITY_OUTPUT] for o in outs])
     return keras.Model(inputs, {MASK_OUTPUT: mask, PROBABILITY_OUTPUT: prob}, name=name)
 
 

@@ -21,5 +21,5 @@ async def classify(
 ) -> Classification | ClassificationBatch:
     """Does the slice show a tumour? ``has_tumour`` = ``tumour_probability >= threshold``."""
     slices = await run_in_threadpool(pipeline.decode_uploads, uploads.items, limits)
-    results = await run_in_threadpool(pipeline.classify, models.classifier, slices)
+    results = await run_in_threadpool(pipeline.classify, models, slices)
     return ClassificationBatch(results=results) if uploads.batch else results[0]

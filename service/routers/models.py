@@ -8,13 +8,14 @@ from contract.spec import CHANNELS, INPUT_RANGE
 from service.dependencies import ModelsDep, require_api_key
 from service.devices import inference_device
 from service.inference import LoadedModels, ModelRunner
-from service.schemas import DeviceInfo, InputSpec, ModelInfo, ModelList
+from service.schemas import DeviceInfo, FlairPath, InputSpec, ModelInfo, ModelList
 
 router = APIRouter(prefix="/v2", tags=["models"], dependencies=[Depends(require_api_key)])
 
 
-def model_info(runner: ModelRunner) -> ModelInfo:
-    """What the service reports about one model (card fields where the card has them)."""
+def model_info(runner: ModelRunner, flair: ModelRunner | None = None) -> ModelInfo:
+    """What the service reports about one role (card fields where the card has them); ``flair``: the
+    runner of the same role on FLAIR-only input."""
     metrics = (runner.card.get("metrics") or {}).get("test")
     parameters = runner.card.get("parameters")
     return ModelInfo(
@@ -31,13 +32,19 @@ def model_info(runner: ModelRunner) -> ModelInfo:
         ),
         threshold=runner.threshold,
         metrics=metrics,
+        file=runner.runner.file,
+        output=runner.output,
+        flair_only=FlairPath(file=flair.runner.file, version=flair.version, threshold=flair.threshold)
+        if flair is not None and (flair.runner is not runner.runner or flair.threshold != runner.threshold)
+        else None,
     )
 
 
 @router.get("/models", response_model=ModelList)
 async def list_models(models: ModelsDep) -> ModelList:
     """Both models: role, name, version (content hash), input spec, threshold, test metrics; the devices."""
-    return ModelList(models=[model_info(runner) for runner in models.runners()], **device_report(models))
+    roles = [model_info(runner, models.roles[(runner.role, "flair")]) for runner in models.runners()]
+    return ModelList(models=roles, gate=models.gate, **device_report(models))
 
 
 def device_report(models: LoadedModels) -> dict:

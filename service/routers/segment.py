@@ -19,5 +19,5 @@ async def segment(
 ) -> Segmentation | SegmentationBatch:
     """Tumour mask at the size of the uploaded image, with pixel count, fraction and bounding box."""
     slices = await run_in_threadpool(pipeline.decode_uploads, uploads.items, limits)
-    results = await run_in_threadpool(pipeline.segment, models.segmenter, slices, mask_format)
+    results = await run_in_threadpool(pipeline.segment, models, slices, mask_format)
     return SegmentationBatch(results=results) if uploads.batch else results[0]

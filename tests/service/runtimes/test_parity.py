@@ -47,8 +47,8 @@ def answers(models: LoadedModels, slices) -> dict:
     """The service's classifications and segmentations of every slice, and the raw probabilities."""
     pixels = [s.pixels for s in slices]
     return {
-        "classify": pipeline.classify(models.classifier, slices),
-        "segment": pipeline.segment(models.segmenter, slices, "rle"),
+        "classify": pipeline.classify(models, slices),
+        "segment": pipeline.segment(models, slices, "rle"),
         "probabilities": models.segmenter.predict(models.segmenter.prepare(pixels)),
     }
 
