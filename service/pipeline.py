@@ -124,9 +124,16 @@ def _segmentation(
 
 
 def predict_volume(
-    models: LoadedModels, data: np.ndarray, affine: np.ndarray, batch_size: int, postprocess: str, gate: bool
+    models: LoadedModels,
+    data: np.ndarray,
+    affine: np.ndarray,
+    batch_size: int,
+    postprocess: str,
+    gate: bool,
+    progress: contract_volume.Progress | None = None,
 ) -> VolumePrediction:
-    """One volume through both models, ``batch_size`` slices per model call (``contract.volume``)."""
+    """One volume through both models, ``batch_size`` slices per model call (``contract.volume``);
+    ``progress`` is called before each batch (it may raise to stop)."""
     classifier, segmenter = models.classifier, models.segmenter
     return contract_volume.predict_volume(
         data,
@@ -138,4 +145,5 @@ def predict_volume(
         batch_size=batch_size,
         postprocess=postprocess,
         gate=gate,
+        progress=progress,
     )

@@ -4,17 +4,26 @@ Answer: JSON :class:`service.volumes.schemas.VolumeAnswer` with the mask as a ba
 on the input's grid (``mask_format=nifti``, the default for NIfTI) or one COCO RLE per slice
 (``mask_format=rle``, the default for DICOM); or, with ``output=dicom-seg`` (DICOM input only), a
 DICOM Segmentation (``application/dicom``) whose summary travels in ``X-Tumour-*`` headers.
+
+Order of work: the uploads go to disk, their headers are read and checked (no voxel decoded), the
+memory the volume needs is estimated from them and leased from the process's budget (413 over the
+per-request limit, a wait or 503 when the budget is taken), then voxels are decoded, inferred a
+batch of slices at a time and post-processed within the time budget (503 past it), and the answer
+is streamed; the lease ends with it (:mod:`service.volumes.budget`).
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from contract.volume import POSTPROCESS_CHOICES, PostProcess, VolumePrediction
+from contract.volume import POSTPROCESS_CHOICES, PostProcess, VolumePrediction, postprocess_mask, sequences_of
 from service import pipeline
 from service.dependencies import ModelsDep, SettingsDep, _form_error, require_api_key
 from service.errors import IMAGE_ERROR_RESPONSES, InvalidImage
@@ -22,10 +31,13 @@ from service.inference import LoadedModels
 from service.middleware.observability import IMAGES_STATE_KEY
 from service.schemas import ModelRef
 from service.settings import Settings
-from service.volumes import Volume, VolumeLimits, read_volume
-from service.volumes.answer import VolumeMaskFormat, build_answer
+from service.volumes import PendingVolume, Volume, VolumeLimits, open_volume
+from service.volumes.answer import VolumeMaskFormat, answer_chunks, build_summary
+from service.volumes.budget import Deadline, Lease, MemoryBudget, volume_memory
 from service.volumes.schemas import VolumeAnswer
 from service.volumes.seg import segmentation_bytes
+
+logger = logging.getLogger(__name__)
 
 PATH = "/volume"
 DICOM_SEG = "dicom-seg"
@@ -50,6 +62,16 @@ def volume_limits(settings: Settings) -> VolumeLimits:
     )
 
 
+def memory_budget(settings: Settings) -> MemoryBudget:
+    """The process's volume memory budget (one per app: ``app.state.volume_budget``)."""
+    return MemoryBudget(
+        total=settings.volume_memory_budget_bytes,
+        per_request=settings.max_volume_memory_bytes,
+        max_waiting=settings.max_volume_waiting,
+        wait_s=settings.volume_wait_s,
+    )
+
+
 @router.post(PATH, response_model=VolumeAnswer, responses=_RESPONSES)
 async def volume(
     request: Request,
@@ -71,36 +93,100 @@ async def volume(
         PostProcess | None,
         Query(description=f"3-D post-processing {POSTPROCESS_CHOICES}; default: the setting."),
     ] = None,
-) -> VolumeAnswer | Response:
+) -> Response:
     """Tumour probability of every slice, the tumour mask of the volume and its volume in mL."""
     if (file is None) == (not files):
         raise _form_error(
             "file", "send exactly one of the form fields 'file' (a volume) or 'files' (a DICOM series)"
         )
+    limits = volume_limits(settings)
     named = [("file", file)] if file is not None else [(f"files[{i}]", f) for i, f in enumerate(files or [])]
-    if len(named) > settings.max_volume_slices:
-        raise InvalidImage(f"{len(named)} files; the limit is {settings.max_volume_slices} slices per volume")
+    if len(named) > limits.max_files:
+        raise InvalidImage(f"{len(named)} files; the limit is {limits.max_files} files per volume")
     setattr(request.state, IMAGES_STATE_KEY, len(named))
-    uploads = [(f"{name} ({f.filename})" if f.filename else name, await f.read()) for name, f in named]
-    method = postprocess or settings.volume_postprocess
-    loaded = await run_in_threadpool(read_volume, uploads, volume_limits(settings))
-    if output == DICOM_SEG and loaded.kind != "dicom":
-        raise InvalidImage("output=dicom-seg needs a DICOM series; NIfTI input gets its mask as NIfTI or RLE")
-    prediction = await run_in_threadpool(_predict, models, loaded, settings, method)
+    uploads = [(f"{name} ({f.filename})" if f.filename else name, f.file) for name, f in named]
+    await run_in_threadpool(_to_disk, [f for _, f in named])
+    deadline = Deadline(settings.volume_timeout_s)
+    pending = await run_in_threadpool(open_volume, uploads, limits, deadline.check)
+    try:
+        if output == DICOM_SEG and pending.kind != "dicom":
+            raise InvalidImage("output=dicom-seg needs a DICOM series; NIfTI input gets its mask as NIfTI or RLE")
+        need = volume_memory(pending, output)
+        asked = time.monotonic()
+        lease = await request.app.state.volume_budget.acquire(need, _describe(pending))
+        waited = time.monotonic() - asked
+        deadline.extend(waited)
+        logger.info(
+            "volume kind=%s shape=%s need_mib=%.0f waited_s=%.2f",
+            pending.kind, "x".join(map(str, pending.shape)), need / 2**20, waited,
+            extra={"volume_kind": pending.kind, "need_bytes": need, "waited_s": round(waited, 3)},
+        )
+        try:
+            method = postprocess or settings.volume_postprocess
+            loaded, prediction, sequences = await run_in_threadpool(
+                _infer, pending, models, settings, method, deadline
+            )
+        except BaseException:
+            lease.release()
+            raise
+    finally:
+        await run_in_threadpool(pending.close)
     refs = (_ref(models, "classifier"), _ref(models, "segmenter"))
     if output == DICOM_SEG:
-        return await run_in_threadpool(_seg_response, loaded, prediction, refs[1], settings, method)
+        try:
+            return await run_in_threadpool(_seg_response, loaded, prediction, refs[1], method)
+        finally:
+            lease.release()
+    summary = build_summary(
+        loaded, prediction, (models.classifier.threshold, models.segmenter.threshold), method, refs, sequences
+    )
     default_format: VolumeMaskFormat = "nifti" if loaded.kind == "nifti" else "rle"
-    thresholds = (models.classifier.threshold, models.segmenter.threshold)
-    return await run_in_threadpool(
-        build_answer, loaded, prediction, mask_format or default_format, thresholds, method, refs
-    )
+    body = _released_after(answer_chunks(summary, loaded, prediction, mask_format or default_format), lease)
+    lease.release_with(body)
+    return StreamingResponse(body, media_type="application/json")
 
 
-def _predict(models: LoadedModels, loaded: Volume, settings: Settings, method: str) -> VolumePrediction:
-    return pipeline.predict_volume(
-        models, loaded.data, loaded.affine, settings.volume_batch_size, method, settings.volume_gate
+def _to_disk(uploads: list[UploadFile]) -> None:
+    """Small parts are kept in memory by the multipart parser: move them to their temporary file."""
+    for upload in uploads:
+        rollover = getattr(upload.file, "rollover", None)
+        if rollover is not None:
+            rollover()
+
+
+def _describe(pending: PendingVolume) -> str:
+    sequences = " x 3 sequences" if pending.channels == 3 else ""
+    shape = " x ".join(map(str, pending.shape))
+    return f"this volume ({shape} voxels{sequences}, {pending.itemsize} bytes each)"
+
+
+def _infer(
+    pending: PendingVolume, models: LoadedModels, settings: Settings, method: str, deadline: Deadline
+) -> tuple[Volume, VolumePrediction, str]:
+    """Decode, infer (no post-processing yet), drop the voxels, post-process: within the time budget."""
+    loaded = pending.load(deadline.check)
+    assert loaded.data is not None
+    sequences = sequences_of(loaded.data)
+    prediction = pipeline.predict_volume(
+        models,
+        loaded.data,
+        loaded.affine,
+        settings.volume_batch_size,
+        "none",
+        settings.volume_gate,
+        progress=lambda done, total: deadline.check(),
     )
+    loaded.data = None  # the voxels are not needed any more: free them before post-processing
+    deadline.check()
+    postprocess_mask(prediction.mask, method, in_place=True)
+    return loaded, prediction, sequences
+
+
+def _released_after(chunks: Iterator[bytes], lease: Lease) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    finally:
+        lease.release()
 
 
 def _ref(models: LoadedModels, role: str) -> ModelRef:
@@ -108,18 +194,21 @@ def _ref(models: LoadedModels, role: str) -> ModelRef:
     return ModelRef(name=runner.name, version=runner.version)
 
 
-def _seg_response(
-    loaded: Volume, prediction: VolumePrediction, segmenter: ModelRef, settings: Settings, method: str
-) -> Response:
+def _seg_response(loaded: Volume, prediction: VolumePrediction, segmenter: ModelRef, method: str) -> Response:
     assert loaded.datasets is not None
-    body = segmentation_bytes(loaded.datasets, prediction.mask, segmenter.name, segmenter.version)
+    body = segmentation_bytes(
+        loaded.datasets, prediction.mask, segmenter.name, segmenter.version, loaded.frame_order
+    )
     voxels = int(prediction.mask.sum())
     headers = {
         "Content-Disposition": 'attachment; filename="segmentation.dcm"',
         "X-Tumour-Voxels": str(voxels),
         "X-Tumour-Slices": str(int((prediction.slice_pixels() > 0).sum())),
         "X-Postprocess": method,
+        "X-Skipped-Files": str(loaded.skipped_files),
     }
     if loaded.voxel_ml is not None:
         headers["X-Tumour-Volume-Ml"] = f"{voxels * loaded.voxel_ml:.6g}"
+    if loaded.warnings:
+        headers["X-Volume-Warnings"] = "; ".join(loaded.warnings)
     return Response(content=body, media_type="application/dicom", headers=headers)

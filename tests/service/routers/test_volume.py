@@ -90,12 +90,11 @@ def test_nifti_2_uncompressed_and_int16_give_the_same_answer(client):
 def test_postprocess_query_and_setting(client):
     slices, _ = vs.synthetic_volume()
     slices[6, 20, 20] = 400.0  # one stray voxel far from the tumour
-    bodies = {
-        m: _post_nifti(client, vs.nifti_bytes(slices), postprocess=m).json() for m in ("none", "largest")
-    }
+    data = vs.nifti_bytes(slices, spacing=(1.0, 1.0, 3.0))  # square pixels: the voxel reaches the model as is
+    bodies = {m: _post_nifti(client, data, postprocess=m).json() for m in ("none", "largest")}
     assert bodies["none"]["tumour_voxels"] == bodies["largest"]["tumour_voxels"] + 1
     assert bodies["largest"]["postprocess"] == "largest"
-    assert _post_nifti(client, vs.nifti_bytes(slices), postprocess="bogus").status_code == 422
+    assert _post_nifti(client, data, postprocess="bogus").status_code == 422
 
 
 def test_dicom_series_in_any_file_order_gives_rle_per_instance(client):
@@ -179,7 +178,7 @@ def test_limits_are_checked_before_decoding(make_client):
     small = make_client(max_volume_slices=6, max_volume_bytes=100_000, max_volume_upload_bytes=200_000)
     slices, _ = vs.synthetic_volume(slices=8)
     _error(_post_nifti(small, vs.nifti_bytes(slices)), 422, "8 slices", "limit is 6")
-    _error(_post_series(small, vs.dicom_series(slices)), 422, "8 files", "limit is 6")
+    _error(_post_series(small, vs.dicom_series(slices)), 422, "8 slices", "limit is 6")
     _error(
         small.post("/volume", files={"file": ("s.zip", vs.zip_bytes(vs.dicom_series(slices)))}),
         422,
@@ -214,7 +213,7 @@ def test_bad_nifti_shapes_and_truncation_are_422(client):
 def test_field_rules(client):
     slices, _ = vs.synthetic_volume()
     _error(client.post("/volume"), 422, "exactly one")
-    _error(_post_series(client, [vs.nifti_bytes(slices), vs.nifti_bytes(slices)]), 415, "not a DICOM file")
+    _error(_post_series(client, [vs.nifti_bytes(slices), vs.nifti_bytes(slices)]), 415, "none of the files is a DICOM")
     _error(_post_nifti(client, vs.nifti_bytes(slices), mask_format="png"), 422)
 
 
@@ -238,7 +237,7 @@ def test_series_without_positions_multi_frame_or_colour_are_422(client):
         "ImagePositionPatient",
     )
     _error(_post_series(client, _edit(files, lambda ds: setattr(ds, "NumberOfFrames", 2))), 422, "2 frames")
-    _error(_post_series(client, _edit(files, lambda ds: setattr(ds, "SamplesPerPixel", 3))), 422, "greyscale")
+    _error(_post_series(client, _edit(files, lambda ds: setattr(ds, "SamplesPerPixel", 3))), 422, "grey")
 
 
 def test_singular_nifti_affine_is_422(client):
@@ -266,11 +265,16 @@ def test_a_series_without_tumour_still_gets_a_dicom_seg(client):
     assert pydicom.dcmread(io.BytesIO(response.content)).Modality == "SEG"
 
 
-def test_pixel_data_that_cannot_be_decoded_is_415_naming_the_transfer_syntax(client):
+def test_an_undecodable_transfer_syntax_is_415_naming_it_and_broken_pixels_422(client):
     slices, _ = vs.synthetic_volume(slices=3)
 
-    def jpeg_ls(ds):
+    def mpeg2(ds):
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.MPEG2MPML
+        ds.PixelData = pydicom.encaps.encapsulate([b"\x00\x00\x01\xb3 not decoded here"])
+
+    def broken_jpeg_ls(ds):
         ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLSLossless
         ds.PixelData = pydicom.encaps.encapsulate([b"\xff\xd8 not a JPEG-LS stream"])
 
-    _error(_post_series(client, _edit(vs.dicom_series(slices), jpeg_ls)), 415, "JPEG-LS Lossless")
+    _error(_post_series(client, _edit(vs.dicom_series(slices), mpeg2)), 415, "MPEG2", "cannot be decoded")
+    _error(_post_series(client, _edit(vs.dicom_series(slices), broken_jpeg_ls)), 422, "broken or truncated")
