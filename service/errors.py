@@ -69,7 +69,13 @@ async def _queue_full(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    logger.error(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra={"method": request.method, "path": request.url.path},
+    )
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 

@@ -98,6 +98,7 @@ class MemoryBudget:
         self.max_waiting = max_waiting
         self.wait_s = wait_s
         self.used = 0
+        self.peak = 0  # most bytes ever leased at once
         self._waiters: deque[_Waiter] = deque()
         self._lock = threading.Lock()
 
@@ -117,6 +118,7 @@ class MemoryBudget:
         with self._lock:
             if not self._waiters and self.used + amount <= self.total:
                 self.used += amount
+                self.peak = max(self.peak, self.used)
                 return Lease(self, amount)
             if len(self._waiters) >= self.max_waiting:
                 raise Overloaded(
@@ -157,6 +159,7 @@ class MemoryBudget:
                 return
             self._waiters.popleft()
             self.used += waiter.amount
+            self.peak = max(self.peak, self.used)
             waiter.granted = True
             waiter.future.get_loop().call_soon_threadsafe(_grant, waiter.future)
 

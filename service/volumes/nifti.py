@@ -111,7 +111,10 @@ def open_nifti(stream: BinaryIO, limits: VolumeLimits) -> PendingVolume:
 def nifti_geometry(header: nib.Nifti1Header) -> tuple[np.ndarray, tuple[float, float, float] | None, list[str]]:
     """The affine (voxel -> RAS+), the voxel size in mm (or None) and the warnings (module docstring)."""
     warnings: list[str] = []
-    unit = header.get_xyzt_units()[0]
+    try:
+        unit = str(header.get_xyzt_units()[0])
+    except KeyError:  # a code that is no NIfTI unit
+        unit = f"code {int(header['xyzt_units']) & 7}"
     factor = _UNIT_TO_MM.get(unit)
     pixdims = np.asarray(header["pixdim"][1:4], dtype=np.float64)
     pixdims_known = bool(np.all(np.isfinite(pixdims)) and np.all(pixdims > 0))

@@ -143,10 +143,10 @@ def test_predict_volume_batches_gates_and_maps_back():
     for codes in itertools.islice(LAYOUTS, 3):
         affine = _affine(codes, shape)
         calls = {"classify": [], "segment": []}
-        done = []
+        done: list[tuple[int, int]] = []
         result = predict_volume(
             volume, affine, classify, segment, 0.5, 0.5, batch_size=3, postprocess="none", gate=True,
-            progress=lambda start, total: done.append((start, total)),
+            progress=lambda start, total, done=done: done.append((start, total)),
         )
         assert result.mask.shape == shape
         n = result.frame.n_slices
@@ -168,9 +168,9 @@ def test_streaming_gives_what_the_whole_volume_window_gives():
     volumes[0][0, 0, :4] = np.nan
     for volume in volumes:
         affine = _affine(("L", "P", "S"), volume.shape[:3])
-        seen = []
+        seen: list[np.ndarray] = []
 
-        def classify(batch):
+        def classify(batch, seen=seen):
             seen.append(batch.copy())
             return np.zeros(len(batch), np.float32)
 
