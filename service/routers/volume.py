@@ -14,14 +14,16 @@ is streamed; the lease ends with it (:mod:`service.volumes.budget`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from contract.volume import POSTPROCESS_CHOICES, PostProcess, VolumePrediction, postprocess_mask, sequences_of
 from service import pipeline
@@ -141,9 +143,7 @@ async def volume(
         loaded, prediction, (models.classifier.threshold, models.segmenter.threshold), method, refs, sequences
     )
     default_format: VolumeMaskFormat = "nifti" if loaded.kind == "nifti" else "rle"
-    body = _released_after(answer_chunks(summary, loaded, prediction, mask_format or default_format), lease)
-    lease.release_with(body)
-    return StreamingResponse(body, media_type="application/json")
+    return _LeasedAnswer(answer_chunks(summary, loaded, prediction, mask_format or default_format), lease)
 
 
 def _to_disk(uploads: list[UploadFile]) -> None:
@@ -182,11 +182,23 @@ def _infer(
     return loaded, prediction, sequences
 
 
-def _released_after(chunks: Iterator[bytes], lease: Lease) -> Iterator[bytes]:
-    try:
-        yield from chunks
-    finally:
-        lease.release()
+class _LeasedAnswer(StreamingResponse):
+    """The JSON answer, streamed; the memory lease ends with the response, sent, cut off by the
+    client or failed (and, should the response never be sent, when it is garbage-collected)."""
+
+    def __init__(self, chunks: Generator[bytes, None, None], lease: Lease) -> None:
+        super().__init__(chunks, media_type="application/json")
+        self._chunks = chunks
+        self._lease = lease
+        lease.release_with(self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with contextlib.suppress(ValueError):  # still running in a worker thread: it ends by itself
+                self._chunks.close()  # drops the mask now, not at the next garbage collection
+            self._lease.release()
 
 
 def _ref(models: LoadedModels, role: str) -> ModelRef:

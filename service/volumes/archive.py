@@ -260,7 +260,8 @@ class ZipMember:
 
 
 def zip_members(archive: BinaryIO, max_entries: int) -> Iterator[ZipMember]:
-    """The files of a zip (folders, ``__MACOSX/`` and hidden files left out), in directory order.
+    """The files of a zip (folders, ``__MACOSX/`` and hidden files left out), in directory order;
+    their names only label them (never used as paths).
 
     The end record is checked first: more than ``max_entries`` entries, or a central directory
     larger than such entries need, is 422 before ``zipfile`` reads the directory."""
@@ -271,7 +272,8 @@ def zip_members(archive: BinaryIO, max_entries: int) -> Iterator[ZipMember]:
         raise InvalidImage("the zip file cannot be read (its directory is broken)") from None
     for info in infos:
         parts = info.filename.replace("\\", "/").split("/")
-        if info.is_dir() or any(part.startswith((".", "__MACOSX")) for part in parts if part):
+        hidden = [part for part in parts if part.startswith((".", "__MACOSX")) and part not in (".", "..")]
+        if info.is_dir() or hidden:
             continue
         yield ZipMember(label=f"zip:{info.filename}", info=info, archive=archive)
 

@@ -17,6 +17,7 @@ inverted. The volume's axes are (slice, row, column).
 
 from __future__ import annotations
 
+import io
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -60,6 +61,31 @@ class _Image:
     frames: list[Frame]
 
 
+class _Unnamed(io.RawIOBase):
+    """A file without its ``name``: a temporary file's name is its descriptor number, which pydicom
+    would paste into its own messages (and fail on)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # any writable buffer
+        data = self._file.read(len(memoryview(buffer)))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+
 def is_dicom(file: BinaryIO) -> bool:
     """True when ``file`` has the ``DICM`` marker at byte 128 (rewinds it)."""
     file.seek(0)
@@ -81,6 +107,7 @@ def open_series(
         if not is_dicom(file):
             skipped += 1
             continue
+        file = _Unnamed(file)  # type: ignore[assignment]
         header = _read_header(label, file)
         header_bytes = file.tell()
         if header.get("SOPClassUID") == MediaStorageDirectoryStorage or "PixelData" not in header:

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from service.errors import InvalidImage, UnsupportedImage
 from service.volumes.archive import GZIP_MAGIC, ZIP_MAGIC, BoundedInflater, Budget, zip_members
-from service.volumes.dicom_series import DICM_OFFSET, is_dicom, open_series
+from service.volumes.dicom_series import DICM_OFFSET, NO_IMAGE, is_dicom, open_series
 from service.volumes.nifti import MAX_EXTENSION_BYTES, open_nifti
 from service.volumes.volume import CheckStop, PendingVolume, Volume, VolumeLimits
 
@@ -81,6 +81,8 @@ def _open_zip(file: BinaryIO, limits: VolumeLimits, check_stop: CheckStop) -> Pe
             dicom.append(member)
         else:
             skipped += 1
+    if not dicom:
+        raise UnsupportedImage(NO_IMAGE)
     limits.check_slices(len(dicom), "the zip file")
     limits.check_bytes(sum(member.info.file_size for member in dicom), "the zip file")
     with ExitStack() as stack:

@@ -73,18 +73,23 @@ def gzip_of(data: bytes, then_zeros: int = 0) -> bytes:
 
 
 def bomb_zip(method: int, inflated: int, declared: int = 1000) -> bytes:
-    """A zip whose one member declares ``declared`` bytes and inflates to ``inflated`` zeros."""
+    """A zip whose one member declares ``declared`` bytes and inflates to ``inflated`` bytes: a DICOM
+    preamble and ``DICM`` marker, then zeros (so that it is taken for a DICOM file and extracted)."""
     chunk = b"\0" * _MIB
+    head = b"\0" * 128 + b"DICM"
     if method == DEFLATED:
-        data = deflate_bomb(inflated)
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        data = compressor.compress(head) + compressor.flush(zlib.Z_FULL_FLUSH) + deflate_bomb(inflated)
     elif method == BZIP2:
         compressor = bz2.BZ2Compressor(9)
-        data = b"".join(compressor.compress(chunk) for _ in range(inflated // _MIB)) + compressor.flush()
+        data = compressor.compress(head)
+        data += b"".join(compressor.compress(chunk) for _ in range(inflated // _MIB)) + compressor.flush()
     else:
         lzma_filter = {"id": lzma.FILTER_LZMA1, "dict_size": _MIB, "lc": 3, "lp": 0, "pb": 2}
         compressor = lzma.LZMACompressor(lzma.FORMAT_RAW, filters=[lzma_filter])
         props = struct.pack("<BI", (2 * 5 + 0) * 9 + 3, _MIB)
-        body = b"".join(compressor.compress(chunk) for _ in range(inflated // _MIB)) + compressor.flush()
+        body = compressor.compress(head)
+        body += b"".join(compressor.compress(chunk) for _ in range(inflated // _MIB)) + compressor.flush()
         data = b"\x09\x14" + struct.pack("<H", len(props)) + props + body
     return raw_zip([(BOMB_MEMBER, method, data, declared, 0)])
 
