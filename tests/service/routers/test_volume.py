@@ -303,7 +303,7 @@ def test_an_enhanced_mr_file_answers_as_its_series_and_its_seg_references_frames
     # frame n of the source lies where the single-frame instance of the same position lies
     for n, item in enumerate(source.PerFrameFunctionalGroupsSequence):
         z = float(item.PlanePositionSequence[0].ImagePositionPatient[2])
-        k = int(round((40.0 - z) / 3.0))  # dicom_series: slice k of the head-to-foot stack at 40 - 3k
+        k = round((40.0 - z) / 3.0)  # dicom_series: slice k of the head-to-foot stack at 40 - 3k
         np.testing.assert_array_equal(frames[n], tumour[k])
 
 
