@@ -113,7 +113,7 @@ async def volume(
     try:
         if output == DICOM_SEG and pending.kind != "dicom":
             raise InvalidImage("output=dicom-seg needs a DICOM series; NIfTI input gets its mask as NIfTI or RLE")
-        need = volume_memory(pending, output)
+        need = volume_memory(pending, output, settings.volume_batch_size)
         asked = time.monotonic()
         lease = await request.app.state.volume_budget.acquire(need, _describe(pending))
         waited = time.monotonic() - asked

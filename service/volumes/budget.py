@@ -2,13 +2,17 @@
 budget volumes wait for, and the time budget of one volume.
 
 Memory model (bytes; ``V`` = voxels of the spatial grid, ``b`` = bytes per stored value times the
-sequences; figures from ``python scripts/benchmark_volume_memory.py``, docs/service.md):
+sequences, ``n`` = slices per model call; figures from ``python scripts/benchmark_volume_memory.py``,
+docs/service.md):
 
-    need = V * (b + WORK_BYTES_PER_VOXEL[output]) + BATCH_BYTES_PER_PIXEL * batch pixels
-           + FILE_BYTES * files + header bytes + FIXED_BYTES
+    need = V * (b + WORK_BYTES_PER_VOXEL[output]) + BATCH_BYTES_PER_PIXEL * n * canvas pixels
+           + MODEL_BYTES_PER_SLICE * n + FILE_BYTES * files + header bytes + FIXED_BYTES
 
 ``WORK_BYTES_PER_VOXEL`` covers the mask (1), the component labels of post-processing (up to 4) and
-the answer; the batch term covers one batch of windowed slices, canvases, model inputs and outputs.
+the answer; the batch term one batch of windowed slices, canvases and probability maps; the model
+term what one model call of ``n`` slices allocates (the bundled classifier at 256 x 256, the larger
+of the two models: re-measure when the models change). Each model runs one call at a time, so the
+model term is counted once per volume although volumes share it.
 A request whose need is over ``MRI_MAX_VOLUME_MEMORY_BYTES`` is 413. The budget
 (``MRI_VOLUME_MEMORY_BUDGET_BYTES``) is shared by all volumes of the process: a request that does
 not fit waits, first come first served, at most ``MRI_MAX_VOLUME_WAITING`` of them and each at most
@@ -33,20 +37,24 @@ WORK_BYTES_PER_VOXEL = {"json": 6, "dicom-seg": 10}
 #: Bytes per canvas pixel of one batch (stored and float32 values, three channels, canvases, model
 #: inputs and outputs, probability maps back at slice size).
 BATCH_BYTES_PER_PIXEL = 64
+#: Bytes one model call allocates per slice (measured: the bundled classifier, 256 x 256 input).
+MODEL_BYTES_PER_SLICE = 10 * 1024 * 1024
 #: Bytes per DICOM file whose header is held (pydicom objects), and per request.
 FILE_BYTES = 64 * 1024
 FIXED_BYTES = 64 * 1024 * 1024
 
 
-def volume_memory(pending: PendingVolume, output: str) -> int:
-    """Bytes the request needs to decode, infer and answer ``pending`` (module docstring)."""
+def volume_memory(pending: PendingVolume, output: str, batch_size: int) -> int:
+    """Bytes the request needs to decode, infer and answer ``pending`` (module docstring), with at
+    most ``batch_size`` slices per model call (``MRI_VOLUME_BATCH_SIZE``)."""
     side = max(pending.slice_shape)
-    batch_pixels = max(side * side, min(BATCH_PIXELS, pending.shape[0] * side * side))
+    per_call = max(1, min(batch_size, BATCH_PIXELS // (side * side), max(pending.shape)))
     stored = pending.voxels * pending.channels * pending.itemsize
     return int(
         stored
         + pending.voxels * WORK_BYTES_PER_VOXEL[output]
-        + BATCH_BYTES_PER_PIXEL * batch_pixels
+        + BATCH_BYTES_PER_PIXEL * per_call * side * side
+        + MODEL_BYTES_PER_SLICE * per_call
         + FILE_BYTES * pending.files
         + pending.header_bytes
         + FIXED_BYTES

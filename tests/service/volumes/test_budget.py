@@ -22,12 +22,13 @@ def _pending(shape=(100, 256, 256), channels=1, itemsize=2, files=1) -> PendingV
 
 
 def test_the_need_grows_with_voxels_stored_bytes_sequences_files_and_answer():
-    base = volume_memory(_pending(), "json")
-    assert volume_memory(_pending(shape=(200, 256, 256)), "json") > base
-    assert volume_memory(_pending(itemsize=4), "json") - base == 100 * 256 * 256 * 2
-    assert volume_memory(_pending(channels=3), "json") > base
-    assert volume_memory(_pending(files=100), "json") > base
-    assert volume_memory(_pending(), "dicom-seg") > base
+    base = volume_memory(_pending(), "json", 32)
+    assert volume_memory(_pending(shape=(200, 256, 256)), "json", 32) > base
+    assert volume_memory(_pending(itemsize=4), "json", 32) - base == 100 * 256 * 256 * 2
+    assert volume_memory(_pending(channels=3), "json", 32) > base
+    assert volume_memory(_pending(files=100), "json", 32) > base
+    assert volume_memory(_pending(), "dicom-seg", 32) > base
+    assert volume_memory(_pending(), "json", 8) < base  # fewer slices per model call
 
 
 def _run(coroutine):
