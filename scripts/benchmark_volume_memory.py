@@ -3,8 +3,9 @@
 For every case (``WIDTHxHEIGHTxSLICES:DTYPE[:FORMAT]``, FORMAT ``nifti`` (gzipped, the default) or
 ``zip`` (a zip of a DICOM series)) it starts the service with uvicorn in a subprocess on 127.0.0.1
 (default settings, the models of ``--models-dir``), warms it up with a 48-slice volume of the same
-slice size (so the models' own working memory for every batch size is in the idle figure), resets the process's peak resident memory (``/proc/PID/clear_refs``), sends the volume and
-reads the peak (``VmHWM``). It prints, per case: voxels, the answer, seconds, the peak over idle in
+slice size (so the models' own working memory for every batch size is in the idle figure), resets the process's peak resident memory (``/proc/PID/clear_refs``), sends the volume
+(asking for the JSON answer with RLE masks, or with ``--output dicom-seg`` a DICOM SEG) and reads the
+peak (``VmHWM``). It prints, per case: voxels, the answer, seconds, the peak over idle in
 MiB and in bytes per voxel, and the service's own estimate (:func:`service.volumes.budget.volume_memory`),
 which must not be below the peak. ``--concurrent N`` then sends N copies of the last case at once to a
 fresh service and prints each answer's status and the peak over idle, with the budget
@@ -34,6 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from contract.spec import read_card
 from service.routers.volume import volume_limits
 from service.settings import Settings
 from service.volumes import open_volume
@@ -85,12 +87,14 @@ def dicom_zip(slices: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def estimate(data: bytes, name: str) -> int:
-    """What the service's memory model says the volume needs (the JSON answer)."""
+def estimate(data: bytes, name: str, models_dir: Path) -> int:
+    """What the service's memory model says the volume needs (for the answer asked)."""
     settings = Settings()
+    card = read_card(models_dir).get("models", {})
+    side = max(int((card.get(role, {}).get("input") or {}).get("shape", [256])[0]) for role in ("classifier", "segmenter"))
     pending = open_volume([(f"file ({name})", data)], volume_limits(settings))
     try:
-        return volume_memory(pending, "json", settings.volume_batch_size)
+        return volume_memory(pending, OUTPUT["output"], settings.volume_batch_size, side)
     finally:
         pending.close()
 
@@ -125,9 +129,13 @@ def status_kib(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
+OUTPUT = {"output": "json", "mask_format": "rle"}
+
+
 def post(url: str, data: bytes, name: str) -> tuple[int, float]:
     start = time.perf_counter()
-    response = httpx.post(f"{url}/volume", params={"mask_format": "rle"}, files={"file": (name, data)}, timeout=900)
+    params = {"output": "dicom-seg"} if OUTPUT["output"] == "dicom-seg" else {"mask_format": "rle"}
+    response = httpx.post(f"{url}/volume", params=params, files={"file": (name, data)}, timeout=900)
     return response.status_code, time.perf_counter() - start
 
 
@@ -153,7 +161,9 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--cases", nargs="+", default=["256x256x128:int16", "512x512x176:int16", "512x512x352:int16"])
     parser.add_argument("--concurrent", type=int, default=4, help="copies of the last case sent at once (0: none)")
+    parser.add_argument("--output", choices=["json", "dicom-seg"], default="json", help="dicom-seg: zip cases only")
     args = parser.parse_args()
+    OUTPUT["output"] = args.output
     budget = Settings().volume_memory_budget_bytes / MIB
     print(f"{'case':>24} {'voxels':>12} {'status':>6} {'s':>6} {'idle MiB':>9} {'peak-idle MiB':>14} "
           f"{'B/voxel':>8} {'estimate MiB':>13}")
@@ -168,7 +178,7 @@ def main() -> None:
             process.wait()
         growth = peak - idle
         print(f"{case:>24} {voxels:>12} {status:>6} {seconds:>6.1f} {idle:>9.0f} {growth:>14.0f} "
-              f"{growth * MIB / voxels:>8.2f} {estimate(data, name) / MIB:>13.0f}", flush=True)
+              f"{growth * MIB / voxels:>8.2f} {estimate(data, name, args.models_dir) / MIB:>13.0f}", flush=True)
     if args.concurrent:
         case = args.cases[-1]
         data, name, voxels = make_volume(case)

@@ -113,7 +113,8 @@ async def volume(
     try:
         if output == DICOM_SEG and pending.kind != "dicom":
             raise InvalidImage("output=dicom-seg needs a DICOM series; NIfTI input gets its mask as NIfTI or RLE")
-        need = volume_memory(pending, output, settings.volume_batch_size)
+        model_side = max(runner.input_size for runner in models.runners())
+        need = volume_memory(pending, output, settings.volume_batch_size, model_side)
         asked = time.monotonic()
         lease = await request.app.state.volume_budget.acquire(need, _describe(pending))
         waited = time.monotonic() - asked

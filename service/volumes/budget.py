@@ -6,13 +6,13 @@ sequences, ``n`` = slices per model call; figures from ``python scripts/benchmar
 docs/service.md):
 
     need = V * (b + WORK_BYTES_PER_VOXEL[output]) + BATCH_BYTES_PER_PIXEL * n * canvas pixels
-           + MODEL_BYTES_PER_SLICE * n + FILE_BYTES * files + header bytes + FIXED_BYTES
+           + MODEL_BYTES_PER_INPUT_PIXEL * n * S^2 + FILE_BYTES * files + header bytes + FIXED_BYTES
 
 ``WORK_BYTES_PER_VOXEL`` covers the mask (1), the component labels of post-processing (up to 4) and
 the answer; the batch term one batch of windowed slices, canvases and probability maps; the model
-term what one model call of ``n`` slices allocates (the bundled classifier at 256 x 256, the larger
-of the two models: re-measure when the models change). Each model runs one call at a time, so the
-model term is counted once per volume although volumes share it.
+term what one model call of ``n`` slices of the models' input side ``S`` (the larger of the two)
+allocates (measured on the bundled models: re-measure when the models change). Each model runs one
+call at a time, so volumes share the model term, but each counts it (a safe over-estimate).
 A request whose need is over ``MRI_MAX_VOLUME_MEMORY_BYTES`` is 413. The budget
 (``MRI_VOLUME_MEMORY_BUDGET_BYTES``) is shared by all volumes of the process: a request that does
 not fit waits, first come first served, at most ``MRI_MAX_VOLUME_WAITING`` of them and each at most
@@ -37,16 +37,18 @@ WORK_BYTES_PER_VOXEL = {"json": 6, "dicom-seg": 10}
 #: Bytes per canvas pixel of one batch (stored and float32 values, three channels, canvases, model
 #: inputs and outputs, probability maps back at slice size).
 BATCH_BYTES_PER_PIXEL = 64
-#: Bytes one model call allocates per slice (measured: the bundled classifier, 256 x 256 input).
-MODEL_BYTES_PER_SLICE = 10 * 1024 * 1024
+#: Bytes one model call allocates per input pixel of a slice (measured on the bundled models: the
+#: classifier, 256 x 256 input, 152; the segmenter, 128 x 128, 480; counted at the larger side).
+MODEL_BYTES_PER_INPUT_PIXEL = 160
 #: Bytes per DICOM file whose header is held (pydicom objects), and per request.
 FILE_BYTES = 64 * 1024
 FIXED_BYTES = 64 * 1024 * 1024
 
 
-def volume_memory(pending: PendingVolume, output: str, batch_size: int) -> int:
+def volume_memory(pending: PendingVolume, output: str, batch_size: int, model_side: int) -> int:
     """Bytes the request needs to decode, infer and answer ``pending`` (module docstring), with at
-    most ``batch_size`` slices per model call (``MRI_VOLUME_BATCH_SIZE``)."""
+    most ``batch_size`` slices per model call (``MRI_VOLUME_BATCH_SIZE``) of models whose input
+    side is at most ``model_side``."""
     side = max(pending.slice_shape)
     per_call = max(1, min(batch_size, BATCH_PIXELS // (side * side), max(pending.shape)))
     stored = pending.voxels * pending.channels * pending.itemsize
@@ -54,7 +56,7 @@ def volume_memory(pending: PendingVolume, output: str, batch_size: int) -> int:
         stored
         + pending.voxels * WORK_BYTES_PER_VOXEL[output]
         + BATCH_BYTES_PER_PIXEL * per_call * side * side
-        + MODEL_BYTES_PER_SLICE * per_call
+        + MODEL_BYTES_PER_INPUT_PIXEL * per_call * model_side * model_side
         + FILE_BYTES * pending.files
         + pending.header_bytes
         + FIXED_BYTES

@@ -22,13 +22,14 @@ def _pending(shape=(100, 256, 256), channels=1, itemsize=2, files=1) -> PendingV
 
 
 def test_the_need_grows_with_voxels_stored_bytes_sequences_files_and_answer():
-    base = volume_memory(_pending(), "json", 32)
-    assert volume_memory(_pending(shape=(200, 256, 256)), "json", 32) > base
-    assert volume_memory(_pending(itemsize=4), "json", 32) - base == 100 * 256 * 256 * 2
-    assert volume_memory(_pending(channels=3), "json", 32) > base
-    assert volume_memory(_pending(files=100), "json", 32) > base
-    assert volume_memory(_pending(), "dicom-seg", 32) > base
-    assert volume_memory(_pending(), "json", 8) < base  # fewer slices per model call
+    base = volume_memory(_pending(), "json", 32, 256)
+    assert volume_memory(_pending(shape=(200, 256, 256)), "json", 32, 256) > base
+    assert volume_memory(_pending(itemsize=4), "json", 32, 256) - base == 100 * 256 * 256 * 2
+    assert volume_memory(_pending(channels=3), "json", 32, 256) > base
+    assert volume_memory(_pending(files=100), "json", 32, 256) > base
+    assert volume_memory(_pending(), "dicom-seg", 32, 256) > base
+    assert volume_memory(_pending(), "json", 8, 256) < base  # fewer slices per model call
+    assert volume_memory(_pending(), "json", 32, 128) < base  # smaller models
 
 
 def _run(coroutine):
