@@ -25,7 +25,7 @@ Memory
     one batch at a time (at most ``batch_size`` slices and about ``BATCH_PIXELS`` canvas pixels),
     so no float or 8-bit copy of the whole volume is ever made. Beside the input it holds the
     boolean mask (1 byte per voxel) and, while post-processing, the component labels of the mask's
-    bounding box (2 bytes per voxel, 4 beyond 65,535 components).
+    bounding box (4 bytes per voxel).
 """
 
 from __future__ import annotations
@@ -197,12 +197,9 @@ def _nonzero_extent(mask: np.ndarray) -> list[np.ndarray]:
 
 
 def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """26-connected components, in 2-byte labels unless there are more than 65,535 of them."""
-    structure = np.ones((3, 3, 3), bool)
-    try:
-        labels, count = ndimage.label(mask, structure=structure, output=np.uint16)
-    except RuntimeError:  # scipy: more labels than the output type holds
-        labels, count = ndimage.label(mask, structure=structure, output=np.int32)
+    """26-connected components in 4-byte labels (a smaller type would cost more: on overflow scipy
+    labels again into a 4-byte copy and compares the two)."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), bool), output=np.int32)
     return labels, int(count)
 
 

@@ -91,7 +91,9 @@ class Settings(BaseSettings):
         4, ge=0, description="Most volumes waiting for the memory budget; one more is answered 503 with Retry-After."
     )
     volume_wait_s: float = Field(
-        30.0, gt=0, description="Most seconds a volume waits for the memory budget before a 503 with Retry-After."
+        120.0,
+        gt=0,
+        description="Most seconds a volume waits for the memory budget before a 503 with Retry-After.",
     )
     volume_timeout_s: float = Field(
         300.0,

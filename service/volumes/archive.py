@@ -192,14 +192,19 @@ class BoundedInflater(io.RawIOBase):
 
     def read_exactly(self, size: int) -> bytes:
         """``size`` bytes (fewer only at the end of the stream)."""
-        parts, left = [], size
-        while left > 0:
-            data = self._produce(left)
-            if not data:
-                break
-            parts.append(data)
-            left -= len(data)
-        return b"".join(parts)
+        return read_exactly(self, size)
+
+
+def read_exactly(stream: BinaryIO | io.RawIOBase, size: int) -> bytes:
+    """``size`` bytes of ``stream`` (fewer only at its end), however short its reads are."""
+    parts, left = [], size
+    while left > 0:
+        data = stream.read(left)
+        if not data:
+            break
+        parts.append(data)
+        left -= len(data)
+    return b"".join(parts)
 
 
 # --- zip ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import numpy as np
 
 from contract.volume import AxialFrame
 from service.errors import InvalidImage, UnsupportedImage
+from service.volumes.archive import read_exactly
 from service.volumes.volume import CheckStop, PendingVolume, Volume, VolumeLimits
 
 logger = logging.getLogger(__name__)
@@ -54,12 +55,12 @@ def header_class(first: bytes) -> type[nib.Nifti1Header] | None:
 
 def open_nifti(stream: BinaryIO, limits: VolumeLimits) -> PendingVolume:
     """Read and check the header of the NIfTI file ``stream`` (decompressed, at its start)."""
-    first = _read_exactly(stream, 4)
+    first = read_exactly(stream, 4)
     cls = header_class(first)
     if cls is None:
         raise UnsupportedImage("not a NIfTI-1 or NIfTI-2 file")
     size = 348 if cls is nib.Nifti1Header else 540
-    raw = first + _read_exactly(stream, size - 4)
+    raw = first + read_exactly(stream, size - 4)
     if len(raw) < size:
         raise InvalidImage("the NIfTI file is shorter than its header (truncated?)")
     try:
@@ -201,7 +202,7 @@ def _read_voxels(
         stop = min(n_values, start + _CHUNK_VALUES)
         if scale:
             size = (stop - start) * dtype.itemsize
-            chunk = _read_exactly(stream, size)
+            chunk = read_exactly(stream, size)
             if len(chunk) < size:
                 raise truncated
             values = np.frombuffer(chunk, dtype).astype(np.float32)
@@ -214,17 +215,6 @@ def _read_voxels(
     if not scale and dtype != dtype.newbyteorder("="):
         flat.byteswap(inplace=True)  # the file's byte order, read into native-order memory
     return flat.reshape(shape, order="F")
-
-
-def _read_exactly(stream: BinaryIO, size: int) -> bytes:
-    parts, left = [], size
-    while left > 0:
-        data = stream.read(left)
-        if not data:
-            break
-        parts.append(data)
-        left -= len(data)
-    return b"".join(parts)
 
 
 def _readinto_exactly(stream: BinaryIO, view: memoryview) -> int:

@@ -129,6 +129,18 @@ def dicom_series(
     return [files[i] for i in order]
 
 
+def edit_series(files: list[bytes], change) -> list[bytes]:
+    """The DICOM ``files`` each read, changed by ``change(dataset)`` and written again."""
+    edited = []
+    for data in files:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        change(ds)
+        buffer = io.BytesIO()
+        ds.save_as(buffer)
+        edited.append(buffer.getvalue())
+    return edited
+
+
 def zip_bytes(files: list[bytes], extra: dict[str, bytes] | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -217,15 +217,7 @@ def test_field_rules(client):
     _error(_post_nifti(client, vs.nifti_bytes(slices), mask_format="png"), 422)
 
 
-def _edit(files: list[bytes], change) -> list[bytes]:
-    edited = []
-    for data in files:
-        ds = pydicom.dcmread(io.BytesIO(data))
-        change(ds)
-        buffer = io.BytesIO()
-        ds.save_as(buffer)
-        edited.append(buffer.getvalue())
-    return edited
+_edit = vs.edit_series
 
 
 def test_series_without_positions_multi_frame_or_colour_are_422(client):
