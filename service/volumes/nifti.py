@@ -27,7 +27,7 @@ import numpy as np
 
 from contract.volume import AxialFrame
 from service.errors import InvalidImage, UnsupportedImage
-from service.volumes.archive import read_exactly
+from service.volumes.inflate import read_exactly
 from service.volumes.volume import CheckStop, PendingVolume, Volume, VolumeLimits
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,9 @@ from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from service.errors import InvalidImage, UnsupportedImage
-from service.volumes.archive import GZIP_MAGIC, ZIP_MAGIC, BoundedInflater, Budget, zip_members
+from service.volumes.archive import ZIP_MAGIC, zip_members
 from service.volumes.dicom_series import DICM_OFFSET, NO_IMAGE, is_dicom, open_series
+from service.volumes.inflate import GZIP_MAGIC, BoundedInflater, Budget
 from service.volumes.nifti import MAX_EXTENSION_BYTES, open_nifti
 from service.volumes.volume import CheckStop, PendingVolume, Volume, VolumeLimits
 
