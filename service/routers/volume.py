@@ -110,22 +110,12 @@ async def volume(
     await run_in_threadpool(_to_disk, [f for _, f in named])
     deadline = Deadline(settings.volume_timeout_s)
     pending = await run_in_threadpool(open_volume, uploads, limits, deadline.check)
+    method = postprocess or settings.volume_postprocess
     try:
         if output == DICOM_SEG and pending.kind != "dicom":
             raise InvalidImage("output=dicom-seg needs a DICOM series; NIfTI input gets its mask as NIfTI or RLE")
-        model_side = max(runner.input_size for runner in models.runners())
-        need = volume_memory(pending, output, settings.volume_batch_size, model_side)
-        asked = time.monotonic()
-        lease = await request.app.state.volume_budget.acquire(need, _describe(pending))
-        waited = time.monotonic() - asked
-        deadline.extend(waited)
-        logger.info(
-            "volume kind=%s shape=%s need_mib=%.0f waited_s=%.2f",
-            pending.kind, "x".join(map(str, pending.shape)), need / 2**20, waited,
-            extra={"volume_kind": pending.kind, "need_bytes": need, "waited_s": round(waited, 3)},
-        )
+        lease = await _lease(request, pending, output, models, settings, deadline)
         try:
-            method = postprocess or settings.volume_postprocess
             loaded, prediction, sequences = await run_in_threadpool(
                 _infer, pending, models, settings, method, deadline
             )
@@ -145,6 +135,29 @@ async def volume(
     )
     default_format: VolumeMaskFormat = "nifti" if loaded.kind == "nifti" else "rle"
     return _LeasedAnswer(answer_chunks(summary, loaded, prediction, mask_format or default_format), lease)
+
+
+async def _lease(
+    request: Request,
+    pending: PendingVolume,
+    output: str,
+    models: LoadedModels,
+    settings: Settings,
+    deadline: Deadline,
+) -> Lease:
+    """The memory the volume needs, from the process's budget (the wait is not counted as work)."""
+    model_side = max(runner.input_size for runner in models.runners())
+    need = volume_memory(pending, output, settings.volume_batch_size, model_side)
+    asked = time.monotonic()
+    lease = await request.app.state.volume_budget.acquire(need, _describe(pending))
+    waited = time.monotonic() - asked
+    deadline.extend(waited)
+    logger.info(
+        "volume kind=%s shape=%s need_mib=%.0f waited_s=%.2f",
+        pending.kind, "x".join(map(str, pending.shape)), need / 2**20, waited,
+        extra={"volume_kind": pending.kind, "need_bytes": need, "waited_s": round(waited, 3)},
+    )
+    return lease
 
 
 def _to_disk(uploads: list[UploadFile]) -> None:
