@@ -108,14 +108,13 @@ def open_series(
             skipped += 1
             continue
         file = _Unnamed(file)  # type: ignore[assignment]
-        header = _read_header(label, file)
-        header_bytes = file.tell()
-        if header.get("SOPClassUID") == MediaStorageDirectoryStorage or "PixelData" not in header:
+        header, kind = _read_header(label, file)
+        if kind != "image":
             skipped += 1
-            if header.get("SOPClassUID") != MediaStorageDirectoryStorage:
+            if kind == "no pixel data":
                 without_pixels.append(label)
             continue
-        images.append(_Image(label, file, header, header_bytes, _checked_frames(label, header)))
+        images.append(_Image(label, file, header, file.tell(), _checked_frames(label, header)))
     if not images:
         if without_pixels:
             raise InvalidImage(f"{without_pixels[0]}: {NO_PIXEL_DATA}")
@@ -123,18 +122,22 @@ def open_series(
     return _pending(images, limits, skipped)
 
 
-def _read_header(label: str, file: BinaryIO) -> Dataset:
-    """The header up to the pixel data, with ``PixelData`` kept as a marker (empty) when present."""
+def _read_header(label: str, file: BinaryIO) -> tuple[Dataset, str]:
+    """The header up to the pixel data (``PixelData`` kept as an empty marker when present) and what
+    the file is: ``image``, ``DICOMDIR`` or ``no pixel data``."""
     try:
         file.seek(0)
         header = pydicom.dcmread(file, stop_before_pixels=True)
+        position = file.tell()
         has_pixels = file.read(4) in _PIXEL_DATA_TAGS  # pydicom stops right before that element
+        file.seek(position)
+        directory = header.get("SOPClassUID") == MediaStorageDirectoryStorage
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on broken input
         logger.debug("DICOM header not readable: %r", exc)
         raise InvalidImage(f"{label}: {BROKEN_DICOM}") from None
     if has_pixels:
         header.PixelData = b""  # a marker only; pixels are decoded from the file later
-    return header
+    return header, "DICOMDIR" if directory else "image" if has_pixels else "no pixel data"
 
 
 def _checked_frames(label: str, header: Dataset) -> list[Frame]:
