@@ -172,8 +172,9 @@ def postprocess_mask(mask: np.ndarray, method: str, in_place: bool = False) -> n
     box = tuple(slice(int(idx.min()), int(idx.max()) + 1) for idx in _nonzero_extent(mask))
     labels, count = _label(mask[box])
     sizes = np.zeros(count + 1, np.int64)
-    for k in range(labels.shape[0]):  # per plane: bincount of the whole box would cast it to int64
-        sizes += np.bincount(labels[k].ravel(), minlength=count + 1)
+    step = max(1, _LABEL_CHUNK // max(1, labels[0].size))
+    for k in range(0, labels.shape[0], step):  # in chunks: bincount casts its input to int64
+        sizes += np.bincount(labels[k : k + step].ravel(), minlength=count + 1)
     sizes[0] = 0
     keep = np.zeros(count + 1, bool)
     if method == "largest":
@@ -185,6 +186,10 @@ def postprocess_mask(mask: np.ndarray, method: str, in_place: bool = False) -> n
     for k in range(labels.shape[0]):
         region[k] = keep[labels[k]]
     return mask
+
+
+#: Labels counted per bincount call (its int64 copy of them: 32 MiB).
+_LABEL_CHUNK = 1 << 22
 
 
 def _nonzero_extent(mask: np.ndarray) -> list[np.ndarray]:

@@ -65,7 +65,7 @@ def dicom_zip(slices: np.ndarray) -> bytes:
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-    series, frame = generate_uid(), generate_uid()
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for k, image in enumerate(slices):
@@ -75,6 +75,9 @@ def dicom_zip(slices: np.ndarray) -> bytes:
             ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = MRImageStorage
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
             ds.Modality, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = "MR", series, frame
+            ds.StudyInstanceUID, ds.StudyID, ds.StudyDate, ds.StudyTime = study, "1", "20260101", "120000"
+            ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "BENCH", "Bench^Mark", "", "O"
+            ds.AccessionNumber, ds.ReferringPhysicianName, ds.SeriesNumber, ds.InstanceNumber = "", "", 1, k + 1
             ds.ImageOrientationPatient, ds.ImagePositionPatient = [1, 0, 0, 0, 1, 0], [0, 0, 0.6 * k]
             ds.PixelSpacing, ds.Rows, ds.Columns = [0.5, 0.5], *image.shape
             ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
@@ -136,6 +139,8 @@ def post(url: str, data: bytes, name: str) -> tuple[int, float]:
     start = time.perf_counter()
     params = {"output": "dicom-seg"} if OUTPUT["output"] == "dicom-seg" else {"mask_format": "rle"}
     response = httpx.post(f"{url}/volume", params=params, files={"file": (name, data)}, timeout=900)
+    if response.status_code != 200:
+        print(f"  {response.status_code}: {response.text[:300]}", flush=True)
     return response.status_code, time.perf_counter() - start
 
 
