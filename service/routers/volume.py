@@ -222,8 +222,9 @@ def _ref(models: LoadedModels, role: str) -> ModelRef:
 
 def _seg_response(loaded: Volume, prediction: VolumePrediction, segmenter: ModelRef, method: str) -> Response:
     assert loaded.datasets is not None
+    step = loaded.spacing_mm[0] if loaded.spacing_mm is not None else None
     body = segmentation_bytes(
-        loaded.datasets, prediction.mask, segmenter.name, segmenter.version, loaded.frame_order
+        loaded.datasets, prediction.mask, segmenter.name, segmenter.version, loaded.frame_order, step
     )
     voxels = int(prediction.mask.sum())
     headers = {

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 
 import highdicom as hd
 import numpy as np
 import pydicom
+from pydicom.datadict import tag_for_keyword
 from pydicom.sr.codedict import codes
 
 from service.errors import InvalidImage
@@ -42,16 +44,23 @@ def segmentation_bytes(
     model_name: str,
     model_version: str,
     frame_order: list[int] | None = None,
+    slice_step_mm: float | None = None,
 ) -> bytes:
     """A DICOM SEG (Part 10 bytes) of ``mask`` ``(slices, rows, columns)``: slice ``k`` is frame
     ``frame_order[k]`` of ``datasets`` (single-frame images, or one multi-frame image), counted in
-    their order (default: slice ``k`` is frame ``k``)."""
+    their order (default: slice ``k`` is frame ``k``). Single-frame images without
+    ``SliceThickness`` get the series' slice step (``slice_step_mm``, from their positions): the
+    SEG's pixel measures need one."""
     frames = sum(int(ds.get("NumberOfFrames") or 1) for ds in datasets)
     if len(datasets) > 1 and frames != len(datasets):
         raise InvalidImage(
             "output=dicom-seg is not available for a series of several multi-frame images; "
             "ask for the JSON answer, or send one multi-frame image"
         )
+    if slice_step_mm is not None:
+        for ds in datasets:
+            if "SliceThickness" not in ds and "PerFrameFunctionalGroupsSequence" not in ds:
+                ds.SliceThickness = f"{slice_step_mm:.6g}"
     by_frame = np.empty(mask.shape, np.uint8)
     by_frame[np.asarray(frame_order if frame_order is not None else range(len(mask)))] = mask
     description = hd.seg.SegmentDescription(
@@ -83,7 +92,7 @@ def segmentation_bytes(
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
         # highdicom refuses sources that lack what a SEG must copy (patient, study, frame of reference)
         logger.debug("DICOM SEG could not be written: %r", exc)
-        missing = [k for k in SEG_NEEDS if k not in datasets[0]]
+        missing = [k for k in SEG_NEEDS if k not in datasets[0]] or _named_attribute(exc)
         reason = f"the series lacks {', '.join(missing)}" if missing else "its DICOM attributes are incomplete"
         raise InvalidImage(
             f"a DICOM SEG cannot be made from this series ({reason}); ask for the JSON answer instead"
@@ -91,3 +100,9 @@ def segmentation_bytes(
     buffer = io.BytesIO()
     seg.save_as(buffer)
     return buffer.getvalue()
+
+
+def _named_attribute(exc: Exception) -> list[str]:
+    """The DICOM keyword a highdicom error names (``... has no attribute 'SliceThickness'``), if any."""
+    match = re.search(r"attribute '(\w+)'", str(exc))
+    return [match.group(1)] if match and tag_for_keyword(match.group(1)) is not None else []

@@ -372,3 +372,14 @@ def test_a_mask_of_isolated_voxels_stays_within_the_memory_model(make_client, tm
         response = _post(client, data, "v.nii.gz", postprocess="drop_small")
     assert _check(response, 200)["tumour_voxels"] > 1_000_000
     assert growth() < need, f"grew {growth() / 2**20:.0f} MiB; the model says {need / 2**20:.0f} MiB"
+
+
+def test_a_seg_of_a_series_without_slice_thickness_takes_the_step_and_without_spacing_says_so(client):
+    thin = _dicom(lambda ds: delattr(ds, "SliceThickness"))
+    response = _post_files(client, thin, output="dicom-seg")
+    assert response.status_code == 200, response.text
+    seg = pydicom.dcmread(io.BytesIO(response.content))
+    measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert float(measures.SliceThickness) == pytest.approx(3.0)
+    flat = _dicom(lambda ds: delattr(ds, "PixelSpacing"))
+    _check(_post_files(client, flat, output="dicom-seg"), 422, "lacks PixelSpacing")
