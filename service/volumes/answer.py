@@ -16,7 +16,7 @@ from typing import Literal
 import nibabel as nib
 import numpy as np
 
-from contract.volume import VolumePrediction, sequences_of
+from contract.volume import VolumePrediction
 from service.masks import rle_counts
 from service.schemas import ModelRef
 from service.volumes.schemas import VolumeModels, VolumeSlice, VolumeSummary
@@ -111,11 +111,6 @@ def nifti_mask_chunks(volume: Volume, mask: np.ndarray) -> Iterator[bytes]:
     yield compressor.flush()
 
 
-def nifti_mask_bytes(volume: Volume, mask: np.ndarray) -> bytes:
-    """:func:`nifti_mask_chunks` joined (a ``.nii.gz`` file's bytes)."""
-    return b"".join(nifti_mask_chunks(volume, mask))
-
-
 def _base64(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """Base64 of the concatenated ``chunks``, emitted as it goes (3-byte groups)."""
     pending = b""
@@ -127,9 +122,3 @@ def _base64(chunks: Iterator[bytes]) -> Iterator[bytes]:
             pending = pending[cut:]
     if pending:
         yield base64.b64encode(pending)
-
-
-def volume_sequences(volume: Volume) -> str:
-    """What the answer was computed from (``sequences``)."""
-    assert volume.data is not None
-    return sequences_of(volume.data)

@@ -15,12 +15,6 @@ from service.errors import InvalidImage, RequestTooLarge
 CheckStop = Callable[[], None]
 
 
-def check_bytes(size: int, limit: int, what: str) -> None:
-    """413 when ``size`` decompressed bytes exceed ``limit``."""
-    if size > limit:
-        raise RequestTooLarge(f"{what} is {size} bytes decompressed; the limit is {limit} bytes")
-
-
 @dataclass(frozen=True)
 class VolumeLimits:
     """Set from ``MRI_MAX_VOLUME_*`` (``service.routers.volume.volume_limits``). ``max_slices``: most
@@ -40,7 +34,9 @@ class VolumeLimits:
         return 2 * self.max_slices
 
     def check_bytes(self, size: int, what: str) -> None:
-        check_bytes(size, self.max_bytes, what)
+        """413 when ``size`` decompressed bytes exceed ``max_bytes``."""
+        if size > self.max_bytes:
+            raise RequestTooLarge(f"{what} is {size} bytes decompressed; the limit is {self.max_bytes} bytes")
 
     def check_slices(self, count: int, what: str = "the volume") -> None:
         if count > self.max_slices:
