@@ -1,8 +1,8 @@
 """Whole volumes: how a 3-D scan becomes model slices and how the slice answers become a 3-D mask.
 
 Shared by the service (``POST /volume``) and the evaluation (``training/volume_eval.py``), so both
-run the same rules. NumPy, nibabel's orientation helpers and scipy only: no Keras import; the
-models are passed in as callables.
+run the same rules. NumPy, OpenCV, nibabel's orientation helpers and scipy only: no Keras import;
+the models are passed in as callables.
 
 Geometry
     A volume is an array on the input's own voxel grid with a 4x4 voxel-to-world affine in RAS+ mm
@@ -11,21 +11,26 @@ Geometry
     permutation/flip, no resampling). The *slice axis* is the input axis nearest superior-inferior;
     each slice along it is turned into the orientation of the training slices: anterior at the top,
     the patient's right on the image's left. Slices keep the input's order (slice ``k`` of the answer
-    is index ``k`` along the input's slice axis) and masks are mapped back onto the input grid.
+    is index ``k`` along the input's slice axis) and masks are mapped back onto the input grid. A
+    slice that is not square, or whose pixels are not square (the affine's column lengths), reaches
+    the model on a square canvas with its true proportions (:mod:`contract.canvas`), not stretched.
 
 Intensities
-    :func:`normalise_volume`: per sequence (channel), over the **whole volume**, the percentile
-    window of :mod:`contract.windowing` (0.5th to 99.5th percentile) onto 0..``VOLUME_TARGET[c]``,
-    clipped to 0..255. The targets are the medians, over the 62 training
-    patients, of each sequence's 99.5th percentile in the training data
-    (``python scripts/volume_intensity_reference.py``), so a volume from a scanner (any scale, any
-    dtype) reaches the models with the intensities the training slices have. It does not depend on
-    the volume's scale, so a volume stored as uint8, int16 or float gives the same answer.
+    Windowed per sequence over the **whole volume** (:mod:`contract.volume_window`, re-exported
+    here), so a volume of any scale and dtype reaches the models with the training intensities.
+
+Memory
+    :func:`predict_volume` streams: the window is fitted on a strided sample of at most about
+    ``PERCENTILE_SAMPLE`` voxels per sequence, and slices are windowed, inferred and mapped back
+    one batch at a time (at most ``batch_size`` slices and about ``BATCH_PIXELS`` canvas pixels),
+    so no float or 8-bit copy of the whole volume is ever made. Beside the input it holds the
+    boolean mask (1 byte per voxel) and, while post-processing, the component labels of the mask's
+    bounding box (4 bytes per voxel).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,18 +38,34 @@ import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 from scipy import ndimage
 
-from contract.spec import (
-    CHANNELS,
-    FLAIR_CHANNEL,
-    SEQUENCES_ALL,
-    SEQUENCES_FLAIR_ONLY,
-    mask_from_probabilities,
+from contract.canvas import SquareCanvas
+from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
+from contract.volume_window import (
+    PERCENTILE_SAMPLE,
+    VOLUME_PERCENTILES,
+    VOLUME_TARGET,
+    VolumeWindow,
+    normalise_volume,
 )
-from contract.windowing import percentile_window
 
-#: Where the high percentile lands, per sequence (pre-contrast, FLAIR, post-contrast): the median
-#: 99.5th percentile of the training volumes (scripts/volume_intensity_reference.py).
-VOLUME_TARGET = (149.0, 148.0, 142.0)
+__all__ = [
+    "BATCH_PIXELS",
+    "PERCENTILE_SAMPLE",
+    "VOLUME_PERCENTILES",
+    "VOLUME_TARGET",
+    "AxialFrame",
+    "VolumePrediction",
+    "VolumeWindow",
+    "normalise_volume",
+    "postprocess_volume_mask",
+    "predict_volume",
+    "volume_sequences",
+]
+
+#: Most canvas pixels of one batch of slices (32 slices of 256 x 256): bounds the working memory of a
+#: batch whatever the slice size (a 1024 x 1024 volume goes 2 slices at a time).
+BATCH_PIXELS = 32 * 256 * 256
+
 
 #: 3-D post-processing of the mask: ``none``; ``largest``: keep the largest 3-D connected component
 #: (26-connectivity, across slices); ``drop_small``: drop components under ``SMALL_COMPONENT_FRACTION``
@@ -53,7 +74,7 @@ PostProcess = Literal["none", "largest", "drop_small"]
 POSTPROCESS_CHOICES: tuple[str, ...] = ("none", "largest", "drop_small")
 SMALL_COMPONENT_FRACTION = 0.1
 #: Default post-processing and classifier gating, chosen on the validation patients
-#: (``python scripts/volume_choices.py``; figures in docs/service.md).
+#: (``python scripts/volume_postprocess_choice.py``; figures in docs/service.md).
 DEFAULT_POSTPROCESS: PostProcess = "drop_small"
 DEFAULT_GATE = False
 
@@ -65,40 +86,34 @@ def volume_sequences(volume: np.ndarray) -> str:
     return SEQUENCES_ALL if volume.ndim == 4 else SEQUENCES_FLAIR_ONLY
 
 
-def normalise_volume(volume: np.ndarray) -> np.ndarray:
-    """``(X, Y, Z)`` (FLAIR) or ``(X, Y, Z, 3)`` (the three sequences) of any numeric dtype ->
-    ``(X, Y, Z, 3)`` uint8 on the same grid (module rule; FLAIR repeated on the three channels).
-
-    Non-finite values count as 0; a constant sequence becomes 0.
-    """
-    if volume.ndim == 3:
-        flair = percentile_window(volume, VOLUME_TARGET[FLAIR_CHANNEL])
-        return np.repeat(flair[..., None], len(CHANNELS), axis=-1)
-    if volume.ndim != 4 or volume.shape[3] != len(CHANNELS):
-        raise ValueError(f"expected (X, Y, Z) or (X, Y, Z, 3), got shape {volume.shape}")
-    windowed = [percentile_window(volume[..., c], VOLUME_TARGET[c]) for c in range(len(CHANNELS))]
-    return np.stack(windowed, axis=-1)
-
-
 @dataclass(frozen=True)
 class AxialFrame:
     """How an input voxel grid maps to model slices (module docstring, Geometry).
 
     ``ornt``: nibabel orientation of the input axes (``io_orientation(affine)``); ``shape``: the
-    input's spatial shape.
+    input's spatial shape; ``zooms``: the length of each affine column (voxel size per input axis,
+    in the affine's unit).
     """
 
     ornt: np.ndarray
     shape: tuple[int, int, int]
+    zooms: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     @classmethod
     def of(cls, affine: np.ndarray, shape: Sequence[int]) -> AxialFrame:
-        return cls(io_orientation(np.asarray(affine, dtype=np.float64)), tuple(int(s) for s in shape[:3]))
+        affine = np.asarray(affine, dtype=np.float64)
+        zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+        return cls(
+            io_orientation(affine), tuple(int(s) for s in shape[:3]), tuple(float(z) for z in zooms)
+        )
+
+    def _input_axis(self, canonical: int) -> int:
+        return int(np.flatnonzero(self.ornt[:, 0] == canonical)[0])
 
     @property
     def slice_axis(self) -> int:
         """The input axis nearest superior-inferior."""
-        return int(np.flatnonzero(self.ornt[:, 0] == 2)[0])
+        return self._input_axis(2)
 
     @property
     def n_slices(self) -> int:
@@ -107,8 +122,12 @@ class AxialFrame:
     @property
     def slice_shape(self) -> tuple[int, int]:
         """(height, width) of a slice in the training orientation: (anterior-posterior, right-left)."""
-        canonical = [self.shape[int(np.flatnonzero(self.ornt[:, 0] == k)[0])] for k in range(3)]
-        return canonical[1], canonical[0]
+        return self.shape[self._input_axis(1)], self.shape[self._input_axis(0)]
+
+    @property
+    def pixel_spacing(self) -> tuple[float, float]:
+        """(row, column) pixel size of a slice in the training orientation."""
+        return self.zooms[self._input_axis(1)], self.zooms[self._input_axis(0)]
 
     def _ascending(self) -> bool:
         """True when input slice index grows toward superior (canonical order)."""
@@ -116,7 +135,8 @@ class AxialFrame:
 
     def to_slices(self, volume: np.ndarray) -> np.ndarray:
         """``(X, Y, Z, ...)`` on the input grid -> ``(N, H, W, ...)`` slices in the training
-        orientation, slice ``k`` = index ``k`` along the input's slice axis."""
+        orientation, slice ``k`` = index ``k`` along the input's slice axis. Also takes a block of
+        consecutive indices along the slice axis (:meth:`block`): slice ``k`` is then its index ``k``."""
         canonical = apply_orientation(volume, self.ornt)  # (R, A, S, ...)
         slices = np.swapaxes(canonical, 0, 2)[
             :, ::-1, ::-1
@@ -124,29 +144,72 @@ class AxialFrame:
         return np.ascontiguousarray(slices if self._ascending() else slices[::-1])
 
     def from_slices(self, slices: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`to_slices`: ``(N, H, W, ...)`` slices -> the input grid."""
+        """Inverse of :meth:`to_slices`: ``(N, H, W, ...)`` slices -> the input grid (or a block of it)."""
         slices = slices if self._ascending() else slices[::-1]
         canonical = np.swapaxes(slices[:, ::-1, ::-1], 0, 2)
         return np.ascontiguousarray(apply_orientation(canonical, ornt_transform(_RAS, self.ornt)))
 
+    def block(self, volume: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """The view of ``volume`` at slice indices ``start:stop`` (all other axes whole)."""
+        index = [slice(None)] * volume.ndim
+        index[self.slice_axis] = slice(start, stop)
+        return volume[tuple(index)]
 
-def postprocess_volume_mask(mask: np.ndarray, method: str) -> np.ndarray:
-    """Apply the 3-D post-processing ``method`` (see ``PostProcess``) to a boolean 3-D mask."""
+
+def postprocess_volume_mask(mask: np.ndarray, method: str, in_place: bool = False) -> np.ndarray:
+    """Apply the 3-D post-processing ``method`` (see ``PostProcess``) to a boolean 3-D mask.
+
+    Returns a new mask, or ``mask`` itself changed with ``in_place``; only the mask's bounding box
+    is labelled."""
+    if method not in POSTPROCESS_CHOICES:
+        raise ValueError(f"unknown post-processing {method!r}; choose from {POSTPROCESS_CHOICES}")
     if method == "none" or not mask.any():
         return mask
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
-    sizes = np.bincount(labels.ravel())[1:]
+    if not in_place:
+        mask = mask.copy()
+    box = tuple(slice(int(idx.min()), int(idx.max()) + 1) for idx in _nonzero_extent(mask))
+    labels, count = _label(mask[box])
+    sizes = np.zeros(count + 1, np.int64)
+    step = max(1, _LABEL_CHUNK // max(1, labels[0].size))
+    for k in range(0, labels.shape[0], step):  # in chunks: bincount casts its input to int64
+        sizes += np.bincount(labels[k : k + step].ravel(), minlength=count + 1)
+    sizes[0] = 0
+    keep = np.zeros(count + 1, bool)
     if method == "largest":
-        keep = np.array([int(np.argmax(sizes)) + 1])
-    elif method == "drop_small":
-        keep = np.flatnonzero(sizes >= SMALL_COMPONENT_FRACTION * sizes.max()) + 1
+        keep[int(np.argmax(sizes))] = True
     else:
-        raise ValueError(f"unknown post-processing {method!r}; choose from {POSTPROCESS_CHOICES}")
-    return np.isin(labels, keep)
+        keep[sizes >= SMALL_COMPONENT_FRACTION * sizes.max()] = True
+        keep[0] = False
+    region = mask[box]
+    for k in range(labels.shape[0]):
+        region[k] = keep[labels[k]]
+    return mask
+
+
+#: Labels counted per bincount call (its int64 copy of them: 32 MiB).
+_LABEL_CHUNK = 1 << 22
+
+
+def _nonzero_extent(mask: np.ndarray) -> list[np.ndarray]:
+    """Per axis, the indices where the mask has any voxel (for its bounding box)."""
+    extent = []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        extent.append(np.flatnonzero(mask.any(axis=others)))
+    return extent
+
+
+def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """26-connected components in 4-byte labels (a smaller type would cost more: on overflow scipy
+    labels again into a 4-byte copy and compares the two)."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), bool), output=np.int32)
+    return labels, int(count)
 
 
 #: ``(N, H, W, 3)`` uint8 slices -> ``(N,)`` tumour probabilities / ``(N, S, S[, 1])`` probability maps.
 Predict = Callable[[np.ndarray], np.ndarray]
+#: Called before each batch with (slices done, slices in all); may raise to stop the work.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -165,7 +228,9 @@ class VolumePrediction:
 
     def slice_pixels(self) -> np.ndarray:
         """Tumour pixels of each slice (input order)."""
-        return np.moveaxis(self.mask, self.frame.slice_axis, 0).reshape(self.frame.n_slices, -1).sum(axis=1)
+        return np.array(
+            [int(np.count_nonzero(self.frame.block(self.mask, k, k + 1))) for k in range(self.frame.n_slices)]
+        )
 
 
 def predict_volume(
@@ -178,31 +243,64 @@ def predict_volume(
     batch_size: int = 32,
     postprocess: str = DEFAULT_POSTPROCESS,
     gate: bool = DEFAULT_GATE,
-    normalise: Callable[[np.ndarray], np.ndarray] = normalise_volume,
+    normalise: Callable[[np.ndarray], np.ndarray] | None = None,
+    progress: Progress | None = None,
 ) -> VolumePrediction:
     """Run one volume (``(X, Y, Z)`` FLAIR or ``(X, Y, Z, 3)``, any dtype) through both models.
 
-    Intensities are normalised over the whole volume, slices are taken axially in the training
-    orientation and inferred ``batch_size`` at a time; with ``gate`` only slices the classifier
-    calls positive are segmented (as ``/analyze`` does). Probability maps are resized to the slice
-    size and thresholded (``contract.mask_from_probabilities``), mapped back to the input grid and
-    post-processed in 3-D. ``normalise`` is :func:`normalise_volume` (another function only to
-    measure the rule against alternatives).
+    Intensities are windowed over the whole volume (:class:`VolumeWindow`), slices are taken axially
+    in the training orientation, put on their square canvas (:mod:`contract.canvas`; the pixel size
+    is the affine's) and inferred a batch at a time (module docstring, Memory); with ``gate`` only
+    slices the classifier calls positive are segmented (as ``/analyze`` does). Probability maps come
+    back to the slice size and are thresholded (``>= segmenter_threshold``), mapped back to the input
+    grid and post-processed in 3-D. ``normalise`` replaces the window by a whole-volume function
+    (``(X, Y, Z[, 3])`` -> ``(X, Y, Z, 3)`` uint8; only to measure the rule against alternatives).
+    ``progress`` is called before each batch.
     """
     frame = AxialFrame.of(affine, volume.shape)
-    slices = frame.to_slices(normalise(volume))
-    probabilities = np.concatenate(
-        [
-            np.asarray(classify(slices[i : i + batch_size]), np.float32).reshape(-1)
-            for i in range(0, len(slices), batch_size)
-        ]
+    if normalise is None or normalise is normalise_volume:
+        source, window = volume, VolumeWindow.fit(volume)
+    else:
+        source, window = normalise(volume), None
+    canvas = SquareCanvas.of(frame.slice_shape, frame.pixel_spacing)
+    per_batch = max(1, min(batch_size, BATCH_PIXELS // canvas.side**2))
+    probabilities = np.zeros(frame.n_slices, np.float32)
+    mask = np.zeros(frame.shape, bool)
+    for start, stop in _batches(frame.n_slices, per_batch):
+        if progress is not None:
+            progress(start, frame.n_slices)
+        block = frame.to_slices(frame.block(source, start, stop))
+        slices = window.apply(block) if window is not None else block
+        probabilities[start:stop], maps = _run_models(
+            canvas.put(slices), classify, segment, classifier_threshold, gate
+        )
+        masks = np.zeros((stop - start, *frame.slice_shape), bool)
+        for i, prob in enumerate(maps):
+            if prob is not None:
+                masks[i] = canvas.take(prob) >= segmenter_threshold
+        frame.block(mask, start, stop)[...] = frame.from_slices(masks)
+    return VolumePrediction(
+        probabilities=probabilities,
+        has_tumour=probabilities >= classifier_threshold,
+        mask=postprocess_volume_mask(mask, postprocess, in_place=True),
+        frame=frame,
     )
-    has_tumour = probabilities >= classifier_threshold
-    wanted = np.flatnonzero(has_tumour) if gate else np.arange(len(slices))
-    masks = np.zeros(slices.shape[:3], bool)
-    for start in range(0, len(wanted), batch_size):
-        chosen = wanted[start : start + batch_size]
-        for index, prob in zip(chosen, segment(slices[chosen]), strict=True):
-            masks[index] = mask_from_probabilities(prob, frame.slice_shape, segmenter_threshold)
-    mask = postprocess_volume_mask(frame.from_slices(masks), postprocess)
-    return VolumePrediction(probabilities=probabilities, has_tumour=has_tumour, mask=mask, frame=frame)
+
+
+def _batches(total: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, total, size):
+        yield start, min(total, start + size)
+
+
+def _run_models(
+    batch: np.ndarray, classify: Predict, segment: Predict, classifier_threshold: float, gate: bool
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """The one place that calls the models: tumour probabilities of a batch of canvases and the
+    probability map of each (None for a slice left out by ``gate``)."""
+    probabilities = np.asarray(classify(batch), np.float32).reshape(-1)
+    wanted = np.flatnonzero(probabilities >= classifier_threshold) if gate else np.arange(len(batch))
+    maps: list[np.ndarray | None] = [None] * len(batch)
+    if len(wanted):
+        for index, prob in zip(wanted, segment(batch[wanted]), strict=True):
+            maps[int(index)] = prob
+    return probabilities, maps

@@ -5,9 +5,11 @@
 # GET /v2/health/ready answers 200 (a few seconds). Arguments go to uvicorn and win over these:
 #   bash scripts/serve.sh                             # http://127.0.0.1:8000
 #   bash scripts/serve.sh --host 0.0.0.0 --port 9000  # reachable from other machines
-# The service's settings are MRI_* environment variables (README: Configuration).
+# The service's settings are MRI_* environment variables (README: Configuration). uvicorn runs
+# with h11, which refuses a request header block over 16 KiB while parsing it (raise it with
+# --h11-max-incomplete-event-size N together with MRI_MAX_HEADER_BYTES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup_env.sh
 source scripts/setup_env.sh serve
-exec uvicorn service.main:app --host 127.0.0.1 --port 8000 --no-access-log "$@"
+exec uvicorn service.main:app --host 127.0.0.1 --port 8000 --no-access-log --http h11 "$@"

@@ -44,13 +44,22 @@ class InvalidImage(ImageError):
     status_code = 422
 
 
+class Overloaded(ImageError):
+    """Work the service cannot take on now (the volume memory budget is taken and its queue full or
+    waited out, or a volume ran past its time budget): HTTP 503 with ``Retry-After``."""
+
+    status_code = 503
+
+
 async def _image_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ImageError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    headers = overloaded_headers(request) if exc.status_code == 503 else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
 def overloaded_headers(request: Request) -> dict[str, str]:
-    """``Retry-After`` (MRI_RETRY_AFTER_S) of the 503 answered when a model's queue is full."""
+    """``Retry-After`` (MRI_RETRY_AFTER_S) of every 503 answered for load (a model's queue, the
+    volume memory budget, a volume's time budget)."""
     return {"Retry-After": str(request.app.state.settings.retry_after_s)}
 
 
@@ -60,7 +69,13 @@ async def _queue_full(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    logger.error(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra={"method": request.method, "path": request.url.path},
+    )
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
@@ -74,8 +89,10 @@ def register_exception_handlers(app: FastAPI) -> None:
 #: OpenAPI documentation of the error answers of the image endpoints.
 IMAGE_ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
     401: {"description": "Missing or wrong X-API-Key (when MRI_API_KEY is set)"},
+    408: {"description": "Request body not received within MRI_BODY_TIMEOUT_S"},
     413: {"description": "Request body over MRI_MAX_UPLOAD_BYTES"},
     415: {"description": "Not a supported image (PNG, JPEG, TIFF, DICOM) or DICOM transfer syntax"},
     422: {"description": "Missing field, too many files, image too small/large or undecodable, non-MR DICOM"},
+    431: {"description": "Request headers over MRI_MAX_HEADER_BYTES"},
     503: {"description": "Models not loaded yet, or overloaded (too many requests queued; Retry-After)"},
 }

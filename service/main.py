@@ -32,7 +32,9 @@ from service.logs import REQUEST_ID_HEADER, configure_logging, valid_request_id
 from service.metrics import ServiceMetrics
 from service.middleware import (
     BodySizeLimitMiddleware,
+    BodyTimeoutMiddleware,
     ContentSecurityPolicyMiddleware,
+    HeaderLimitMiddleware,
     RequestObservabilityMiddleware,
 )
 from service.routers import analyze, classify, health, metrics, models, oip, preview, segment, volume, web
@@ -108,13 +110,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics()
     app.state.models = None
     app.state.load_error = None
+    app.state.volume_budget = volume.memory_budget(settings)
     register_exception_handlers(app)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_upload_bytes,
         path_limits={volume.PATH: settings.max_volume_upload_bytes},
     )
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
     app.add_middleware(ContentSecurityPolicyMiddleware)  # HTML pages load nothing from elsewhere
+    app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(  # probes (every few seconds from an orchestrator) are logged at DEBUG
         RequestObservabilityMiddleware,
         metrics=app.state.metrics,

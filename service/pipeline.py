@@ -152,10 +152,16 @@ def _segmentation(mask: np.ndarray, image: DecodedSlice, mask_format: MaskFormat
 
 
 def predict_volume(
-    models: LoadedModels, data: np.ndarray, affine: np.ndarray, batch_size: int, postprocess: str, gate: bool
+    models: LoadedModels,
+    data: np.ndarray,
+    affine: np.ndarray,
+    batch_size: int,
+    postprocess: str,
+    gate: bool,
+    progress: contract_volume.Progress | None = None,
 ) -> VolumePrediction:
     """One volume through both models of its input path (FLAIR only: a 3-D volume), ``batch_size`` slices
-    per model call (``contract.volume``)."""
+    per model call (``contract.volume``); ``progress`` is called before each batch (it may raise to stop)."""
     sequences = contract_volume.volume_sequences(data)
     classifier, segmenter = models.runner("classifier", sequences), models.runner("segmenter", sequences)
     return contract_volume.predict_volume(
@@ -168,4 +174,5 @@ def predict_volume(
         batch_size=batch_size,
         postprocess=postprocess,
         gate=gate,
+        progress=progress,
     )

@@ -102,6 +102,35 @@ class Settings(BaseSettings):
         DEFAULT_GATE,
         description="/volume segments only the slices the classifier calls positive (as /analyze does).",
     )
+    max_volume_memory_bytes: int = Field(
+        1024 * 1024 * 1024,
+        gt=0,
+        description="Most memory one volume may need (estimated from its headers before decoding; docs: memory model); past it 413.",
+    )
+    volume_memory_budget_bytes: int = Field(
+        2 * 1024 * 1024 * 1024,
+        gt=0,
+        description="Memory all volumes being worked on may need together; a volume that does not fit waits (FIFO).",
+    )
+    max_volume_waiting: int = Field(
+        4, ge=0, description="Most volumes waiting for the memory budget; one more is answered 503 with Retry-After."
+    )
+    volume_wait_s: float = Field(
+        120.0,
+        gt=0,
+        description="Most seconds a volume waits for the memory budget before a 503 with Retry-After.",
+    )
+    volume_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Time budget of one volume (reading, inference, answer), checked between files and slice batches; past it 503.",
+    )
+    body_timeout_s: float = Field(
+        120.0, gt=0, description="Most seconds a request may take to send its whole body; past it 408."
+    )
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, description="Most bytes of a request's header block (names and values); past it 431."
+    )
     api_key: SecretStr | None = Field(
         None,
         description="When set, every request except health, metrics, docs and the page (/, /web/*) needs "

@@ -68,7 +68,9 @@ def decode_image(data: bytes, content_type: str | None, limits: ImageLimits) -> 
     except (ImageError, MemoryError):
         raise
     except Exception as exc:  # a decoder's own failure on hostile or unusual bytes: the file's fault
-        logger.warning("%s decoder failed: %s: %s", fmt, type(exc).__name__, exc)
+        logger.warning(
+            "%s decoder failed on an upload: %s", fmt, type(exc).__name__, extra={"decoder_error": str(exc)}
+        )
         raise InvalidImage(f"the {fmt.upper()} file could not be decoded") from exc
     three = to_three_channels(pixels)
     return DecodedSlice(three, spacing, fmt, slice_sequences(three))

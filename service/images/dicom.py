@@ -40,18 +40,27 @@ logger = logging.getLogger(__name__)
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 #: The only ``Modality`` the models were trained on.
 MR_MODALITY = "MR"
+#: The one answer (422) for a DICOM file whose header or pixel data pydicom cannot read, on every
+#: endpoint (slices and volumes), whatever the decoder's own error.
+BROKEN_DICOM = "the DICOM file is broken or truncated: its header or pixel data cannot be read"
+NO_PIXEL_DATA = "the DICOM file has no pixel data"
+NO_ROWS_COLUMNS = "the DICOM file has no Rows/Columns"
 
 
 def decode_dicom(data: bytes, limits: ImageLimits) -> tuple[np.ndarray, tuple[float, float] | None]:
     """Decode one DICOM slice to uint8 ``(H, W)`` or ``(H, W, 3)`` and its pixel spacing in mm.
 
-    A failure of pydicom on a broken file (values are parsed lazily, so anywhere) is a 422."""
+    A failure of pydicom on a file with the ``DICM`` marker (values are parsed lazily, so anywhere)
+    is :data:`BROKEN_DICOM` (422), as in a volume."""
     part10 = has_dicom_magic(data)
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=not part10)
         # Without the 'DICM' marker only the content type said DICOM: no pixels = not DICOM.
         recognised = part10 or any(tag in ds for tag in _PIXEL_TAGS)
-    except Exception:  # pydicom raises many types on broken input
+    except Exception as exc:
+        logger.debug("DICOM header not readable: %r", exc)
+        if part10:
+            raise InvalidImage(BROKEN_DICOM) from None
         recognised = False
     if not recognised:
         raise UnsupportedImage("not a readable DICOM file")
@@ -60,16 +69,16 @@ def decode_dicom(data: bytes, limits: ImageLimits) -> tuple[np.ndarray, tuple[fl
     except ImageError:
         raise
     except Exception as exc:
-        logger.info("DICOM decoding failed: %r", exc)
-        raise InvalidImage("the DICOM file is broken or uses an unsupported encoding") from None
+        logger.debug("DICOM decoding failed: %r", exc)
+        raise InvalidImage(BROKEN_DICOM) from None
 
 
 def _decode(ds: pydicom.Dataset, limits: ImageLimits) -> tuple[np.ndarray, tuple[float, float] | None]:
     if not any(tag in ds for tag in _PIXEL_TAGS):
-        raise InvalidImage("the DICOM file has no pixel data")
+        raise InvalidImage(NO_PIXEL_DATA)
     rows, columns = _int_or(ds.get("Rows"), 0), _int_or(ds.get("Columns"), 0)
     if not rows or not columns:
-        raise InvalidImage("the DICOM file has no Rows/Columns")
+        raise InvalidImage(NO_ROWS_COLUMNS)
     limits.check(width=columns, height=rows)
     frames = _int_or(ds.get("NumberOfFrames"), 1)
     if frames != 1:

@@ -75,7 +75,7 @@ def decode_tiff(data: bytes, limits: ImageLimits) -> np.ndarray:
         try:
             pixels = page.asarray()
         except Exception as exc:  # e.g. LZW needs the optional imagecodecs package
-            logger.info("tifffile could not decode the TIFF pixels (%s); trying Pillow", exc)
+            logger.debug("tifffile could not decode the TIFF pixels (%r); trying Pillow", exc)
             compression = getattr(page.compression, "name", str(page.compression))  # unknown codes are ints
             return _decode_tiff_with_pillow(data, shape[axes.index("Y")], compression)
     if axes.startswith("S"):  # planar configuration: samples first

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.middleware.answers import send_json_error
 
 
 class BodySizeLimitMiddleware:
@@ -37,7 +37,7 @@ class BodySizeLimitMiddleware:
         async def refuse() -> Message:
             nonlocal refused
             if not response_started:
-                await self._send_413(send, max_bytes)
+                await send_json_error(send, 413, f"request body larger than {max_bytes} bytes")
             refused = True
             return {"type": "http.disconnect"}
 
@@ -63,16 +63,6 @@ class BodySizeLimitMiddleware:
             await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
-
-    async def _send_413(self, send: Send, max_bytes: int) -> None:
-        body = json.dumps({"detail": f"request body larger than {max_bytes} bytes"}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:

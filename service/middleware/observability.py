@@ -17,7 +17,8 @@ IMAGES_STATE_KEY = "n_images"
 
 class RequestObservabilityMiddleware:
     """Log ``request method=... endpoint=... status=... latency_ms=... bytes_in=... images=...``
-    (never any pixel data) and record the request in :class:`ServiceMetrics`.
+    (never any pixel data, file name or query value; the same values as structured fields of the
+    record, e.g. JSON keys with ``MRI_LOG_FORMAT=json``) and record the request in :class:`ServiceMetrics`.
 
     ``bytes_in`` counts the body bytes the app read; ``images`` is what the endpoint stored under
     ``request.state.n_images``. An exception escaping the app counts as status 500. Requests to an
@@ -63,15 +64,19 @@ class RequestObservabilityMiddleware:
             endpoint = _endpoint(scope, root_path)
             images = int(state.get(IMAGES_STATE_KEY, 0))
             self.metrics.observe_request(endpoint, scope["method"], status, seconds, images)
+            fields = {
+                "method": scope["method"],
+                "endpoint": endpoint,
+                "status": status,
+                "latency_ms": round(seconds * 1000, 1),
+                "bytes_in": bytes_in,
+                "images": images,
+            }
             logger.log(
                 logging.DEBUG if endpoint.startswith(self.debug_prefixes) else logging.INFO,
                 "request method=%s endpoint=%s status=%d latency_ms=%.1f bytes_in=%d images=%d",
-                scope["method"],
-                endpoint,
-                status,
-                seconds * 1000,
-                bytes_in,
-                images,
+                *fields.values(),
+                extra=fields,
             )
 
 

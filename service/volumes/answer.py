@@ -1,52 +1,41 @@
-"""A volume's prediction -> the JSON answer, the mask file (NIfTI) or the DICOM SEG."""
+"""A volume's prediction -> the JSON answer (produced piece by piece), the mask file (NIfTI) or the DICOM SEG.
+
+The answer's body is a stream of bytes: the summary (:class:`VolumeSummary`, through pydantic),
+then the mask, one slice's RLE at a time or the ``.nii.gz`` compressed and base64-encoded as it is
+written, so no whole-volume copy of the mask (nor of its encoding) is ever held beside the mask.
+"""
 
 from __future__ import annotations
 
 import base64
-import gzip
+import json
+import zlib
+from collections.abc import Iterator
 from typing import Literal
 
 import nibabel as nib
 import numpy as np
 
-from contract.volume import VolumePrediction, volume_sequences
+from contract.volume import VolumePrediction
 from service.masks import rle_counts
-from service.schemas import ModelRef, RleMask
-from service.volumes.schemas import NiftiMask, RleVolumeMask, VolumeAnswer, VolumeModels, VolumeSlice
+from service.schemas import ModelRef
+from service.volumes.schemas import VolumeModels, VolumeSlice, VolumeSummary
 from service.volumes.volume import Volume
 
 VolumeMaskFormat = Literal["nifti", "rle"]
+_GZIP_LEVEL = 6
 
 
-def nifti_mask_bytes(volume: Volume, mask: np.ndarray) -> bytes:
-    """The mask as ``.nii.gz`` bytes: uint8 0/1 on the input grid, with the input's affine (and, for
-    NIfTI input, its header's qform/sform codes and units)."""
-    data = np.asarray(mask, dtype=np.uint8)
-    if volume.header is not None:
-        header = volume.header.copy()
-        header.set_data_shape(data.shape)
-        header.set_data_dtype(np.uint8)
-        header.set_slope_inter(1.0, 0.0)
-        header["cal_min"], header["cal_max"] = 0, 1  # display range of a 0/1 mask, not the input's
-        image_class = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
-        image = image_class(data, volume.affine, header=header)
-    else:
-        image = nib.Nifti1Image(data, volume.affine)
-        image.header.set_xyzt_units("mm")
-    return gzip.compress(image.to_bytes(), compresslevel=6, mtime=0)
-
-
-def build_answer(
+def build_summary(
     volume: Volume,
     prediction: VolumePrediction,
-    mask_format: VolumeMaskFormat,
     thresholds: tuple[float, float],
     postprocess: str,
     models: tuple[ModelRef, ModelRef],
-) -> VolumeAnswer:
-    """The JSON answer (module docstring of :mod:`service.routers.volume`)."""
+    sequences: str,
+) -> VolumeSummary:
+    """Everything of the answer but its mask (module docstring of :mod:`service.routers.volume`)."""
     frame = prediction.frame
-    by_slice = np.moveaxis(prediction.mask, frame.slice_axis, 0)
     pixels = prediction.slice_pixels()
     voxels = int(pixels.sum())
     spacing = None
@@ -54,16 +43,12 @@ def build_answer(
         spacing = [round(volume.spacing_mm[frame.slice_axis], 6)] + [
             round(s, 6) for axis, s in enumerate(volume.spacing_mm) if axis != frame.slice_axis
         ]
-    encoded: NiftiMask | RleVolumeMask
-    if mask_format == "nifti":
-        encoded = NiftiMask(data=base64.b64encode(nifti_mask_bytes(volume, prediction.mask)).decode("ascii"))
-    else:
-        encoded = RleVolumeMask(slices=[RleMask(size=list(m.shape), counts=rle_counts(m)) for m in by_slice])
     voxel_ml = volume.voxel_ml
-    return VolumeAnswer(
-        shape=list(by_slice.shape),
+    shape = [frame.shape[frame.slice_axis]] + [n for axis, n in enumerate(frame.shape) if axis != frame.slice_axis]
+    return VolumeSummary(
+        shape=shape,
         spacing_mm=spacing,
-        sequences=volume_sequences(volume.data),
+        sequences=sequences,
         per_slice=[
             VolumeSlice(index=i, tumour_probability=float(p), has_tumour=bool(h), tumour_pixels=int(n))
             for i, (p, h, n) in enumerate(
@@ -77,5 +62,63 @@ def build_answer(
         segmenter_threshold=thresholds[1],
         postprocess=postprocess,
         model=VolumeModels(classifier=models[0], segmenter=models[1]),
-        mask=encoded,
+        skipped_files=volume.skipped_files,
+        warnings=volume.warnings,
     )
+
+
+def answer_chunks(
+    summary: VolumeSummary, volume: Volume, prediction: VolumePrediction, mask_format: VolumeMaskFormat
+) -> Iterator[bytes]:
+    """The JSON answer (:class:`service.volumes.schemas.VolumeAnswer`) as a stream of bytes."""
+    head = summary.model_dump_json().encode()
+    yield head[:-1] + b',"mask":'
+    if mask_format == "nifti":
+        yield b'{"format":"nifti","data":"'
+        yield from _base64(nifti_mask_chunks(volume, prediction.mask))
+        yield b'"}}'
+        return
+    yield b'{"format":"rle","slices":['
+    axis = prediction.frame.slice_axis
+    for k in range(prediction.frame.n_slices):
+        plane = np.take(prediction.mask, k, axis=axis)
+        rle = {"format": "rle", "size": list(plane.shape), "counts": rle_counts(plane)}
+        yield (b"," if k else b"") + json.dumps(rle, separators=(",", ":")).encode()
+    yield b"]}}"
+
+
+def nifti_mask_chunks(volume: Volume, mask: np.ndarray) -> Iterator[bytes]:
+    """The mask as a gzipped NIfTI, in pieces: uint8 0/1 on the input grid. NIfTI input: the input's
+    header (its sform/qform, codes and units as the file gave them, a voxel size of 0 included);
+    DICOM input: the series' affine as scanner coordinates (mm, or no unit without a voxel size)."""
+    if volume.header is not None:
+        header = volume.header.copy()
+    else:
+        header = nib.Nifti1Header()
+        header.set_qform(volume.affine, code=1)
+        header.set_sform(volume.affine, code=1)
+        header.set_xyzt_units("mm" if volume.spacing_mm is not None else "unknown")
+    header.set_data_shape(mask.shape)
+    header.set_data_dtype(np.uint8)
+    header["scl_slope"], header["scl_inter"] = 1.0, 0.0
+    header["cal_min"], header["cal_max"] = 0, 1  # display range of a 0/1 mask, not the input's
+    header_size = 540 if isinstance(header, nib.Nifti2Header) else 348
+    header["vox_offset"] = header_size + 4
+    compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31)
+    yield compressor.compress(header.binaryblock + b"\x00\x00\x00\x00")
+    for z in range(mask.shape[2]):  # NIfTI stores voxels in Fortran order: x fastest, z slowest
+        yield compressor.compress(mask[:, :, z].astype(np.uint8).tobytes(order="F"))
+    yield compressor.flush()
+
+
+def _base64(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Base64 of the concatenated ``chunks``, emitted as it goes (3-byte groups)."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        cut = len(pending) - len(pending) % 3
+        if cut:
+            yield base64.b64encode(pending[:cut])
+            pending = pending[cut:]
+    if pending:
+        yield base64.b64encode(pending)

@@ -1,179 +1,245 @@
 """One DICOM series (several files, or a ``.zip`` of them) -> one volume, with pydicom.
 
-Rules, in order, all before any pixel is decoded: at most ``max_slices`` files and ``max_bytes``
-of pixel data; every file is DICOM with pixel data, ``Modality`` MR, one frame, the same
-``SeriesInstanceUID`` (several series: 422 naming each with its file count), ``Rows``/``Columns``,
-orientation and pixel spacing; slices are ordered along their normal and refused when two share a
-position or a step is missing (:mod:`service.volumes.geometry`). Pixels then go through the
-modality LUT only (``pydicom.pixels.apply_modality_lut``): display windows and VOI LUTs do not
-reach the models. ``MONOCHROME1`` is inverted. The volume's axes are (slice, row, column).
+Two passes. **Headers** (no pixel decoded): every file is looked at; files that are not DICOM
+(no ``DICM`` marker: README, Thumbs.db, .txt), ``DICOMDIR`` and DICOM objects without pixel data
+are skipped and counted (``skipped_files``); each image is checked as on the slice endpoints
+(:mod:`service.images.dicom`: ``Modality`` MR, a transfer syntax that can be decoded, and the same
+422 for a broken file), must be grey, and all must share one ``SeriesInstanceUID`` (several: 422
+naming each with its file count), ``Rows``/``Columns``, orientation and pixel spacing. Single-frame
+images and multi-frame Enhanced MR images (and a series of several of them) are read alike, frame
+by frame (:mod:`service.volumes.frames`); the frames are ordered along their normal and refused when
+two share a position or a step is missing (:mod:`service.volumes.geometry`). The memory the volume
+needs is then known. **Pixels** are decoded a frame at a time (``pydicom.pixels.iter_pixels``) into
+one array of the stored values (or float32 modality values, see :mod:`service.volumes.frames`): the
+modality LUT only, so display windows and VOI LUTs never reach the models; ``MONOCHROME1`` is
+inverted. The volume's axes are (slice, row, column).
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import zipfile
 from collections import Counter
-from collections.abc import Sequence
-from pathlib import PurePosixPath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import pydicom
-from pydicom.pixels import apply_modality_lut
+from pydicom.dataset import Dataset
+from pydicom.pixels import iter_pixels
+from pydicom.uid import MediaStorageDirectoryStorage
 
 from service.errors import ImageError, InvalidImage, UnsupportedImage
-from service.images.sniff import has_dicom_magic
-from service.volumes.geometry import SliceGeometry, series_geometry
-from service.volumes.volume import Volume, VolumeLimits
+from service.images.dicom import (
+    BROKEN_DICOM,
+    NO_PIXEL_DATA,
+    NO_ROWS_COLUMNS,
+    check_modality,
+    check_transfer_syntax,
+)
+from service.volumes.frames import Frame, frames_of, modality_values, stored_dtype
+from service.volumes.geometry import series_geometry
+from service.volumes.volume import CheckStop, PendingVolume, Volume, VolumeLimits
 
 logger = logging.getLogger(__name__)
 
-ZIP_MAGIC = b"PK\x03\x04"
-_SKIPPED_NAMES = {"DICOMDIR"}
+DICM_OFFSET = 128
+#: (7FE0,0010) Pixel Data, as little- and big-endian bytes.
+_PIXEL_DATA_TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
+NO_IMAGE = "none of the files is a DICOM image; send a .zip of one DICOM series or its DICOM files"
 
 
-def unzip(data: bytes, limits: VolumeLimits) -> list[tuple[str, bytes]]:
-    """The files of a zip (folders, ``DICOMDIR``, ``__MACOSX/`` and hidden files skipped), checked
-    against the limits from the zip's directory before anything is extracted."""
+@dataclass
+class _Image:
+    """One DICOM image of the series: its header (no pixels) and where its bytes are."""
+
+    label: str
+    file: BinaryIO
+    header: Dataset
+    header_bytes: int
+    frames: list[Frame]
+
+
+class _Unnamed(io.RawIOBase):
+    """A file without its ``name``: a temporary file's name is its descriptor number, which pydicom
+    would paste into its own messages (and fail on)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # any writable buffer
+        data = self._file.read(len(memoryview(buffer)))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+
+def is_dicom(file: BinaryIO) -> bool:
+    """True when ``file`` has the ``DICM`` marker at byte 128 (rewinds it)."""
+    file.seek(0)
+    head = file.read(DICM_OFFSET + 4)
+    file.seek(0)
+    return head[DICM_OFFSET:] == b"DICM"
+
+
+def open_series(
+    files: Sequence[tuple[str, BinaryIO]], limits: VolumeLimits, check_stop: CheckStop, skipped: int = 0
+) -> PendingVolume:
+    """Read and check the headers of one series (``(label, file)``; labels name files in errors)."""
+    if len(files) > limits.max_files:
+        raise InvalidImage(f"{len(files)} files; the limit is {limits.max_files} files per volume")
+    images: list[_Image] = []
+    without_pixels: list[str] = []
+    for label, file in files:
+        check_stop()
+        if not is_dicom(file):
+            skipped += 1
+            continue
+        file = _Unnamed(file)  # type: ignore[assignment]
+        header, kind = _read_header(label, file)
+        if kind != "image":
+            skipped += 1
+            if kind == "no pixel data":
+                without_pixels.append(label)
+            continue
+        images.append(_Image(label, file, header, file.tell(), _checked_frames(label, header)))
+    if not images:
+        if without_pixels:
+            raise InvalidImage(f"{without_pixels[0]}: {NO_PIXEL_DATA}")
+        raise UnsupportedImage(NO_IMAGE)
+    return _pending(images, limits, skipped)
+
+
+def _read_header(label: str, file: BinaryIO) -> tuple[Dataset, str]:
+    """The header up to the pixel data (``PixelData`` kept as an empty marker when present) and what
+    the file is: ``image``, ``DICOMDIR`` or ``no pixel data``."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = [
-            info
-            for info in archive.infolist()
-            if not info.is_dir() and not _skipped(PurePosixPath(info.filename))
-        ]
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise InvalidImage(f"the zip file cannot be read ({exc})") from None
-    limits.check_slices(len(members), "the zip file")
-    limits.check_bytes(sum(info.file_size for info in members), "the zip file")
-    files = []
+        file.seek(0)
+        header = pydicom.dcmread(file, stop_before_pixels=True)
+        position = file.tell()
+        has_pixels = file.read(4) in _PIXEL_DATA_TAGS  # pydicom stops right before that element
+        file.seek(position)
+        directory = header.get("SOPClassUID") == MediaStorageDirectoryStorage
+    except Exception as exc:
+        logger.debug("DICOM header not readable: %r", exc)
+        raise InvalidImage(f"{label}: {BROKEN_DICOM}") from None
+    if has_pixels:
+        header.PixelData = b""  # a marker only; pixels are decoded from the file later
+    return header, "DICOMDIR" if directory else "image" if has_pixels else "no pixel data"
+
+
+def _checked_frames(label: str, header: Dataset) -> list[Frame]:
+    """The checks of the slice endpoints (same errors), grey pixels, then the frames."""
     try:
-        for info in members:
-            with archive.open(info) as fh:
-                content = fh.read(info.file_size + 1)
-            if len(content) > info.file_size:  # a member larger than its directory entry says
-                raise InvalidImage(f"zip member {info.filename} is larger than the zip directory declares")
-            files.append((f"zip:{info.filename}", content))
+        check_modality(header)
+        check_transfer_syntax(header)
+        rows, columns = int(header.get("Rows") or 0), int(header.get("Columns") or 0)
+        samples = int(header.get("SamplesPerPixel") or 1)
+        bits = int(header.get("BitsAllocated") or 16)
+        return _frames(label, header, rows, columns, samples, bits)
+    except ImageError as exc:
+        raise exc if exc.detail.startswith(label) else exc.for_upload(label) from None
+    except Exception as exc:
+        logger.debug("DICOM header value not readable: %r", exc)
+        raise InvalidImage(f"{label}: {BROKEN_DICOM}") from None
+
+
+def _frames(label: str, header: Dataset, rows: int, columns: int, samples: int, bits: int) -> list[Frame]:
+    if not rows or not columns:
+        raise InvalidImage(NO_ROWS_COLUMNS)
+    if samples != 1 or str(header.get("PhotometricInterpretation", "")).upper() not in ("MONOCHROME1", "MONOCHROME2"):
+        raise InvalidImage(
+            f"the DICOM image has {samples} samples per pixel ({header.get('PhotometricInterpretation', '')}); "
+            "an MR volume is grey (MONOCHROME1/2)"
+        )
+    if bits not in (8, 16, 32):
+        raise InvalidImage(f"the DICOM image has {bits} bits allocated per pixel; a volume needs 8, 16 or 32")
+    return frames_of(header, label)
+
+
+def _pending(images: list[_Image], limits: VolumeLimits, skipped: int) -> PendingVolume:
+    _check_one_series(images)
+    first = images[0]
+    rows, columns = int(first.header.Rows), int(first.header.Columns)
+    for image in images[1:]:
+        size = (int(image.header.Rows), int(image.header.Columns))
+        if size != (rows, columns):
+            raise InvalidImage(f"{image.label} is {size[1]}x{size[0]} pixels, {first.label} {columns}x{rows}")
+    frames = [frame for image in images for frame in image.frames]
+    limits.check_slices(len(frames), "the series")
+    limits.check_slice_size(rows, columns)
+    store = stored_dtype([image.header for image in images], frames)
+    bits = max(int(image.header.get("BitsAllocated") or 16) for image in images)
+    limits.check_bytes(len(frames) * rows * columns * bits // 8, "the series' pixel data")
+    thickness = next((f.thickness for f in frames if f.thickness is not None), None)
+    geometry = series_geometry([f.geometry for f in frames], thickness)
+    slot = {frame: k for k, frame in enumerate(geometry.order)}  # frame index -> slice index
+
+    def load(check_stop: CheckStop) -> Volume:
+        data = np.empty((len(frames), rows, columns), store)
+        start = 0
+        for image in images:
+            for offset, pixels in enumerate(_decoded_frames(image, rows, columns)):
+                index = start + offset
+                data[slot[index]] = modality_values(pixels, frames[index], store, image.header)
+                check_stop()
+            start += len(image.frames)
+        return Volume(
+            data=data,
+            affine=geometry.affine,
+            spacing_mm=geometry.spacing_mm,
+            kind="dicom",
+            datasets=[image.header for image in images],
+            frame_order=list(geometry.order),
+            warnings=list(geometry.warnings),
+            skipped_files=skipped,
+        )
+
+    return PendingVolume(
+        shape=(len(frames), rows, columns),
+        channels=1,
+        itemsize=store.itemsize,
+        slice_shape=(rows, columns),
+        files=len(images),
+        header_bytes=sum(image.header_bytes for image in images),
+        kind="dicom",
+        load=load,
+    )
+
+
+def _decoded_frames(image: _Image, rows: int, columns: int) -> Iterator[np.ndarray]:
+    """The frames of one image as pydicom decodes them, checked against Rows/Columns."""
+    image.file.seek(0)
+    count = 0
+    try:
+        for pixels in iter_pixels(image.file):
+            if pixels.shape != (rows, columns):
+                raise InvalidImage(f"{image.label}: the DICOM pixel data does not match its Rows/Columns")
+            count += 1
+            yield pixels
     except ImageError:
         raise
-    except Exception as exc:  # broken or encrypted members
-        raise InvalidImage(f"the zip file cannot be extracted ({exc})") from None
-    return files
-
-
-def _skipped(path: PurePosixPath) -> bool:
-    return path.name in _SKIPPED_NAMES or any(part.startswith((".", "__MACOSX")) for part in path.parts)
-
-
-def read_series(files: Sequence[tuple[str, bytes]], limits: VolumeLimits) -> Volume:
-    """Read the files of one series (``(label, bytes)``; labels name files in errors)."""
-    limits.check_slices(len(files), "the series")
-    datasets = [_read_header(label, data) for label, data in files]
-    labels = [label for label, _ in files]
-    _check_one_series(datasets, labels)
-    rows, columns = int(datasets[0].Rows), int(datasets[0].Columns)
-    for ds, label in zip(datasets, labels, strict=True):
-        if (int(ds.Rows), int(ds.Columns)) != (rows, columns):
-            raise InvalidImage(f"{label} is {ds.Columns}x{ds.Rows} pixels, {labels[0]} {columns}x{rows}")
-    limits.check_slice_size(rows, columns)
-    bits = max(int(ds.get("BitsAllocated", 16) or 16) for ds in datasets)
-    limits.check_bytes(len(datasets) * rows * columns * max(1, bits // 8), "the series' pixel data")
-    geometry = series_geometry(
-        [_slice_geometry(ds, label) for ds, label in zip(datasets, labels, strict=True)],
-        _thickness(datasets[0]),
-    )
-    ordered = [datasets[i] for i in geometry.order]
-    data = np.stack([_pixels(ds, labels[i]) for i, ds in zip(geometry.order, ordered, strict=True)])
-    return Volume(
-        data=data, affine=geometry.affine, spacing_mm=geometry.spacing_mm, kind="dicom", datasets=ordered
-    )
-
-
-def _read_header(label: str, data: bytes) -> pydicom.Dataset:
-    if not has_dicom_magic(data):
-        raise UnsupportedImage(f"{label}: not a DICOM file (no 'DICM' marker)")
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data))
-        modality = str(ds.get("Modality", "") or "").upper()
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        has_pixels = "PixelData" in ds and "Rows" in ds and "Columns" in ds
-        samples = int(ds.get("SamplesPerPixel", 1) or 1)
     except Exception as exc:
-        raise InvalidImage(f"{label}: the DICOM header cannot be read ({exc})") from None
-    if modality and modality != "MR":
-        raise InvalidImage(
-            f"{label}: Modality is {modality}; the models were trained on MR (FLAIR) only and refuse other modalities"
-        )
-    if not has_pixels:
-        raise InvalidImage(f"{label}: the DICOM file has no pixel data")
-    if frames != 1:
-        raise InvalidImage(f"{label}: {frames} frames; send a series of single-frame files")
-    if samples != 1:
-        raise InvalidImage(f"{label}: {samples} samples per pixel; an MR series is greyscale")
-    return ds
+        logger.debug("DICOM pixel decoding failed: %r", exc)
+        raise InvalidImage(f"{image.label}: {BROKEN_DICOM}") from None
+    if count != len(image.frames):
+        raise InvalidImage(f"{image.label}: {BROKEN_DICOM}")
 
 
-def _check_one_series(datasets: list[pydicom.Dataset], labels: list[str]) -> None:
-    uids = Counter(str(ds.get("SeriesInstanceUID", "") or "") for ds in datasets)
+def _check_one_series(images: list[_Image]) -> None:
+    uids = Counter(str(image.header.get("SeriesInstanceUID", "") or "") for image in images)
     if len(uids) > 1:
         listed = "; ".join(f"{uid or '(none)'} ({n} files)" for uid, n in uids.most_common())
         raise InvalidImage(f"the upload holds {len(uids)} series: {listed}; send one series per request")
-
-
-def _slice_geometry(ds: pydicom.Dataset, label: str) -> SliceGeometry:
-    try:
-        orientation = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=np.float64)
-        position = np.array([float(v) for v in ds.ImagePositionPatient], dtype=np.float64)
-    except (AttributeError, TypeError, ValueError):
-        raise InvalidImage(
-            f"{label}: no usable ImagePositionPatient/ImageOrientationPatient, so the slices cannot be ordered"
-        ) from None
-    if (
-        orientation.shape != (6,)
-        or position.shape != (3,)
-        or not np.all(np.isfinite([*orientation, *position]))
-    ):
-        raise InvalidImage(f"{label}: ImagePositionPatient/ImageOrientationPatient are malformed")
-    return SliceGeometry(
-        label=label, orientation=orientation, position=position, pixel_spacing=_pixel_spacing(ds)
-    )
-
-
-def _pixel_spacing(ds: pydicom.Dataset) -> tuple[float, float] | None:
-    try:
-        row, column = (float(v) for v in ds.PixelSpacing)
-    except (AttributeError, TypeError, ValueError):
-        return None
-    return (row, column) if row > 0 and column > 0 and np.isfinite(row * column) else None
-
-
-def _thickness(ds: pydicom.Dataset) -> float | None:
-    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
-        try:
-            value = float(ds.get(keyword))
-        except (TypeError, ValueError):
-            continue
-        if value > 0 and np.isfinite(value):
-            return value
-    return None
-
-
-def _pixels(ds: pydicom.Dataset, label: str) -> np.ndarray:
-    """Stored values -> modality values (float32); MONOCHROME1 inverted."""
-    try:
-        stored = ds.pixel_array
-    except Exception as exc:
-        meta = getattr(ds, "file_meta", None)
-        syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-        name = getattr(syntax, "name", None) or str(syntax or "unknown")
-        logger.info("%s: pixel decoding failed: %r", label, exc)
-        raise UnsupportedImage(
-            f"{label}: the pixel data cannot be decoded (transfer syntax {name})"
-        ) from None
-    if stored.shape != (int(ds.Rows), int(ds.Columns)):
-        raise InvalidImage(f"{label}: the pixel data does not match its Rows/Columns")
-    values = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
-    if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
-        values = -values
-    return values

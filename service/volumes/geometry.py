@@ -35,13 +35,21 @@ class SliceGeometry:
 
 @dataclass(frozen=True)
 class SeriesGeometry:
-    """``order``: indices of the instances, ascending along the normal; ``affine``: (slice, row,
-    column) index -> RAS+ mm; ``spacing_mm``: (slice step, row, column) in mm, None without
-    ``PixelSpacing`` or with a single slice of unknown thickness."""
+    """``order``: indices of the slices, ascending along the normal; ``affine``: (slice, row,
+    column) index -> RAS+ (mm; a size the series does not give is a unit vector, only to find the
+    axes); ``spacing_mm``: (slice step, row, column) in mm, None without ``PixelSpacing`` or with a
+    single slice of unknown thickness; ``warnings``: which of them is missing."""
 
     order: list[int]
     affine: np.ndarray
     spacing_mm: tuple[float, float, float] | None
+    warnings: list[str]
+
+
+NO_PIXEL_SPACING = "the series gives no PixelSpacing: spacing_mm and tumour_volume_ml are null"
+NO_THICKNESS = (
+    "a single slice without SpacingBetweenSlices or SliceThickness: spacing_mm and tumour_volume_ml are null"
+)
 
 
 def series_geometry(slices: Sequence[SliceGeometry], thickness: float | None) -> SeriesGeometry:
@@ -67,9 +75,11 @@ def series_geometry(slices: Sequence[SliceGeometry], thickness: float | None) ->
     lps[:3, 1] = row_dir * row_mm
     lps[:3, 2] = column_dir * column_mm
     lps[:3, 3] = slices[order[0]].position
-    known = first.pixel_spacing is not None and step is not None and step > 0
-    spacing = (float(step), float(row_mm), float(column_mm)) if known else None
-    return SeriesGeometry(order=order, affine=_LPS_TO_RAS @ lps, spacing_mm=spacing)
+    warnings = [NO_PIXEL_SPACING] if first.pixel_spacing is None else []
+    if step is None:
+        warnings.append(NO_THICKNESS)
+    spacing = None if warnings else (float(step), float(row_mm), float(column_mm))
+    return SeriesGeometry(order=order, affine=_LPS_TO_RAS @ lps, spacing_mm=spacing, warnings=warnings)
 
 
 def _check_steps(distances: np.ndarray, labels: list[str]) -> float | None:

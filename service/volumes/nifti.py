@@ -1,108 +1,150 @@
-"""NIfTI-1 and NIfTI-2 single files (``.nii``, ``.nii.gz``) read with nibabel, header first.
+"""NIfTI-1 and NIfTI-2 single files (``.nii``, ``.nii.gz``): header first, voxels streamed into place.
 
 Rules: a 3-D image is one sequence, taken as FLAIR; a 4-D image with 3 volumes on the last axis
 is pre-contrast, FLAIR, post-contrast (a 4-D image with 1 volume is 3-D); anything else is 422.
-The header's shape and data type are checked against the limits before the voxels are read, and a
-gzip stream is decompressed only up to the limit. Intensities are read with the header's scaling
-(``scl_slope``/``scl_inter``). The affine is nibabel's best (sform, else qform, else the pixdims);
-the voxel size comes from the pixdims in the header's spatial unit (unknown unit: mm, as ITK and
-3D Slicer read it).
+The header is read as the file says it (nibabel, without its fixes: a zero ``pixdim`` stays zero)
+and checked before any voxel is read: shape, data type, ``vox_offset`` and the limits. Voxels are
+then read from the (gzip-)stream straight into one array, never a second copy (see
+:class:`service.volumes.volume.Volume` for when the stored values are kept and when they become
+float32 with ``scl_slope``/``scl_inter``).
+
+Geometry, from what the header says and nothing else (:func:`nifti_geometry`): the sform when
+``sform_code`` > 0 (singular or not finite: 422), else the qform when ``qform_code`` > 0, else no
+orientation is given and the voxel axes are read as NIfTI's default (a warning says so). The voxel
+size is the pixdims in the header's spatial unit (unknown unit: mm, as ITK and 3D Slicer read it),
+else the sform's column lengths; when the file gives none, ``spacing_mm`` and the tumour volume are
+null and a warning says why (never an invented 1 mm).
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import zlib
+from typing import BinaryIO
 
 import nibabel as nib
 import numpy as np
 
 from contract.volume import AxialFrame
 from service.errors import InvalidImage, UnsupportedImage
-from service.volumes.volume import Volume, VolumeLimits, check_bytes
+from service.volumes.inflate import read_exactly
+from service.volumes.volume import CheckStop, PendingVolume, Volume, VolumeLimits
 
 logger = logging.getLogger(__name__)
 
-GZIP_MAGIC = b"\x1f\x8b"
-_HEADER_SIZES = {348: nib.Nifti1Image, 540: nib.Nifti2Image}
+_HEADER_SIZES = {348: nib.Nifti1Header, 540: nib.Nifti2Header}
 _UNIT_TO_MM = {"mm": 1.0, "unknown": 1.0, "meter": 1000.0, "micron": 0.001}
+#: Most bytes between the header and the voxels (NIfTI extensions).
+MAX_EXTENSION_BYTES = 1 << 20
+_CHUNK_VALUES = 1 << 20
+NO_SPACING = "the file gives no voxel size ({why}): spacing_mm and tumour_volume_ml are null"
+NO_ORIENTATION = (
+    "the file gives no orientation (qform_code and sform_code are 0): its voxel axes were read as "
+    "NIfTI's default (i toward the patient's left, j anterior, k superior)"
+)
 
 
-def looks_like_nifti(raw: bytes) -> bool:
-    """True when ``raw`` (decompressed) starts with a NIfTI-1 or NIfTI-2 header size (either byte order)."""
-    return _image_class(raw) is not None
-
-
-def _image_class(raw: bytes) -> type[nib.Nifti1Image] | None:
+def header_class(first: bytes) -> type[nib.Nifti1Header] | None:
+    """The header class when ``first`` (4 bytes or more) starts a NIfTI-1 or NIfTI-2 file."""
     for order in ("little", "big"):
-        cls = _HEADER_SIZES.get(int.from_bytes(raw[:4], order))
+        cls = _HEADER_SIZES.get(int.from_bytes(first[:4], order))
         if cls is not None:
             return cls
     return None
 
 
-def gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip stream (all members), refusing (413) more than ``limit`` bytes of output."""
-    out = bytearray()
-    rest = data
-    try:
-        while rest[:2] == GZIP_MAGIC:
-            stream = zlib.decompressobj(wbits=31)
-            out += stream.decompress(rest, limit + 1 - len(out))
-            check_bytes(len(out), limit, "the gzip file")
-            if not stream.eof:
-                raise InvalidImage("the gzip file is truncated")
-            rest = stream.unused_data
-    except zlib.error as exc:
-        raise InvalidImage(f"the gzip file is broken ({exc})") from None
-    return bytes(out)
-
-
-def read_nifti(raw: bytes, limits: VolumeLimits) -> Volume:
-    """Read one decompressed NIfTI file (``raw``); 415 when it is not one, 422/413 for bad content."""
-    cls = _image_class(raw)
+def open_nifti(stream: BinaryIO, limits: VolumeLimits) -> PendingVolume:
+    """Read and check the header of the NIfTI file ``stream`` (decompressed, at its start)."""
+    first = read_exactly(stream, 4)
+    cls = header_class(first)
     if cls is None:
         raise UnsupportedImage("not a NIfTI-1 or NIfTI-2 file")
+    size = 348 if cls is nib.Nifti1Header else 540
+    raw = first + read_exactly(stream, size - 4)
+    if len(raw) < size:
+        raise InvalidImage("the NIfTI file is shorter than its header (truncated?)")
     try:
-        header = cls.header_class.from_fileobj(io.BytesIO(raw))
+        header = cls.from_fileobj(io.BytesIO(raw), check=False)
         shape = tuple(int(s) for s in header.get_data_shape())
         dtype = header.get_data_dtype()
         magic = bytes(header["magic"]).rstrip(b"\x00")
-    except Exception as exc:  # nibabel raises several types on a broken header
-        raise InvalidImage(f"the NIfTI header cannot be read ({exc})") from None
-    if magic.startswith(b"ni"):
-        raise UnsupportedImage(
-            "NIfTI header/image pairs (.hdr/.img) are not supported; send one .nii or .nii.gz"
-        )
+        offset = float(header["vox_offset"])
+        slope_inter = header.get_slope_inter()
+    except Exception as exc:
+        logger.debug("NIfTI header not readable: %r", exc)
+        raise InvalidImage("the NIfTI header cannot be read (broken dimensions, data type or scaling)") from None
+    if magic[:2] == b"ni":
+        raise UnsupportedImage("NIfTI header/image pairs (.hdr/.img) are not supported; send one .nii or .nii.gz")
+    if magic[:2] != b"n+":
+        raise InvalidImage("the NIfTI header is broken (its magic string is not 'n+1' or 'n+2')")
+    if min(shape, default=0) < 1:
+        raise InvalidImage(f"the NIfTI header declares dimensions {list(shape)}; each must be at least 1")
     shape = _spatial_shape(shape)
-    _check_geometry(header, shape, limits)
-    n_bytes = int(np.prod(shape)) * dtype.itemsize
-    limits.check_bytes(n_bytes, "the NIfTI image")
-    if len(raw) < int(header["vox_offset"]) + n_bytes:
-        raise InvalidImage("the NIfTI file is shorter than its header declares (truncated?)")
-    try:
-        image = cls.from_bytes(raw)
-        affine = np.asarray(image.affine, dtype=np.float64)
-        data = np.asanyarray(image.dataobj).reshape(shape)
-    except Exception as exc:
-        raise InvalidImage(f"the NIfTI voxels cannot be read ({exc})") from None
-    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise InvalidImage("the NIfTI affine is singular or not finite")
-    if data.dtype.kind not in "uif" and data.dtype != np.bool_:
-        raise InvalidImage(f"NIfTI data type {data.dtype} is not supported; send integer or float voxels")
-    return Volume(data=data, affine=affine, spacing_mm=_spacing(header), kind="nifti", header=image.header)
+    start = _voxel_offset(offset, size)
+    if dtype.kind not in "uifb" or dtype.itemsize > 8:
+        raise InvalidImage(f"NIfTI data type {dtype} is not supported; send integer or float voxels")
+    affine, spacing, warnings = nifti_geometry(header)
+    frame = AxialFrame.of(affine, shape)
+    limits.check_slices(frame.n_slices)
+    limits.check_slice_size(*frame.slice_shape)
+    n_values = int(np.prod(shape, dtype=np.int64))
+    limits.check_bytes(n_values * dtype.itemsize, "the NIfTI image")
+    store = _stored_dtype(dtype, slope_inter)
+    volume = Volume(data=None, affine=affine, spacing_mm=spacing, kind="nifti", header=header, warnings=warnings)
+
+    def load(check_stop: CheckStop) -> Volume:
+        _skip(stream, start - size)
+        volume.data = _read_voxels(stream, shape, dtype, store, slope_inter, check_stop)
+        return volume
+
+    return PendingVolume(
+        shape=shape[:3],
+        channels=shape[3] if len(shape) == 4 else 1,
+        itemsize=store.itemsize,
+        slice_shape=frame.slice_shape,
+        files=1,
+        header_bytes=size,
+        kind="nifti",
+        load=load,
+    )
 
 
-def _check_geometry(header: nib.Nifti1Header, shape: tuple[int, ...], limits: VolumeLimits) -> None:
-    """Slices and slice size from the header's affine, before any voxel is read."""
+def nifti_geometry(header: nib.Nifti1Header) -> tuple[np.ndarray, tuple[float, float, float] | None, list[str]]:
+    """The affine (voxel -> RAS+), the voxel size in mm (or None) and the warnings (module docstring)."""
+    warnings: list[str] = []
     try:
-        frame = AxialFrame.of(header.get_best_affine(), shape)
-        n_slices, slice_shape = frame.n_slices, frame.slice_shape
-    except Exception as exc:
-        raise InvalidImage(f"the NIfTI affine cannot be used ({exc})") from None
-    limits.check_slices(n_slices)
-    limits.check_slice_size(*slice_shape)
+        unit = str(header.get_xyzt_units()[0])
+    except KeyError:  # a code that is no NIfTI unit
+        unit = f"code {int(header['xyzt_units']) & 7}"
+    factor = _UNIT_TO_MM.get(unit)
+    pixdims = np.asarray(header["pixdim"][1:4], dtype=np.float64)
+    pixdims_known = bool(np.all(np.isfinite(pixdims)) and np.all(pixdims > 0))
+    unit_pix = header.copy()
+    unit_pix["pixdim"][1:4] = 1.0
+    spacing: np.ndarray | None = pixdims * factor if pixdims_known and factor is not None else None
+    if int(header["sform_code"]) > 0:
+        affine = np.asarray(header.get_sform(), dtype=np.float64)
+        if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+            raise InvalidImage("the NIfTI affine (its sform, srow_x/y/z) is singular or not finite")
+        if spacing is None and factor is not None:
+            spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0)) * factor
+    else:
+        if int(header["qform_code"]) <= 0:
+            warnings.append(NO_ORIENTATION)
+        source = header if pixdims_known else unit_pix
+        try:
+            affine = np.asarray(
+                source.get_qform() if int(header["qform_code"]) > 0 else source.get_base_affine(), np.float64
+            )
+        except Exception:
+            raise InvalidImage("the NIfTI qform (quaternion) is not valid") from None
+        if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+            raise InvalidImage("the NIfTI qform (quaternion) is not valid")
+    if spacing is None:
+        why = f"spatial unit {unit!r}" if factor is None else "pixdim is 0 or not a number"
+        warnings.append(NO_SPACING.format(why=why))
+        return affine, None, warnings
+    return affine, (float(spacing[0]), float(spacing[1]), float(spacing[2])), warnings
 
 
 def _spatial_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -117,9 +159,77 @@ def _spatial_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     )
 
 
-def _spacing(header: nib.Nifti1Header) -> tuple[float, float, float] | None:
-    unit = header.get_xyzt_units()[0]
-    zooms = np.asarray(header.get_zooms()[:3], dtype=np.float64) * _UNIT_TO_MM.get(unit, np.nan)
-    if zooms.shape != (3,) or not np.all(np.isfinite(zooms)) or np.any(zooms <= 0):
-        return None
-    return float(zooms[0]), float(zooms[1]), float(zooms[2])
+def _voxel_offset(offset: float, header_size: int) -> int:
+    """Where the voxels start: ``vox_offset`` (0 read as right after the header and its 4 extension bytes)."""
+    if not np.isfinite(offset) or offset != int(offset):
+        raise InvalidImage("the NIfTI header's vox_offset is not a valid byte offset")
+    start = int(offset) or header_size + 4
+    if start < header_size + 4 or start > header_size + 4 + MAX_EXTENSION_BYTES:
+        raise InvalidImage(
+            f"the NIfTI header's vox_offset ({start}) must be from {header_size + 4} to "
+            f"{header_size + 4 + MAX_EXTENSION_BYTES} (extensions of at most {MAX_EXTENSION_BYTES} bytes)"
+        )
+    return start
+
+
+def _stored_dtype(dtype: np.dtype, slope_inter: tuple[float | None, float | None]) -> np.dtype:
+    """Integers with no scaling or a positive slope keep their values (the window does not depend on
+    a positive linear map); anything else becomes float32 modality values."""
+    slope, inter = slope_inter
+    unscaled = slope is None or (slope == 1.0 and inter == 0.0)
+    if dtype.kind in "uib" and (unscaled or slope > 0):
+        return dtype.newbyteorder("=")
+    if dtype.kind == "f" and dtype.itemsize == 4 and unscaled:
+        return dtype.newbyteorder("=")
+    return np.dtype(np.float32)
+
+
+def _read_voxels(
+    stream: BinaryIO,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    store: np.dtype,
+    slope_inter: tuple[float | None, float | None],
+    check_stop: CheckStop,
+) -> np.ndarray:
+    """The voxels (Fortran order on disk) read chunk by chunk into one ``store`` array of ``shape``."""
+    n_values = int(np.prod(shape, dtype=np.int64))
+    flat = np.empty(n_values, store)
+    slope, inter = slope_inter
+    scale = store != dtype.newbyteorder("=")
+    truncated = InvalidImage("the NIfTI file is shorter than its header declares (truncated?)")
+    for start in range(0, n_values, _CHUNK_VALUES):
+        stop = min(n_values, start + _CHUNK_VALUES)
+        if scale:
+            size = (stop - start) * dtype.itemsize
+            chunk = read_exactly(stream, size)
+            if len(chunk) < size:
+                raise truncated
+            values = np.frombuffer(chunk, dtype).astype(np.float32)
+            flat[start:stop] = values * np.float32(slope) + np.float32(inter) if slope is not None else values
+        else:
+            view = memoryview(flat[start:stop].view(np.uint8))
+            if _readinto_exactly(stream, view) < len(view):
+                raise truncated
+        check_stop()
+    if not scale and dtype != dtype.newbyteorder("="):
+        flat.byteswap(inplace=True)  # the file's byte order, read into native-order memory
+    return flat.reshape(shape, order="F")
+
+
+def _readinto_exactly(stream: BinaryIO, view: memoryview) -> int:
+    done = 0
+    while done < len(view):
+        n = stream.readinto(view[done:])  # type: ignore[attr-defined]
+        if not n:
+            break
+        done += n
+    return done
+
+
+def _skip(stream: BinaryIO, size: int) -> None:
+    while size > 0:
+        data = stream.read(min(size, 1 << 16))
+        if not data:
+            raise InvalidImage("the NIfTI file is shorter than its header declares (truncated?)")
+        size -= len(data)

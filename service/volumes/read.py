@@ -1,36 +1,97 @@
-"""Recognise what a ``/volume`` upload is (from its bytes) and read it.
+"""Recognise what a ``/volume`` upload is (from its bytes) and open it: headers read, voxels not yet.
 
 One file (``file``): a NIfTI-1/2 file, gzipped or not; a ``.zip`` of one DICOM series; or a single
-DICOM file (a one-slice series). Several files (``files``): the DICOM files of one series.
+DICOM file (a one-image series: one slice, or a multi-frame Enhanced MR volume). Several files
+(``files``): the DICOM files of one series. Every compressed byte goes through the counting
+readers of :mod:`service.volumes.archive`; zip members are extracted to temporary files.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import PurePosixPath
+from typing import BinaryIO
 
-from service.errors import UnsupportedImage
-from service.images.sniff import has_dicom_magic
-from service.volumes.dicom_series import ZIP_MAGIC, read_series, unzip
-from service.volumes.nifti import GZIP_MAGIC, gunzip, looks_like_nifti, read_nifti
-from service.volumes.volume import Volume, VolumeLimits
+from service.errors import InvalidImage, UnsupportedImage
+from service.volumes.archive import ZIP_MAGIC, zip_members
+from service.volumes.dicom_series import DICM_OFFSET, NO_IMAGE, is_dicom, open_series
+from service.volumes.inflate import GZIP_MAGIC, BoundedInflater, Budget
+from service.volumes.nifti import MAX_EXTENSION_BYTES, open_nifti
+from service.volumes.volume import CheckStop, PendingVolume, Volume, VolumeLimits
 
-#: Bytes a gzipped NIfTI may hold beyond its voxel data (header and extensions).
-HEADER_ALLOWANCE = 1 << 20
 SUPPORTED = "send a NIfTI file (.nii, .nii.gz), a .zip of one DICOM series, or the DICOM files of one series"
+#: Files of a zip skipped by name, unread.
+_SKIPPED_NAMES = {"DICOMDIR"}
 
 
-def read_volume(files: Sequence[tuple[str, bytes]], limits: VolumeLimits) -> Volume:
-    """Read the upload (``(label, bytes)`` per file, in the order sent) as one volume."""
-    if len(files) > 1:
-        return read_series(files, limits)
-    label, data = files[0]
-    if not data:
+def open_volume(
+    files: Sequence[tuple[str, BinaryIO | bytes]], limits: VolumeLimits, check_stop: CheckStop = lambda: None
+) -> PendingVolume:
+    """Open the upload (``(label, file)`` per file, in the order sent; bytes are taken too)."""
+    uploads = [(label, io.BytesIO(f) if isinstance(f, bytes | bytearray) else f) for label, f in files]
+    if len(uploads) > 1:
+        return open_series(uploads, limits, check_stop)
+    label, file = uploads[0]
+    file.seek(0)
+    head = file.read(DICM_OFFSET + 4)
+    file.seek(0)
+    if not head:
         raise UnsupportedImage(f"{label}: the file is empty")
-    if data.startswith(ZIP_MAGIC):
-        return read_series(unzip(data, limits), limits)
-    if has_dicom_magic(data):
-        return read_series(files, limits)
-    raw = gunzip(data, limits.max_bytes + HEADER_ALLOWANCE) if data.startswith(GZIP_MAGIC) else data
-    if looks_like_nifti(raw):
-        return read_nifti(raw, limits)
-    raise UnsupportedImage(f"{label}: not a volume; {SUPPORTED}")
+    if head.startswith(ZIP_MAGIC):
+        return _open_zip(file, limits, check_stop)
+    if is_dicom(file):
+        return open_series(uploads, limits, check_stop)
+    stream: BinaryIO = file
+    if head.startswith(GZIP_MAGIC):
+        budget = Budget(limits.max_bytes + MAX_EXTENSION_BYTES + 1024, "the gzip file")
+        stream = BoundedInflater(file, "gzip", budget, "the gzip file")  # type: ignore[assignment]
+    try:
+        return open_nifti(stream, limits)
+    except UnsupportedImage as exc:
+        if exc.detail.startswith("not a NIfTI"):
+            raise UnsupportedImage(f"{label}: not a volume; {SUPPORTED}") from None
+        raise
+
+
+def read_volume(
+    files: Sequence[tuple[str, BinaryIO | bytes]], limits: VolumeLimits, check_stop: CheckStop = lambda: None
+) -> Volume:
+    """Open and decode the upload at once (no memory budget): for tests and scripts."""
+    pending = open_volume(files, limits, check_stop)
+    try:
+        return pending.load(check_stop)
+    finally:
+        pending.close()
+
+
+def _open_zip(file: BinaryIO, limits: VolumeLimits, check_stop: CheckStop) -> PendingVolume:
+    """The DICOM files of a zip, to temporary files; the others (README, Thumbs.db, DICOMDIR, ...)
+    skipped and counted. Declared sizes are checked before anything is extracted."""
+    members = list(zip_members(file, limits.max_files))
+    if len(members) > limits.max_files:
+        raise InvalidImage(f"the zip file holds {len(members)} files; the limit is {limits.max_files} files per volume")
+    budget = Budget(limits.max_bytes, "the zip file")
+    dicom, skipped = [], 0
+    for member in members:
+        check_stop()
+        if PurePosixPath(member.info.filename.replace("\\", "/")).name.upper() in _SKIPPED_NAMES:
+            skipped += 1
+        elif member.open(budget).read_exactly(DICM_OFFSET + 4)[DICM_OFFSET:] == b"DICM":
+            dicom.append(member)
+        else:
+            skipped += 1
+    if not dicom:
+        raise UnsupportedImage(NO_IMAGE)
+    limits.check_slices(len(dicom), "the zip file")
+    limits.check_bytes(sum(member.info.file_size for member in dicom), "the zip file")
+    with ExitStack() as stack:
+        extracted = []
+        for member in dicom:
+            target = member.extract(budget, check_stop)
+            stack.callback(target.close)
+            extracted.append((member.label, target))
+        pending = open_series(extracted, limits, check_stop, skipped=skipped)
+        pending.close = stack.pop_all().close
+    return pending

@@ -41,8 +41,8 @@ class VolumeModels(BaseModel):
     segmenter: ModelRef
 
 
-class VolumeAnswer(BaseModel):
-    """Answer for one volume."""
+class VolumeSummary(BaseModel):
+    """Answer for one volume, without its mask."""
 
     shape: list[int] = Field(description="[slices, height, width] of the input grid, slice axis first.")
     spacing_mm: list[float] | None = Field(
@@ -61,4 +61,17 @@ class VolumeAnswer(BaseModel):
         description="3-D post-processing applied to the mask (none, largest, drop_small)."
     )
     model: VolumeModels
+    skipped_files: int = Field(
+        0, description="Files of the upload that were not DICOM images (README, Thumbs.db, DICOMDIR, ...)."
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the answer could not take from the file (e.g. no voxel size: spacing_mm and "
+        "tumour_volume_ml null), in plain words.",
+    )
+
+
+class VolumeAnswer(VolumeSummary):
+    """Answer for one volume."""
+
     mask: VolumeMask

@@ -1,34 +1,42 @@
-"""A decoded volume on its own voxel grid, and the limits checked before any voxel is decoded."""
+"""A decoded volume on its own voxel grid, the limits checked before any voxel is decoded, and the
+opened-but-not-decoded upload (:class:`PendingVolume`) whose memory is known from its headers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from service.errors import InvalidImage, RequestTooLarge
 
-
-def check_bytes(size: int, limit: int, what: str) -> None:
-    """413 when ``size`` decompressed bytes exceed ``limit``."""
-    if size > limit:
-        raise RequestTooLarge(f"{what} is {size} bytes decompressed; the limit is {limit} bytes")
+#: Called between files, frames and chunks while decoding; raises to stop (time budget).
+CheckStop = Callable[[], None]
 
 
 @dataclass(frozen=True)
 class VolumeLimits:
-    """Set from ``MRI_MAX_VOLUME_*`` (``service.routers.volume.volume_limits``). ``max_slices``: most slices (along the slice axis; DICOM: files); ``max_bytes``: most bytes of
-    decompressed voxel data (NIfTI after gunzip, DICOM pixel data, files of a zip together);
-    ``min_side``/``max_side``: accepted in-plane size of a slice."""
+    """Set from ``MRI_MAX_VOLUME_*`` (``service.routers.volume.volume_limits``). ``max_slices``: most
+    slices (along the slice axis; DICOM: images); ``max_bytes``: most bytes of decompressed data
+    (NIfTI voxels and the gzip stream, DICOM pixel data, the files of a zip together);
+    ``min_side``/``max_side``: accepted in-plane size of a slice. Files of a zip or of ``files``
+    that are not DICOM images are skipped, at most ``max_slices`` of them (:attr:`max_files`)."""
 
     max_slices: int
     max_bytes: int
     min_side: int
     max_side: int
 
+    @property
+    def max_files(self) -> int:
+        """Most files of one upload (DICOM images and skipped files together)."""
+        return 2 * self.max_slices
+
     def check_bytes(self, size: int, what: str) -> None:
-        check_bytes(size, self.max_bytes, what)
+        """413 when ``size`` decompressed bytes exceed ``max_bytes``."""
+        if size > self.max_bytes:
+            raise RequestTooLarge(f"{what} is {size} bytes decompressed; the limit is {self.max_bytes} bytes")
 
     def check_slices(self, count: int, what: str = "the volume") -> None:
         if count > self.max_slices:
@@ -48,18 +56,27 @@ class Volume:
     """One uploaded volume.
 
     ``data``: ``(X, Y, Z)`` (one sequence, taken as FLAIR) or ``(X, Y, Z, 3)`` (pre-contrast, FLAIR,
-    post-contrast) on the input's own voxel grid, any numeric dtype (DICOM: after the modality LUT);
-    ``affine``: voxel index -> RAS+ mm; ``spacing_mm``: voxel size along each input axis, None when
-    the file does not give it; ``kind``: "nifti" or "dicom". NIfTI keeps its ``header`` (for the
-    mask file); a DICOM series keeps its ``datasets``, one per index of axis 0, for the SEG output.
+    post-contrast) on the input's own voxel grid, any numeric dtype: the stored values when one
+    positive linear rescale covers the whole volume (the intensity window does not depend on it),
+    else float32 modality values; ``affine``: voxel index -> RAS+ (mm when ``spacing_mm`` is known;
+    without a voxel size from the file its columns are unit vectors, used only to find the slices);
+    ``spacing_mm``: voxel size along each input axis, None when the file does not give it;
+    ``kind``: "nifti" or "dicom"; ``warnings``: what the answer must say about the geometry;
+    ``skipped_files``: files of the upload that were not DICOM images (README, Thumbs.db, DICOMDIR).
+    NIfTI keeps its ``header`` (the mask file copies it); a DICOM series keeps its header
+    ``datasets`` (no pixel data) and ``frame_order`` (slice ``k`` = frame ``frame_order[k]`` of the
+    datasets, counted across them) for the SEG output.
     """
 
-    data: np.ndarray
+    data: np.ndarray | None
     affine: np.ndarray
     spacing_mm: tuple[float, float, float] | None
     kind: Literal["nifti", "dicom"]
     header: Any = None
     datasets: list[Any] | None = None
+    frame_order: list[int] | None = None
+    warnings: list[str] = field(default_factory=list)
+    skipped_files: int = 0
 
     @property
     def voxel_ml(self) -> float | None:
@@ -67,3 +84,30 @@ class Volume:
         if self.spacing_mm is None:
             return None
         return float(np.prod(self.spacing_mm)) / 1000.0
+
+
+@dataclass
+class PendingVolume:
+    """An upload whose headers are read and checked but whose voxels are not decoded yet.
+
+    ``shape``: spatial shape (3 axes); ``channels``: 1 or 3; ``itemsize``: bytes per stored value;
+    ``slice_shape``: in-plane (height, width) of a model slice; ``files``: files read (their headers
+    are held); ``header_bytes``: bytes of headers held in memory. ``load`` decodes the voxels
+    (calling its ``CheckStop`` argument between chunks) into the :class:`Volume`; ``close`` drops
+    temporary files. The memory a request needs is :func:`service.volumes.budget.volume_memory`.
+    """
+
+    shape: tuple[int, int, int]
+    channels: int
+    itemsize: int
+    slice_shape: tuple[int, int]
+    files: int
+    header_bytes: int
+    kind: Literal["nifti", "dicom"]
+    load: Callable[[CheckStop], Volume]
+    close: Callable[[], None] = lambda: None
+
+    @property
+    def voxels(self) -> int:
+        """Voxels of the spatial grid (a 4-D volume's sequences counted once)."""
+        return int(np.prod(self.shape, dtype=np.int64))

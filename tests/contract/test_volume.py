@@ -129,24 +129,51 @@ def test_predict_volume_batches_gates_and_maps_back():
     volume = np.zeros(shape, np.float32)
     volume[2:5, 3:6, 2:4] = 50.0
     volume[3:8, 2:7, 4:6] = 200.0
-    calls = []
+    calls: dict[str, list[int]] = {"classify": [], "segment": []}
 
     def classify(batch):
-        calls.append(len(batch))
+        calls["classify"].append(len(batch))
         return (batch[..., 1].reshape(len(batch), -1).max(axis=1) > 127.5).astype(np.float32)
 
     def segment(batch):
-        calls.append(len(batch))
+        calls["segment"].append(len(batch))
+        assert (batch[..., 1].reshape(len(batch), -1).max(axis=1) > 127.5).all()  # gated: positives only
         return batch[..., 1:2].astype(np.float32) / 255.0
 
     for codes in itertools.islice(LAYOUTS, 3):
         affine = _affine(codes, shape)
-        calls.clear()
+        calls = {"classify": [], "segment": []}
+        done: list[tuple[int, int]] = []
         result = predict_volume(
-            volume, affine, classify, segment, 0.5, 0.5, batch_size=3, postprocess="none", gate=True
+            volume, affine, classify, segment, 0.5, 0.5, batch_size=3, postprocess="none", gate=True,
+            progress=lambda start, total, done=done: done.append((start, total)),
         )
         assert result.mask.shape == shape
         n = result.frame.n_slices
-        assert calls[: -(-n // 3)] == [3] * (n // 3) + ([n % 3] if n % 3 else [])
+        assert calls["classify"] == [3] * (n // 3) + ([n % 3] if n % 3 else [])
+        assert sum(calls["segment"]) == int(result.has_tumour.sum())
+        assert done == [(start, n) for start in range(0, n, 3)]
         np.testing.assert_array_equal(result.mask, volume == 200.0)
         assert result.has_tumour.sum() == (result.slice_pixels() > 0).sum()
+
+
+def test_streaming_gives_what_the_whole_volume_window_gives():
+    """predict_volume windows a batch at a time: the slices the models see are exactly those of
+    normalise_volume on the whole volume, for 3-D and 4-D, float with NaN and integer voxels."""
+    rng = np.random.default_rng(3)
+    volumes = [
+        rng.normal(300, 80, (11, 11, 13)).astype(np.float32),
+        rng.integers(0, 4000, (11, 11, 13, 3)).astype(np.int16),
+    ]
+    volumes[0][0, 0, :4] = np.nan
+    for volume in volumes:
+        affine = _affine(("L", "P", "S"), volume.shape[:3])
+        seen: list[np.ndarray] = []
+
+        def classify(batch, seen=seen):
+            seen.append(batch.copy())
+            return np.zeros(len(batch), np.float32)
+
+        predict_volume(volume, affine, classify, lambda b: np.zeros(b.shape[:3]), 0.5, 0.5, batch_size=4)
+        whole = AxialFrame.of(affine, volume.shape).to_slices(normalise_volume(volume))
+        np.testing.assert_array_equal(np.concatenate(seen), whole)

@@ -42,7 +42,9 @@ def test_runtime_invariants(dockerfile, target):
     assert "urllib" in health.exec_form[2]
 
     cmd = dockerfile.effective(target, "CMD")
-    assert cmd.exec_form == ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+    assert cmd.exec_form == [
+        "uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--http", "h11"
+    ]
 
     env = dockerfile.env(target)
     copies = [i.value.split() for i in dockerfile.chain(target)[-1].all("COPY")]

@@ -76,3 +76,58 @@ def test_json_log_lines_of_a_request_under_a_real_handler(make_client):
         access.removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert any(line["request_id"] == "json-7" and "endpoint=/v2/models" in line["message"] for line in lines)
+
+
+def test_control_characters_in_logged_values_are_escaped_so_no_line_can_be_forged():
+    configure_logging("INFO")
+    logger = logging.getLogger("service.test")
+    record = logger.makeRecord(
+        "service.test", logging.INFO, __file__, 1, "upload %s", ("a.dcm\n2026-01-01 INFO forged\x1b[2J\u2028",), None
+    )
+    line = formatter("text").format(record)
+    assert "\n" not in line and "\x1b" not in line and "\u2028" not in line
+    assert line.endswith("upload a.dcm\\n2026-01-01 INFO forged\\x1b[2J\\u2028")
+    try:
+        raise ValueError("bad value\n2026-01-01 INFO forged")
+    except ValueError:
+        import sys
+
+        record = logger.makeRecord("service.test", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
+    lines = formatter("text").format(record).splitlines()
+    assert all(line.startswith("    ") for line in lines[1:])  # traceback lines cannot pass for records
+
+
+def test_file_names_and_dicom_identifiers_stay_out_of_info_logs(make_client, caplog):
+    """A volume and a slice whose file names carry a patient's name and a line feed."""
+    from tests.service import volume_samples as vs
+
+    client = make_client()
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    name = "Doe^Jane\n2026-01-01 INFO service.access forged"
+    slices, _ = vs.synthetic_volume(slices=3)
+    files = vs.dicom_series(slices)
+    response = client.post("/volume", files=[("files", (f"{name}{i}.dcm", f, "application/dicom")) for i, f in enumerate(files)])
+    assert response.status_code == 200
+    client.post("/classify", files={"file": (name, b"not an image", "text/plain")})
+    client.post("/volume", files={"file": (name, b"\0" * 128 + b"DICM" + b"\xff" * 64, "application/dicom")})
+    for record in caplog.records:
+        message = record.getMessage()
+        assert "\n" not in message, message
+        if record.levelno >= logging.INFO:
+            assert "Doe" not in message and "TEST01" not in message and "Test^Volume" not in message, message
+
+
+def test_the_access_line_carries_its_values_as_structured_fields(make_client):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    access = logging.getLogger("service.access")
+    access.addHandler(handler)
+    try:
+        make_client().get("/v2/models", headers={"X-Request-ID": "fields-1"})
+    finally:
+        access.removeHandler(handler)
+    line = next(json.loads(x) for x in stream.getvalue().splitlines() if "fields-1" in x)
+    assert line["endpoint"] == "/v2/models" and line["status"] == 200 and line["method"] == "GET"
+    assert isinstance(line["latency_ms"], float) and line["images"] == 0

@@ -8,6 +8,7 @@ percentile is the tumour's value and the brain stays well under the mask thresho
 
 from __future__ import annotations
 
+import copy
 import gzip
 import io
 import zipfile
@@ -128,6 +129,18 @@ def dicom_series(
     return [files[i] for i in order]
 
 
+def edit_series(files: list[bytes], change) -> list[bytes]:
+    """The DICOM ``files`` each read, changed by ``change(dataset)`` and written again."""
+    edited = []
+    for data in files:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        change(ds)
+        buffer = io.BytesIO()
+        ds.save_as(buffer)
+        edited.append(buffer.getvalue())
+    return edited
+
+
 def zip_bytes(files: list[bytes], extra: dict[str, bytes] | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -141,3 +154,29 @@ def zip_bytes(files: list[bytes], extra: dict[str, bytes] | None = None) -> byte
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     total = a.sum() + b.sum()
     return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
+
+
+def enhanced_mr(files: list[bytes], enhanced_sop: bool = False, per_frame_measures: bool = False) -> bytes:
+    """One multi-frame MR object of the single-frame ``files`` (highdicom's Legacy Converted Enhanced
+    MR Image, frames in the given file order; ``enhanced_sop``: labelled Enhanced MR Image Storage,
+    ``per_frame_measures``: pixel spacing and thickness in each frame's functional groups instead of
+    the shared ones), as a scanner's Enhanced MR export carries its geometry."""
+    import highdicom as hd
+    from pydicom.uid import EnhancedMRImageStorage
+
+    sources = [pydicom.dcmread(io.BytesIO(f)) for f in files]
+    image = hd.legacy.LegacyConvertedEnhancedMRImage(
+        sources, series_instance_uid=sources[0].SeriesInstanceUID, series_number=3,
+        sop_instance_uid=generate_uid(), instance_number=1,
+    )
+    if enhanced_sop:
+        image.SOPClassUID = image.file_meta.MediaStorageSOPClassUID = EnhancedMRImageStorage
+    if per_frame_measures:
+        shared = image.SharedFunctionalGroupsSequence[0]
+        measures = shared.PixelMeasuresSequence
+        del shared.PixelMeasuresSequence
+        for item in image.PerFrameFunctionalGroupsSequence:
+            item.PixelMeasuresSequence = copy.deepcopy(measures)
+    buffer = io.BytesIO()
+    image.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

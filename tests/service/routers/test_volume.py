@@ -90,12 +90,11 @@ def test_nifti_2_uncompressed_and_int16_give_the_same_answer(client):
 def test_postprocess_query_and_setting(client):
     slices, _ = vs.synthetic_volume()
     slices[6, 20, 20] = 400.0  # one stray voxel far from the tumour
-    bodies = {
-        m: _post_nifti(client, vs.nifti_bytes(slices), postprocess=m).json() for m in ("none", "largest")
-    }
+    data = vs.nifti_bytes(slices, spacing=(1.0, 1.0, 3.0))  # square pixels: the voxel reaches the model as is
+    bodies = {m: _post_nifti(client, data, postprocess=m).json() for m in ("none", "largest")}
     assert bodies["none"]["tumour_voxels"] == bodies["largest"]["tumour_voxels"] + 1
     assert bodies["largest"]["postprocess"] == "largest"
-    assert _post_nifti(client, vs.nifti_bytes(slices), postprocess="bogus").status_code == 422
+    assert _post_nifti(client, data, postprocess="bogus").status_code == 422
 
 
 def test_dicom_series_in_any_file_order_gives_rle_per_instance(client):
@@ -179,7 +178,7 @@ def test_limits_are_checked_before_decoding(make_client):
     small = make_client(max_volume_slices=6, max_volume_bytes=100_000, max_volume_upload_bytes=200_000)
     slices, _ = vs.synthetic_volume(slices=8)
     _error(_post_nifti(small, vs.nifti_bytes(slices)), 422, "8 slices", "limit is 6")
-    _error(_post_series(small, vs.dicom_series(slices)), 422, "8 files", "limit is 6")
+    _error(_post_series(small, vs.dicom_series(slices)), 422, "8 slices", "limit is 6")
     _error(
         small.post("/volume", files={"file": ("s.zip", vs.zip_bytes(vs.dicom_series(slices)))}),
         422,
@@ -214,19 +213,11 @@ def test_bad_nifti_shapes_and_truncation_are_422(client):
 def test_field_rules(client):
     slices, _ = vs.synthetic_volume()
     _error(client.post("/volume"), 422, "exactly one")
-    _error(_post_series(client, [vs.nifti_bytes(slices), vs.nifti_bytes(slices)]), 415, "not a DICOM file")
+    _error(_post_series(client, [vs.nifti_bytes(slices), vs.nifti_bytes(slices)]), 415, "none of the files is a DICOM")
     _error(_post_nifti(client, vs.nifti_bytes(slices), mask_format="png"), 422)
 
 
-def _edit(files: list[bytes], change) -> list[bytes]:
-    edited = []
-    for data in files:
-        ds = pydicom.dcmread(io.BytesIO(data))
-        change(ds)
-        buffer = io.BytesIO()
-        ds.save_as(buffer)
-        edited.append(buffer.getvalue())
-    return edited
+_edit = vs.edit_series
 
 
 def test_series_without_positions_multi_frame_or_colour_are_422(client):
@@ -238,7 +229,7 @@ def test_series_without_positions_multi_frame_or_colour_are_422(client):
         "ImagePositionPatient",
     )
     _error(_post_series(client, _edit(files, lambda ds: setattr(ds, "NumberOfFrames", 2))), 422, "2 frames")
-    _error(_post_series(client, _edit(files, lambda ds: setattr(ds, "SamplesPerPixel", 3))), 422, "greyscale")
+    _error(_post_series(client, _edit(files, lambda ds: setattr(ds, "SamplesPerPixel", 3))), 422, "grey")
 
 
 def test_singular_nifti_affine_is_422(client):
@@ -266,11 +257,112 @@ def test_a_series_without_tumour_still_gets_a_dicom_seg(client):
     assert pydicom.dcmread(io.BytesIO(response.content)).Modality == "SEG"
 
 
-def test_pixel_data_that_cannot_be_decoded_is_415_naming_the_transfer_syntax(client):
+def test_an_undecodable_transfer_syntax_is_415_naming_it_and_broken_pixels_422(client):
     slices, _ = vs.synthetic_volume(slices=3)
 
-    def jpeg_ls(ds):
+    def mpeg2(ds):
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.MPEG2MPML
+        ds.PixelData = pydicom.encaps.encapsulate([b"\x00\x00\x01\xb3 not decoded here"])
+
+    def broken_jpeg_ls(ds):
         ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLSLossless
         ds.PixelData = pydicom.encaps.encapsulate([b"\xff\xd8 not a JPEG-LS stream"])
 
-    _error(_post_series(client, _edit(vs.dicom_series(slices), jpeg_ls)), 415, "JPEG-LS Lossless")
+    _error(_post_series(client, _edit(vs.dicom_series(slices), mpeg2)), 415, "MPEG2", "cannot be decoded")
+    _error(_post_series(client, _edit(vs.dicom_series(slices), broken_jpeg_ls)), 422, "broken or truncated")
+
+
+def test_an_enhanced_mr_file_answers_as_its_series_and_its_seg_references_frames(client):
+    slices, tumour = vs.synthetic_volume()
+    files = vs.dicom_series(slices)
+    series = _post_series(client, files).json()
+    multi = vs.enhanced_mr(files, enhanced_sop=True)
+    response = client.post("/volume", files={"file": ("enhanced.dcm", multi, "application/dicom")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    for key in ("shape", "spacing_mm", "per_slice", "tumour_slices", "tumour_voxels", "tumour_volume_ml", "mask"):
+        assert body[key] == series[key], key
+    seg_response = client.post(
+        "/volume", params={"output": "dicom-seg"}, files={"file": ("enhanced.dcm", multi, "application/dicom")}
+    )
+    assert seg_response.status_code == 200, seg_response.text
+    seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(io.BytesIO(seg_response.content)))
+    source = pydicom.dcmread(io.BytesIO(multi))
+    frames = seg.get_pixels_by_source_frame(
+        source.SOPInstanceUID, list(range(1, len(files) + 1)), segment_numbers=[1],
+        ignore_spatial_locations=True, assert_missing_frames_are_empty=True,
+    )[..., 0] > 0
+    # frame n of the source lies where the single-frame instance of the same position lies
+    for n, item in enumerate(source.PerFrameFunctionalGroupsSequence):
+        z = float(item.PlanePositionSequence[0].ImagePositionPatient[2])
+        k = round((40.0 - z) / 3.0)  # dicom_series: slice k of the head-to-foot stack at 40 - 3k
+        np.testing.assert_array_equal(frames[n], tumour[k])
+
+
+def test_junk_beside_a_zipped_series_is_skipped_and_counted(client):
+    slices, tumour = vs.synthetic_volume()
+    junk = {"README.TXT": b"burned by the PACS", "Thumbs.db": b"\0" * 512, "IMAGES/notes.txt": b"x"}
+    response = client.post("/volume", files={"file": ("s.zip", vs.zip_bytes(vs.dicom_series(slices), junk))})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["skipped_files"] == 3 and body["tumour_voxels"] == int(tumour.sum()) and body["warnings"] == []
+
+
+def test_a_nifti_without_voxel_size_has_no_spacing_no_ml_and_says_so(client):
+    image = vs.nifti_image(vs.synthetic_volume()[0])
+    image.header["pixdim"][1:4] = 0
+    image.set_sform(None, code=0)
+    image.set_qform(None, code=0)
+    raw = bytearray(image.to_bytes())
+    raw[80:92] = np.zeros(3, "<f4").tobytes()  # nibabel writes pixdims from the affine: zero them again
+    response = _post_nifti(client, bytes(raw))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["spacing_mm"] is None and body["tumour_volume_ml"] is None and body["tumour_voxels"] > 0
+    assert any("no voxel size" in w for w in body["warnings"])
+    assert any("no orientation" in w for w in body["warnings"])
+    mask = _mask_image(body)
+    assert mask.header["sform_code"] == 0 and mask.header["qform_code"] == 0  # no geometry invented
+    header = vs.gzip.decompress(base64.b64decode(body["mask"]["data"]))[:348]
+    assert np.all(np.frombuffer(header[80:92], "<f4") == 0)  # (nibabel would read these zeros as 1)
+
+
+def test_a_dicom_series_without_pixel_spacing_has_no_spacing_and_a_unitless_mask(client):
+    slices, _ = vs.synthetic_volume()
+    files = _edit(vs.dicom_series(slices), lambda ds: delattr(ds, "PixelSpacing"))
+    body = _post_series(client, files, mask_format="nifti").json()
+    assert body["spacing_mm"] is None and body["tumour_volume_ml"] is None
+    assert any("PixelSpacing" in w for w in body["warnings"])
+    assert _mask_image(body).header.get_xyzt_units()[0] == "unknown"
+
+
+def test_a_volume_over_the_memory_limit_is_413_before_decoding(make_client):
+    small = make_client(max_volume_memory_bytes=80 * 2**20)
+    big = np.zeros((40, 256, 256), np.uint8)  # 2.6 M voxels: about 90 MiB with the model
+    _error(_post_nifti(small, vs.nifti_bytes(big)), 413, "needs about", "of memory", "limit is 80.0 MiB")
+
+
+def test_a_volume_past_its_time_budget_is_503_with_retry_after(make_client):
+    slow = make_client(volume_timeout_s=1e-6)
+    slices, _ = vs.synthetic_volume()
+    response = _post_nifti(slow, vs.nifti_bytes(slices))
+    _error(response, 503, "time budget")
+    assert response.headers["retry-after"] == "1"
+
+
+def test_non_square_slices_are_padded_not_stretched(client):
+    """A 64 x 48 crop of a 64 x 64 volume: the tiny segmenter marks what it sees, so a stretched slice
+    would move and widen the tumour; on the canvas it stays where it is, also with 2 mm columns."""
+    slices = np.zeros((8, 64, 64), np.float32)
+    slices[:, 8:-8, 8:-8] = 100.0
+    tumour = np.zeros(slices.shape, bool)
+    tumour[2:5, 16:28, 20:32] = True  # 1.3% of the voxels
+    slices[tumour] = 400.0
+    cropped, truth = slices[:, :, 16:], tumour[:, :, 16:]  # 48 columns: the patient's right cut off
+    for spacing in ((1.0, 1.0, 3.0), (2.0, 1.0, 3.0)):
+        body = _post_nifti(client, vs.nifti_bytes(cropped, spacing=spacing), postprocess="none").json()
+        mask = np.asarray(_mask_image(body).dataobj) > 0
+        expected = np.asarray(vs.nifti_image(truth.astype(np.uint8), spacing=spacing).dataobj) > 0
+        # the tiny model sees 32 x 32: a 2 mm column halves the tumour's width on its input
+        assert vs.dice(mask, expected) >= (0.95 if spacing[0] == spacing[1] else 0.7), spacing
+        np.testing.assert_allclose(np.argwhere(mask).mean(axis=0), np.argwhere(expected).mean(axis=0), atol=1.0)
