@@ -11,7 +11,7 @@ A models folder is either
   (``flair.keras``).
 
 The card says which: each role's entry (``models.classifier``, ``models.segmenter``) names its
-``file`` and, in a joint folder, its ``output``, its ``threshold`` (and the segmenter's
+``file`` and, in a joint folder, its ``output_name`` (:data:`OUTPUT_KEY`), its ``threshold`` (and the segmenter's
 ``postprocess``), and may hold a ``flair`` entry of the same keys for FLAIR-only input. A folder
 without a card (or whose entries name no file) is read as two models. The card's ``gate`` says which
 slices count as tumour slices (:data:`GATES`).
@@ -26,6 +26,8 @@ from contract.postprocess import postprocess_settings
 from contract.spec import CLASSIFIER_FILE, SEGMENTER_FILE
 
 ROLES = ("classifier", "segmenter")
+#: The card key naming the output a role reads (a joint file); ``output`` describes it in words.
+OUTPUT_KEY = "output_name"
 DEFAULT_FILES = {"classifier": CLASSIFIER_FILE, "segmenter": SEGMENTER_FILE}
 #: Input paths: the three sequences, or FLAIR only (a grey upload, a FLAIR-only volume).
 PATHS = ("three", "flair")
@@ -61,7 +63,7 @@ def role_spec(card: dict[str, Any], role: str, path: str = "three") -> RoleSpec:
     return RoleSpec(
         role=role,
         file=str(own.get("file") or entry.get("file") or DEFAULT_FILES[role]),
-        output=entry.get("output"),
+        output=entry.get(OUTPUT_KEY),
         threshold=own.get("threshold"),
         postprocess=postprocess_settings(own) if role == "segmenter" else {},
         entry=entry,

@@ -102,7 +102,7 @@ class FileRunner:
 class ModelRunner:
     """One role on one input path, and what the service reports about it.
 
-    ``role``: "classifier" or "segmenter"; ``path``: "three" or "flair" (:data:`contract.layout.PATHS`);
+    ``role``: "classifier" or "segmenter"; ``input_path``: "three" or "flair" (:data:`contract.layout.PATHS`);
     ``name``: from the model card, else the file stem; ``threshold``: cut-off in use (setting, else
     card, else ``DEFAULT_THRESHOLD``); ``postprocess``: the segmenter's 2-D mask post-processing;
     ``card``: the role's entry of ``model_card.json`` ({} without one); ``output``: the output of the
@@ -110,7 +110,7 @@ class ModelRunner:
     """
 
     role: str
-    path: str
+    input_path: str
     name: str
     threshold: float
     card: dict[str, Any]
@@ -127,7 +127,8 @@ class ModelRunner:
         return self.runner.input_size
 
     @property
-    def file_path(self) -> Path:
+    def path(self) -> Path:
+        """The file the runtime loaded (the ``.keras`` file or its export)."""
         return self.runner.path
 
     def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -225,7 +226,7 @@ def load_models(settings: Settings, observer: InferenceObserver | None = None) -
                 max_queue=settings.max_queue,
             )
     for role in roles.values():
-        logger.info("%s (%s input): %s, output %s, threshold %.3f", role.role, role.path, role.runner.file,
+        logger.info("%s (%s input): %s, output %s, threshold %.3f", role.role, role.input_path, role.runner.file,
                     role.output, role.threshold)
     return LoadedModels(roles=roles, files=runners, card=card, gate=gate_of(card), devices=devices,
                         runtime=runtime.name, platform=runtime.platform)
@@ -296,7 +297,7 @@ def role_runner(
         threshold = spec.threshold
     return ModelRunner(
         role=role,
-        path=path,
+        input_path=path,
         name=str(spec.entry.get("name") or Path(spec.file).stem),
         threshold=float(threshold if threshold is not None else DEFAULT_THRESHOLD),
         card=spec.entry,

@@ -154,7 +154,7 @@ def build_tiny_joint(
         joint(flair_rule, FLAIR_FILE)
         flair_file = FLAIR_FILE
     card = {"gate": gate, "models": {
-        role: {"name": f"tiny-{role}", "file": JOINT_FILE, "output": output, "threshold": t,
+        role: {"name": f"tiny-{role}", "file": JOINT_FILE, "output_name": output, "threshold": t,
                "flair": {"file": flair_file, "threshold": round(t - 0.1, 3)}}
         for role, output, t in (("classifier", PROBABILITY_OUTPUT, thresholds[0]), ("segmenter", MASK_OUTPUT, thresholds[1]))
     }}

@@ -34,6 +34,7 @@ from contract import (
     read_card,
     write_card,
 )
+from contract.layout import OUTPUT_KEY
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict
              "segmenter": (MASK_OUTPUT, lambda p: {"threshold": p["segmenter"]["threshold"],
                                                    "postprocess": p["segmenter"]["postprocess"]})}
     card["models"] = {
-        role: {"name": f"lgg-{role}", "file": files["three"], "output": output,
+        role: {"name": f"lgg-{role}", "file": files["three"], OUTPUT_KEY: output,
                "version": file_version(models_dir / files["three"]), **chosen(paths["three"]),
                "flair": {"file": files["flair"], "version": file_version(models_dir / files["flair"]),
                          **chosen(paths["flair"])}}

@@ -5,9 +5,9 @@ import pytest
 from contract.layout import gate_of, is_joint, layout_files, role_spec
 
 JOINT = {"gate": "mask", "models": {
-    "classifier": {"name": "lgg-classifier", "file": "joint.keras", "output": "tumour_probability", "threshold": 0.6,
+    "classifier": {"name": "lgg-classifier", "file": "joint.keras", "output_name": "tumour_probability", "threshold": 0.6,
                    "flair": {"file": "flair.keras", "threshold": 0.4}},
-    "segmenter": {"name": "lgg-segmenter", "file": "joint.keras", "output": "mask", "threshold": 0.5,
+    "segmenter": {"name": "lgg-segmenter", "file": "joint.keras", "output_name": "mask", "threshold": 0.5,
                   "postprocess": {"min_component_pixels": 50, "fill_holes": True},
                   "flair": {"file": "flair.keras", "threshold": 0.3, "postprocess": {"min_component_pixels": 10}}}}}
 

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-from tests.client.conftest import REPO
+from tests.project import load_script
+from tests.tiny_models import build_tiny_models
 
 pytestmark = pytest.mark.slow
 
 
-def _load(name: str, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_prints_one_row_per_runtime_with_every_endpoint(tmp_path, capsys):
-    tiny = _load("_bench_service_tiny_models", REPO / "tests" / "deploy" / "tiny_models.py")
-    models = tiny.build_tiny_models(tmp_path / "models")
-    script = _load("benchmark_service", REPO / "scripts" / "benchmark_service.py")
+    models = build_tiny_models(tmp_path / "models")
+    script = load_script("benchmark_service")
     argv = ["--models-dir", str(models), "--runtimes", "keras", "onnxruntime:2", "--n", "2",
             "--clients", "3", "--seconds", "1", "--rounds", "1"]
 

@@ -160,9 +160,11 @@ def test_inputs_of_another_shape_are_not_concatenated():
     assert run.sizes == [1, 1, 1]
 
 
-def held_first_call(runner) -> tuple[list[int], threading.Event, threading.Event]:
-    """Make ``runner``'s observer (called after each model call, still inside it) record the call
-    sizes and hold the first call until ``release`` is set; ``entered`` is set once it is held."""
+def held_first_call(role) -> tuple[list[int], threading.Event, threading.Event]:
+    """Make the observer of ``role``'s model file (called after each model call, still inside it)
+    record the call sizes and hold the first call until ``release`` is set; ``entered`` is set once
+    it is held."""
+    runner = role.runner
     sizes: list[int] = []
     entered, release = threading.Event(), threading.Event()
     observe = runner.observer
@@ -196,7 +198,7 @@ def test_keras_answers_through_the_batcher_equal_unbatched_calls(models_dir):
                 release.set()
                 batched = [f.result(30) for f in futures]
             assert sizes == [1, 15], runner.role
-            runner.observer = None
+            runner.runner.observer = None
             for x, y in zip(inputs, batched, strict=True):
                 np.testing.assert_allclose(y, runner.call_model(x), rtol=1e-5, atol=1e-6)
     finally:

@@ -85,7 +85,7 @@ def test_choices_on_out_of_fold_predictions_and_the_served_ensemble(cv):
                                atol=2e-2)  # the mean of the members (weights rounded to float16 precision)
     assert out[MASK_OUTPUT].shape == (2, 32, 32, 1)
     entries = card["models"]
-    assert entries["classifier"]["output"] == PROBABILITY_OUTPUT and entries["segmenter"]["output"] == MASK_OUTPUT
+    assert entries["classifier"]["output_name"] == PROBABILITY_OUTPUT and entries["segmenter"]["output_name"] == MASK_OUTPUT
     assert entries["classifier"]["threshold"] == entry["paths"]["three"]["classifier"]["threshold"]
     assert (entries["segmenter"]["flair"]["file"] == FLAIR_FILE) == (entry["recipes"]["flair"] == "flair")
     assert card["ensemble"]["members"] == 2 and card["gate"] == entry["gate"]
