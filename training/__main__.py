@@ -18,6 +18,7 @@ from training.config import (
     TrainConfig,
 )
 from training.folds import DEFAULT_FOLDS, FOLDS_FILE
+from training.readme import TARGET as MODELS_DOC
 
 log = logging.getLogger("training")
 
@@ -128,9 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--change", required=True, help="what the variant changed, e.g. 'upload augmentation off'")
     cmp.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder (the record's home)")
     rd = sub.add_parser("readme", formatter_class=fmt,
-                        help="rewrite the README's generated model tables from the model card (training.readme)")
+                        help="rewrite the generated model tables of docs/models.md from the model card "
+                             "(training.readme)")
     rd.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder whose card is shown")
-    rd.add_argument("--readme", default=str(DEFAULT_MODELS.parent / "README.md"), help="the README to update")
+    rd.add_argument("--readme", default=str(MODELS_DOC), help="the document to update")
     return p
 
 
