@@ -19,6 +19,7 @@ from training.config import (
     TrainConfig,
 )
 from training.folds import DEFAULT_FOLDS, FOLDS_FILE
+from training.readme import TARGET as MODELS_DOC
 
 log = logging.getLogger("training")
 
@@ -124,10 +125,10 @@ def _parser() -> argparse.ArgumentParser:
     mb.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder")
     mb.add_argument("--counts", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="member counts to score")
     rd = sub.add_parser("readme", formatter_class=fmt,
-                        help="rewrite the generated model tables of docs/models.md from the model card (training.readme)")
+                        help="rewrite the generated model tables of docs/models.md from the model card "
+                             "(training.readme)")
     rd.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder whose card is shown")
-    rd.add_argument("--readme", default=str(DEFAULT_MODELS.parent / "docs" / "models.md"),
-                    help="the Markdown file whose generated block is updated")
+    rd.add_argument("--readme", default=str(MODELS_DOC), help="the document to update")
     exp = sub.add_parser("export", formatter_class=fmt,
                          help="export every .keras model of a folder to ONNX beside it, checked against Keras, "
                               "named in its card (training.export)")

@@ -1,11 +1,11 @@
-"""The README's model tables are the model card's figures, as `python -m training readme` writes them."""
+"""The model tables of docs/models.md are the model card's figures, as `python -m training readme` writes them."""
 
 from contract import read_card
-from training.config import DEFAULT_MODELS, REPO_ROOT
-from training.readme import END, START, figures_markdown
+from training.config import DEFAULT_MODELS
+from training.readme import END, START, TARGET, figures_markdown
 
 
 def test_readme_tables_are_generated_from_the_bundled_models_card():
-    text = (REPO_ROOT / "README.md").read_text()
+    text = TARGET.read_text()
     block = text.split(START, 1)[1].split(END, 1)[0].strip()
     assert block == figures_markdown(read_card(DEFAULT_MODELS)), "run: python -m training readme"
