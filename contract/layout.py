@@ -20,10 +20,10 @@ slices count as tumour slices (:data:`GATES`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from contract.postprocess import postprocess_settings
-from contract.spec import CLASSIFIER_FILE, SEGMENTER_FILE
+from contract.spec import CLASSIFIER_FILE, DEFAULT_THRESHOLD, SEGMENTER_FILE
 
 ROLES = ("classifier", "segmenter")
 #: The card key naming the output a role reads (a joint file); ``output`` describes it in words.
@@ -33,6 +33,7 @@ DEFAULT_FILES = {"classifier": CLASSIFIER_FILE, "segmenter": SEGMENTER_FILE}
 PATHS = ("three", "flair")
 #: ``classifier``: the classifier's verdict; ``mask``: a mask was drawn; ``both``: the two together.
 GATES = ("classifier", "mask", "both")
+Gate = Literal["classifier", "mask", "both"]
 DEFAULT_GATE = "classifier"
 
 
@@ -41,15 +42,16 @@ class RoleSpec:
     """What answers for one role on one input path.
 
     ``file``: the model file (in the models folder); ``output``: the output of that file to read (None:
-    the model's only output); ``threshold``: the card's cut-off (None: none in the card);
+    the model's only output); ``threshold``: the card's cut-off;
     ``postprocess``: the segmenter's 2-D post-processing (:mod:`contract.postprocess`); ``entry``:
-    the role's card entry (name, metrics, ...).
+    the role's card entry (name, metrics, ...). ``threshold`` is :data:`~contract.spec.DEFAULT_THRESHOLD`
+    when the card gives none.
     """
 
     role: str
     file: str
     output: str | None
-    threshold: float | None
+    threshold: float
     postprocess: dict[str, Any]
     entry: dict[str, Any] = field(repr=False, compare=False)
 
@@ -64,7 +66,7 @@ def role_spec(card: dict[str, Any], role: str, path: str = "three") -> RoleSpec:
         role=role,
         file=str(own.get("file") or entry.get("file") or DEFAULT_FILES[role]),
         output=entry.get(OUTPUT_KEY),
-        threshold=own.get("threshold"),
+        threshold=float(own["threshold"]) if own.get("threshold") is not None else DEFAULT_THRESHOLD,
         postprocess=postprocess_settings(own) if role == "segmenter" else {},
         entry=entry,
     )
@@ -82,9 +84,9 @@ def is_joint(card: dict[str, Any]) -> bool:
     return three[0].file == three[1].file and all(s.output for s in three)
 
 
-def gate_of(card: dict[str, Any]) -> str:
-    """The card's gate (:data:`GATES`), :data:`DEFAULT_GATE` when it names none."""
-    gate = card.get("gate") or DEFAULT_GATE
+def gate_of(card: dict[str, Any], override: str | None = None) -> str:
+    """``override`` (a setting) if given, else the card's gate (:data:`GATES`), else :data:`DEFAULT_GATE`."""
+    gate = override or card.get("gate") or DEFAULT_GATE
     if gate not in GATES:
         raise ValueError(f"the model card's gate must be one of {GATES}, got {gate!r}")
     return gate

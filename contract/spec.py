@@ -49,6 +49,8 @@ FLAIR_CHANNEL = CHANNELS.index("FLAIR")
 SEQUENCES_ALL = ", ".join(CHANNELS)
 SEQUENCES_FLAIR_ONLY = "FLAIR only"
 INPUT_RANGE = (0.0, 255.0)
+#: Cut-off of a probability (slice or pixel) when neither a setting nor the model card gives one.
+DEFAULT_THRESHOLD = 0.5
 #: Side of the LGG data's slices (256 x 256): the resolution masks are scored at and the area the
 #: 2-D post-processing's ``min_component_pixels`` counts in (contract/postprocess.py).
 NATIVE_SLICE_SIZE = 256

@@ -39,6 +39,7 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation
 from scipy import ndimage
 
 from contract.canvas import SquareCanvas
+from contract.layout import DEFAULT_GATE
 from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
 from contract.volume_window import (
     PERCENTILE_SAMPLE,
@@ -73,10 +74,18 @@ BATCH_PIXELS = 32 * 256 * 256
 PostProcess = Literal["none", "largest", "drop_small"]
 POSTPROCESS_CHOICES: tuple[str, ...] = ("none", "largest", "drop_small")
 SMALL_COMPONENT_FRACTION = 0.1
-#: Default post-processing and classifier gating, chosen on the validation patients
-#: (``python scripts/volume_postprocess_choice.py``; figures in docs/service.md).
+#: The post-processing of a models folder whose card chose none (``python -m training choose`` chooses it
+#: on out-of-fold volumes and writes it to the card: :data:`POSTPROCESS_KEY`).
 DEFAULT_POSTPROCESS: PostProcess = "drop_small"
-DEFAULT_GATE = False
+POSTPROCESS_KEY = "volume_postprocess"
+
+
+def postprocess_of(card: dict, override: str | None = None) -> str:
+    """``override`` (a setting or query) if given, else the card's 3-D post-processing, else the default."""
+    method = override or card.get(POSTPROCESS_KEY) or DEFAULT_POSTPROCESS
+    if method not in POSTPROCESS_CHOICES:
+        raise ValueError(f"unknown post-processing {method!r}; choose from {POSTPROCESS_CHOICES}")
+    return method
 
 _RAS = axcodes2ornt(("R", "A", "S"))
 
@@ -208,6 +217,9 @@ def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 #: ``(N, H, W, 3)`` uint8 slices -> ``(N,)`` tumour probabilities / ``(N, S, S[, 1])`` probability maps.
 Predict = Callable[[np.ndarray], np.ndarray]
+#: ``(N, H, W, 3)`` uint8 slices -> ``(N,)`` tumour probabilities and each slice's probability map
+#: (``(S, S[, 1])``; None for a slice the models left unsegmented): one call of the models.
+Infer = Callable[[np.ndarray], tuple[np.ndarray, list[np.ndarray | None]]]
 #: Called before each batch with (slices done, slices in all); may raise to stop the work.
 Progress = Callable[[int, int], None]
 
@@ -236,30 +248,33 @@ class VolumePrediction:
 def predict_volume(
     volume: np.ndarray,
     affine: np.ndarray,
-    classify: Predict,
-    segment: Predict,
+    infer: Infer,
     classifier_threshold: float,
     segmenter_threshold: float,
     batch_size: int = 32,
     postprocess: str = DEFAULT_POSTPROCESS,
-    gate: bool = DEFAULT_GATE,
+    gate: str = DEFAULT_GATE,
     normalise: Callable[[np.ndarray], np.ndarray] | None = None,
     progress: Progress | None = None,
+    targets: Sequence[float] = VOLUME_TARGET,
 ) -> VolumePrediction:
     """Run one volume (``(X, Y, Z)`` FLAIR or ``(X, Y, Z, 3)``, any dtype) through both models.
 
     Intensities are windowed over the whole volume (:class:`VolumeWindow`), slices are taken axially
     in the training orientation, put on their square canvas (:mod:`contract.canvas`; the pixel size
-    is the affine's) and inferred a batch at a time (module docstring, Memory); with ``gate`` only
-    slices the classifier calls positive are segmented (as ``/analyze`` does). Probability maps come
+    is the affine's) and inferred a batch at a time (module docstring, Memory) by ``infer``
+    (:func:`one_pass` of a joint model, :func:`two_models` otherwise); the ``gate``
+    (:data:`contract.layout.GATES`) keeps the masks of the slices it lets through, as ``/analyze``
+    does (``classifier`` and ``both``: those the classifier calls tumour). Probability maps come
     back to the slice size and are thresholded (``>= segmenter_threshold``), mapped back to the input
     grid and post-processed in 3-D. ``normalise`` replaces the window by a whole-volume function
     (``(X, Y, Z[, 3])`` -> ``(X, Y, Z, 3)`` uint8; only to measure the rule against alternatives).
-    ``progress`` is called before each batch.
+    ``progress`` is called before each batch; ``targets``: the intensity targets of the window
+    (:func:`contract.volume_window.targets_of` the model card).
     """
     frame = AxialFrame.of(affine, volume.shape)
     if normalise is None or normalise is normalise_volume:
-        source, window = volume, VolumeWindow.fit(volume)
+        source, window = volume, VolumeWindow.fit(volume, targets)
     else:
         source, window = normalise(volume), None
     canvas = SquareCanvas.of(frame.slice_shape, frame.pixel_spacing)
@@ -271,9 +286,9 @@ def predict_volume(
             progress(start, frame.n_slices)
         block = frame.to_slices(frame.block(source, start, stop))
         slices = window.apply(block) if window is not None else block
-        probabilities[start:stop], maps = _run_models(
-            canvas.put(slices), classify, segment, classifier_threshold, gate
-        )
+        probabilities[start:stop], maps = infer(canvas.put(slices))
+        if gate != "mask":
+            maps = [m if p >= classifier_threshold else None for p, m in zip(probabilities[start:stop], maps, strict=True)]
         masks = np.zeros((stop - start, *frame.slice_shape), bool)
         for i, prob in enumerate(maps):
             if prob is not None:
@@ -292,15 +307,27 @@ def _batches(total: int, size: int) -> Iterator[tuple[int, int]]:
         yield start, min(total, start + size)
 
 
-def _run_models(
-    batch: np.ndarray, classify: Predict, segment: Predict, classifier_threshold: float, gate: bool
-) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """The one place that calls the models: tumour probabilities of a batch of canvases and the
-    probability map of each (None for a slice left out by ``gate``)."""
-    probabilities = np.asarray(classify(batch), np.float32).reshape(-1)
-    wanted = np.flatnonzero(probabilities >= classifier_threshold) if gate else np.arange(len(batch))
-    maps: list[np.ndarray | None] = [None] * len(batch)
-    if len(wanted):
-        for index, prob in zip(wanted, segment(batch[wanted]), strict=True):
-            maps[int(index)] = prob
-    return probabilities, maps
+def one_pass(run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> Infer:
+    """An :data:`Infer` of a joint model: ``run(batch)`` gives every slice's probability and map at once."""
+
+    def infer(batch: np.ndarray) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        probabilities, maps = run(batch)
+        return np.asarray(probabilities, np.float32).reshape(-1), list(maps)
+
+    return infer
+
+
+def two_models(classify: Predict, segment: Predict, classifier_threshold: float, gate: str) -> Infer:
+    """An :data:`Infer` of two models: the classifier on every slice, then the segmenter on the slices the
+    gate may keep (those the classifier calls tumour unless ``gate`` is ``mask``)."""
+
+    def infer(batch: np.ndarray) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        probabilities = np.asarray(classify(batch), np.float32).reshape(-1)
+        wanted = np.arange(len(batch)) if gate == "mask" else np.flatnonzero(probabilities >= classifier_threshold)
+        maps: list[np.ndarray | None] = [None] * len(batch)
+        if len(wanted):
+            for index, prob in zip(wanted, segment(batch[wanted]), strict=True):
+                maps[int(index)] = prob
+        return probabilities, maps
+
+    return infer

@@ -1,10 +1,11 @@
 """The per-volume intensity window: voxels of any scale and dtype -> the 8-bit intensities the models know.
 
 Per sequence (channel), over the **whole volume**, a linear window from the ``VOLUME_PERCENTILES[0]``
-to the ``VOLUME_PERCENTILES[1]`` percentile onto 0..``VOLUME_TARGET[c]``, clipped to 0..255. The
-targets are the medians, over the 62 training patients, of each sequence's 99.5th percentile in the
-training data (``python scripts/volume_intensity_reference.py``), so a volume from a scanner (any
-scale, any dtype) reaches the models with the intensities the training slices have. It does not
+to the ``VOLUME_PERCENTILES[1]`` percentile onto 0..``target[c]``, clipped to 0..255. The targets
+are the medians, over the development patients, of each sequence's 99.5th percentile in the training
+data: ``python -m training choose`` measures them and writes them to the model card
+(:data:`TARGETS_KEY`, read by :func:`targets_of`), so a volume from a scanner (any scale, any dtype)
+reaches the models with the intensities the training slices have. It does not
 depend on the volume's scale, so a volume stored as uint8, int16 or float gives the same answer.
 
 The window is fitted once (:meth:`VolumeWindow.fit`, on a strided sample of at most about
@@ -14,6 +15,7 @@ The window is fitted once (:meth:`VolumeWindow.fit`, on a strided sample of at m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,9 +24,11 @@ from contract.spec import CHANNELS, FLAIR_CHANNEL
 
 #: Percentiles of the per-volume intensity window (low, high), over all voxels of one sequence.
 VOLUME_PERCENTILES = (0.5, 99.5)
-#: Where the high percentile lands, per sequence (pre-contrast, FLAIR, post-contrast): the median
-#: 99.5th percentile of the training volumes (scripts/volume_intensity_reference.py).
+#: Where the high percentile lands, per sequence (pre-contrast, FLAIR, post-contrast), for a models
+#: folder whose card has no measured targets (the median 99.5th percentiles of the earlier training split).
 VOLUME_TARGET = (149.0, 148.0, 142.0)
+#: The card key of the measured targets (``python -m training choose``).
+TARGETS_KEY = "volume_intensity_targets"
 #: Percentiles are computed on a regular subsample of at most about this many voxels.
 PERCENTILE_SAMPLE = 4_000_000
 
@@ -40,13 +44,14 @@ class VolumeWindow:
     flair_only: bool
 
     @classmethod
-    def fit(cls, volume: np.ndarray) -> VolumeWindow:
+    def fit(cls, volume: np.ndarray, targets: Sequence[float] = VOLUME_TARGET) -> VolumeWindow:
         """The window of ``(X, Y, Z)`` (FLAIR) or ``(X, Y, Z, 3)`` voxels of any numeric dtype, from a
-        strided sample (C order) of at most about ``PERCENTILE_SAMPLE`` voxels per sequence."""
+        strided sample (C order) of at most about ``PERCENTILE_SAMPLE`` voxels per sequence; ``targets``:
+        per sequence, where the high percentile lands (:func:`targets_of` a card)."""
         if volume.ndim == 3:
-            channels, targets = [volume], (VOLUME_TARGET[FLAIR_CHANNEL],)
+            channels, targets = [volume], (targets[FLAIR_CHANNEL],)
         elif volume.ndim == 4 and volume.shape[3] == len(CHANNELS):
-            channels, targets = [volume[..., c] for c in range(len(CHANNELS))], VOLUME_TARGET
+            channels = [volume[..., c] for c in range(len(CHANNELS))]
         else:
             raise ValueError(f"expected (X, Y, Z) or (X, Y, Z, 3), got shape {volume.shape}")
         bounds = [_percentiles(channel) for channel in channels]
@@ -67,6 +72,14 @@ class VolumeWindow:
         for c in range(len(CHANNELS)):
             out[..., c] = _windowed(block[..., c], self.lows[c], self.highs[c], self.targets[c])
         return out
+
+
+def targets_of(card: dict) -> tuple[float, ...]:
+    """The card's measured intensity targets (:data:`TARGETS_KEY`), else :data:`VOLUME_TARGET`."""
+    targets = card.get(TARGETS_KEY) or VOLUME_TARGET
+    if len(targets) != len(CHANNELS):
+        raise ValueError(f"the model card's {TARGETS_KEY} must hold {len(CHANNELS)} numbers, got {targets}")
+    return tuple(float(t) for t in targets)
 
 
 def normalise_volume(volume: np.ndarray) -> np.ndarray:

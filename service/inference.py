@@ -34,7 +34,7 @@ from contract.spec import DEFAULT_INPUT_SIZE, SEQUENCES_FLAIR_ONLY, file_version
 from service.batching import Batcher
 from service.devices import Device, check_devices
 from service.runtimes import LoadedModel, Runtime, get_runtime
-from service.settings import DEFAULT_THRESHOLD, Settings
+from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class ModelRunner:
 
     ``role``: "classifier" or "segmenter"; ``input_path``: "three" or "flair" (:data:`contract.layout.PATHS`);
     ``name``: from the model card, else the file stem; ``threshold``: cut-off in use (setting, else
-    card, else ``DEFAULT_THRESHOLD``); ``postprocess``: the segmenter's 2-D mask post-processing;
+    card, else :data:`contract.spec.DEFAULT_THRESHOLD`); ``postprocess``: the segmenter's 2-D mask post-processing;
     ``card``: the role's entry of ``model_card.json`` ({} without one); ``output``: the output of the
     file it reads; ``runner``: the file.
     """
@@ -228,7 +228,7 @@ def load_models(settings: Settings, observer: InferenceObserver | None = None) -
     for role in roles.values():
         logger.info("%s (%s input): %s, output %s, threshold %.3f", role.role, role.input_path, role.runner.file,
                     role.output, role.threshold)
-    return LoadedModels(roles=roles, files=runners, card=card, gate=gate_of(card), devices=devices,
+    return LoadedModels(roles=roles, files=runners, card=card, gate=gate_of(card, settings.gate), devices=devices,
                         runtime=runtime.name, platform=runtime.platform)
 
 
@@ -293,13 +293,11 @@ def role_runner(
     """The runner of ``role`` on input ``path``: its file, output, name and threshold (setting, else card)."""
     spec = role_spec(card, role, path)
     runner = files[spec.file]
-    if threshold is None:
-        threshold = spec.threshold
     return ModelRunner(
         role=role,
         input_path=path,
         name=str(spec.entry.get("name") or Path(spec.file).stem),
-        threshold=float(threshold if threshold is not None else DEFAULT_THRESHOLD),
+        threshold=float(threshold if threshold is not None else spec.threshold),
         card=spec.entry,
         output=spec.output or _role_output(runner.model, role, runner.path),
         runner=runner,

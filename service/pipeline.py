@@ -12,6 +12,7 @@ from contract import volume as contract_volume
 from contract.postprocess import postprocess_mask
 from contract.spec import mask_from_probabilities, tumour_probability
 from contract.volume import VolumePrediction
+from contract.volume_window import targets_of
 from service.errors import ImageError
 from service.images import DecodedSlice, ImageLimits, decode_image
 from service.inference import LoadedModels, ModelRunner
@@ -157,22 +158,36 @@ def predict_volume(
     affine: np.ndarray,
     batch_size: int,
     postprocess: str,
-    gate: bool,
     progress: contract_volume.Progress | None = None,
 ) -> VolumePrediction:
-    """One volume through both models of its input path (FLAIR only: a 3-D volume), ``batch_size`` slices
-    per model call (``contract.volume``); ``progress`` is called before each batch (it may raise to stop)."""
+    """One volume through the models of its input path (FLAIR only: a 3-D volume), ``batch_size`` slices
+    per call (``contract.volume``), one pass per batch for a joint file; the card's gate; ``progress``
+    is called before each batch (it may raise to stop)."""
     sequences = contract_volume.volume_sequences(data)
     classifier, segmenter = models.runner("classifier", sequences), models.runner("segmenter", sequences)
+    if models.one_pass(sequences):
+
+        def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            outputs = classifier.runner.run(classifier.prepare(list(batch)))
+            return tumour_probability(classifier.read(outputs)), segmenter.read(outputs)
+
+        infer = contract_volume.one_pass(run)
+    else:
+        infer = contract_volume.two_models(
+            lambda batch: tumour_probability(classifier.predict(classifier.prepare(list(batch)))),
+            lambda batch: segmenter.predict(segmenter.prepare(list(batch))),
+            classifier.threshold,
+            models.gate,
+        )
     return contract_volume.predict_volume(
         data,
         affine,
-        classify=lambda batch: tumour_probability(classifier.predict(classifier.prepare(list(batch)))),
-        segment=lambda batch: segmenter.predict(segmenter.prepare(list(batch))),
+        infer,
         classifier_threshold=classifier.threshold,
         segmenter_threshold=segmenter.threshold,
         batch_size=batch_size,
         postprocess=postprocess,
-        gate=gate,
+        gate=models.gate,
         progress=progress,
+        targets=targets_of(models.card),
     )

@@ -8,14 +8,15 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contract.volume import DEFAULT_GATE, DEFAULT_POSTPROCESS, PostProcess
+from contract.layout import DEFAULT_GATE, Gate
+from contract.spec import DEFAULT_THRESHOLD
+from contract.volume import DEFAULT_POSTPROCESS, PostProcess
 from service.runtimes import RuntimeName
 
 #: The repository's ``models/`` folder, next to the ``service`` package.
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 #: Cut-off of a model whose card names none and no MRI_*_THRESHOLD is set (service/inference.py).
-DEFAULT_THRESHOLD = 0.5
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["text", "json"]
@@ -93,14 +94,17 @@ class Settings(BaseSettings):
         "data, zip contents), checked before decoding.",
     )
     volume_batch_size: int = Field(32, ge=1, description="Slices per model call in POST /volume.")
-    volume_postprocess: PostProcess = Field(
-        DEFAULT_POSTPROCESS,
+    volume_postprocess: PostProcess | None = Field(
+        None,
         description="3-D post-processing of /volume masks: none; largest (the largest 3-D component); "
-        "drop_small (components under a tenth of the largest dropped).",
+        "drop_small (components under a tenth of the largest dropped). Unset: the model card's choice, "
+        f"else {DEFAULT_POSTPROCESS}.",
     )
-    volume_gate: bool = Field(
-        DEFAULT_GATE,
-        description="/volume segments only the slices the classifier calls positive (as /analyze does).",
+    gate: Gate | None = Field(
+        None,
+        description="Which slices are tumour slices (get a mask in /analyze, count in /volume): classifier "
+        "(the classifier's verdict), mask (a mask was drawn) or both. Unset: the model card's gate, else "
+        f"{DEFAULT_GATE}.",
     )
     max_volume_memory_bytes: int = Field(
         1024 * 1024 * 1024,

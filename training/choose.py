@@ -18,7 +18,9 @@ whole interval of its gain lies above 0, otherwise the cheaper one:
 - **thresholds and post-processing**, per input path (no cost difference): the classifier threshold
   is the median of the accuracy-maximising thresholds of patient resamples, the segmenter's pixel
   threshold and post-processing the combination with the best mean per-patient Dice
-  (:mod:`training.choices`).
+  (:mod:`training.choices`);
+- **``/volume``**: the intensity targets of the volume window and the 3-D post-processing
+  (:mod:`training.choose_volume`).
 
 The member count of the served ensemble is not chosen here (out-of-fold predictions come from one
 model each): it is a latency choice (``python -m training ensemble``, docs/models.md).
@@ -32,7 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from contract import read_card, write_card
+from contract.volume import POSTPROCESS_KEY
+from contract.volume_window import TARGETS_KEY
 from training import choices, intervals, metrics
+from training.choose_volume import choose_postprocess, intensity_targets, volume_dice
 from training.folds import read_folds
 from training.oof import Development, load_development, out_of_fold
 
@@ -168,10 +173,16 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
         },
         "resamples": intervals.RESAMPLES, "command": "python -m training choose",
     }
+    targets = intensity_targets(dev)
+    entry["volume"] = choose_postprocess(volume_dice(dev, runs, entry["recipes"], {"three": three, "flair": flair_path},
+                                                     gate, targets))
+    entry["volume"]["intensity_targets"] = list(targets)
     log.info("choices: tta %s, gate %s, FLAIR path %s; out-of-fold Dice %s", tta, gate, flair_recipe,
              {k: v["out_of_fold"]["patient_dice_mean"] for k, v in entry["paths"].items()})
     card = read_card(models_dir)
     card["cross_validation"] = entry
+    card[TARGETS_KEY] = list(targets)  # read by the service's volume window
+    card[POSTPROCESS_KEY] = entry["volume"]["postprocess"]  # read by POST /volume
     card["training"] = {name: recipe_summary(runs / name, folds["k"]) for name in dict.fromkeys(entry["recipes"].values())}
     card["data"] = read_card(runs / base / "fold1").get("data", {})
     write_card(models_dir, card)

@@ -21,20 +21,18 @@ from contract.layout import ROLES, RoleSpec, gate_of, layout_files, role_spec
 class FolderPredictor:
     """The models of one folder, each file loaded once."""
 
-    def __init__(self, models_dir: str | Path, threshold_defaults: tuple[float, float] = (0.5, 0.5)):
+    def __init__(self, models_dir: str | Path):
         self.models_dir = Path(models_dir)
         self.card = read_card(self.models_dir)
         self.models = {f: keras.saving.load_model(self.models_dir / f, compile=False) for f in layout_files(self.card)}
-        self.defaults = dict(zip(ROLES, threshold_defaults, strict=True))
         self.gate = gate_of(self.card)
 
     def spec(self, role: str, path: str = "three") -> RoleSpec:
         return role_spec(self.card, role, path)
 
     def threshold(self, role: str, path: str = "three") -> float:
-        """The card's threshold of ``role`` on ``path`` (the defaults given when the card has none)."""
-        value = self.spec(role, path).threshold
-        return float(self.defaults[role] if value is None else value)
+        """The card's threshold of ``role`` on ``path`` (:data:`contract.spec.DEFAULT_THRESHOLD` without one)."""
+        return self.spec(role, path).threshold
 
     def _run(self, file: str, images: np.ndarray, batch_size: int) -> list:
         model = self.models[file]

@@ -31,16 +31,18 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 
-from contract import FLAIR_CHANNEL, SPLIT_FILE
+from contract import FLAIR_CHANNEL, SPLIT_FILE, read_card
+from contract.layout import GATES
 from contract.volume import (
-    DEFAULT_GATE,
-    DEFAULT_POSTPROCESS,
     POSTPROCESS_CHOICES,
     AxialFrame,
     normalise_volume,
+    one_pass,
+    postprocess_of,
     postprocess_volume_mask,
     predict_volume,
 )
+from contract.volume_window import targets_of
 from training import data as lgg
 from training.metrics import dice
 from training.predictor import FolderPredictor
@@ -80,15 +82,13 @@ def read_nifti(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return np.asanyarray(image.dataobj), image.affine
 
 
-def keras_predictors(models_dir: str | Path, path: str = "three"):
-    """``classify(batch)`` and ``segment(batch)`` over ``(N, H, W, 3)`` uint8 slices on input ``path``, as the
-    service's runners compute them (:class:`training.predictor.FolderPredictor`), and that path's thresholds
-    (classifier, segmenter) from the card."""
+def keras_infer(models_dir: str | Path, path: str = "three"):
+    """The :data:`contract.volume.Infer` of a models folder on input ``path`` (one pass of a joint file), as
+    the service computes it (:class:`training.predictor.FolderPredictor`), that path's thresholds
+    (classifier, segmenter) and the card's gate."""
     predictor = FolderPredictor(models_dir)
     thresholds = (predictor.threshold("classifier", path), predictor.threshold("segmenter", path))
-    return (lambda b: predictor.predict(np.asarray(b), path)[0],
-            lambda b: predictor.predict(np.asarray(b), path)[1][..., None],
-            thresholds)
+    return one_pass(lambda batch: predictor.predict(np.asarray(batch), path)), thresholds, predictor.gate
 
 
 def _canonical(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -101,8 +101,8 @@ def evaluate_volumes(
     part: str = "test",
     sequences: Sequence[str] = SEQUENCES,
     layouts: Sequence[str] = ("RAS", "LPS"),
-    postprocess: Sequence[str] = (DEFAULT_POSTPROCESS,),
-    gate: bool = DEFAULT_GATE,
+    postprocess: Sequence[str] | None = None,
+    gate: str | None = None,
     batch_size: int = 32,
     max_patients: int | None = None,
     normalise: Callable[[np.ndarray], np.ndarray] = normalise_volume,
@@ -119,7 +119,10 @@ def evaluate_volumes(
         patients = json.loads((Path(models_dir) / SPLIT_FILE).read_text())["patients"][part]
     records = lgg.build_index(data)
     patients = list(patients)[:max_patients]
-    predictors = {seq: keras_predictors(models_dir, seq) for seq in sequences}
+    if postprocess is None:  # the card's choice
+        postprocess = (postprocess_of(read_card(models_dir)),)
+    targets = targets_of(read_card(models_dir))
+    predictors = {seq: keras_infer(models_dir, seq) for seq in sequences}
     results: dict[str, dict] = {}
     agreement: dict[str, float] = {}
     start = time.perf_counter()
@@ -127,12 +130,13 @@ def evaluate_volumes(
         images, truth = patient_slices(data, lgg.records_for(records, [patient]))
         for seq in sequences:
             slices = images if seq == "three" else images[..., FLAIR_CHANNEL]
-            classify, segment, (t_cls, t_seg) = predictors[seq]
+            infer, (t_cls, t_seg), card_gate = predictors[seq]
             canon_masks: dict[str, list[np.ndarray]] = {}
             for layout in layouts:
                 volume, affine = read_nifti(to_nifti(slices, LAYOUTS[layout]))
                 truth_grid, _ = read_nifti(to_nifti(truth.astype(np.uint8), LAYOUTS[layout]))
-                raw = predict_volume(volume, affine, classify, segment, t_cls, t_seg, batch_size, "none", gate,
+                raw = predict_volume(volume, affine, infer, t_cls, t_seg, batch_size, "none", gate or card_gate,
+                                     targets=targets,
                                      normalise=normalise)
                 for method in postprocess:
                     mask = postprocess_volume_mask(raw.mask, method)
@@ -145,7 +149,8 @@ def evaluate_volumes(
         log.info("%s done (%.0f s)", patient, time.perf_counter() - start)
     for entry in results.values():
         entry.update(_summary(entry["patients"]))
-    return {"part": part, "gate": gate, "thresholds": {seq: list(p[2]) for seq, p in predictors.items()},
+    return {"part": part, "gate": gate or next(iter(predictors.values()))[2],
+            "thresholds": {seq: list(p[1]) for seq, p in predictors.items()},
             "nominal_spacing_mm": NOMINAL_SPACING_MM,
             "results": results, "layout_agreement": agreement}
 
@@ -174,13 +179,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--part", default="test", choices=["train", "validation", "test"])
     parser.add_argument("--sequences", nargs="+", default=list(SEQUENCES), choices=SEQUENCES)
     parser.add_argument("--layouts", nargs="+", default=["RAS", "LPS"], choices=list(LAYOUTS))
-    parser.add_argument("--postprocess", nargs="+", default=[DEFAULT_POSTPROCESS], choices=POSTPROCESS_CHOICES)
-    parser.add_argument("--no-gate", action="store_true", help="segment every slice, not only positive ones")
+    parser.add_argument("--postprocess", nargs="+", default=None, choices=POSTPROCESS_CHOICES,
+                        help="3-D post-processing(s) to score (default: the model card's)")
+    parser.add_argument("--gate", choices=GATES, default=None, help="the gate (default: the model card's)")
     parser.add_argument("--output", help="write the whole result as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     report = evaluate_volumes(args.data, args.models_dir, args.part, args.sequences, args.layouts,
-                              args.postprocess, gate=not args.no_gate)
+                              args.postprocess, gate=args.gate)
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     for key, entry in report["results"].items():

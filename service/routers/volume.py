@@ -29,13 +29,14 @@ from contract.volume import (
     POSTPROCESS_CHOICES,
     PostProcess,
     VolumePrediction,
+    postprocess_of,
     postprocess_volume_mask,
     volume_sequences,
 )
 from service import pipeline
 from service.dependencies import ModelsDep, SettingsDep, form_files, require_api_key
 from service.errors import IMAGE_ERROR_RESPONSES, InvalidImage
-from service.inference import LoadedModels
+from service.inference import LoadedModels, ModelRunner
 from service.middleware.observability import IMAGES_STATE_KEY
 from service.schemas import ModelRef
 from service.settings import Settings
@@ -99,7 +100,7 @@ async def volume(
     ] = "json",
     postprocess: Annotated[
         PostProcess | None,
-        Query(description=f"3-D post-processing {POSTPROCESS_CHOICES}; default: the setting."),
+        Query(description=f"3-D post-processing {POSTPROCESS_CHOICES}; default: the setting, else the model card's."),
     ] = None,
 ) -> Response:
     """Tumour probability of every slice, the tumour mask of the volume and its volume in mL."""
@@ -112,7 +113,7 @@ async def volume(
     await run_in_threadpool(_to_disk, [f for _, f in named])
     deadline = Deadline(settings.volume_timeout_s)
     pending = await run_in_threadpool(open_volume, uploads, limits, deadline.check)
-    method = postprocess or settings.volume_postprocess
+    method = postprocess_of(models.card, postprocess or settings.volume_postprocess)
     try:
         if output == DICOM_SEG and pending.kind != "dicom":
             raise InvalidImage("output=dicom-seg needs a DICOM series; NIfTI input gets its mask as NIfTI or RLE")
@@ -126,15 +127,14 @@ async def volume(
             raise
     finally:
         await run_in_threadpool(pending.close)
-    refs = (_ref(models, "classifier"), _ref(models, "segmenter"))
+    classifier, segmenter = models.runner("classifier", sequences), models.runner("segmenter", sequences)
+    refs = (_ref(classifier), _ref(segmenter))
     if output == DICOM_SEG:
         try:
             return await run_in_threadpool(_seg_response, loaded, prediction, refs[1], method)
         finally:
             lease.release()
-    summary = build_summary(
-        loaded, prediction, (models.classifier.threshold, models.segmenter.threshold), method, refs, sequences
-    )
+    summary = build_summary(loaded, prediction, (classifier.threshold, segmenter.threshold), method, refs, sequences)
     default_format: VolumeMaskFormat = "nifti" if loaded.kind == "nifti" else "rle"
     return _LeasedAnswer(answer_chunks(summary, loaded, prediction, mask_format or default_format), lease)
 
@@ -189,7 +189,6 @@ def _infer(
         loaded.affine,
         settings.volume_batch_size,
         "none",
-        settings.volume_gate,
         progress=lambda done, total: deadline.check(),
     )
     loaded.data = None  # the voxels are not needed any more: free them before post-processing
@@ -217,8 +216,7 @@ class _LeasedAnswer(StreamingResponse):
             self._lease.release()
 
 
-def _ref(models: LoadedModels, role: str) -> ModelRef:
-    runner = getattr(models, role)
+def _ref(runner: ModelRunner) -> ModelRef:
     return ModelRef(name=runner.name, version=runner.version)
 
 

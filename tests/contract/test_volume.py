@@ -16,6 +16,7 @@ from contract.volume import (
     normalise_volume,
     postprocess_volume_mask,
     predict_volume,
+    two_models,
     volume_sequences,
 )
 
@@ -145,7 +146,8 @@ def test_predict_volume_batches_gates_and_maps_back():
         calls = {"classify": [], "segment": []}
         done: list[tuple[int, int]] = []
         result = predict_volume(
-            volume, affine, classify, segment, 0.5, 0.5, batch_size=3, postprocess="none", gate=True,
+            volume, affine, two_models(classify, segment, 0.5, "classifier"), 0.5, 0.5, batch_size=3,
+            postprocess="none", gate="classifier",
             progress=lambda start, total, done=done: done.append((start, total)),
         )
         assert result.mask.shape == shape
@@ -174,6 +176,7 @@ def test_streaming_gives_what_the_whole_volume_window_gives():
             seen.append(batch.copy())
             return np.zeros(len(batch), np.float32)
 
-        predict_volume(volume, affine, classify, lambda b: np.zeros(b.shape[:3]), 0.5, 0.5, batch_size=4)
+        infer = two_models(classify, lambda b: np.zeros(b.shape[:3]), 0.5, "classifier")
+        predict_volume(volume, affine, infer, 0.5, 0.5, batch_size=4)
         whole = AxialFrame.of(affine, volume.shape).to_slices(normalise_volume(volume))
         np.testing.assert_array_equal(np.concatenate(seen), whole)

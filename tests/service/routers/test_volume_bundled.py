@@ -14,8 +14,8 @@ import pydicom
 import pytest
 from pycocotools import mask as coco_mask
 
-from contract import FLAIR_CHANNEL
-from contract.volume import predict_volume
+from contract import FLAIR_CHANNEL, read_card
+from contract.volume import postprocess_of, predict_volume
 from service.main import create_app
 from service.settings import DEFAULT_MODELS_DIR, Settings
 from tests.service import volume_samples as vs
@@ -73,12 +73,14 @@ def test_layouts_agree_and_masks_match_the_expert_on_the_input_grid(bundled, rea
 
 def test_the_evaluation_computes_what_the_service_answers(bundled, real):
     """training.volume_eval runs contract.volume.predict_volume with Keras models directly."""
-    from training.volume_eval import keras_predictors
+    from training.volume_eval import keras_infer
 
     images, _ = real
-    classify, segment, (t_cls, t_seg) = keras_predictors(DEFAULT_MODELS_DIR)
+    infer, (t_cls, t_seg), gate = keras_infer(DEFAULT_MODELS_DIR)
     image = vs.nifti_image(images, ("L", "P", "S"))
-    expected = predict_volume(np.asanyarray(image.dataobj), image.affine, classify, segment, t_cls, t_seg)
+    postprocess = postprocess_of(read_card(DEFAULT_MODELS_DIR))
+    expected = predict_volume(np.asanyarray(image.dataobj), image.affine, infer, t_cls, t_seg,
+                              postprocess=postprocess, gate=gate)
     body, mask = _nifti_answer(bundled, images, ("L", "P", "S"))
     served = np.asarray(mask.dataobj) > 0
     assert vs.dice(served, expected.mask) >= 0.999
