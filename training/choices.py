@@ -83,4 +83,4 @@ def choose_segmenter(truth: np.ndarray, prob: np.ndarray, patients: list[str]) -
             "threshold_spread": _spread([combos[i][0] for i in picks]),
             "postprocess_wins": float(np.mean([combos[i][1] == post for i in picks])),
             "sweep": [{"threshold": t, **p, "patient_dice_mean": float(s)}
-                      for (t, p), s in zip(combos, scores.mean(1))]}
+                      for (t, p), s in zip(combos, scores.mean(1), strict=True)]}

@@ -57,19 +57,18 @@ def read_image(path: str | Path) -> np.ndarray:
 def build_index(root: str | Path) -> list[SliceRecord]:
     """Scan ``root`` for ``<case>/<case>_<n>.<ext>`` slices with masks; sorted by case and slice."""
     root = Path(root)
-    records = []
-    for case_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for item in labelled_slices(case_dir):
-            records.append(
-                SliceRecord(
-                    case=case_dir.name,
-                    patient=patient_of(case_dir.name),
-                    slice=item.number,
-                    image_path=str(item.image.relative_to(root)),
-                    mask_path=str(item.mask.relative_to(root)),
-                    has_tumour=int(read_mask(item.mask).any()),
-                )
-            )
+    records = [
+        SliceRecord(
+            case=case_dir.name,
+            patient=patient_of(case_dir.name),
+            slice=item.number,
+            image_path=str(item.image.relative_to(root)),
+            mask_path=str(item.mask.relative_to(root)),
+            has_tumour=int(read_mask(item.mask).any()),
+        )
+        for case_dir in sorted(p for p in root.iterdir() if p.is_dir())
+        for item in labelled_slices(case_dir)
+    ]
     if not records:
         raise ValueError(f"no slices with masks found under {root}")
     records.sort(key=lambda r: (r.case, r.slice))

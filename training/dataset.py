@@ -175,7 +175,7 @@ class SliceDataset(keras.utils.PyDataset):
     def _epoch_size(self) -> int:
         if self.augment is None:
             return len(self.images)
-        return int(self.keep.sum()) + int(round(int((~self.keep).sum()) * self.other_fraction))
+        return int(self.keep.sum()) + round(int((~self.keep).sum()) * self.other_fraction)
 
     def __len__(self) -> int:
         return math.ceil(self._epoch_size() / self.batch_size)

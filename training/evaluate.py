@@ -79,8 +79,8 @@ def evaluate(data: str, models_dir: str | Path, reports_dir: str | Path, max_sli
     results: dict[str, dict] = {"classifier": {}, "segmenter": {}, "pipeline": {}}
     for part, path, given in PARTS:
         scores = score(predictor, path, given(images), truth, patients)
-        for key in results:
-            results[key][part] = scores[key]
+        for key, by_part in results.items():
+            by_part[part] = scores[key]
         log.info("%s (%s path): classifier AUC %s accuracy %.3f; Dice %.3f; pipeline healthy masks %.3f", part, path,
                  scores["classifier"]["roc_auc"], scores["classifier"]["accuracy"],
                  scores["segmenter"]["patient_dice_mean"], scores["pipeline"]["false_positive_rate"])

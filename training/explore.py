@@ -36,10 +36,10 @@ def run(data: str, output: str, samples: int = 6, seed: int = 0) -> list[Path]:
     positives = [r for r in records if r.has_tumour]
     picks = [positives[i] for i in rng.choice(len(positives), min(samples, len(positives)), replace=False)]
     fig, axes = plt.subplots(len(picks), 3, figsize=(6, 2 * len(picks)))
-    for row, r in zip(np.atleast_2d(axes), picks):
+    for row, r in zip(np.atleast_2d(axes), picks, strict=False):
         image = lgg.read_image(Path(data) / r.image_path)
         mask = lgg.read_mask(Path(data) / r.mask_path)
-        for ax, panel, title in zip(row, [image, mask, overlay(image, mask)], [r.case + f" #{r.slice}", "mask", "overlay"]):
+        for ax, panel, title in zip(row, [image, mask, overlay(image, mask)], [r.case + f" #{r.slice}", "mask", "overlay"], strict=False):
             ax.imshow(panel, cmap="gray")
             ax.set_title(title, fontsize=7)
             ax.axis("off")

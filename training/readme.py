@@ -52,8 +52,8 @@ def out_of_fold_markdown(cv: dict) -> list[str]:
         ("classifier threshold / pixel threshold", lambda t: f"{_f(t['classifier_threshold'])} / "
                                                              f"{_f(t['segmenter_threshold'], 2)}"),
     ]
-    lines = [f"| out of fold: {first['patients']} development patients, {first['slices']} slices, {cv['folds']['k']} "
-             "folds (95% patient-bootstrap intervals) | three sequences | FLAIR only |", "| --- | --- | --- |"]
+    lines = [(f"| out of fold: {first['patients']} development patients, {first['slices']} slices, {cv['folds']['k']} "
+             "folds (95% patient-bootstrap intervals) | three sequences | FLAIR only |"), "| --- | --- | --- |"]
     lines += [f"| {name} | {cell(tables['three'])} | {cell(tables['flair'])} |" for name, cell in rows]
     return lines
 
@@ -131,13 +131,13 @@ def figures_markdown(card: dict) -> str:
                 "card): see their MODEL_CARD.md.")
     cv = card["cross_validation"]
     ensemble = card["ensemble"]
-    lines = out_of_fold_markdown(cv) + [""] + decisions_markdown(cv) + [""] + test_markdown(card)
+    lines = [*out_of_fold_markdown(cv), "", *decisions_markdown(cv), "", *test_markdown(card)]
     members = members_markdown(card)
     if members:
-        lines += [""] + members
-    lines += ["", f"Served: an ensemble of {ensemble['members']} fold models of `{ensemble['recipes']['three']}` "
+        lines += ["", *members]
+    lines += ["", (f"Served: an ensemble of {ensemble['members']} fold models of `{ensemble['recipes']['three']}` "
                   f"(FLAIR-only input: `{ensemble['recipes']['flair']}`), gate `{card.get('gate')}`, "
-                  f"{ensemble['storage']}."]
+                  f"{ensemble['storage']}.")]
     return "\n".join(lines)
 
 

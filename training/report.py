@@ -29,11 +29,11 @@ def limitations(card: dict) -> list[str]:
     folds = cv.get("folds", {})
     developed = sum(len(f) for f in folds.get("folds", []))
     recipe = card.get("training", {}).get(cv.get("recipes", {}).get("three"), {})
-    items = [f"Trained on {developed} patients of one public dataset (TCGA LGG, 5 institutions); other scanners, "
-             "protocols, tumour types and paediatric data are out of distribution.",
+    items = [(f"Trained on {developed} patients of one public dataset (TCGA LGG, 5 institutions); other scanners, "
+             "protocols, tumour types and paediatric data are out of distribution."),
              "Slice by slice: no 3-D context; the first and last slices of a volume are the least reliable.",
-             f"Every threshold and option was chosen on out-of-fold predictions of those {developed} patients; the "
-             f"test figures come from {len(folds.get('test', []))} patients only (wide intervals)."]
+             (f"Every threshold and option was chosen on out-of-fold predictions of those {developed} patients; the "
+             f"test figures come from {len(folds.get('test', []))} patients only (wide intervals).")]
     if recipe:
         items.append(f"Each member was trained at {recipe.get('image_size')}x{recipe.get('image_size')} input for "
                      f"{recipe.get('epochs')} epochs on {recipe.get('device', {}).get('backend')} "
@@ -75,10 +75,10 @@ def overlays_png(images, truth, pred, path: str | Path, n: int = 4) -> None:
     order = has[np.argsort(scores)]
     picks = [("worst", i) for i in order[:n]] + [("best", i) for i in order[::-1][:n]]
     fig, axes = plt.subplots(len(picks), 4, figsize=(8, 2 * len(picks)))
-    for row, (label, i) in zip(np.atleast_2d(axes), picks):
+    for row, (label, i) in zip(np.atleast_2d(axes), picks, strict=False):
         panels = [images[i], truth[i], pred[i], overlay(images[i], truth[i], pred[i])]
         titles = [f"{label} Dice {dice(truth[i], pred[i]):.2f}", "truth", "prediction", "overlay"]
-        for ax, panel, title in zip(row, panels, titles):
+        for ax, panel, title in zip(row, panels, titles, strict=False):
             ax.imshow(panel, cmap="gray")
             ax.set_title(title, fontsize=8)
             ax.axis("off")
@@ -102,12 +102,12 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
     lines += [f"- {item}" for item in card.get("limitations", [])]
     data, folds = card.get("data", {}), cv["folds"]
     lines += ["", "## Data", "",
-              "LGG segmentation dataset (TCGA lower-grade glioma, TCIA, CC BY 3.0; Buda et al. 2019, Mazurowski et "
+              ("LGG segmentation dataset (TCGA lower-grade glioma, TCIA, CC BY 3.0; Buda et al. 2019, Mazurowski et "
               f"al. 2017): {data.get('patients')} patients, {data.get('slices')} slices, {data.get('tumour_slices')} "
-              f"with tumour; fingerprint `{data.get('fingerprint')}`.", "",
+              f"with tumour; fingerprint `{data.get('fingerprint')}`."), "",
               f"- test: {len(folds['test'])} patients (never in a fold, never used for a choice; `folds.json`)",
-              f"- development: {sum(len(f) for f in folds['folds'])} patients in {folds['k']} folds, tumour slices "
-              f"per fold {folds['tumour_slices']}", "", "## Models", ""]
+              (f"- development: {sum(len(f) for f in folds['folds'])} patients in {folds['k']} folds, tumour slices "
+              f"per fold {folds['tumour_slices']}"), "", "## Models", ""]
     for role, entry in card["models"].items():
         flair = entry.get("flair", {})
         lines.append(f"- {role} `{entry['name']}`: output `{entry.get('output')}` of `{entry['file']}` (version "
@@ -115,8 +115,8 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
                      + (f", post-processing {_fmt(entry.get('postprocess'))}" if "postprocess" in entry else "")
                      + (f"; FLAIR-only input: `{flair.get('file')}`, threshold {_fmt(flair.get('threshold'))}"
                         if flair else ""))
-    lines += [f"- ensemble: {ensemble['members']} members ({', '.join(ensemble['folds'])} of "
-              f"`{ensemble['recipes']['three']}`), {ensemble['storage']}; gate `{card.get('gate')}`", ""]
+    lines += [(f"- ensemble: {ensemble['members']} members ({', '.join(ensemble['folds'])} of "
+              f"`{ensemble['recipes']['three']}`), {ensemble['storage']}; gate `{card.get('gate')}`"), ""]
     for name, recipe in card.get("training", {}).items():
         lines.append(f"- recipe `{name}` (`training/recipes/{name}.toml`): {_fmt(recipe.get('config'))}; "
                      f"{recipe.get('device', {}).get('backend')} on {recipe.get('device', {}).get('devices')}, "
@@ -125,8 +125,8 @@ def write_card_markdown(card: dict, models_dir: str | Path) -> Path:
     volume = card.get("volume", {}).get("results", {})
     if volume:
         lines += ["", "## Whole volumes (`POST /volume`, test patients as NIfTI)", "",
-                  "| sequences / layout / post-processing | mean Dice | median Dice | mean abs. volume error | "
-                  "volume within 20% |", "| --- | --- | --- | --- | --- |"]
+                  ("| sequences / layout / post-processing | mean Dice | median Dice | mean abs. volume error | "
+                  "volume within 20% |"), "| --- | --- | --- | --- | --- |"]
         for key, v in volume.items():
             lines.append(f"| {key} | {_fmt(v.get('dice_mean'))} | {_fmt(v.get('dice_median'))} | "
                          f"{_fmt(v.get('volume_error_abs_mean'))} | {_fmt(v.get('within_20_percent'))} |")

@@ -10,8 +10,10 @@ epoch left it (weights, optimizer, schedule, data order and augmentation).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
+import operator
 import os
 import platform
 import time
@@ -60,7 +62,7 @@ def load_or_make_split(cfg: TrainConfig, records: list[lgg.SliceRecord]) -> dict
         split = json.loads(path.read_text())
         split.setdefault("slices", {k: len(lgg.records_for(records, v)) for k, v in split["patients"].items()})
         known = {r.patient for r in records}
-        if set(sum(split["patients"].values(), [])) != known:
+        if set(functools.reduce(operator.iadd, split["patients"].values(), [])) != known:
             raise ValueError(f"{path} does not match the patients of {cfg.data}; remove it to re-split")
         return split
     patients = lgg.split_patients(records, cfg.seed, tuple(cfg.split_fractions))
