@@ -1,4 +1,4 @@
-"""Command line: ``python -m training {index,explore,train,evaluate,select,compare,readme,export} ...`` (see ``--help``)."""
+"""Command line: ``python -m training {index,explore,train,evaluate,select,readme} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -96,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("models_dir", nargs="?", default=str(DEFAULT_MODELS), help="the models folder")
     exp.add_argument("--weights", choices=["float32", "float16"], default="float32",
                      help="storage type of the ONNX weights (float16: half the file, computation stays float32)")
+    exp.add_argument("--files", nargs="+", default=None, metavar="NAME.keras",
+                     help="export only these files of the folder (default: every .keras file)")
     return p
 
 
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "export":
         from training.export import export_folder
 
-        export_folder(args.models_dir, args.weights)
+        export_folder(args.models_dir, args.weights, args.files)
     elif args.command == "select":
         from training.selection import RULES, select
 
