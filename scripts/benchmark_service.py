@@ -14,9 +14,10 @@ It prints one row per runtime: the installed size of what an image serving with 
 (``[project].dependencies`` plus the runtime's extra of pyproject.toml, measured from the
 distributions installed here), the start-up time, the p50 per endpoint (pooled over the rounds),
 the slices/s, the server's CPU time per 1-client /analyze request (what a request costs, whatever
-else the machine runs), the /analyze speed-up (p50) over the fastest Keras row, and whether every
-runtime gave the same /analyze answers as that Keras (verdicts, probabilities within 1e-4,
-masks). Loopback only.
+else the machine runs), the /analyze speed-up (p50) over the fastest Keras row with a 95%
+bootstrap interval (requests resampled; load that drifts during the run is not in it), and
+whether every runtime gave the same /analyze answers as that Keras (verdicts, probabilities
+within 1e-4, masks). Loopback only.
 
     python scripts/benchmark_service.py      # keras (service default threads, and TensorFlow's), onnxruntime, openvino
     python scripts/benchmark_service.py --runtimes keras onnxruntime onnxruntime:2 --rounds 5
@@ -157,6 +158,15 @@ def throughput(url: str, payload: tuple[str, bytes, str], clients: int, seconds:
     return sum(done), time.perf_counter() - start
 
 
+def ratio_interval(reference: list[float], other: list[float], draws: int = 2000) -> tuple[float, float]:
+    """95% bootstrap interval of median(reference) / median(other) (requests resampled independently)."""
+    rng = np.random.default_rng(0)
+    a, b = np.asarray(reference), np.asarray(other)
+    ratios = [np.median(rng.choice(a, a.size)) / np.median(rng.choice(b, b.size)) for _ in range(draws)]
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def same_answers(reference: dict, answer: dict) -> bool:
     """Same verdicts and masks, probabilities within 1e-4 (two /analyze answers)."""
     ref_c, got_c = reference["classification"], answer["classification"]
@@ -220,11 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     for runtime in args.runtimes:
         p50 = {p: float(np.median(ms[runtime][p])) for p in ENDPOINTS}
         speed_up = np.median(ms[keras]["/analyze"]) / p50["/analyze"] if keras else float("nan")
+        low, high = ratio_interval(ms[keras]["/analyze"], ms[runtime]["/analyze"]) if keras else (np.nan, np.nan)
         same = same_answers(answers[keras], answers[runtime]) if keras else "n/a"
         row = [runtime, f"{installed_mb(runtime.partition(':')[0]):.0f}", f"{servers[runtime][2]:.1f}",
                *(f"{p50[p]:.1f}" for p in ENDPOINTS), f"{counts[runtime][0] / counts[runtime][1]:.1f}",
                f"{1000 * cpu[runtime][0] / cpu[runtime][1]:.1f}",
-               f"{speed_up:.2f}x", "yes" if same is True else str(same)]
+               f"{speed_up:.2f}x ({low:.2f}-{high:.2f})", "yes" if same is True else str(same)]
         print("| " + " | ".join(row) + " |")
     return 0
 

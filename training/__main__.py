@@ -135,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("models_dir", nargs="?", default=str(DEFAULT_MODELS), help="the models folder")
     exp.add_argument("--weights", choices=["float32", "float16"], default="float32",
                      help="storage type of the ONNX weights (float16: half the file, computation stays float32)")
+    exp.add_argument("--files", nargs="+", default=None, metavar="NAME.keras",
+                     help="export only these files of the folder (default: every .keras file)")
     return p
 
 
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "export":
         from training.export import export_folder
 
-        export_folder(args.models_dir, args.weights)
+        export_folder(args.models_dir, args.weights, args.files)
     else:
         from training.evaluate import evaluate
 

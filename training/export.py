@@ -57,8 +57,11 @@ class ExportParityError(ValueError):
     """The exported graph does not reproduce the Keras model within the tolerance."""
 
 
-def export_folder(models_dir: str | Path, weights: str = "float32") -> dict[str, dict[str, Any]]:
-    """Export every ``*.keras`` of ``models_dir``; the card's ``exports`` then names exactly those files.
+def export_folder(
+    models_dir: str | Path, weights: str = "float32", files: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Export every ``*.keras`` of ``models_dir`` (or only ``files``, names of some) and name them in
+    the card's ``exports``, which keeps no entry for a ``.keras`` file that is gone; returns it.
 
     Under another Keras backend than TensorFlow (JAX on the GPU machine) the export runs in a
     subprocess on TensorFlow, the backend whose export (tf2onnx) the project pins.
@@ -66,18 +69,20 @@ def export_folder(models_dir: str | Path, weights: str = "float32") -> dict[str,
     import keras
 
     models_dir = Path(models_dir)
-    sources = sorted(models_dir.glob("*.keras"))
+    sources = [models_dir / f for f in files] if files is not None else sorted(models_dir.glob("*.keras"))
     if not sources:
         raise FileNotFoundError(f"no .keras model in {models_dir}")
     if keras.backend.backend() != "tensorflow":
         command = [sys.executable, "-m", "training", "export", str(models_dir), "--weights", weights]
-        subprocess.run(command, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=True)
+        subprocess.run([*command, *(["--files", *files] if files else [])],
+                       env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=True)
         return read_card(models_dir)[EXPORTS_KEY]
     entries = {path.name: export_model(path, weights) for path in sources}
     card = read_card(models_dir)
-    card[EXPORTS_KEY] = entries
+    kept = {k: v for k, v in (card.get(EXPORTS_KEY) or {}).items() if (models_dir / k).is_file()}
+    card[EXPORTS_KEY] = dict(sorted({**kept, **entries}.items()))
     write_card(models_dir, card)
-    return entries
+    return card[EXPORTS_KEY]
 
 
 def copy_export(model_file: str, source_dir: Path, source_card: dict, target_dir: Path, target_card: dict) -> None:

@@ -362,5 +362,5 @@ def _save_served(
         "fingerprint": lgg.fingerprint(cfg.data, records),
     }
     write_card(cfg.out, card)
-    export_folder(cfg.out)  # the ONNX files the service runs, beside the .keras ones
+    export_folder(cfg.out, files=[card["models"][name]["file"] for name in served])  # the ONNX the service runs
     return served
