@@ -1,7 +1,8 @@
-"""The service on each inference runtime, from one run: start-up, latency per endpoint, throughput.
+"""The service on each inference runtime (and models folder), from one run: start-up, latency per
+endpoint, throughput.
 
-For every runtime (``MRI_RUNTIME``; ``NAME:THREADS`` also sets ``MRI_INTRA_OP_THREADS``) it
-starts the service with uvicorn in a subprocess on 127.0.0.1 and times it from the process start
+For every models folder (``--models-dir``, several compared in one run) and runtime
+(``MRI_RUNTIME``; ``NAME:THREADS`` also sets ``MRI_INTRA_OP_THREADS``) it starts the service with uvicorn in a subprocess on 127.0.0.1 and times it from the process start
 to ``/v2/health/ready`` (imports, model load, parity probe, warm-up). Then, ``--rounds`` times with
 the runtimes interleaved (so background load falls on all alike):
 
@@ -10,17 +11,19 @@ the runtimes interleaved (so background load falls on all alike):
    tests/fixtures/lgg-volume as a FLAIR-only NIfTI);
 2. ``--clients`` clients at once posting that slice to ``/analyze`` for ``--seconds``: slices/s.
 
-It prints one row per runtime: the installed size of what an image serving with it installs
+It prints one row per folder and runtime: the installed size of what an image serving with it installs
 (``[project].dependencies`` plus the runtime's extra of pyproject.toml, measured from the
 distributions installed here), the start-up time, the p50 per endpoint (pooled over the rounds),
 the slices/s, the server's CPU time per 1-client /analyze request (what a request costs, whatever
 else the machine runs), the /analyze speed-up (p50) over the fastest Keras row with a 95%
 bootstrap interval (requests resampled; load that drifts during the run is not in it), and
 whether every runtime gave the same /analyze answers as that Keras (verdicts, probabilities
-within 1e-4, masks). Loopback only.
+within 1e-4, masks); with several folders, the /analyze speed-up over the first folder on the same
+runtime. Loopback only.
 
     python scripts/benchmark_service.py      # keras (service default threads, and TensorFlow's), onnxruntime, openvino
     python scripts/benchmark_service.py --runtimes keras onnxruntime onnxruntime:2 --rounds 5
+    python scripts/benchmark_service.py --models-dir pair=old/models ensemble=models --runtimes onnxruntime
 """
 
 from __future__ import annotations
@@ -176,9 +179,17 @@ def same_answers(reference: dict, answer: dict) -> bool:
             and ref_s.get("mask") == got_s.get("mask"))
 
 
+def _folder(text: str) -> tuple[str, Path]:
+    """``NAME=DIR`` (or ``DIR``, named by its folder) of ``--models-dir``."""
+    name, sep, folder = text.partition("=")
+    return (name, Path(folder)) if sep else (Path(text).name, Path(text))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="the models folder")
+    parser.add_argument("--models-dir", type=_folder, nargs="+", default=[("models", REPO / "models")],
+                        metavar="[NAME=]DIR",
+                        help="the models folder(s); several are measured in the same run, each on every runtime")
     parser.add_argument("--runtimes", nargs="+", default=["keras", "keras:0", "onnxruntime", "openvino"],
                         help="MRI_RUNTIME values, NAME:THREADS to set MRI_INTRA_OP_THREADS too")
     parser.add_argument("--n", type=int, default=20, help="measured requests per endpoint and round")
@@ -194,50 +205,66 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("cpu: %d cores, load average %s; image %s; rounds %d", os.cpu_count(),
                 " ".join(f"{x:.2f}" for x in os.getloadavg()), args.image.name, args.rounds)
 
-    servers: dict[str, tuple[subprocess.Popen, str, float]] = {}
-    ms = {r: {p: [] for p in ENDPOINTS} for r in args.runtimes}
-    cpu = {r: [0.0, 0] for r in args.runtimes}  # server CPU seconds and requests of the 1-client /analyze runs
-    counts = {r: [0, 0.0] for r in args.runtimes}
+    configs = [(name, folder, runtime) for name, folder in args.models_dir for runtime in args.runtimes]
+    servers: dict[tuple, tuple[subprocess.Popen, str, float]] = {}
+    ms = {c: {p: [] for p in ENDPOINTS} for c in configs}
+    cpu = {c: [0.0, 0] for c in configs}  # server CPU seconds and requests of the 1-client /analyze runs
+    counts = {c: [0, 0.0] for c in configs}
     answers = {}
     try:
-        for runtime in args.runtimes:
-            servers[runtime] = start_service(runtime, args.models_dir)
-            answers[runtime] = httpx.post(f"{servers[runtime][1]}/analyze", files={"file": payloads["/analyze"]},
-                                          timeout=120).json()
+        for config in configs:
+            servers[config] = start_service(config[2], config[1])
+            answers[config] = httpx.post(f"{servers[config][1]}/analyze", files={"file": payloads["/analyze"]},
+                                         timeout=120).json()
         for _ in range(args.rounds):
-            for runtime, (process, url, _) in servers.items():
+            for config, (process, url, _) in servers.items():
                 for path in ENDPOINTS:
                     before = cpu_seconds(process.pid)
-                    ms[runtime][path] += latencies(url, path, payloads[path], args.n)
+                    ms[config][path] += latencies(url, path, payloads[path], args.n)
                     if path == "/analyze":
-                        cpu[runtime][0] += cpu_seconds(process.pid) - before
-                        cpu[runtime][1] += args.n + 1
+                        cpu[config][0] += cpu_seconds(process.pid) - before
+                        cpu[config][1] += args.n + 1
                 slices, seconds = throughput(url, payloads["/analyze"], args.clients, args.seconds)
-                counts[runtime][0] += slices
-                counts[runtime][1] += seconds
+                counts[config][0] += slices
+                counts[config][1] += seconds
     finally:
         for process, _, _ in servers.values():
             process.terminate()
             process.wait(timeout=60)
 
-    kerases = [r for r in args.runtimes if r.partition(":")[0] == "keras"]  # the fastest Keras is the baseline
-    keras = min(kerases, key=lambda r: np.median(ms[r]["/analyze"])) if kerases else None
-    header = ["runtime", "installed MB", "start-up s", *(f"{p} p50 ms" for p in ENDPOINTS),
+    first = args.models_dir[0][0]
+    header = ["models", "runtime", "installed MB", "start-up s", *(f"{p} p50 ms" for p in ENDPOINTS),
               f"/analyze slices/s, {args.clients} clients", "/analyze server CPU ms", "/analyze vs keras",
-              "answers = keras"]
+              "answers = keras", f"/analyze vs {first}"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for runtime in args.runtimes:
-        p50 = {p: float(np.median(ms[runtime][p])) for p in ENDPOINTS}
-        speed_up = np.median(ms[keras]["/analyze"]) / p50["/analyze"] if keras else float("nan")
-        low, high = ratio_interval(ms[keras]["/analyze"], ms[runtime]["/analyze"]) if keras else (np.nan, np.nan)
-        same = same_answers(answers[keras], answers[runtime]) if keras else "n/a"
-        row = [runtime, f"{installed_mb(runtime.partition(':')[0]):.0f}", f"{servers[runtime][2]:.1f}",
-               *(f"{p50[p]:.1f}" for p in ENDPOINTS), f"{counts[runtime][0] / counts[runtime][1]:.1f}",
-               f"{1000 * cpu[runtime][0] / cpu[runtime][1]:.1f}",
-               f"{speed_up:.2f}x ({low:.2f}-{high:.2f})", "yes" if same is True else str(same)]
+    for config in configs:
+        name, _, runtime = config
+        kerases = [c for c in configs if c[0] == name and c[2].partition(":")[0] == "keras"]
+        keras = min(kerases, key=lambda c: np.median(ms[c]["/analyze"])) if kerases else None  # the fastest Keras
+        p50 = {p: float(np.median(ms[config][p])) for p in ENDPOINTS}
+        row = [name, runtime, f"{installed_mb(runtime.partition(':')[0]):.0f}", f"{servers[config][2]:.1f}",
+               *(f"{p50[p]:.1f}" for p in ENDPOINTS), f"{counts[config][0] / counts[config][1]:.1f}",
+               f"{1000 * cpu[config][0] / cpu[config][1]:.1f}",
+               _speed_up(ms, keras, config), _same(answers, keras, config), _speed_up(ms, (first, None, runtime), config)]
         print("| " + " | ".join(row) + " |")
     return 0
+
+
+def _speed_up(ms: dict, reference: tuple | None, config: tuple) -> str:
+    """The /analyze p50 of ``reference`` over ``config``'s, with its interval ("" without a reference)."""
+    reference = next((c for c in ms if reference and c[0] == reference[0] and c[2] == reference[2]), None)
+    if reference is None:
+        return ""
+    speed_up = np.median(ms[reference]["/analyze"]) / np.median(ms[config]["/analyze"])
+    low, high = ratio_interval(ms[reference]["/analyze"], ms[config]["/analyze"])
+    return f"{speed_up:.2f}x ({low:.2f}-{high:.2f})"
+
+
+def _same(answers: dict, keras: tuple | None, config: tuple) -> str:
+    if keras is None:
+        return "n/a"
+    return "yes" if same_answers(answers[keras], answers[config]) else "no"
 
 
 if __name__ == "__main__":

@@ -362,5 +362,6 @@ def _save_served(
         "fingerprint": lgg.fingerprint(cfg.data, records),
     }
     write_card(cfg.out, card)
-    export_folder(cfg.out, files=[card["models"][name]["file"] for name in served])  # the ONNX the service runs
+    if cfg.keep == "best":  # a served run: the ONNX files the service runs (fold runs are served as an ensemble)
+        export_folder(cfg.out, files=[card["models"][name]["file"] for name in served])
     return served
