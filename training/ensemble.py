@@ -8,7 +8,8 @@ zip): about half the bytes of float32, still a plain ``.keras`` file computed in
 
 ``write_served`` writes the served folder from the cross-validation choices in its card
 (:mod:`training.choose`): ``joint.keras`` (three-sequence members), ``flair.keras`` when FLAIR
-members were chosen, and the card's model entries that the service reads (name, file, output,
+members were chosen, their ONNX exports (:mod:`training.export`, float16 initializers holding the
+same values) and the card's model entries that the service reads (name, file, output name,
 thresholds and post-processing of each input path).
 """
 
@@ -35,6 +36,7 @@ from contract import (
     write_card,
 )
 from contract.layout import OUTPUT_KEY
+from training.export import export_folder
 
 log = logging.getLogger(__name__)
 
@@ -124,5 +126,11 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict
                         "recipes": cv["recipes"],
                         "storage": "float16-precision weights, LZMA-compressed .keras"}
     card["gate"] = cv["gate"]
+    for stale in ("exports",):  # the two-model layout's exports go with its files
+        card.pop(stale, None)
+    for old in models_dir.glob("*.onnx"):
+        old.unlink()
     write_card(models_dir, card)
-    return card
+    # the ONNX files the service runs by default: float16 initializers, the very values of the .keras file
+    export_folder(models_dir, weights="float16", files=sorted(set(files.values())))
+    return read_card(models_dir)
