@@ -85,7 +85,7 @@ def analyze(models: LoadedModels, slices: Sequence[DecodedSlice], mask_format: M
     (:data:`contract.layout.GATES`: the classifier's verdict, a drawn mask, or both).
 
     A joint file answers both roles in one pass per input path; two models run the classifier on
-    every slice and, with the classifier's gate, the segmenter on the positive slices only.
+    every slice and the segmenter on the slices the gate may keep (every slice only for ``mask``).
     """
     classifications: dict[int, Classification] = {}
     masks: dict[int, np.ndarray] = {}
@@ -98,7 +98,7 @@ def analyze(models: LoadedModels, slices: Sequence[DecodedSlice], mask_format: M
             to_segment = list(range(len(rows)))
         else:
             probs = tumour_probability(classifier.predict(batch))
-            to_segment = [k for k, p in enumerate(probs) if models.gate != "classifier" or p >= classifier.threshold]
+            to_segment = [k for k, p in enumerate(probs) if models.gate == "mask" or p >= classifier.threshold]
             maps = segmenter.predict(segmenter.prepare([slices[rows[k]].pixels for k in to_segment])) if to_segment else []
         for k, p in enumerate(probs):
             classifications[rows[k]] = _classification(classifier, float(p), sequences)
