@@ -35,6 +35,9 @@ PATHS = ("three", "flair")
 GATES = ("classifier", "mask", "both")
 Gate = Literal["classifier", "mask", "both"]
 DEFAULT_GATE = "classifier"
+#: The gate of ``/volume`` for a card that names none (an earlier two-model folder): every drawn mask,
+#: as ``/volume`` did before the gate was a choice of the card (``/analyze`` then: :data:`DEFAULT_GATE`).
+LEGACY_VOLUME_GATE = "mask"
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,10 @@ def is_joint(card: dict[str, Any]) -> bool:
     return three[0].file == three[1].file and all(s.output for s in three)
 
 
-def gate_of(card: dict[str, Any], override: str | None = None) -> str:
-    """``override`` (a setting) if given, else the card's gate (:data:`GATES`), else :data:`DEFAULT_GATE`."""
-    gate = override or card.get("gate") or DEFAULT_GATE
+def gate_of(card: dict[str, Any], override: str | None = None, default: str = DEFAULT_GATE) -> str:
+    """``override`` (a setting) if given, else the card's gate (:data:`GATES`), else ``default``
+    (:data:`DEFAULT_GATE`; ``/volume`` passes :data:`LEGACY_VOLUME_GATE`)."""
+    gate = override or card.get("gate") or default
     if gate not in GATES:
         raise ValueError(f"the model card's gate must be one of {GATES}, got {gate!r}")
     return gate

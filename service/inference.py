@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from contract.exports import ROLE_OUTPUTS, export_entry, probe_input, probe_mismatch, sha256
-from contract.layout import PATHS, ROLES, gate_of, layout_files, role_spec
+from contract.layout import DEFAULT_GATE, LEGACY_VOLUME_GATE, PATHS, ROLES, gate_of, layout_files, role_spec
 from contract.spec import DEFAULT_INPUT_SIZE, SEQUENCES_FLAIR_ONLY, file_version, read_card, to_model_input
 from service.batching import Batcher
 from service.devices import Device, check_devices
@@ -155,12 +155,14 @@ class ModelRunner:
 @dataclass(frozen=True)
 class LoadedModels:
     """Every file of the folder, warmed up, its role runners per input path, the whole model card ({}
-    without one), the gate (:data:`contract.layout.GATES`), the runtime and its devices."""
+    without one), the gates of ``/analyze`` and ``/volume`` (:data:`contract.layout.GATES`: the card's, the
+    same for both; a card without one keeps each endpoint's earlier default), the runtime and its devices."""
 
     roles: dict[tuple[str, str], ModelRunner]
     files: dict[str, FileRunner]
     card: dict[str, Any]
-    gate: str = "classifier"
+    gate: str = DEFAULT_GATE
+    volume_gate: str = DEFAULT_GATE
     devices: list[Device] = field(default_factory=list)
     runtime: str = ""
     platform: str = ""
@@ -228,7 +230,9 @@ def load_models(settings: Settings, observer: InferenceObserver | None = None) -
     for role in roles.values():
         logger.info("%s (%s input): %s, output %s, threshold %.3f", role.role, role.input_path, role.runner.file,
                     role.output, role.threshold)
-    return LoadedModels(roles=roles, files=runners, card=card, gate=gate_of(card, settings.gate), devices=devices,
+    volume_gate = gate_of(card, settings.gate, LEGACY_VOLUME_GATE)
+    return LoadedModels(roles=roles, files=runners, card=card, gate=gate_of(card, settings.gate),
+                        volume_gate=volume_gate, devices=devices,
                         runtime=runtime.name, platform=runtime.platform)
 
 

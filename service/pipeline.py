@@ -177,7 +177,7 @@ def predict_volume(
             lambda batch: tumour_probability(classifier.predict(classifier.prepare(list(batch)))),
             lambda batch: segmenter.predict(segmenter.prepare(list(batch))),
             classifier.threshold,
-            models.gate,
+            models.volume_gate,
         )
     return contract_volume.predict_volume(
         data,
@@ -187,7 +187,7 @@ def predict_volume(
         segmenter_threshold=segmenter.threshold,
         batch_size=batch_size,
         postprocess=postprocess,
-        gate=models.gate,
+        gate=models.volume_gate,
         progress=progress,
         targets=targets_of(models.card),
     )

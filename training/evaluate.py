@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from contract import FLAIR_CHANNEL, NATIVE_SLICE_SIZE, flair_only, read_card, write_card
-from contract.layout import GATES, gate_of
+from contract.layout import GATES
 from contract.windowing import percentile_window
 from training import choices, metrics, report
 from training import data as lgg
@@ -109,8 +109,7 @@ def _volume_figures(data: str, models_dir: Path, max_slices: int | None) -> dict
     from training.volume_eval import evaluate_volumes
 
     card = read_card(models_dir)
-    gate = gate_of(card) != "mask"  # the card's gate, as the service applies it to volumes
-    figures = evaluate_volumes(data, models_dir, "test", gate=gate, max_patients=None if max_slices is None else 2,
+    figures = evaluate_volumes(data, models_dir, "test", max_patients=None if max_slices is None else 2,
                                patients=card["cross_validation"]["folds"]["test"])
     for key, value in figures["results"].items():
         log.info("volume %s: %s", key, {k: v for k, v in value.items() if k != "patients"})

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from contract import read_card, to_model_input, tumour_probability
-from contract.layout import ROLES, RoleSpec, gate_of, layout_files, role_spec
+from contract.layout import LEGACY_VOLUME_GATE, ROLES, RoleSpec, gate_of, layout_files, role_spec
 
 
 class FolderPredictor:
@@ -26,6 +26,7 @@ class FolderPredictor:
         self.card = read_card(self.models_dir)
         self.models = {f: keras.saving.load_model(self.models_dir / f, compile=False) for f in layout_files(self.card)}
         self.gate = gate_of(self.card)
+        self.volume_gate = gate_of(self.card, default=LEGACY_VOLUME_GATE)
 
     def spec(self, role: str, path: str = "three") -> RoleSpec:
         return role_spec(self.card, role, path)

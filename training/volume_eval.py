@@ -88,7 +88,7 @@ def keras_infer(models_dir: str | Path, path: str = "three"):
     (classifier, segmenter) and the card's gate."""
     predictor = FolderPredictor(models_dir)
     thresholds = (predictor.threshold("classifier", path), predictor.threshold("segmenter", path))
-    return one_pass(lambda batch: predictor.predict(np.asarray(batch), path)), thresholds, predictor.gate
+    return one_pass(lambda batch: predictor.predict(np.asarray(batch), path)), thresholds, predictor.volume_gate
 
 
 def _canonical(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from contract.layout import GATES
 from contract.volume import POSTPROCESS_CHOICES
 from service.settings import Settings
 from tests.project import REPO, load_script
@@ -32,7 +33,9 @@ def test_every_setting_is_one_row_with_its_variable_and_default():
     assert f"| `{models}/` (in the repository) | a path |" in by_variable["MRI_MODELS_DIR"]
     assert "| unset | a number ≥ 0, ≤ 1; or unset |" in by_variable["MRI_CLASSIFIER_THRESHOLD"]
     choices = ", ".join(f"`{c}`" for c in POSTPROCESS_CHOICES)
-    assert f"| `{default['volume_postprocess']}` | {choices} |" in by_variable["MRI_VOLUME_POSTPROCESS"]
+    assert f"| unset | {choices}; or unset |" in by_variable["MRI_VOLUME_POSTPROCESS"]
+    gates = ", ".join(f"`{g}`" for g in GATES)
+    assert f"| unset | {gates}; or unset |" in by_variable["MRI_GATE"]
     assert str(REPO) not in text, "no machine-specific path in the reference"
 
 
