@@ -23,6 +23,10 @@ from dicomweb_client.api import DICOMwebClient
 from tests.gateway.conftest import fixture_case, needs_orthanc, push, study, wait_for
 from tests.service.volume_samples import dice, nifti_bytes
 
+#: The voxel size (x, y, z mm) of the series scripts/lgg_to_dicom.py makes (row, column, slice step):
+#: the NIfTI compared with the gateway's answer has the same, so pixels are square in both.
+SERIES_SPACING_XYZ = (1.0, 1.0, 3.0)
+
 pytestmark = [pytest.mark.slow, needs_orthanc]
 logger = logging.getLogger(__name__)
 
@@ -120,17 +124,14 @@ def test_three_series_routed_by_orthanc_come_back_as_seg_and_sr(
     assert referenced == {series["flair"][0].SeriesInstanceUID}
 
     # the same mask as the service's own answer for the same three sequences (a 4-D NIfTI made here
-    # from the fixture's images, not by the gateway), and the expert mask
+    # from the fixture's images with the series' voxel size, not by the gateway), and the expert mask
     case = fixture_case()
     mask = seg_mask(seg, series["flair"])
-    expected, answer = service_mask(
-        service_url, {"file": ("three.nii.gz", nifti_bytes(case.images), "application/gzip")}
-    )
+    three = nifti_bytes(case.images, spacing=SERIES_SPACING_XYZ)
+    expected, answer = service_mask(service_url, {"file": ("three.nii.gz", three, "application/gzip")})
     from contract.volume import AxialFrame
 
-    frame = AxialFrame.of(
-        nib.Nifti1Image.from_bytes(gzip.decompress(nifti_bytes(case.images))).affine, expected.shape
-    )
+    frame = AxialFrame.of(nib.Nifti1Image.from_bytes(gzip.decompress(three)).affine, expected.shape)
     expected_slices = frame.to_slices(expected)[::-1]  # head to foot, training orientation
     assert answer["sequences"] == "pre-contrast, FLAIR, post-contrast"
     np.testing.assert_array_equal(mask, expected_slices)
