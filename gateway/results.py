@@ -28,9 +28,9 @@ import numpy as np
 import pydicom
 from pydicom.sr.codedict import codes
 
+from contract.dicom import SEGMENT_LABEL, segment_description
 from gateway.series import SeriesError, SeriesGeometry
 
-SEGMENT_LABEL = "FLAIR abnormality"
 MANUFACTURER = "brain-mri-tumour gateway"
 SEG_SERIES_NUMBER, SR_SERIES_NUMBER = 9901, 9902
 SCHEME = "99BMT"
@@ -99,18 +99,7 @@ class ResultUids:
 def segmentation(geometry: SeriesGeometry, findings: Findings, uids: ResultUids) -> hd.seg.Segmentation:
     """The DICOM SEG of ``findings.mask`` on the source frames of ``geometry``."""
     sources, mask = _sources(geometry, findings.mask)
-    description = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label=SEGMENT_LABEL,
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=codes.SCT.Neoplasm,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name=findings.segmenter.name,
-            version=findings.segmenter.version,
-            family=codes.cid7162.ArtificialIntelligence,
-        ),
-    )
+    description = segment_description(findings.segmenter.name, findings.segmenter.version)
     return hd.seg.Segmentation(
         source_images=sources,
         pixel_array=mask,

@@ -20,8 +20,8 @@ import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut
 
-DUPLICATE_MM = 0.01
-SPACING_TOLERANCE = 0.1
+from contract.dicom import SeriesGeometryError, slice_step
+
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -178,20 +178,10 @@ def _step(distances: np.ndarray, frames: list[Frame], ds: pydicom.Dataset) -> fl
             if value is not None and float(value) > 0:
                 return float(value)
         raise SeriesError("a single slice of unknown thickness")
-    steps = np.diff(distances)
-    for i, gap in enumerate(steps):
-        if gap < DUPLICATE_MM:
-            raise SeriesError(
-                f"mixed geometry: {frames[i].label} and {frames[i + 1].label} lie at one position"
-            )
-    smallest = float(steps.min())
-    for i, gap in enumerate(steps):
-        if gap > smallest * (1 + SPACING_TOLERANCE):
-            raise SeriesError(
-                f"mixed geometry: {gap:.2f} mm between {frames[i].label} and {frames[i + 1].label} where the "
-                f"series steps {smallest:.2f} mm (a slice is missing)"
-            )
-    return float(np.median(steps))
+    try:
+        return slice_step(distances, [f.label for f in frames])
+    except SeriesGeometryError as exc:
+        raise SeriesError(f"mixed geometry: {exc}") from None
 
 
 def pixels(geometry_: SeriesGeometry) -> np.ndarray:

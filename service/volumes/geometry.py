@@ -13,13 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contract.dicom import SeriesGeometryError, slice_step
 from service.errors import InvalidImage
 
-#: Two slices closer than this along the normal (mm) are duplicates.
-DUPLICATE_MM = 0.01
-#: A step between neighbouring slices larger than the series' smallest step by more than this
-#: fraction of it is a gap.
-SPACING_TOLERANCE = 0.1
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -83,23 +79,10 @@ def series_geometry(slices: Sequence[SliceGeometry], thickness: float | None) ->
 
 
 def _check_steps(distances: np.ndarray, labels: list[str]) -> float | None:
-    """The series' slice step (median), after refusing duplicates and gaps."""
+    """The series' slice step (median), after refusing duplicates and gaps (:func:`contract.dicom.slice_step`)."""
     if len(distances) < 2:
         return None
-    steps = np.diff(distances)
-    for i, gap in enumerate(steps):
-        if gap < DUPLICATE_MM:
-            raise InvalidImage(
-                f"duplicate slices: {labels[i]} and {labels[i + 1]} are at the same position "
-                f"({distances[i]:.2f} mm along the slice normal)"
-            )
-    smallest = float(steps.min())
-    for i, gap in enumerate(steps):
-        if gap > smallest * (1 + SPACING_TOLERANCE):
-            raise InvalidImage(
-                f"a gap in the series: {gap:.2f} mm between {labels[i]} and {labels[i + 1]} "
-                f"(at {distances[i]:.2f} and {distances[i + 1]:.2f} mm) where the series steps "
-                f"{smallest:.2f} mm; a slice is missing or the files are not one series"
-            )
-    step = float(np.median(steps))
-    return step
+    try:
+        return slice_step(distances, labels)
+    except SeriesGeometryError as exc:
+        raise InvalidImage(str(exc)) from None

@@ -16,13 +16,12 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from pydicom.datadict import tag_for_keyword
-from pydicom.sr.codedict import codes
 
+from contract.dicom import segment_description
 from service.errors import InvalidImage
 
 logger = logging.getLogger(__name__)
 
-SEGMENT_LABEL = "FLAIR abnormality"
 MANUFACTURER = "brain-mri-tumour"
 SERIES_NUMBER = 9901
 #: What a SEG copies from its source images (highdicom refuses sources without them).
@@ -63,16 +62,7 @@ def segmentation_bytes(
                 ds.SliceThickness = f"{slice_step_mm:.6g}"
     by_frame = np.empty(mask.shape, np.uint8)
     by_frame[np.asarray(frame_order if frame_order is not None else range(len(mask)))] = mask
-    description = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label=SEGMENT_LABEL,
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=codes.SCT.Neoplasm,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name=model_name, version=model_version, family=codes.cid7162.ArtificialIntelligence
-        ),
-    )
+    description = segment_description(model_name, model_version)
     try:
         seg = hd.seg.Segmentation(
             source_images=datasets,

@@ -69,7 +69,7 @@ def test_seg_of_an_enhanced_source_references_its_frames():
             "different orientations",
         ),
         (lambda s: s[5].__setattr__("PixelSpacing", [0.5, 0.5]), "different pixel spacing"),
-        (lambda s: s[5].__setattr__("ImagePositionPatient", list(s[4].ImagePositionPatient)), "one position"),
+        (lambda s: s[5].__setattr__("ImagePositionPatient", list(s[4].ImagePositionPatient)), "the same position"),
         (lambda s: s.pop(5), "a slice is missing"),
         (lambda s: s[2].__setattr__("Modality", "CT"), "Modality CT"),
         (lambda s: s[2].__setattr__("SeriesInstanceUID", "1.2.3"), "2 series"),
