@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     ended: dict[tuple[str, int], int] = {}
     packed: set[str] = set()
     while jobs or running:
-        while jobs and len(running) < args.concurrency:
+        while len(running) < args.concurrency and (ready := _ready(jobs, args.runs, {*jobs, *running})):
             minutes = (deadline - args.pack_margin_s - time.time()) / 60
-            recipe, fold = jobs.pop(0)
+            recipe, fold = ready
+            jobs.remove(ready)
             if minutes < 1:
                 log.info("no time left for %s fold %d", recipe, fold)
                 ended[(recipe, fold)] = -1
@@ -77,6 +79,19 @@ def main(argv: list[str] | None = None) -> int:
                 _pack(recipe, args, env)
     log.info("all ended: %s", {f"{Path(r).stem}/{f}": c for (r, f), c in ended.items()})
     return 0
+
+
+def _ready(jobs: list[tuple[str, int]], runs: str, waiting: set[tuple[str, int]]) -> tuple[str, int] | None:
+    """The first job that needs no other fold model, or whose recipe's ``init_weights`` (another
+    recipe's fold model) is not waiting on a fold still queued or running (``waiting``)."""
+    for recipe, fold in jobs:
+        init = tomllib.loads(Path(recipe).read_text()).get("init_weights")
+        if not init:
+            return recipe, fold
+        source = Path(init.format(runs=runs, fold=fold)).parents[1].name
+        if not any(Path(r).stem == source and f == fold for r, f in waiting):
+            return recipe, fold  # its source has ended (or is not scheduled): it runs or says why not
+    return None
 
 
 def _pack(recipe: str, args, env) -> None:

@@ -131,26 +131,30 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     runs = Path(runs)
     folds = read_folds(models_dir)
     dev = load_development(data, folds)
-    base = out_of_fold(runs / base, dev, "three", "none")
-    base_path = path_choices(dev, base)
+    recipe = base  # the three-sequence recipe served: base unless the 256-pixel one is taken
+    plain = out_of_fold(runs / base, dev, "three", "none")
+    plain_path = path_choices(dev, plain)
     decisions = {}
     if (runs / large / f"fold{folds['k']}").exists():
-        large = path_choices(dev, out_of_fold(runs / large, dev, "three", "none"))
+        large_oof = out_of_fold(runs / large, dev, "three", "none")
+        large_path = path_choices(dev, large_oof)
         decisions["input_size"] = _compare("input size 256", intervals.difference_interval(
-            large["patient_dice"], base_path["patient_dice"]), "256 only if it raises the mean per-patient Dice")
+            large_path["patient_dice"], plain_path["patient_dice"]), "256 only if it raises the mean per-patient Dice")
+        if decisions["input_size"]["taken"]:
+            recipe, plain, plain_path = large, large_oof, large_path
     else:
         decisions["input_size"] = {"taken": False, "rule": "256 only if it raises the mean per-patient Dice",
                                    "note": f"no {large} folds: not trained (128 kept, the cheaper)"}
-    flip = out_of_fold(runs / base, dev, "three", "flip")
+    flip = out_of_fold(runs / recipe, dev, "three", "flip")
     flip_path = path_choices(dev, flip)
     decisions["tta"] = _compare("flip TTA", intervals.difference_interval(
-        flip_path["patient_dice"], base_path["patient_dice"]), "two passes only if they raise the mean per-patient Dice")
+        flip_path["patient_dice"], plain_path["patient_dice"]), "two passes only if they raise the mean per-patient Dice")
     tta = "flip" if decisions["tta"]["taken"] else "none"
-    three, three_oof = (flip_path, flip) if tta == "flip" else (base_path, base)
+    three, three_oof = (flip_path, flip) if tta == "flip" else (plain_path, plain)
 
-    fed_flair = out_of_fold(runs / base, dev, "flair", tta)
+    fed_flair = out_of_fold(runs / recipe, dev, "flair", tta)
     fed_path = path_choices(dev, fed_flair)
-    flair_path, flair_oof, flair_recipe = fed_path, fed_flair, base
+    flair_path, flair_oof, flair_recipe = fed_path, fed_flair, recipe
     if (runs / flair / f"fold{folds['k']}").exists():
         own = out_of_fold(runs / flair, dev, "flair", tta)
         own_path = path_choices(dev, own)
@@ -164,7 +168,7 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     decisions["gate"] = _gate(dev, three_oof, three)
     gate = decisions["gate"]["gate"]
     entry = {
-        "folds": folds, "recipes": {"three": base, "flair": flair_recipe}, "tta": tta, "gate": gate,
+        "folds": folds, "recipes": {"three": recipe, "flair": flair_recipe}, "tta": tta, "gate": gate,
         "decisions": decisions,
         "paths": {
             name: {"classifier": chosen["classifier"], "segmenter": chosen["segmenter"],
@@ -184,7 +188,7 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     card[TARGETS_KEY] = list(targets)  # read by the service's volume window
     card[POSTPROCESS_KEY] = entry["volume"]["postprocess"]  # read by POST /volume
     card["training"] = {name: recipe_summary(runs / name, folds["k"]) for name in dict.fromkeys(entry["recipes"].values())}
-    card["data"] = read_card(runs / base / "fold1").get("data", {})
+    card["data"] = read_card(runs / recipe / "fold1").get("data", {})
     write_card(models_dir, card)
     return entry
 

@@ -2,7 +2,8 @@
 
 ``build_ensemble`` wraps joint fold models (outputs ``mask`` and ``tumour_probability``) as the
 members of one Keras model whose outputs are the members' mean probabilities, under the same two
-names: one call, one pass per slice, whatever the member count. ``save_compact`` stores a model
+names: one call per slice, whatever the member count (with flip test-time augmentation, when
+chosen, inside the same model). ``save_compact`` stores a model
 with its weights rounded to float16 precision and the file compressed (LZMA inside the ``.keras``
 zip): about half the bytes of float32, still a plain ``.keras`` file computed in float32.
 
@@ -41,10 +42,25 @@ from training.export import export_folder
 log = logging.getLogger(__name__)
 
 
-def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble") -> keras.Model:
-    """One model whose outputs are the mean of ``members``' ``mask`` and ``tumour_probability``."""
+def mirror(x, name: str):
+    """``x`` ``(B, H, W, C)`` mirrored left-right, in standard layers (transpose, a fixed permutation
+    matrix, transpose): the file loads anywhere, exporters turn it into a transpose and a matmul."""
+    width = x.shape[2]
+    flip = layers.Dense(width, use_bias=False, trainable=False, name=f"{name}_matrix")
+    swapped = layers.Permute((1, 3, 2), name=f"{name}_to_rows")(x)
+    flip.build(swapped.shape)
+    flip.set_weights([np.eye(width, dtype="float32")[::-1]])
+    return layers.Permute((1, 3, 2), name=f"{name}_back")(flip(swapped))
+
+
+def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble", tta: str = "none") -> keras.Model:
+    """One model whose outputs are the mean of ``members``' ``mask`` and ``tumour_probability``; with
+    ``tta="flip"`` each member also predicts the mirrored slice (its mask mirrored back) and the
+    mean is over both passes."""
     if not members:
         raise ValueError("an ensemble needs at least one member")
+    if tta not in ("none", "flip"):
+        raise ValueError(f"tta must be 'none' or 'flip', got {tta!r}")
     shapes = {tuple(m.input_shape[1:]) for m in members}
     if len(shapes) != 1:
         raise ValueError(f"members take different inputs: {sorted(shapes)}")
@@ -52,7 +68,14 @@ def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble") -> 
         if not isinstance(m.output, dict) or set(m.output) != {MASK_OUTPUT, PROBABILITY_OUTPUT}:
             raise ValueError(f"{m.name} is not a joint model (outputs {MASK_OUTPUT!r}, {PROBABILITY_OUTPUT!r})")
     inputs = keras.Input(shapes.pop(), name="image")
-    outs = [keras.Model(m.inputs, m.output, name=f"member{i + 1}")(inputs) for i, m in enumerate(members)]
+    wrapped = [keras.Model(m.inputs, m.output, name=f"member{i + 1}") for i, m in enumerate(members)]
+    outs = [w(inputs) for w in wrapped]
+    if tta == "flip":
+        mirrored = mirror(inputs, "mirror_image")
+        for i, w in enumerate(wrapped):
+            out = w(mirrored)
+            outs.append({MASK_OUTPUT: mirror(out[MASK_OUTPUT], f"mirror_mask{i + 1}"),
+                         PROBABILITY_OUTPUT: out[PROBABILITY_OUTPUT]})
     # the output layers carry the output names: exporters and runtimes name outputs by their layers
     if len(outs) == 1:
         mask = layers.Identity(name=MASK_OUTPUT)(outs[0][MASK_OUTPUT])
@@ -96,14 +119,12 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict
         raise ValueError(f"{models_dir} has no cross-validation choices: run python -m training choose first")
     if not 1 <= members <= cv["folds"]["k"]:
         raise ValueError(f"members must be in 1..{cv['folds']['k']}, got {members}")
-    if cv["tta"] != "none":
-        raise ValueError(f"test-time augmentation {cv['tta']!r} is not built into the served model")
     files = {"three": JOINT_FILE, "flair": FLAIR_FILE if cv["recipes"]["flair"] != cv["recipes"]["three"] else JOINT_FILE}
     for path_name in dict.fromkeys(files):
         recipe = cv["recipes"][path_name]
         if path_name == "flair" and files["flair"] == JOINT_FILE:
             continue
-        model = build_ensemble(fold_models(Path(runs) / recipe, members))
+        model = build_ensemble(fold_models(Path(runs) / recipe, members), tta=cv["tta"])
         out = save_compact(model, models_dir / files[path_name])
         log.info("saved %s: %d members of %s (%.1f MiB)", out, members, recipe, out.stat().st_size / 2**20)
     if files["flair"] == JOINT_FILE and (models_dir / FLAIR_FILE).exists():
@@ -123,7 +144,7 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict
         for role, (output, chosen) in roles.items()
     }
     card["ensemble"] = {"members": members, "folds": [f"fold{i + 1}" for i in range(members)],
-                        "recipes": cv["recipes"],
+                        "recipes": cv["recipes"], "tta": cv["tta"],
                         "storage": "float16-precision weights, LZMA-compressed .keras"}
     card["gate"] = cv["gate"]
     for stale in ("exports",):  # the two-model layout's exports go with its files

@@ -62,9 +62,15 @@ def test_packed_folds_come_back_with_float16_kernels(cv, tmp_path):
         assert fold_finished(tmp_path / "base" / name)
 
 
-@pytest.mark.slow
-def test_choices_on_out_of_fold_predictions_and_the_served_ensemble(cv):
+@pytest.fixture(scope="module")
+def served(cv):
     entry = choose(str(FIXTURES), cv["runs"], cv["models"], base="base", flair="flair", large="none")
+    return entry, write_served(cv["runs"], cv["models"], members=2)
+
+
+@pytest.mark.slow
+def test_choices_on_out_of_fold_predictions_and_the_served_ensemble(cv, served):
+    entry, card = served
     assert entry["tta"] in ("none", "flip") and entry["gate"] in ("classifier", "mask", "both")
     assert entry["decisions"]["input_size"]["taken"] is False
     for path in ("three", "flair"):
@@ -73,32 +79,28 @@ def test_choices_on_out_of_fold_predictions_and_the_served_ensemble(cv):
         assert table["patient_dice_mean"]["low"] <= table["patient_dice_mean"]["value"] <= table["patient_dice_mean"]["high"]
     assert (cv["runs"] / "base" / "oof-three-none.npz").exists()
 
-    if entry["tta"] != "none":
-        pytest.skip("flip TTA chosen on two tiny folds: not built into the served model")
-    card = write_served(cv["runs"], cv["models"], members=2)
     model = keras.saving.load_model(cv["models"] / JOINT_FILE, compile=False)
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     out = model.predict(x, verbose=0)
     members = [keras.saving.load_model(cv["runs"] / "base" / f / JOINT_FILE, compile=False).predict(x, verbose=0)
                for f in ("fold1", "fold2")]
-    np.testing.assert_allclose(out[PROBABILITY_OUTPUT], (members[0][PROBABILITY_OUTPUT] + members[1][PROBABILITY_OUTPUT]) / 2,
-                               atol=2e-2)  # the mean of the members (weights rounded to float16 precision)
+    if entry["tta"] == "none":  # with flip, the mean of each member's two passes (tests/training/test_ensemble.py)
+        np.testing.assert_allclose(out[PROBABILITY_OUTPUT], (members[0][PROBABILITY_OUTPUT] + members[1][PROBABILITY_OUTPUT]) / 2,
+                                   atol=2e-2)  # the mean of the members (weights rounded to float16 precision)
     assert out[MASK_OUTPUT].shape == (2, 32, 32, 1)
     entries = card["models"]
     assert entries["classifier"]["output_name"] == PROBABILITY_OUTPUT and entries["segmenter"]["output_name"] == MASK_OUTPUT
     assert entries["classifier"]["threshold"] == entry["paths"]["three"]["classifier"]["threshold"]
     assert (entries["segmenter"]["flair"]["file"] == FLAIR_FILE) == (entry["recipes"]["flair"] == "flair")
-    assert card["ensemble"]["members"] == 2 and card["gate"] == entry["gate"]
+    assert card["ensemble"]["members"] == 2 and card["ensemble"]["tta"] == entry["tta"] and card["gate"] == entry["gate"]
 
 
 @pytest.mark.slow
-def test_evaluate_scores_the_served_ensemble_on_the_test_patients_once(cv, tmp_path):
+def test_evaluate_scores_the_served_ensemble_on_the_test_patients_once(cv, served, tmp_path):
     from contract import CARD_TEXT_FILE
     from training.evaluate import evaluate, members
     from training.readme import figures_markdown
 
-    if not (cv["models"] / JOINT_FILE).exists():
-        pytest.skip("no served ensemble (flip TTA chosen on the tiny folds)")
     card = evaluate(str(FIXTURES), cv["models"], tmp_path)
     assert card["evaluation"]["test_patients"] == 1  # TCGA_HT_7605: in no fold
     for role in ("classifier", "segmenter"):
