@@ -92,13 +92,19 @@ def mask_from_probabilities(prob: np.ndarray, shape: tuple[int, int], threshold:
     The probability map is resized bilinearly to ``shape`` = (height, width) of the uploaded image
     and then thresholded (``prob >= threshold``), so the mask has the size of the original slice.
     """
+    return probabilities_at(prob, shape) >= threshold
+
+
+def probabilities_at(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A segmenter output ``(S, S)`` or ``(S, S, 1)`` as float32 probabilities resized bilinearly to
+    ``shape`` = (height, width): what :func:`mask_from_probabilities` thresholds."""
     prob = np.asarray(prob, dtype=np.float32)
     if prob.ndim == 3:
         prob = prob[..., 0]
     h, w = shape
     if prob.shape != (h, w):
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
-    return prob >= threshold
+    return prob
 
 
 def tumour_probability(outputs: np.ndarray) -> np.ndarray:

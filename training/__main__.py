@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     ch.add_argument("--base", default="joint128", help="the three-sequence recipe")
     ch.add_argument("--flair", default="joint128-flair", help="the FLAIR-members recipe (compared if trained)")
     ch.add_argument("--large", default="joint256", help="the 256-pixel recipe (compared if trained)")
+    ch.add_argument("--longer", default="joint128-long", help="the base recipe trained longer (compared if trained)")
+    ch.add_argument("--longer-flair", default="joint128-long-flair", help="the longer recipe's FLAIR members")
     en = sub.add_parser("ensemble", formatter_class=fmt,
                         help="write the served ensemble (one model file of fold models) and its card entries "
                              "from the choices of python -m training choose")
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "choose":
         from training.choose import choose
 
-        choose(args.data, args.runs, args.models, args.base, args.flair, args.large)
+        choose(args.data, args.runs, args.models, args.base, args.flair, args.large, args.longer, args.longer_flair)
     elif args.command == "ensemble":
         from training.ensemble import write_served
 

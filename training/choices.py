@@ -19,6 +19,7 @@ import numpy as np
 
 from contract import mask_from_probabilities
 from contract.postprocess import FILL_HOLES_CANDIDATES, MIN_COMPONENT_CANDIDATES, postprocess_mask
+from contract.spec import probabilities_at
 from training.intervals import patient_groups, resamples
 from training.metrics import best_threshold
 
@@ -68,11 +69,12 @@ def choose_segmenter(truth: np.ndarray, prob: np.ndarray, patients: list[str]) -
     groups = patient_groups(patients)
     size = truth.shape[1]
     combos, scores = [], []
+    native = np.stack([probabilities_at(p, (size, size)) for p in prob])  # resized once, thresholded below
     for t in SEGMENTER_THRESHOLDS:
-        raw = masks(prob, float(t), size)
+        raw = native >= t
         for m, f in itertools.product(MIN_COMPONENT_CANDIDATES, FILL_HOLES_CANDIDATES):
             post = {"min_component_pixels": m, "fill_holes": f}
-            pred = raw if not (m or f) else np.stack([postprocess_mask(x, **post) for x in raw])
+            pred = raw if not (m or f) else np.stack([postprocess_mask(x, **post) if x.any() else x for x in raw])
             combos.append((float(t), post))
             scores.append(_patient_dice(truth, pred, groups))
     scores = np.array(scores)  # (combinations, patients)

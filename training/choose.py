@@ -6,6 +6,9 @@ whole interval of its gain lies above 0, otherwise the cheaper one:
 
 - **input size**: the 256-pixel recipe replaces 128 only if its folds raise the three-sequence mean
   per-patient Dice (4x the compute per slice);
+- **epochs**: the base recipe trained longer (``joint128-long``: same model, same serving cost)
+  replaces it only if its folds raise the three-sequence mean per-patient Dice; its own FLAIR
+  members then stand in for the base recipe's;
 - **flip test-time augmentation** (two passes per slice) replaces one pass only if it raises the
   three-sequence mean per-patient Dice;
 - **FLAIR members**: FLAIR-only input is served by the FLAIR recipe's fold models (a second set of
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 
 GATES = ("classifier", "mask", "both")
 BASE_RECIPE, FLAIR_RECIPE, LARGE_RECIPE = "joint128", "joint128-flair", "joint256"
+LONGER_RECIPE, LONGER_FLAIR_RECIPE = "joint128-long", "joint128-long-flair"
 
 
 def _masks(oof: dict, truth_size: int, seg: dict) -> np.ndarray:
@@ -123,11 +127,13 @@ def _gate(dev: Development, oof: dict, chosen: dict) -> dict:
 
 
 def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE_RECIPE,
-           flair: str = FLAIR_RECIPE, large: str = LARGE_RECIPE) -> dict:
+           flair: str = FLAIR_RECIPE, large: str = LARGE_RECIPE, longer: str = LONGER_RECIPE,
+           longer_flair: str = LONGER_FLAIR_RECIPE) -> dict:
     """Make every choice of the module docstring on the recipes' folds under ``runs`` (``base``: the
-    three-sequence recipe; ``flair``: FLAIR members; ``large``: the 256-pixel recipe; the last two are
-    compared when their folds exist); write the choices and the out-of-fold tables into the card of
-    ``models_dir`` (``cross_validation``) and return that entry."""
+    three-sequence recipe; ``flair``: FLAIR members; ``large``: the 256-pixel recipe; ``longer``: the
+    base recipe trained for more epochs, with ``longer_flair`` its FLAIR members; all but ``base``
+    are compared when their folds exist); write the choices and the out-of-fold tables into the card
+    of ``models_dir`` (``cross_validation``) and return that entry."""
     runs = Path(runs)
     folds = read_folds(models_dir)
     dev = load_development(data, folds)
@@ -145,6 +151,16 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     else:
         decisions["input_size"] = {"taken": False, "rule": "256 only if it raises the mean per-patient Dice",
                                    "note": f"no {large} folds: not trained (128 kept, the cheaper)"}
+    if recipe == base and (runs / longer / f"fold{folds['k']}").exists():
+        longer_oof = out_of_fold(runs / longer, dev, "three", "none")
+        longer_path = path_choices(dev, longer_oof)
+        decisions["epochs"] = _compare(f"{longer} epochs", intervals.difference_interval(
+            longer_path["patient_dice"], plain_path["patient_dice"]),
+            "the longer schedule (same serving cost) only if it raises the mean per-patient Dice")
+        if decisions["epochs"]["taken"]:
+            recipe, plain, plain_path, flair = longer, longer_oof, longer_path, longer_flair
+    else:
+        decisions["epochs"] = {"taken": False, "note": f"no {longer} folds, or not at {base}'s input size"}
     flip = out_of_fold(runs / recipe, dev, "three", "flip")
     flip_path = path_choices(dev, flip)
     decisions["tta"] = _compare("flip TTA", intervals.difference_interval(
