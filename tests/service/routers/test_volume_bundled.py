@@ -16,6 +16,7 @@ from pycocotools import mask as coco_mask
 
 from contract import FLAIR_CHANNEL, read_card
 from contract.volume import postprocess_of, predict_volume
+from contract.volume_window import targets_of
 from service.main import create_app
 from service.settings import DEFAULT_MODELS_DIR, Settings
 from tests.service import volume_samples as vs
@@ -78,9 +79,9 @@ def test_the_evaluation_computes_what_the_service_answers(bundled, real):
     images, _ = real
     infer, (t_cls, t_seg), gate = keras_infer(DEFAULT_MODELS_DIR)
     image = vs.nifti_image(images, ("L", "P", "S"))
-    postprocess = postprocess_of(read_card(DEFAULT_MODELS_DIR))
+    card = read_card(DEFAULT_MODELS_DIR)
     expected = predict_volume(np.asanyarray(image.dataobj), image.affine, infer, t_cls, t_seg,
-                              postprocess=postprocess, gate=gate)
+                              postprocess=postprocess_of(card), gate=gate, targets=targets_of(card))
     body, mask = _nifti_answer(bundled, images, ("L", "P", "S"))
     served = np.asarray(mask.dataobj) > 0
     assert vs.dice(served, expected.mask) >= 0.999
