@@ -43,14 +43,21 @@ log = logging.getLogger(__name__)
 
 
 def mirror(x, name: str):
-    """``x`` ``(B, H, W, C)`` mirrored left-right, in standard layers (transpose, a fixed permutation
-    matrix, transpose): the file loads anywhere, exporters turn it into a transpose and a matmul."""
-    width = x.shape[2]
+    """``x`` ``(B, H, W, C)`` mirrored left-right, in standard layers (a fixed permutation matrix
+    applied along the width: the file loads anywhere, exporters turn it into a matmul). One channel
+    is reshaped away, more are moved behind the width and back."""
+    height, width, channels = x.shape[1:]
     flip = layers.Dense(width, use_bias=False, trainable=False, name=f"{name}_matrix")
-    swapped = layers.Permute((1, 3, 2), name=f"{name}_to_rows")(x)
-    flip.build(swapped.shape)
+    if channels == 1:
+        rows = layers.Reshape((height, width), name=f"{name}_rows")(x)
+    else:
+        rows = layers.Permute((1, 3, 2), name=f"{name}_rows")(x)
+    flip.build(rows.shape)
     flip.set_weights([np.eye(width, dtype="float32")[::-1]])
-    return layers.Permute((1, 3, 2), name=f"{name}_back")(flip(swapped))
+    flipped = flip(rows)
+    if channels == 1:
+        return layers.Reshape((height, width, 1), name=f"{name}_back")(flipped)
+    return layers.Permute((1, 3, 2), name=f"{name}_back")(flipped)
 
 
 def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble", tta: str = "none") -> keras.Model:
@@ -101,6 +108,13 @@ def save_compact(model: keras.Model, path: str | Path) -> Path:
     return path
 
 
+def describe(model: keras.Model, members: int, tta: str) -> dict:
+    """The card's ``architecture`` and ``parameters`` of a served ensemble (``GET /v2/models``)."""
+    flip = ", flip test-time augmentation" if tta == "flip" else ""
+    return {"architecture": f"joint ResUNet + tumour head, {members} member{'s' if members > 1 else ''}{flip}",
+            "parameters": int(model.count_params())}
+
+
 def fold_models(recipe_dir: str | Path, count: int) -> list[keras.Model]:
     """The first ``count`` fold models of a recipe (fold1, fold2, ...)."""
     paths = [Path(recipe_dir) / f"fold{i + 1}" / JOINT_FILE for i in range(count)]
@@ -125,6 +139,8 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict
         if path_name == "flair" and files["flair"] == JOINT_FILE:
             continue
         model = build_ensemble(fold_models(Path(runs) / recipe, members), tta=cv["tta"])
+        if path_name == "three":
+            described = describe(model, members, cv["tta"])
         out = save_compact(model, models_dir / files[path_name])
         log.info("saved %s: %d members of %s (%.1f MiB)", out, members, recipe, out.stat().st_size / 2**20)
     if files["flair"] == JOINT_FILE and (models_dir / FLAIR_FILE).exists():
@@ -137,7 +153,7 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict
              "segmenter": (MASK_OUTPUT, lambda p: {"threshold": p["segmenter"]["threshold"],
                                                    "postprocess": p["segmenter"]["postprocess"]})}
     card["models"] = {
-        role: {"name": f"lgg-{role}", "file": files["three"], OUTPUT_KEY: output,
+        role: {"name": f"lgg-{role}", "file": files["three"], OUTPUT_KEY: output, **described,
                "version": file_version(models_dir / files["three"]), **chosen(paths["three"]),
                "flair": {"file": files["flair"], "version": file_version(models_dir / files["flair"]),
                          **chosen(paths["flair"])}}
@@ -147,7 +163,7 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict
                         "recipes": cv["recipes"], "tta": cv["tta"],
                         "storage": "float16-precision weights, LZMA-compressed .keras"}
     card["gate"] = cv["gate"]
-    for stale in ("exports",):  # the two-model layout's exports go with its files
+    for stale in ("exports", "ablation", "training_ablation"):  # of the two-model layout and its selection
         card.pop(stale, None)
     for old in models_dir.glob("*.onnx"):
         old.unlink()

@@ -135,7 +135,7 @@ def members(data: str, runs: str | Path, models_dir: str | Path, counts: list[in
                      else card["models"]["segmenter"].get("flair", {}).get("file") for path in ("three", "flair")}
             for path, file in files.items():
                 if file and not (Path(tmp) / file).exists():
-                    model = build_ensemble(fold_models(Path(runs) / cv["recipes"][path], n))
+                    model = build_ensemble(fold_models(Path(runs) / cv["recipes"][path], n), tta=cv["tta"])
                     save_compact(model, Path(tmp) / file)
             write_card(tmp, card)
             predictor = FolderPredictor(tmp)

@@ -83,7 +83,7 @@ def test_markdown(card: dict) -> list[str]:
     patients = card["evaluation"]["test_patients"]
     rows = [
         ("mean per-patient Dice", _f(s["test"]["patient_dice_mean"]), _f(s["test_flair_only"]["patient_dice_mean"]),
-         f"{TARGETS['patient_dice_mean']} / {TARGETS['flair_dice']}"),
+         f"{TARGETS['patient_dice_mean']:.2f} / {TARGETS['flair_dice']:.2f}"),
         ("median per-patient Dice", _f(s["test"]["patient_dice_median"]),
          _f(s["test_flair_only"]["patient_dice_median"]), ""),
         ("slice ROC AUC", _f(c["test"]["roc_auc"]), _f(c["test_flair_only"]["roc_auc"]), f"{TARGETS['roc_auc']}"),
@@ -98,7 +98,7 @@ def test_markdown(card: dict) -> list[str]:
     by_seq = {seq: next((v for k, v in volume.items() if k.startswith(f"{seq}/")), None) for seq in ("three", "flair")}
     if all(by_seq.values()):
         rows.append(("`/volume` mean per-patient Dice (NIfTI)", _f(by_seq["three"]["dice_mean"]),
-                     _f(by_seq["flair"]["dice_mean"]), f"{TARGETS['flair_volume_dice']} (FLAIR)"))
+                     _f(by_seq["flair"]["dice_mean"]), f"{TARGETS['flair_volume_dice']:.2f} (FLAIR)"))
         rows.append(("`/volume` median abs. tumour-volume error", _f(by_seq["three"]["volume_error_abs_median"]),
                      _f(by_seq["flair"]["volume_error_abs_median"]), ""))
     lines = [f"| test: {patients} patients never used for any choice | three sequences | FLAIR only | target |",
@@ -136,9 +136,11 @@ def figures_markdown(card: dict) -> str:
     members = members_markdown(card)
     if members:
         lines += ["", *members]
-    lines += ["", (f"Served: an ensemble of {ensemble['members']} fold models of `{ensemble['recipes']['three']}` "
-                  f"(FLAIR-only input: `{ensemble['recipes']['flair']}`), gate `{card.get('gate')}`, "
-                  f"{ensemble['storage']}.")]
+    count = ensemble["members"]
+    tta = " with flip test-time augmentation" if ensemble.get("tta", "none") == "flip" else ""
+    lines += ["", (f"Served: {count} fold model{'s' if count > 1 else ''} of `{ensemble['recipes']['three']}`"
+                  f"{' averaged' if count > 1 else ''}{tta} (FLAIR-only input: `{ensemble['recipes']['flair']}`), "
+                  f"gate `{card.get('gate')}`, {ensemble['storage']}.")]
     return "\n".join(lines)
 
 

@@ -42,3 +42,12 @@ def test_bad_arguments_are_refused_early(members):
         build_ensemble([])
     with pytest.raises(ValueError, match="tta"):
         build_ensemble(members, tta="rotate")
+
+
+def test_a_flip_ensemble_exports_to_onnx_with_the_same_answers(members, tmp_path):
+    from training.ensemble import save_compact
+    from training.export import export_model
+
+    save_compact(build_ensemble(members, tta="flip"), tmp_path / "joint.keras")
+    entry = export_model(tmp_path / "joint.keras", weights="float16")  # refuses an export that differs
+    assert (tmp_path / entry["file"]).stat().st_size > 0
