@@ -231,9 +231,10 @@ def interpolate_compose():
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The bundled models/ (what the image bakes in); missing models are a failure, not a fallback."""
-    from contract import spec
+    from contract import read_card
+    from contract.layout import layout_files
 
     real = REPO / "models"
-    missing = [f for f in (spec.CLASSIFIER_FILE, spec.SEGMENTER_FILE) if not (real / f).is_file()]
+    missing = [f for f in layout_files(read_card(real)) if not (real / f).is_file()]
     assert not missing, f"models/ lacks {missing}: the image bakes the bundled models in"
     return real

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from contract import read_card
+from contract.exports import export_entry
+from contract.layout import layout_files
 from tests.project import REPO, pinned_version, serving_pins
 
 TARGETS = ("cpu", "gpu")
@@ -120,7 +123,8 @@ def test_copy_sources_exist_and_are_not_dockerignored(dockerfile):
         assert src == "models/" or (REPO / src).exists(), f"COPY source {src} missing"
     for heavy in (".venv/bin/python", ".git/config", "tests/deploy/conftest.py", "runs/x"):
         assert ignored(heavy), f".dockerignore should exclude {heavy}"
-    files = ("classifier.keras", "segmenter.keras", "classifier.onnx", "segmenter.onnx")
+    card = read_card(REPO / "models")
+    files = [f for keras_file in layout_files(card) for f in (keras_file, export_entry(card, keras_file)["file"])]
     missing = [f for f in files if not (REPO / "models" / f).is_file()]
     assert not missing, f"models/ lacks {missing}: the image bakes the bundled models in"
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from contract.spec import CLASSIFIER_FILE, SEGMENTER_FILE
+from contract import read_card
+from contract.layout import layout_files
 from service.main import create_app
 from service.settings import DEFAULT_MODELS_DIR, Settings
 from tests.service import samples
@@ -23,8 +24,10 @@ pytestmark = pytest.mark.slow
 PAIRS = samples.lgg_pairs()
 
 
-def test_the_repository_ships_both_models():
-    for name in (CLASSIFIER_FILE, SEGMENTER_FILE):
+def test_the_repository_ships_every_model_file_its_card_names():
+    names = layout_files(read_card(DEFAULT_MODELS_DIR))
+    assert names
+    for name in names:
         assert (DEFAULT_MODELS_DIR / name).is_file(), f"{DEFAULT_MODELS_DIR / name} is missing"
 
 

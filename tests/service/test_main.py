@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from contract import CARD_FILE
 from service import main
 from service.main import create_app
 from service.settings import DEFAULT_MODELS_DIR, Settings
@@ -16,7 +17,7 @@ from tests.service.apps import started
 
 def test_module_app_uses_the_repository_models_folder(monkeypatch):
     repository_models = Path(__file__).resolve().parents[2] / "models"
-    assert repository_models == DEFAULT_MODELS_DIR and (repository_models / "classifier.keras").is_file()
+    assert repository_models == DEFAULT_MODELS_DIR and (repository_models / CARD_FILE).is_file()
     assert main.app.state.settings.models_dir == DEFAULT_MODELS_DIR
     monkeypatch.setenv("MRI_MODELS_DIR", "/elsewhere")  # the setting, when given, wins over the default
     assert Settings().models_dir == Path("/elsewhere")

@@ -27,7 +27,7 @@ from training.train import train
 
 out, inputs = sys.argv[1], sys.argv[2]
 model = train(TrainConfig(model="segmenter", data=sys.argv[3], out=out, runs=out + "/runs",
-                             image_size=32, epochs=1, batch_size=4), verbose=0)["segmenter"]
+                             image_size=32, epochs=1, batch_size=4, keep="last"), verbose=0)["segmenter"]
 np.save(out + "/outputs.npy", np.asarray(model.predict(np.load(inputs), verbose=0)))
 """
 

@@ -48,6 +48,6 @@ def test_a_flip_ensemble_exports_to_onnx_with_the_same_answers(members, tmp_path
     from training.ensemble import save_compact
     from training.export import export_model
 
-    save_compact(build_ensemble(members, tta="flip"), tmp_path / "joint.keras")
+    save_compact(build_ensemble(members[:1], tta="flip"), tmp_path / "joint.keras")
     entry = export_model(tmp_path / "joint.keras", weights="float16")  # refuses an export that differs
     assert (tmp_path / entry["file"]).stat().st_size > 0
