@@ -146,3 +146,10 @@ def write_card(models_dir: str | Path, card: dict[str, Any]) -> Path:
 # Name of the Rescaling layer (x / 255) that opens every saved model: the in-model preprocessing.
 PREPROCESS_LAYER = "preprocess"
 INPUT_SCALE = 1.0 / 255.0
+
+
+def has_preprocess_layer(model) -> bool:
+    """Whether a Keras model holds the ``PREPROCESS_LAYER`` Rescaling, in itself or in a nested
+    model (each member of an ensemble carries its own)."""
+    return any(layer.name == PREPROCESS_LAYER or (hasattr(layer, "layers") and has_preprocess_layer(layer))
+               for layer in model.layers)

@@ -42,7 +42,7 @@ from contract.exports import (
     sha256,
     tolerance_for,
 )
-from contract.spec import PREPROCESS_LAYER, file_version, read_card, write_card
+from contract.spec import PREPROCESS_LAYER, file_version, has_preprocess_layer, read_card, write_card
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +100,6 @@ def copy_export(model_file: str, source_dir: Path, source_card: dict, target_dir
         exports[model_file] = entry
 
 
-def _layer_names(model) -> set[str]:
-    """The names of ``model``'s layers, those of nested models (ensemble members) included."""
-    names = set()
-    for layer in model.layers:
-        names.add(layer.name)
-        if hasattr(layer, "layers"):
-            names |= _layer_names(layer)
-    return names
-
-
 def export_model(path: str | Path, weights: str = "float32") -> dict[str, Any]:
     """Write ``<stem>.onnx`` beside the ``.keras`` file ``path`` and return its card entry."""
     import keras
@@ -117,7 +107,7 @@ def export_model(path: str | Path, weights: str = "float32") -> dict[str, Any]:
     path = Path(path)
     tolerance = tolerance_for(weights)
     model = keras.saving.load_model(path, compile=False)
-    if PREPROCESS_LAYER not in _layer_names(model):
+    if not has_preprocess_layer(model):
         raise ValueError(f"{path}: no '{PREPROCESS_LAYER}' Rescaling layer; the model breaks the contract")
     shape = tuple(model.input_shape)
     if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[1] != shape[2]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from contract.exports import named_outputs
-from contract.spec import PREPROCESS_LAYER
+from contract.spec import PREPROCESS_LAYER, has_preprocess_layer
 from service.devices import Device, NoGPUError
 from service.runtimes.base import LoadedModel, Runtime, RuntimeUnavailable, square_input_size
 
@@ -73,6 +73,6 @@ class KerasRuntime(Runtime):
         if require_gpu and not any(d.type == "GPU" for d in self.devices()):
             raise NoGPUError(f"MRI_REQUIRE_GPU is set but {self.backend} sees no GPU to run {path.name}")
         model = self._keras.saving.load_model(path, compile=False)
-        if PREPROCESS_LAYER not in {layer.name for layer in model.layers}:
+        if not has_preprocess_layer(model):
             raise ValueError(f"{path}: no '{PREPROCESS_LAYER}' Rescaling layer; the model breaks the contract")
         return KerasModel(model, path)
