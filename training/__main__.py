@@ -11,10 +11,15 @@ from pathlib import Path
 
 from contract import SPLIT_FILE
 from training.config import (
+    BASE_RECIPE,
     DEFAULT_DATA,
     DEFAULT_MODELS,
     DEFAULT_REPORTS,
     DEFAULT_RUNS,
+    FLAIR_RECIPE,
+    LARGE_RECIPE,
+    LONGER_FLAIR_RECIPE,
+    LONGER_RECIPE,
     MODEL_KINDS,
     TrainConfig,
 )
@@ -101,11 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     ch.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
     ch.add_argument("--runs", default=str(DEFAULT_RUNS / "cv"), help="parent of the recipes' fold folders")
     ch.add_argument("--models", default=str(DEFAULT_MODELS), help="the folder of folds.json; its card gets the choices")
-    ch.add_argument("--base", default="joint128", help="the three-sequence recipe")
-    ch.add_argument("--flair", default="joint128-flair", help="the FLAIR-members recipe (compared if trained)")
-    ch.add_argument("--large", default="joint256", help="the 256-pixel recipe (compared if trained)")
-    ch.add_argument("--longer", default="joint128-long", help="the base recipe trained longer (compared if trained)")
-    ch.add_argument("--longer-flair", default="joint128-long-flair", help="the longer recipe's FLAIR members")
+    ch.add_argument("--base", default=BASE_RECIPE, help="the three-sequence recipe")
+    ch.add_argument("--flair", default=FLAIR_RECIPE, help="the FLAIR-members recipe (compared if trained)")
+    ch.add_argument("--large", default=LARGE_RECIPE, help="the 256-pixel recipe (compared if trained)")
+    ch.add_argument("--longer", default=LONGER_RECIPE, help="the base recipe trained longer (compared if trained)")
+    ch.add_argument("--longer-flair", default=LONGER_FLAIR_RECIPE, help="the longer recipe's FLAIR members")
     en = sub.add_parser("ensemble", formatter_class=fmt,
                         help="write the served ensemble (one model file of fold models) and its card entries "
                              "from the choices of python -m training choose")

@@ -74,7 +74,7 @@ def choose_segmenter(truth: np.ndarray, prob: np.ndarray, patients: list[str]) -
         raw = native >= t
         for m, f in itertools.product(MIN_COMPONENT_CANDIDATES, FILL_HOLES_CANDIDATES):
             post = {"min_component_pixels": m, "fill_holes": f}
-            pred = raw if not (m or f) else np.stack([postprocess_mask(x, **post) if x.any() else x for x in raw])
+            pred = raw if not (m or f) else np.stack([postprocess_mask(x, **post) for x in raw])
             combos.append((float(t), post))
             scores.append(_patient_dice(truth, pred, groups))
     scores = np.array(scores)  # (combinations, patients)

@@ -41,14 +41,13 @@ from contract.volume import POSTPROCESS_KEY
 from contract.volume_window import TARGETS_KEY
 from training import choices, intervals, metrics
 from training.choose_volume import choose_postprocess, intensity_targets, volume_dice
+from training.config import BASE_RECIPE, FLAIR_RECIPE, LARGE_RECIPE, LONGER_FLAIR_RECIPE, LONGER_RECIPE
 from training.folds import read_folds
 from training.oof import Development, load_development, out_of_fold
 
 log = logging.getLogger(__name__)
 
 GATES = ("classifier", "mask", "both")
-BASE_RECIPE, FLAIR_RECIPE, LARGE_RECIPE = "joint128", "joint128-flair", "joint256"
-LONGER_RECIPE, LONGER_FLAIR_RECIPE = "joint128-long", "joint128-long-flair"
 
 
 def _masks(oof: dict, truth_size: int, seg: dict) -> np.ndarray:
@@ -126,6 +125,15 @@ def _gate(dev: Development, oof: dict, chosen: dict) -> dict:
             "rule": "the classifier's verdict unless another gate raises the slice accuracy (interval above 0)"}
 
 
+def _challenge(recipe_dir: Path, dev: Development, current: dict, label: str, rule: str) -> tuple[dict, dict, dict]:
+    """Whether the three-sequence folds of ``recipe_dir`` replace the ``current`` path choices: the
+    decision (:func:`_compare` of the per-patient Dice), their out-of-fold predictions and path choices."""
+    oof = out_of_fold(recipe_dir, dev, "three", "none")
+    path = path_choices(dev, oof)
+    gain = intervals.difference_interval(path["patient_dice"], current["patient_dice"])
+    return _compare(label, gain, rule), oof, path
+
+
 def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE_RECIPE,
            flair: str = FLAIR_RECIPE, large: str = LARGE_RECIPE, longer: str = LONGER_RECIPE,
            longer_flair: str = LONGER_FLAIR_RECIPE) -> dict:
@@ -137,25 +145,22 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     runs = Path(runs)
     folds = read_folds(models_dir)
     dev = load_development(data, folds)
-    recipe = base  # the three-sequence recipe served: base unless the 256-pixel one is taken
+    recipe = base  # the three-sequence recipe served: base unless the 256-pixel or the longer one is taken
     plain = out_of_fold(runs / base, dev, "three", "none")
     plain_path = path_choices(dev, plain)
     decisions = {}
+    size_rule = "256 only if it raises the mean per-patient Dice"
     if (runs / large / f"fold{folds['k']}").exists():
-        large_oof = out_of_fold(runs / large, dev, "three", "none")
-        large_path = path_choices(dev, large_oof)
-        decisions["input_size"] = _compare("input size 256", intervals.difference_interval(
-            large_path["patient_dice"], plain_path["patient_dice"]), "256 only if it raises the mean per-patient Dice")
+        decisions["input_size"], large_oof, large_path = _challenge(runs / large, dev, plain_path, "input size 256",
+                                                                    size_rule)
         if decisions["input_size"]["taken"]:
             recipe, plain, plain_path = large, large_oof, large_path
     else:
-        decisions["input_size"] = {"taken": False, "rule": "256 only if it raises the mean per-patient Dice",
+        decisions["input_size"] = {"taken": False, "rule": size_rule,
                                    "note": f"no {large} folds: not trained (128 kept, the cheaper)"}
     if recipe == base and (runs / longer / f"fold{folds['k']}").exists():
-        longer_oof = out_of_fold(runs / longer, dev, "three", "none")
-        longer_path = path_choices(dev, longer_oof)
-        decisions["epochs"] = _compare(f"{longer} epochs", intervals.difference_interval(
-            longer_path["patient_dice"], plain_path["patient_dice"]),
+        decisions["epochs"], longer_oof, longer_path = _challenge(
+            runs / longer, dev, plain_path, f"{longer} epochs",
             "the longer schedule (same serving cost) only if it raises the mean per-patient Dice")
         if decisions["epochs"]["taken"]:
             recipe, plain, plain_path, flair = longer, longer_oof, longer_path, longer_flair

@@ -12,6 +12,10 @@ DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "lgg" / "kaggle_3m"
 DEFAULT_MODELS = REPO_ROOT / "models"
 DEFAULT_RUNS = REPO_ROOT / "runs"
 DEFAULT_REPORTS = REPO_ROOT / "reports"
+#: The cross-validation recipes (``training/recipes/<name>.toml``) that ``python -m training choose``
+#: weighs: the base, its FLAIR members, the 256-pixel one, the longer one and its FLAIR members.
+BASE_RECIPE, FLAIR_RECIPE, LARGE_RECIPE = "joint128", "joint128-flair", "joint256"
+LONGER_RECIPE, LONGER_FLAIR_RECIPE = "joint128-long", "joint128-long-flair"
 
 
 def _option(default, help: str):
