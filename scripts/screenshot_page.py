@@ -29,7 +29,7 @@ logger = logging.getLogger("screenshot")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="*", type=Path, default=DEFAULT_SLICES, help="slices to upload")
-    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="folder with the two models")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="the models folder")
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="folder for page-<slice>.png")
     parser.add_argument("--chromium", default=CHROMIUM, help="Chromium executable")
     args = parser.parse_args(argv)
