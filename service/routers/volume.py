@@ -33,6 +33,8 @@ from contract.volume import (
     postprocess_volume_mask,
     volume_sequences,
 )
+from imaging.dicom.errors import SegError
+from imaging.dicom.seg import segmentation_bytes
 from service import pipeline
 from service.dependencies import ModelsDep, SettingsDep, form_files, require_api_key
 from service.errors import IMAGE_ERROR_RESPONSES, InvalidImage
@@ -44,7 +46,6 @@ from service.volumes import PendingVolume, Volume, VolumeLimits, open_volume
 from service.volumes.answer import VolumeMaskFormat, answer_chunks, build_summary
 from service.volumes.budget import Deadline, Lease, MemoryBudget, volume_memory
 from service.volumes.schemas import VolumeAnswer
-from service.volumes.seg import segmentation_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -221,11 +222,11 @@ def _ref(runner: ModelRunner) -> ModelRef:
 
 
 def _seg_response(loaded: Volume, prediction: VolumePrediction, segmenter: ModelRef, method: str) -> Response:
-    assert loaded.datasets is not None
-    step = loaded.spacing_mm[0] if loaded.spacing_mm is not None else None
-    body = segmentation_bytes(
-        loaded.datasets, prediction.mask, segmenter.name, segmenter.version, loaded.frame_order, step
-    )
+    assert loaded.series is not None
+    try:
+        body = segmentation_bytes(loaded.series, prediction.mask, segmenter.name, segmenter.version)
+    except SegError as exc:
+        raise InvalidImage(f"{exc}; ask for the JSON answer instead") from None
     voxels = int(prediction.mask.sum())
     headers = {
         "Content-Disposition": 'attachment; filename="segmentation.dcm"',

@@ -54,7 +54,7 @@ def test_runtime_invariants(dockerfile, target):
     workdir = dockerfile.effective(target, "WORKDIR").value
     baked = {str(Path(workdir, dst.rstrip("/"))) for *_, src, dst in copies if src == "models/"}
     assert env["MRI_MODELS_DIR"] in baked, "MRI_MODELS_DIR must point at the baked-in models"
-    for src in ("contract/", "service/", "models/"):
+    for src in ("contract/", "imaging/", "service/", "models/"):
         assert any(c[-2] == src for c in copies), f"{target} does not copy {src}"
 
 
@@ -118,7 +118,7 @@ def test_copy_sources_exist_and_are_not_dockerignored(dockerfile):
                 sources += ins.value.split()[:-1]
     assert "models/" in sources
     for src in sources:
-        probe = src.rstrip("/") + ("/__init__.py" if src in {"contract/", "service/"} else "")
+        probe = src.rstrip("/") + ("/__init__.py" if src in {"contract/", "imaging/", "service/", "gateway/"} else "")
         assert not ignored(probe), f".dockerignore excludes {probe}"
         assert src == "models/" or (REPO / src).exists(), f"COPY source {src} missing"
     for heavy in (".venv/bin/python", ".git/config", "tests/deploy/conftest.py", "runs/x"):
