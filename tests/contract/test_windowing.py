@@ -82,16 +82,3 @@ def test_large_arrays_are_windowed_from_a_subsample():
 
     assert np.abs(percentile_window(values).astype(int) - exact).max() <= 1
 
-
-def test_the_volume_window_is_the_upload_window_onto_the_cards_target():
-    """One arithmetic: a FLAIR volume's window (contract.volume_window) is percentile_window with the
-    FLAIR target as ``top``, non-finite voxels and a strided sample included."""
-    from contract.volume_window import VOLUME_TARGET, VolumeWindow
-
-    volume = np.random.default_rng(3).gamma(2.0, 300.0, (40, 30, 9)).astype(np.float32)
-    volume[0, 0, :3] = [np.nan, np.inf, -np.inf]
-
-    windowed = VolumeWindow.fit(volume).apply(volume)
-
-    for c in range(3):
-        np.testing.assert_array_equal(windowed[..., c], percentile_window(volume, top=VOLUME_TARGET[1]))
