@@ -42,7 +42,7 @@ from contract.canvas import SquareCanvas
 from contract.layout import DEFAULT_GATE
 from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
 from contract.volume_window import VOLUME_TARGET, VolumeWindow, normalise_volume
-from contract.windowing import PERCENTILE_SAMPLE
+from imaging.windowing import PERCENTILE_SAMPLE
 
 __all__ = [
     "BATCH_PIXELS",

@@ -1,7 +1,7 @@
 """The per-volume intensity window: voxels of any scale and dtype -> the 8-bit intensities the models know.
 
 Per sequence (channel), over the **whole volume**, a linear window from the ``LOW_PERCENTILE`` to
-the ``HIGH_PERCENTILE`` percentile (:mod:`contract.windowing`) onto 0..``target[c]``, clipped to
+the ``HIGH_PERCENTILE`` percentile (:mod:`imaging.windowing`) onto 0..``target[c]``, clipped to
 0..255. The targets are the medians, over the development patients, of each sequence's 99.5th percentile in the training
 data: ``python -m training choose`` measures them and writes them to the model card
 (:data:`TARGETS_KEY`, read by :func:`targets_of`), so a volume from a scanner (any scale, any dtype)
@@ -9,7 +9,7 @@ reaches the models with the intensities the training slices have. It does not
 depend on the volume's scale, so a volume stored as uint8, int16 or float gives the same answer.
 
 The window's arithmetic (percentiles, the sample they are taken on, the linear map) is the one of
-:mod:`contract.windowing`; this module adds what belongs to the models: the sequences, FLAIR alone
+:mod:`imaging.windowing`; this module adds what belongs to the models: the sequences, FLAIR alone
 repeated on the three channels, and the card's targets. The window is fitted once
 (:meth:`VolumeWindow.fit`) and applied to any block of the volume (:meth:`VolumeWindow.apply`), so a
 volume is windowed a batch of slices at a time.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from contract.spec import CHANNELS, FLAIR_CHANNEL
-from contract.windowing import percentile_bounds, window
+from imaging.windowing import percentile_bounds, window
 
 #: Where the high percentile lands, per sequence (pre-contrast, FLAIR, post-contrast), for a models
 #: folder whose card has no measured targets (the median 99.5th percentiles of the earlier training split).
@@ -45,7 +45,7 @@ class VolumeWindow:
     @classmethod
     def fit(cls, volume: np.ndarray, targets: Sequence[float] = VOLUME_TARGET) -> VolumeWindow:
         """The window of ``(X, Y, Z)`` (FLAIR) or ``(X, Y, Z, 3)`` voxels of any numeric dtype, each
-        sequence's :func:`contract.windowing.percentile_bounds`; ``targets``:
+        sequence's :func:`imaging.windowing.percentile_bounds`; ``targets``:
         per sequence, where the high percentile lands (:func:`targets_of` a card)."""
         if volume.ndim == 3:
             channels, targets = [volume], (targets[FLAIR_CHANNEL],)

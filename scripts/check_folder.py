@@ -29,8 +29,8 @@ from mri_client import MRIClient, MRIError, rle_to_pixels
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contract.lgg_layout import labelled_slices, read_mask
-from contract.metrics import dice
+from imaging.lgg_layout import labelled_slices, read_mask
+from imaging.metrics import dice
 
 logger = logging.getLogger("check_folder")
 

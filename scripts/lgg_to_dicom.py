@@ -34,7 +34,7 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contract.lgg_layout import labelled_slices, read_mask
+from imaging.lgg_layout import labelled_slices, read_mask
 
 logger = logging.getLogger("lgg_to_dicom")
 

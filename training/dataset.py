@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from contract import flair_only
-from contract.windowing import HIGH_PERCENTILE, LOW_PERCENTILE, linear_window
+from imaging.windowing import HIGH_PERCENTILE, LOW_PERCENTILE, linear_window
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Rules, in order:
 4. Grey images (:func:`modality_pixels`): stored values -> modality LUT (``RescaleSlope``/
    ``RescaleIntercept`` or a Modality LUT Sequence, pydicom's ``apply_modality_lut``); ``MONOCHROME1``
    is negated so that higher always means more signal; then the service's percentile normalisation
-   (:func:`contract.windowing.percentile_window`), as for any 16-bit image. ``WindowCenter``/
+   (:func:`imaging.windowing.percentile_window`), as for any 16-bit image. ``WindowCenter``/
    ``WindowWidth``, VOI LUTs and presentation states are display settings and are never read.
 5. Colour images (``SamplesPerPixel`` 3, YBR converted to RGB by pydicom): 8-bit used as is, deeper
    data by the percentile window. ``PALETTE COLOR`` is refused (422).
@@ -28,10 +28,10 @@ import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut
 
-from contract.windowing import percentile_window, to_uint8
 from imaging.dicom.errors import BROKEN_DICOM, NO_PIXEL_DATA, NO_ROWS_COLUMNS, DicomError
 from imaging.dicom.frames import pixel_spacing
 from imaging.dicom.image import check_modality, check_transfer_syntax
+from imaging.windowing import percentile_window, to_uint8
 from service.errors import ImageError, InvalidImage, UnsupportedImage, dicom_refusal
 from service.images.limits import ImageLimits
 from service.images.sniff import has_dicom_magic

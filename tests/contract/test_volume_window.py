@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from contract.volume_window import TARGETS_KEY, VOLUME_TARGET, VolumeWindow, targets_of
-from contract.windowing import percentile_window
+from imaging.windowing import percentile_window
 
 
 def test_the_volume_window_is_the_upload_window_onto_the_cards_target():
