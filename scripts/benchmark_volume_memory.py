@@ -36,10 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from contract.spec import read_card
-from service.routers.volume import volume_limits
 from service.settings import Settings
 from service.volumes import open_volume
 from service.volumes.budget import volume_memory
+from service.volumes.request import volume_limits
 
 MIB = 1 << 20
 

@@ -22,10 +22,12 @@ not fit waits, first come first served, at most ``MRI_MAX_VOLUME_WAITING`` of th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from contract.volume import BATCH_PIXELS
@@ -73,19 +75,34 @@ def describe_bytes(size: int) -> str:
 
 @dataclass
 class Lease:
-    """Memory held by one request; :meth:`release` is idempotent (also called when garbage-collected)."""
+    """Memory held by one request. Its holder is the code inside :meth:`held` until it hands the
+    lease to an owner (:meth:`hand_to`, the answer), which releases it when done; :meth:`release`
+    is idempotent."""
 
     budget: MemoryBudget
     amount: int
     released: bool = field(default=False, repr=False)
+    handed: bool = field(default=False, repr=False)
 
     def release(self) -> None:
         if not self.released:
             self.released = True
             self.budget._give_back(self.amount)
 
-    def release_with(self, owner: object) -> None:
-        """Release when ``owner`` (e.g. the answer's body iterator) is garbage-collected, if not before."""
+    @contextlib.contextmanager
+    def held(self) -> Iterator[Lease]:
+        """Hold the lease in a ``with`` block: released on leaving it (an error included) unless it
+        was handed to an owner inside."""
+        try:
+            yield self
+        finally:
+            if not self.handed:
+                self.release()
+
+    def hand_to(self, owner: object) -> None:
+        """``owner`` (e.g. the answer) now holds the lease and calls :meth:`release` when done; should
+        it never do so, the lease is released when ``owner`` is garbage-collected."""
+        self.handed = True
         weakref.finalize(owner, self.release)
 
 

@@ -18,7 +18,7 @@ CheckStop = Callable[[], None]
 
 @dataclass(frozen=True)
 class VolumeLimits:
-    """Set from ``MRI_MAX_VOLUME_*`` (``service.routers.volume.volume_limits``). ``max_slices``: most
+    """Set from ``MRI_MAX_VOLUME_*`` (``service.volumes.request.volume_limits``). ``max_slices``: most
     slices (along the slice axis; DICOM: images); ``max_bytes``: most bytes of decompressed data
     (NIfTI voxels and the gzip stream, DICOM pixel data, the files of a zip together);
     ``min_side``/``max_side``: accepted in-plane size of a slice. Files of a zip or of ``files``

@@ -101,7 +101,7 @@ def test_a_lease_is_given_back_when_its_owner_is_collected():
             pass
 
         owner = Owner()
-        lease.release_with(owner)
+        lease.hand_to(owner)
         del owner
         gc.collect()
         assert budget.used == 0

@@ -354,9 +354,9 @@ def test_a_mask_of_isolated_voxels_stays_within_the_memory_model(make_client, tm
     estimate for the volume, whose per-voxel term dominates here (4 slices per model call). (The
     mask comes back as NIfTI: this process is also the client, and an RLE of single pixels would be
     held whole by the test client.)"""
-    from service.routers.volume import volume_limits
     from service.volumes import open_volume
     from service.volumes.budget import volume_memory
+    from service.volumes.request import volume_limits
     from tests.service.conftest import build_tiny_models
 
     client = make_client(models_dir=build_tiny_models(tmp_path / "models", size=256), volume_batch_size=4)
