@@ -2,7 +2,7 @@
 budget volumes wait for, and the time budget of one volume.
 
 Memory model (bytes; ``V`` = voxels of the spatial grid, ``b`` = bytes per stored value times the
-sequences, ``n`` = slices per model call; figures from ``python scripts/benchmark_volume_memory.py``,
+sequences, ``n`` = slices per model call; figures from ``python -m scripts.benchmark_volume_memory``,
 docs/service.md):
 
     need = V * (b + WORK_BYTES_PER_VOXEL[output]) + BATCH_BYTES_PER_PIXEL * n * canvas pixels
