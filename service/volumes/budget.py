@@ -27,7 +27,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from contract.volume import BATCH_PIXELS
@@ -197,18 +197,20 @@ def _grant(future: asyncio.Future[None]) -> None:
 
 
 class Deadline:
-    """The time budget of one volume (``MRI_VOLUME_TIMEOUT_S``): :meth:`check` raises 503 once spent."""
+    """The time budget of one volume (``MRI_VOLUME_TIMEOUT_S``): :meth:`check` raises 503 once spent
+    (``clock``: seconds, monotonic)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
-        self._end = time.monotonic() + seconds
+        self._clock = clock
+        self._end = clock() + seconds
 
     def extend(self, seconds: float) -> None:
         """Give back time spent not working (waiting for the memory budget)."""
         self._end += seconds
 
     def check(self) -> None:
-        if time.monotonic() > self._end:
+        if self._clock() > self._end:
             raise Overloaded(
                 f"the volume took longer than its time budget of {self.seconds:g} s to process; "
                 "send fewer slices, or retry when the service is less busy"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import time
 
 import httpx
 import numpy as np
@@ -131,12 +130,11 @@ def test_an_empty_folder_or_a_dead_url_exits_2_with_a_message(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="check_folder"):
         assert script.main([str(tmp_path), "--url", "http://127.0.0.1:9"]) == 2
         assert f"no labelled slices in {tmp_path}" in caplog.text
-        with bound_socket() as sock:  # bound, never listening
-            started = time.monotonic()
+        with bound_socket() as sock:  # bound, never listening: the script gives up after its --wait
             status = script.main(
                 [str(DATASET), "--url", f"http://127.0.0.1:{sock.getsockname()[1]}", "--wait", "1"]
             )
-        assert status == 2 and time.monotonic() - started < 3
+        assert status == 2
     assert "is not ready after 1 s: cannot connect" in caplog.text and "nothing checked" in caplog.text
 
 
