@@ -21,4 +21,13 @@ Writing (:func:`imaging.dicom.seg.segmentation`): the one DICOM SEG of a mask on
 
 Every refusal is a :class:`~imaging.dicom.errors.DicomError` (a ValueError) whose message names the
 file or frame (the label the caller gave) and says why, without patient data.
+
+Use (``service/volumes/dicom_series.py`` reads uploads this way; a gateway makes the same calls)::
+
+    series = read_series(datasets)          # whole datasets or headers only, in any order
+    voxels = series.pixels()                 # (slices, rows, columns), slice order (or pixels(decoder))
+    # POST /volume with voxels and series.affine: the answer's mask is in the same slice order
+    seg = segmentation(series, mask, model_name, model_version, SegUids(series_uid, instance_uid))
+
+The same series and mask give the same SEG on both sides, but for its UIDs and creation times.
 """
