@@ -41,18 +41,12 @@ from scipy import ndimage
 from contract.canvas import SquareCanvas
 from contract.layout import DEFAULT_GATE
 from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
-from contract.volume_window import (
-    PERCENTILE_SAMPLE,
-    VOLUME_PERCENTILES,
-    VOLUME_TARGET,
-    VolumeWindow,
-    normalise_volume,
-)
+from contract.volume_window import VOLUME_TARGET, VolumeWindow, normalise_volume
+from imaging.windowing import PERCENTILE_SAMPLE
 
 __all__ = [
     "BATCH_PIXELS",
     "PERCENTILE_SAMPLE",
-    "VOLUME_PERCENTILES",
     "VOLUME_TARGET",
     "AxialFrame",
     "VolumePrediction",

@@ -4,8 +4,8 @@ Starts the service on 127.0.0.1 (scripts/serving.py), opens the page in
 headless Debian Chromium (``/usr/bin/chromium``) through Playwright, uploads each slice and saves
 a PNG of the page per slice. Every request the page makes is printed at the end with its origin.
 
-    python scripts/screenshot_page.py                       # docs/page-*.png
-    python scripts/screenshot_page.py --out /tmp/shots IMAGE...
+    python -m scripts.screenshot_page                       # docs/page-*.png
+    python -m scripts.screenshot_page --out /tmp/shots IMAGE...
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from headless_chromium import CHROMIUM, launch  # scripts/ is this script's import path
 from playwright.sync_api import sync_playwright
-from serving import REPO, serve_app, service_app
+
+from scripts.headless_chromium import CHROMIUM, launch
+from scripts.serving import REPO, serve_app, service_app
 
 LGG = REPO / "tests/fixtures/lgg/kaggle_3m"
 DEFAULT_SLICES = [

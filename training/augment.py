@@ -16,7 +16,7 @@ import keras
 from keras import ops
 
 from contract import FLAIR_CHANNEL
-from contract.windowing import HIGH_PERCENTILE, LOW_PERCENTILE
+from imaging.windowing import HIGH_PERCENTILE, LOW_PERCENTILE
 
 #: Channels of a packed batch: the three sequences, then the mask.
 PACKED_CHANNELS = 4
@@ -30,7 +30,7 @@ class Augment:
     at 0.5 again); intensity jitter multiplies each channel by ``1 +- gain`` and adds ``+- shift``
     grey levels. With probability ``windowed`` the slice goes through what a 16-bit upload goes
     through: a gamma in ``[1 / (1 + gamma), 1 + gamma]`` (another scanner's contrast curve), then the
-    service's percentile window (:mod:`contract.windowing`) per channel, half the time with its
+    service's percentile window (:mod:`imaging.windowing`) per channel, half the time with its
     bounds moved by up to ``window_jitter`` of the range (a window taken over the whole volume rather
     than the slice). With probability ``flair_only`` the slice becomes its FLAIR channel repeated
     three times, which is how the service reads a greyscale upload (a single-sequence DICOM, a grey
@@ -132,5 +132,5 @@ class AugmentLayer(keras.layers.Layer):
         low = ops.where(moved, low + span * self._uniform((batch, 3), -jitter, jitter), low)[:, None, None, :]
         high = ops.where(moved, high + span * self._uniform((batch, 3), -jitter, jitter), high)[:, None, None, :]
         scaled = ops.clip((curved - low) * (255.0 / ops.maximum(high - low, 1e-6)), 0.0, 255.0)
-        step = ops.where(curved > low, 255.0, 0.0)  # contract.windowing.linear_window when high <= low
+        step = ops.where(curved > low, 255.0, 0.0)  # imaging.windowing.linear_window when high <= low
         return ops.where(high > low, scaled, step)

@@ -21,7 +21,7 @@ import numpy as np
 
 from contract import CHANNELS, FLAIR_CHANNEL, JOINT_FILE, MASK_OUTPUT, PROBABILITY_OUTPUT, to_model_input
 from contract.volume import POSTPROCESS_CHOICES, postprocess_volume_mask, predict_volume
-from contract.windowing import HIGH_PERCENTILE
+from imaging.windowing import HIGH_PERCENTILE
 from training import intervals
 from training.metrics import dice
 from training.oof import Development

@@ -18,7 +18,7 @@ import numpy as np
 
 from contract import FLAIR_CHANNEL, NATIVE_SLICE_SIZE, flair_only, read_card, write_card
 from contract.layout import GATES
-from contract.windowing import percentile_window
+from imaging.windowing import percentile_window
 from training import choices, metrics, report
 from training import data as lgg
 from training.predictor import FolderPredictor
