@@ -74,7 +74,9 @@ def frames_of(ds: Dataset, label: str) -> list[Frame]:
 def stored_dtype(headers: Sequence[Dataset], frames: Sequence[Frame]) -> np.dtype:
     """The stored values' dtype when every frame has the same positive linear rescale and the same
     encoding (the intensity window does not depend on such a map); else float32 modality values."""
-    encodings = {(_int(ds.get("BitsAllocated"), 16), _int(ds.get("PixelRepresentation"), 0)) for ds in headers}
+    encodings = {
+        (_int(ds.get("BitsAllocated"), 16), _int(ds.get("PixelRepresentation"), 0)) for ds in headers
+    }
     rescales = {(f.slope, f.intercept, f.lut) for f in frames}
     if len(encodings) == 1 and len(rescales) == 1:
         (bits, signed), (slope, _, lut) = encodings.pop(), rescales.pop()

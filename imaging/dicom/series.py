@@ -67,7 +67,9 @@ class DicomSeries:
         """True when ``other`` samples the same voxels (size, orientation, positions within 0.05 mm)."""
         return self.shape == other.shape and bool(np.allclose(self.affine, other.affine, atol=0.05))
 
-    def pixels(self, decoded: FrameDecoder | None = None, check_stop: Callable[[], None] = lambda: None) -> np.ndarray:
+    def pixels(
+        self, decoded: FrameDecoder | None = None, check_stop: Callable[[], None] = lambda: None
+    ) -> np.ndarray:
         """The voxels ``(slices, rows, columns)`` in slice order, of :attr:`dtype`: modality LUT only,
         ``MONOCHROME1`` inverted. ``decoded``: the stored frames of image ``i`` (default: decoded from
         the datasets, which must then hold their pixel data); ``check_stop`` is called after each

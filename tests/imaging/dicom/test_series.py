@@ -57,10 +57,18 @@ def test_a_series_without_pixel_spacing_is_read_and_says_so():
 @pytest.mark.parametrize(
     ("change", "error", "message"),
     [
-        (lambda ds: setattr(ds, "Modality", "CT"), DicomError, r"instance \d+: the DICOM Modality is CT, not MR"),
+        (
+            lambda ds: setattr(ds, "Modality", "CT"),
+            DicomError,
+            r"instance \d+: the DICOM Modality is CT, not MR",
+        ),
         (lambda ds: setattr(ds, "BitsAllocated", 12), DicomError, "12 bits allocated"),
         (lambda ds: delattr(ds, "ImagePositionPatient"), DicomError, "no usable ImagePositionPatient"),
-        (lambda ds: setattr(ds.file_meta, "TransferSyntaxUID", "1.2.840.10008.1.2.4.100"), UnsupportedDicom, "MPEG2"),
+        (
+            lambda ds: setattr(ds.file_meta, "TransferSyntaxUID", "1.2.840.10008.1.2.4.100"),
+            UnsupportedDicom,
+            "MPEG2",
+        ),
     ],
 )
 def test_images_the_policy_refuses_are_named(change, error, message):
