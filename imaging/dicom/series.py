@@ -129,6 +129,8 @@ def _checked(
             if pixels.shape != (rows, columns):
                 raise DicomError(f"{image.label}: the DICOM pixel data does not match its Rows/Columns")
             count += 1
+            if count > len(image.frames):
+                raise DicomError(f"{image.label}: {BROKEN_DICOM}")
             yield pixels
     except DicomError:
         raise

@@ -94,3 +94,13 @@ def test_a_truncated_image_is_refused_when_its_pixels_are_read():
     series = read_series(_datasets(files, pixels=False), ["a", "b", "c"])
     with pytest.raises(DicomError, match="b: the DICOM file is broken or truncated"):
         series.pixels(lambda i: iter_pixels(io.BytesIO(files[i][: -500 if i == 1 else None])))
+
+
+def test_a_decoder_giving_other_frames_than_the_header_declares_is_refused():
+    _, files = _files(2)
+    series = read_series(_datasets(files, pixels=False), ["a", "b"])
+    frame = np.zeros((32, 32), np.uint16)
+    with pytest.raises(DicomError, match="a: the DICOM file is broken"):
+        series.pixels(lambda i: [frame, frame])  # two frames where the header declares one
+    with pytest.raises(DicomError, match="a: the DICOM pixel data does not match its Rows/Columns"):
+        series.pixels(lambda i: [np.zeros((8, 8), np.uint16)])
