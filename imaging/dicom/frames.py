@@ -140,13 +140,17 @@ def _thickness(ds: Dataset) -> float | None:
 def _rescale(ds: Dataset, label: str) -> tuple[float, float]:
     """(slope, intercept), (1, 0) where absent; a slope of 0 or a non-number is refused."""
     try:
-        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+        slope = _number(ds.get("RescaleSlope"), 1.0)  # a slope of 0 is a value, not an absence
+        intercept = _number(ds.get("RescaleIntercept"), 0.0)
     except (TypeError, ValueError):
         slope, intercept = float("nan"), 0.0
     if not (np.isfinite(slope) and np.isfinite(intercept)) or slope == 0:
         raise DicomError(f"{label}: RescaleSlope/RescaleIntercept are not valid numbers (or the slope is 0)")
     return slope, intercept
+
+
+def _number(value: object, default: float) -> float:
+    return default if value is None or value == "" else float(value)  # type: ignore[arg-type]
 
 
 def _int(value: object, default: int) -> int:

@@ -64,6 +64,7 @@ def test_a_series_without_pixel_spacing_is_read_and_says_so():
         ),
         (lambda ds: setattr(ds, "BitsAllocated", 12), DicomError, "12 bits allocated"),
         (lambda ds: delattr(ds, "ImagePositionPatient"), DicomError, "no usable ImagePositionPatient"),
+        (lambda ds: setattr(ds, "RescaleSlope", 0), DicomError, "the slope is 0"),
         (
             lambda ds: setattr(ds.file_meta, "TransferSyntaxUID", "1.2.840.10008.1.2.4.100"),
             UnsupportedDicom,
