@@ -2,7 +2,7 @@
 
 Times the training step the recipe would run (:class:`training.trainer.TrainingModel`: augmentation
 and the network compiled together, its precision policy, its batch size), fed by the same
-:class:`training.dataset.SliceDataset` as a real run, on synthetic slices (random grey levels, a
+:class:`training.batches.SliceDataset` as a real run, on synthetic slices (random grey levels, a
 square of tumour in half of them): the speed does not depend on the pixels. The first ``--warmup``
 steps (tracing, compilation) are not timed. Prints one line with the backend, the device, the
 processor and the figure.
@@ -19,8 +19,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from training.batches import SliceDataset, pack
 from training.config import TrainConfig, read_recipe
-from training.dataset import SliceDataset, pack
 
 log = logging.getLogger(__name__)
 

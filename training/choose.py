@@ -21,9 +21,9 @@ whole interval of its gain lies above 0, otherwise the cheaper one:
 - **thresholds and post-processing**, per input path (no cost difference): the classifier threshold
   is the median of the accuracy-maximising thresholds of patient resamples, the segmenter's pixel
   threshold and post-processing the combination with the best mean per-patient Dice
-  (:mod:`training.choices`);
+  (:mod:`training.thresholds`);
 - **``/volume``**: the intensity targets of the volume window and the 3-D post-processing
-  (:mod:`training.choose_volume`).
+  (:mod:`training.volume_choices`).
 
 The member count of the served ensemble is not chosen here (out-of-fold predictions come from one
 model each): it is a latency choice (``python -m training ensemble``, docs/models.md).
@@ -37,13 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from contract import read_card, write_card
-from contract.volume import POSTPROCESS_KEY
-from contract.volume_window import TARGETS_KEY
-from training import choices, intervals, metrics
-from training.choose_volume import choose_postprocess, intensity_targets, volume_dice
+from training import intervals, metrics, thresholds
 from training.config import BASE_RECIPE, FLAIR_RECIPE, LARGE_RECIPE, LONGER_FLAIR_RECIPE, LONGER_RECIPE
 from training.folds import read_folds
 from training.oof import Development, load_development, out_of_fold
+from training.volume_choices import choose_postprocess, intensity_targets, volume_dice
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +49,7 @@ GATES = ("classifier", "mask", "both")
 
 
 def _masks(oof: dict, truth_size: int, seg: dict) -> np.ndarray:
-    return choices.masks(oof["mask"], seg["threshold"], truth_size, seg["postprocess"])
+    return thresholds.masks(oof["mask"], seg["threshold"], truth_size, seg["postprocess"])
 
 
 def _patient_dice(truth: np.ndarray, pred: np.ndarray, groups) -> np.ndarray:
@@ -60,8 +58,8 @@ def _patient_dice(truth: np.ndarray, pred: np.ndarray, groups) -> np.ndarray:
 
 def path_choices(dev: Development, oof: dict) -> dict:
     """Thresholds and post-processing for one input path, and its per-patient Dice at them."""
-    clf = choices.choose_classifier_threshold(dev.has_tumour, oof["prob"], dev.patients)
-    seg = choices.choose_segmenter(dev.truth, oof["mask"], dev.patients)
+    clf = thresholds.choose_classifier_threshold(dev.has_tumour, oof["prob"], dev.patients)
+    seg = thresholds.choose_segmenter(dev.truth, oof["mask"], dev.patients)
     pred = _masks(oof, dev.truth.shape[1], seg)
     return {"classifier": clf, "segmenter": {k: v for k, v in seg.items() if k != "sweep"},
             "pred": pred, "patient_dice": _patient_dice(dev.truth, pred, intervals.patient_groups(dev.patients))}
@@ -141,7 +139,8 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     three-sequence recipe; ``flair``: FLAIR members; ``large``: the 256-pixel recipe; ``longer``: the
     base recipe trained for more epochs, with ``longer_flair`` its FLAIR members; all but ``base``
     are compared when their folds exist); write the choices and the out-of-fold tables into the card
-    of ``models_dir`` (``cross_validation``) and return that entry."""
+    of ``models_dir`` (``cross_validation``: a record; nothing served changes, ``python -m training ensemble``
+    builds a candidate from it) and return that entry."""
     runs = Path(runs)
     folds = read_folds(models_dir)
     dev = load_development(data, folds)
@@ -204,12 +203,10 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     entry["volume"]["intensity_targets"] = list(targets)
     log.info("choices: tta %s, gate %s, FLAIR path %s; out-of-fold Dice %s", tta, gate, flair_recipe,
              {k: v["out_of_fold"]["patient_dice_mean"] for k, v in entry["paths"].items()})
-    card = read_card(models_dir)
+    entry["training"] = {name: recipe_summary(runs / name, folds["k"]) for name in dict.fromkeys(entry["recipes"].values())}
+    entry["data"] = read_card(runs / recipe / "fold1").get("data", {})
+    card = read_card(models_dir)  # the record of the choices only: what is served changes through the gate
     card["cross_validation"] = entry
-    card[TARGETS_KEY] = list(targets)  # read by the service's volume window
-    card[POSTPROCESS_KEY] = entry["volume"]["postprocess"]  # read by POST /volume
-    card["training"] = {name: recipe_summary(runs / name, folds["k"]) for name in dict.fromkeys(entry["recipes"].values())}
-    card["data"] = read_card(runs / recipe / "fold1").get("data", {})
     write_card(models_dir, card)
     return entry
 

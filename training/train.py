@@ -33,8 +33,9 @@ from contract import (
     write_card,
 )
 from contract.layout import OUTPUT_KEY
-from training import data as lgg
+from training import lgg
 from training.augment import Augment, AugmentLayer
+from training.batches import SliceDataset, pack
 from training.callbacks import (
     CONFIG_FILE,
     LAST_FILE,
@@ -47,7 +48,6 @@ from training.callbacks import (
     plateau_callbacks,
 )
 from training.config import DEFAULT_MODELS, NETWORK_FILES, TrainConfig
-from training.dataset import SliceDataset, pack
 from training.export import export_folder
 from training.losses import LOSSES, soft_dice
 from training.models import build_classifier, build_joint, build_resunet, copy_weights_by_name

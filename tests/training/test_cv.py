@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from contract import FLAIR_FILE, JOINT_FILE, MASK_OUTPUT, PROBABILITY_OUTPUT, SPLIT_FILE, read_card
-from training import data as lgg
+from training import lgg
 from training.choose import choose
 from training.cv import fold_dir, fold_finished, pack_folds, train_folds, unpack_folds
 from training.ensemble import write_served
@@ -99,7 +99,7 @@ def test_choices_on_out_of_fold_predictions_and_the_served_ensemble(cv, served):
 def test_evaluate_scores_the_served_ensemble_on_the_test_patients_once(cv, served, tmp_path):
     from contract import CARD_TEXT_FILE
     from training.evaluate import evaluate, members
-    from training.readme import figures_markdown
+    from training.model_tables import figures_markdown
 
     card = evaluate(str(FIXTURES), cv["models"], tmp_path)
     assert card["evaluation"]["test_patients"] == 1  # TCGA_HT_7605: in no fold
