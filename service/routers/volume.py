@@ -106,8 +106,7 @@ async def volume(
     """Tumour probability of every slice, the tumour mask of the volume and its volume in mL."""
     named = form_files(file, files, one="a volume", several="a DICOM series")
     limits = volume_limits(settings)
-    if len(named) > limits.max_files:
-        raise InvalidImage(f"{len(named)} files; the limit is {limits.max_files} files per volume")
+    limits.check_files(len(named), "the upload")
     setattr(request.state, IMAGES_STATE_KEY, len(named))
     uploads = [(f"{name} ({f.filename})" if f.filename else name, f.file) for name, f in named]
     await run_in_threadpool(_to_disk, [f for _, f in named])
