@@ -82,6 +82,7 @@ def run_orthanc(
     """Start Orthanc in ``folder``; ``gateway`` = (AE title, port) as a known modality ("gateway"),
     ``route`` = the routing Lua script on; ``dicom_port``: its DICOM port (default: a free one).
     Stopped (SIGTERM, then SIGKILL) on exit."""
+    assert available(), f"Orthanc ({ORTHANC}) and its DICOMweb plugin ({DICOMWEB_PLUGIN}): scripts/setup_env.sh installs them"
     folder.mkdir(parents=True, exist_ok=True)
     http_port, dicom_port = free_port(), dicom_port or free_port()
     config = json.loads(CONFIG.read_text()) | {  # the shipped configuration, on loopback in ``folder``
