@@ -84,8 +84,11 @@ COPY models/ models/
 
 # ---- gateway image: docker build --target gateway . -------------------------------------------
 # The DICOM node + DICOMweb client between a PACS and the service (python -m gateway; settings
-# MRI_GATEWAY_*, docs/integration.md). Its jobs, spool and results live in MRI_GATEWAY_STATE_DIR:
-# mount a volume there so that they survive a restart.
+# MRI_GATEWAY_*, docs/integration.md). Its jobs, spool, results and audit live in
+# MRI_GATEWAY_STATE_DIR: mount a volume there so that they survive a restart. It runs gateway/ and
+# the part of contract/ the service and the gateway share (DICOM series rules, the SEG's segment);
+# tests/gateway/test_image.py starts exactly these files on exactly these requirements. Its HTTP API
+# binds 127.0.0.1 unless MRI_GATEWAY_HTTP_HOST=0.0.0.0 with MRI_GATEWAY_API_TOKEN (compose sets both).
 FROM ${PYTHON_IMAGE} AS gateway
 ARG APP_UID=10001
 RUN groupadd --system --gid ${APP_UID} mri \
@@ -99,6 +102,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MRI_GATEWAY_STATE_DIR=/var/lib/mri-gateway
 WORKDIR /app
 COPY --from=deps-gateway /opt/venv /opt/venv
+COPY contract/ contract/
 COPY gateway/ gateway/
 EXPOSE 11112 8090
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

@@ -8,7 +8,7 @@ set (401 otherwise); without a token the API only binds loopback (:mod:`gateway.
   ``{"server": name, "study_instance_uid": ..., "series_instance_uid": null, "destination": null}``
   (or ``"dicomweb_url"``: a configured server's URL); 202 with its jobs (a series with an unfinished
   job from that server keeps it); 403 for a server or destination that is not configured, 404 when
-  the server has no such study, 502 when it cannot be reached.
+  the server has no such study, 502 when it cannot be reached or refuses the credentials.
 - ``POST /jobs/{id}/retry``: a failed job is queued again (409 when it is not failed).
 - ``POST /jobs/retry``: every failed job matching ``{"reason_contains": ..., "since": ...}`` queued again.
 - ``GET /audit?limit=``: the newest audit records (:mod:`gateway.audit`).
@@ -127,7 +127,7 @@ async def pull(request: Request, body: PullRequest) -> list[dict[str, Any]]:
         try:
             series = list(await run_in_threadpool(dicomweb.series_of_study, server, body.study_instance_uid))
         except dicomweb.DicomwebRefused as exc:
-            raise HTTPException(404, str(exc)) from None
+            raise HTTPException(502 if exc.status in (401, 403) else 404, str(exc)) from None
         except dicomweb.DicomwebUnavailable as exc:
             raise HTTPException(502, str(exc)) from None
     ids = [gateway.store.create(body.study_instance_uid, uid, DICOMWEB, server.url, destination)[0] for uid in series]

@@ -30,7 +30,11 @@ class DicomwebUnavailable(Exception):
 
 
 class DicomwebRefused(Exception):
-    """The DICOMweb server refused the request (4xx), e.g. no such study, or bad credentials."""
+    """The DICOMweb server refused the request (4xx, ``status``), e.g. no such study, or bad credentials."""
+
+    def __init__(self, message: str, status: int = 404) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def client(server: DicomwebServer | str) -> DICOMwebClient:
@@ -55,8 +59,10 @@ def _call(what: str, function, *args, **kwargs):
         return function(*args, **kwargs)
     except HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else 0
+        if status in (401, 403):
+            raise DicomwebRefused(f"{what}: HTTP {status}: the server refused the gateway's credentials", status) from None
         if status and status < 500:
-            raise DicomwebRefused(f"{what}: HTTP {status}") from None
+            raise DicomwebRefused(f"{what}: HTTP {status}", status) from None
         raise DicomwebUnavailable(f"{what}: HTTP {status or 'error'}") from None
     except (RequestException, OSError) as exc:
         raise DicomwebUnavailable(f"{what}: {type(exc).__name__}") from None

@@ -140,8 +140,9 @@ class DicomListener:
             return
         record.outcome, record.reason = "refused", refusal.reason
         logger.warning("association from %s at %s refused: %s", calling, record.address, refusal.reason)
+        self.on_end(record)  # audited before the caller hears of it
         event.assoc.acse.send_reject(*refusal.codes)
-        self.on_end(record)
+        event.assoc.kill()  # as pynetdicom's own refusals: wait until the A-ASSOCIATE-RJ is out
 
     def _on_echo(self, event) -> int:
         logger.info("C-ECHO from %s", event.assoc.requestor.ae_title)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,11 +138,17 @@ class GatewayProcess:
                 self.process.kill()
                 self.process.wait()
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The API token's header when the gateway has one."""
+        token = self.env.get("MRI_GATEWAY_API_TOKEN")
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
     def jobs(self, **params) -> list[dict]:
-        return httpx.get(self.url + "/jobs", params=params, timeout=10).json()
+        return httpx.get(self.url + "/jobs", params=params, headers=self.headers, timeout=10).json()
 
     def job(self, job_id: int) -> dict:
-        return httpx.get(f"{self.url}/jobs/{job_id}", timeout=10).json()
+        return httpx.get(f"{self.url}/jobs/{job_id}", headers=self.headers, timeout=10).json()
 
     def wait_finished(self, count: int, timeout: float = 120) -> list[dict]:
         """Wait until ``count`` jobs exist and all are sent, failed or skipped; the jobs, oldest first."""
@@ -243,4 +250,13 @@ def run_jobs(gateway, rounds: int = 50) -> list:
     return sorted(gateway.store.list(limit=1000), key=lambda job: job.id)
 
 
-__all__ = ["GATEWAY_AE", "ORTHANC_AE", "Clock", "needs_orthanc", "push", "run_jobs", "study", "wait_for"]
+def dciodvfy_errors(ds: pydicom.Dataset, tmp_path) -> list[str]:
+    path = tmp_path / f"{ds.Modality}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    run = subprocess.run(
+        [shutil.which("dciodvfy") or "dciodvfy", str(path)], check=False, capture_output=True, text=True
+    )
+    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+
+
+__all__ = ["GATEWAY_AE", "ORTHANC_AE", "Clock", "dciodvfy_errors", "needs_orthanc", "push", "run_jobs", "study", "wait_for"]

@@ -9,8 +9,6 @@ from __future__ import annotations
 import gzip
 import io
 import logging
-import shutil
-import subprocess
 
 import highdicom as hd
 import httpx
@@ -20,7 +18,7 @@ import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
 
-from tests.gateway.conftest import fixture_case, needs_orthanc, push, study, wait_for
+from tests.gateway.conftest import dciodvfy_errors, fixture_case, needs_orthanc, push, study, wait_for
 from tests.service.volume_samples import dice, nifti_bytes
 
 #: The voxel size (x, y, z mm) of the series scripts/lgg_to_dicom.py makes (row, column, slice step):
@@ -48,15 +46,6 @@ def results_in(orthanc, study_uid: str) -> tuple[pydicom.Dataset, pydicom.Datase
     sr = client.retrieve_series(study_uid, sr_series[0]["0020000E"]["Value"][0])
     assert len(seg) == 1 and len(sr) == 1
     return seg[0], sr[0]
-
-
-def dciodvfy_errors(ds: pydicom.Dataset, tmp_path) -> list[str]:
-    path = tmp_path / f"{ds.Modality}.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    run = subprocess.run(
-        [shutil.which("dciodvfy") or "dciodvfy", str(path)], check=False, capture_output=True, text=True
-    )
-    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
 def seg_mask(seg: pydicom.Dataset, flair: list[pydicom.Dataset]) -> np.ndarray:

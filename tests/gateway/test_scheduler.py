@@ -16,7 +16,7 @@ from pydicom.uid import CTImageStorage
 from pynetdicom import AE
 
 from gateway import states
-from tests.gateway.conftest import Clock, push, run_jobs, study
+from tests.gateway.conftest import Clock, push, run_jobs, study, wait_for
 from tests.gateway.pacs import store_scp
 from tests.gateway.web import answering
 from tests.servers import bound_socket, serve_app, service_app
@@ -164,7 +164,7 @@ def test_a_series_whose_association_was_aborted_waits_for_the_rest(local_gateway
     push(flair, _port(gateway))  # the sender tries again: the whole series
     [job] = run_jobs(gateway)
     assert job.state == states.SENT and job.instances == len(flair)
-    records = [r for r in gateway.audit.tail() if r["event"] == "association"]
+    records = wait_for(lambda: [r for r in gateway.audit.tail() if r["event"] == "association"][1:], 10, "records")
     assert [r["outcome"] for r in records] == ["released", "aborted"]
 
 
