@@ -151,11 +151,12 @@ class GatewayProcess:
         return httpx.get(f"{self.url}/jobs/{job_id}", headers=self.headers, timeout=10).json()
 
     def wait_finished(self, count: int, timeout: float = 120) -> list[dict]:
-        """Wait until ``count`` jobs exist and all are sent, failed or skipped; the jobs, oldest first."""
+        """Wait until ``count`` jobs exist and all are finished; the jobs, oldest first."""
+        from gateway.states import FINISHED
 
         def done():
             jobs = self.jobs()
-            finished = len(jobs) >= count and all(j["state"] in ("sent", "failed", "skipped") for j in jobs)
+            finished = len(jobs) >= count and all(j["state"] in FINISHED for j in jobs)
             return sorted(jobs, key=lambda j: j["id"]) if finished else None
 
         try:

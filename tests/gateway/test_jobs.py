@@ -172,3 +172,15 @@ def test_cleanup_removes_finished_jobs_their_spool_and_results(tmp_path, clock):
     assert not spool.series_files("9", "9.0") and spool.series_files("9", "9.1") and spool.series_files("9", "9.2")
     assert not spool.result_dir(old).exists() and spool.result_dir(new).exists()
     store.close()
+
+
+def test_the_documented_state_table_is_the_enforced_one():
+    import re
+
+    from tests.gateway.conftest import REPO
+
+    text = (REPO / "docs" / "integration.md").read_text()
+    rows = re.findall(r"^\| (`\w+`|\(new\)) \| `(\w+)` \|", text, re.MULTILINE)
+    documented = {(source.strip("`"), target) for source, target in rows}
+    enforced = {(s, t) for s, targets in states.TRANSITIONS.items() for t in targets}
+    assert documented == enforced | {("(new)", s) for s in states.INITIAL}

@@ -233,3 +233,29 @@ def test_secondary_capture_goes_with_the_seg_and_sr_when_asked(local_gateway, pa
     captures = pacs.of("OT")
     assert len(captures) == len(flair) and {ds.StudyInstanceUID for ds in captures} == {flair[0].StudyInstanceUID}
     assert {ds.SeriesNumber for ds in captures} == {9903}
+
+
+@pytest.mark.slow
+def test_a_job_the_gateway_dies_in_twice_ends_failed_with_its_cause(gateway_factory):
+    """The gateway process killed (SIGKILL) twice while its request to the service is in flight: the
+    first restart resumes the job, the second fails it naming where it was, and the gateway serves on."""
+    import socket
+
+    hung = socket.socket()  # a service that accepts the connection and never answers
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    gateway = gateway_factory(
+        MRI_GATEWAY_SERVICE_URL=f"http://127.0.0.1:{hung.getsockname()[1]}", MRI_GATEWAY_DESTINATION="dicom://PACS@127.0.0.1:9"
+    ).start()
+    push(study("dies-twice", ["flair"])["flair"], gateway.dicom_port)
+    for start in (1, 2):
+        job = wait_for(lambda: next((j for j in gateway.jobs() if j["phase"] == "waiting for the service"), None),
+                       60, "the job waiting for the service")  # fmt: skip
+        assert job["interruptions"] == start - 1
+        gateway.kill()
+        gateway.start()
+    [job] = gateway.wait_finished(1)
+    assert job["state"] == "failed" and job["interruptions"] == 2 and job["attempts"] == 2, job
+    assert job["reason"].startswith("the gateway stopped 2 times while running this job (last while waiting for the service)")
+    assert "resuming 1 job" in gateway.log()
+    hung.close()
