@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.content import ContentQueries, digest
+from gateway.recovery import RecoveryQueries
 from gateway.states import (
     FAILED,
     FINISHED,
@@ -29,13 +30,12 @@ from gateway.states import (
     RECEIVING,
     RUNNING,
     STATES,
+    TRANSITIONS,
     InvalidTransition,
     sources,
 )
 
 DIMSE, DICOMWEB = "dimse", "dicomweb"
-#: A job the gateway stopped in while running it this many times fails instead of running again.
-MAX_INTERRUPTIONS = 2
 
 
 @dataclass
@@ -106,11 +106,16 @@ _ADDED = {
     "first_try_at": "REAL NOT NULL DEFAULT 0", "supersedes": "INTEGER",
     "transfer_aborted": "INTEGER NOT NULL DEFAULT 0",
 }  # fmt: skip
+#: The moves the store makes in bulk SQL (promote, claim, reopen, re-drive) rather than through
+#: :meth:`SqliteJobStore.move`: they must be in the table too.
+_BULK_MOVES = ((RECEIVING, QUEUED), (QUEUED, RUNNING), (QUEUED, RECEIVING), (FAILED, QUEUED))
+if not all(target in TRANSITIONS[source] for source, target in _BULK_MOVES):
+    raise InvalidTransition(f"a bulk move is not in the state table: {_BULK_MOVES}")
 _UPDATABLE = {"reason", "destination", "instances", "result", "content_key", "phase", "supersedes"}
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 
 
-class SqliteJobStore(ContentQueries):
+class SqliteJobStore(ContentQueries, RecoveryQueries):
     """:class:`JobStore` in one SQLite file (WAL journal; one connection shared under a lock)."""
 
     def __init__(self, path: Path, clock=time.time) -> None:
@@ -247,55 +252,6 @@ class SqliteJobStore(ContentQueries):
         """``running`` -> ``queued`` until ``next_try_at`` (a retry or a wait), keeping the reason."""
         self.move(job_id, QUEUED, reason=reason, next_try_at=next_try_at, phase=None)
 
-    def retry(self, job_id: int) -> bool:
-        """``failed`` -> ``queued`` now, its tries counted afresh; False when the job is not failed."""
-        return job_id in self.redrive(ids=[job_id])
-
-    def redrive(
-        self, ids: list[int] | None = None, reason_contains: str | None = None, since: float | None = None
-    ) -> list[int]:
-        """Every ``failed`` job (of ``ids``; whose reason contains ``reason_contains``; updated at or
-        after ``since``) queued again now, its tries counted afresh; their ids."""
-        now, where, args = self._clock(), ["state = ?"], [FAILED]
-        if ids is not None:
-            where.append(f"id IN ({', '.join('?' * len(ids))})")
-            args += ids
-        if reason_contains:
-            where.append("instr(lower(reason), lower(?)) > 0")
-            args.append(reason_contains)
-        if since is not None:
-            where.append("updated_at >= ?")
-            args.append(since)
-        assert FAILED in sources(QUEUED)
-        rows = self._tx(
-            "UPDATE jobs SET state = ?, attempts = 0, interruptions = 0, first_try_at = 0, next_try_at = ?,"
-            f" updated_at = ? WHERE {' AND '.join(where)} RETURNING id",
-            (QUEUED, now, now, *args),
-        ).fetchall()
-        return sorted(int(r[0]) for r in rows)
-
-    def resume(self) -> tuple[list[Job], list[Job]]:
-        """At start-up, the jobs a stopped gateway left ``running``: queued again, except those it
-        stopped in :data:`MAX_INTERRUPTIONS` times, which fail naming the phase. ``(queued, failed)``."""
-        queued, failed = [], []
-        for job in self._jobs("WHERE state = ?", (RUNNING,)):
-            count = job.interruptions + 1
-            self._tx("UPDATE jobs SET interruptions = ? WHERE id = ?", (count, job.id))
-            if count >= MAX_INTERRUPTIONS:
-                self.finish(job.id, FAILED, _stopped_reason(count, job.phase))
-                failed.append(job)
-            else:
-                self.requeue(job.id, f"resumed: the gateway stopped while running it ({job.phase})", self._clock())
-                queued.append(job)
-        return queued, failed
-
-    def release(self, job_ids: list[int]) -> None:
-        """Jobs a gateway that is stopping cleanly was running: queued again, not counted as interrupted."""
-        for job_id in job_ids:
-            job = self.get(job_id)
-            if job is not None and job.state == RUNNING:
-                self.requeue(job_id, "the gateway was stopped while running it", self._clock())
-
     def get(self, job_id: int) -> Job | None:
         found = self._jobs("WHERE id = ?", (job_id,))
         return found[0] if found else None
@@ -320,13 +276,6 @@ class SqliteJobStore(ContentQueries):
     def counts(self) -> dict[str, int]:
         rows = self._tx("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         return dict.fromkeys(STATES, 0) | {str(s): int(n) for s, n in rows}
-
-
-def _stopped_reason(count: int, phase: str | None) -> str:
-    return (
-        f"the gateway stopped {count} times while running this job (last while {phase or 'starting'}); "
-        "it is not run again on its own: see the gateway's log, then retry it"
-    )
 
 
 def _encoded(fields: dict[str, Any]) -> dict[str, Any]:
