@@ -164,8 +164,11 @@ def test_a_series_whose_association_was_aborted_waits_for_the_rest(local_gateway
     push(flair, _port(gateway))  # the sender tries again: the whole series
     [job] = run_jobs(gateway)
     assert job.state == states.SENT and job.instances == len(flair)
-    records = wait_for(lambda: [r for r in gateway.audit.tail() if r["event"] == "association"][1:], 10, "records")
-    assert [r["outcome"] for r in records] == ["released", "aborted"]
+    def both():
+        records = [r["outcome"] for r in gateway.audit.tail() if r["event"] == "association"]
+        return records if len(records) == 2 else None
+
+    assert wait_for(both, 10, "the two associations' records") == ["released", "aborted"]  # newest first
 
 
 def test_the_same_series_twice_gives_one_seg_and_sr_and_a_changed_one_supersedes(local_gateway, pacs, tiny_service_url):
