@@ -147,6 +147,9 @@ def push(
 ) -> None:
     """C-STORE every dataset to ``called`` at 127.0.0.1:``port`` (pynetdicom, as a modality)."""
     ae = AE(ae_title=calling)
+    # every instance is flushed to disk twice before it is acknowledged (spool, job store): on a machine
+    # whose disk is busy with other work that can take longer than pynetdicom's 30 s default
+    ae.dimse_timeout = ae.acse_timeout = ae.network_timeout = 120
     for sop_class in sorted({str(ds.SOPClassUID) for ds in datasets}):
         ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
     assoc = ae.associate("127.0.0.1", port, ae_title=called)

@@ -154,3 +154,21 @@ def test_dicomweb_credentials_go_with_every_request(server, authorization):
         pacs.status = 401
         with pytest.raises(dicomweb.DicomwebRefused, match="HTTP 401"):
             dicomweb.series_of_study(configured, "1.2")
+
+
+def test_an_instance_without_its_uids_is_refused_counted_and_audited(local_gateway):
+    import copy
+
+    gateway = local_gateway()
+    flair = study("no-uids", ["flair"])["flair"]
+    broken = copy.deepcopy(flair[0])
+    del broken.SeriesInstanceUID
+    ae = AE(ae_title="SCANNER")
+    ae.add_requested_context(broken.SOPClassUID, broken.file_meta.TransferSyntaxUID)
+    assoc = ae.associate("127.0.0.1", gateway.listener.port_bound()[1], ae_title="MRI-AI")
+    assert assoc.send_c_store(broken).Status == 0xC000  # cannot understand: nothing to file it under
+    assert assoc.send_c_store(flair[1]).Status == 0
+    assoc.release()
+    [record] = wait_for(gateway.audit.tail, 10, "the association's audit record")
+    assert record["refused_instances"] == 1 and record["instances"] == 1
+    assert gateway.metrics.refused._value.get() == 1 and gateway.metrics.instances._value.get() == 1
