@@ -79,6 +79,7 @@ ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     MRI_REQUIRE_GPU=true
 COPY --from=deps-gpu /opt/venv /opt/venv
 COPY contract/ contract/
+COPY imaging/ imaging/
 COPY service/ service/
 COPY models/ models/
 
@@ -86,7 +87,7 @@ COPY models/ models/
 # The DICOM node + DICOMweb client between a PACS and the service (python -m gateway; settings
 # MRI_GATEWAY_*, docs/integration.md). Its jobs, spool, results and audit live in
 # MRI_GATEWAY_STATE_DIR: mount a volume there so that they survive a restart. It runs gateway/ and
-# the part of contract/ the service and the gateway share (DICOM series rules, the SEG's segment);
+# imaging/, the DICOM layer the service and the gateway share (series geometry, the SEG's segment);
 # tests/gateway/test_image.py starts exactly these files on exactly these requirements. Its HTTP API
 # binds 127.0.0.1 unless MRI_GATEWAY_HTTP_HOST=0.0.0.0 with MRI_GATEWAY_API_TOKEN (compose sets both).
 FROM ${PYTHON_IMAGE} AS gateway
@@ -102,7 +103,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MRI_GATEWAY_STATE_DIR=/var/lib/mri-gateway
 WORKDIR /app
 COPY --from=deps-gateway /opt/venv /opt/venv
-COPY contract/ contract/
+COPY imaging/ imaging/
 COPY gateway/ gateway/
 EXPOSE 11112 8090
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
@@ -114,5 +115,6 @@ CMD ["python", "-m", "gateway"]
 FROM runtime AS cpu
 COPY --from=deps-cpu /opt/venv /opt/venv
 COPY contract/ contract/
+COPY imaging/ imaging/
 COPY service/ service/
 COPY models/ models/

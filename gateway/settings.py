@@ -1,7 +1,7 @@
 """The gateway's settings: environment variables with the prefix ``MRI_GATEWAY_`` (pydantic-settings).
 
 Every default is defined here, once; ``python -m gateway --help`` lists them and
-docs/gateway-settings.md is generated from them (``python scripts/settings_doc.py``).
+docs/gateway-settings.md is generated from them (``python -m scripts.settings_doc``).
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ whether every runtime gave the same /analyze answers as that Keras (verdicts, pr
 within 1e-4, masks); with several folders, the /analyze speed-up over the first folder on the same
 runtime. Loopback only.
 
-    python scripts/benchmark_service.py      # keras (service default threads, and TensorFlow's), onnxruntime, openvino
-    python scripts/benchmark_service.py --runtimes keras onnxruntime onnxruntime:2 --rounds 5
-    python scripts/benchmark_service.py --models-dir pair=old/models ensemble=models --runtimes onnxruntime
+    python -m scripts.benchmark_service      # keras (service default threads, and TensorFlow's), onnxruntime, openvino
+    python -m scripts.benchmark_service --runtimes keras onnxruntime onnxruntime:2 --rounds 5
+    python -m scripts.benchmark_service --models-dir pair=old/models ensemble=models --runtimes onnxruntime
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Every field is one row: its environment variable (the prefix + the field name), 
 values it takes (from its type and constraints) and its description. A new field appears after
 running the command again; nothing else needs editing.
 
-    python scripts/settings_doc.py           # (re)write both files
-    python scripts/settings_doc.py --check   # exit 1 when a file differs from the code
+    python -m scripts.settings_doc           # (re)write both files
+    python -m scripts.settings_doc --check   # exit 1 when a file differs from the code
 
 tests/scripts/test_settings_doc.py and tests/gateway/test_settings.py fail while they differ.
 """
@@ -33,7 +33,7 @@ MIB = 1 << 20
 
 HEADER = """# Service settings
 
-<!-- Generated from service/settings.py by `python scripts/settings_doc.py`: edit the fields of
+<!-- Generated from service/settings.py by `python -m scripts.settings_doc`: edit the fields of
 `Settings` there, then run the command; tests/scripts/test_settings_doc.py fails while they differ. -->
 
 The service reads its settings from environment variables when it starts (pydantic-settings, class
@@ -47,7 +47,7 @@ The container images set some of them (see the Dockerfile and docs/deployment.md
 
 GATEWAY_HEADER = """# Gateway settings
 
-<!-- Generated from gateway/settings.py by `python scripts/settings_doc.py`: edit the fields of
+<!-- Generated from gateway/settings.py by `python -m scripts.settings_doc`: edit the fields of
 `GatewaySettings` there, then run the command; tests/gateway/test_settings.py fails while they differ. -->
 
 The gateway (`python -m gateway`, docs/integration.md) reads its settings from environment variables
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.check:
             doc.write_text(text)
         elif not doc.is_file() or doc.read_text() != text:
-            sys.stderr.write(f"{doc.relative_to(REPO)} is out of date: run python scripts/settings_doc.py\n")
+            sys.stderr.write(f"{doc.relative_to(REPO)} is out of date: run python -m scripts.settings_doc\n")
             stale = 1
     return stale
 

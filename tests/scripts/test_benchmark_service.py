@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.project import load_script
+from scripts import benchmark_service
 from tests.tiny_models import build_tiny_models
 
 pytestmark = pytest.mark.slow
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 def test_prints_one_row_per_runtime_with_every_endpoint(tmp_path, capsys):
     models = build_tiny_models(tmp_path / "models")
-    script = load_script("benchmark_service")
+    script = benchmark_service
     argv = ["--models-dir", f"a={models}", f"b={models}", "--runtimes", "keras", "onnxruntime:2", "--n", "2",
             "--clients", "3", "--seconds", "1", "--rounds", "1"]
 
