@@ -15,7 +15,7 @@ A first run of the ``study`` scenario, not counted, warms the service up. Two fi
 C-STORE answered) to the SEG and SR of every study stored in Orthanc (Orthanc's REST API polled
 every 50 ms); and **at the gateway**, from the last instance the gateway received for a study to its
 results stored (the job store's timestamps). Both include the waits for a complete series: Orthanc's
-``StableAge`` and ``MRI_GATEWAY_STABLE_S`` (both ``--stable-s``), printed beside them.
+``StableAge`` and ``MRI_GATEWAY_STABLE_S`` (both ``--stable-s``), printed beside them with the processor.
 
     python -m scripts.benchmark_gateway                       # 3 repeats, stability waits of 2 s
     python -m scripts.benchmark_gateway --repeats 5 --stable-s 1
@@ -79,6 +79,19 @@ def start_gateway(
         if time.monotonic() > deadline:
             raise SystemExit("the gateway did not start")
         time.sleep(0.1)
+
+
+def processor() -> str:
+    """The CPU's model name (as ``lscpu`` shows it), to print beside the timings."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
 
 
 def results_stored(orthanc, study_uid: str) -> bool:
@@ -183,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 process.terminate()
                 process.wait(15)
+    print(f"\nprocessor: {processor()}, {os.cpu_count()} logical CPUs")
     print(
-        f"\nstability waits: Orthanc StableAge {round(args.stable_s)} s, MRI_GATEWAY_STABLE_S {args.stable_s:g} s"
+        f"stability waits: Orthanc StableAge {round(args.stable_s)} s, MRI_GATEWAY_STABLE_S {args.stable_s:g} s"
     )
     print("| scenario | instances | end to end: median (min-max) | at the gateway: median |")
     print("| --- | --- | --- | --- |")
