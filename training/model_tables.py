@@ -171,10 +171,9 @@ def patients_markdown(card: dict, rows: int = 4) -> list[str]:
         return []
     lines = [("| worst test patients (`python -m training patients`) | site | Dice three / FLAIR | tumour pixels | "
               "FLAIR brain median / p99 | FLAIR tumour mean |"), "| --- | --- | --- | --- | --- | --- |"]
-    for r in patients[:rows]:
-        lines.append(f"| {r['patient']} | {r['institution']} | {_f(r['dice_three'])} / {_f(r['dice_flair'])} | "
-                     f"{r['tumour_pixels']} | {r['flair_brain_median']:.0f} / {r['flair_brain_p99']:.0f} | "
-                     f"{_f(r['flair_tumour_mean'], 0)} |")
+    lines += [f"| {r['patient']} | {r['institution']} | {_f(r['dice_three'])} / {_f(r['dice_flair'])} | "
+              f"{r['tumour_pixels']} | {r['flair_brain_median']:.0f} / {r['flair_brain_p99']:.0f} | "
+              f"{_f(r['flair_tumour_mean'], 0)} |" for r in patients[:rows]]
     medians = {key: float(np.median([r[key] for r in patients])) for key in ("flair_brain_p99", "tumour_pixels")}
     lines.append(f"| median of the {len(patients)} | | | {medians['tumour_pixels']:.0f} | "
                  f"/ {medians['flair_brain_p99']:.0f} | |")
