@@ -39,6 +39,7 @@ import httpx
 from scripts import lgg_to_dicom
 from scripts.serving import REPO, serve_app, service_app
 from tests.gateway.orthanc import AE_TITLE, free_port, push, run_orthanc  # the tests' PACS and modality
+from training.bench import processor
 
 logger = logging.getLogger("benchmark_gateway")
 DATA = REPO.parent / "shared" / "data" / "lgg" / "kaggle_3m"
@@ -79,19 +80,6 @@ def start_gateway(
         if time.monotonic() > deadline:
             raise SystemExit("the gateway did not start")
         time.sleep(0.1)
-
-
-def processor() -> str:
-    """The CPU's model name (as ``lscpu`` shows it), to print beside the timings."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown"
 
 
 def results_stored(orthanc, study_uid: str) -> bool:

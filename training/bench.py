@@ -16,17 +16,16 @@ import platform
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
-from training.batches import SliceDataset, pack
 from training.config import TrainConfig, read_recipe
 
 log = logging.getLogger(__name__)
 
 
 def processor() -> str:
-    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` says."""
+    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` says: printed beside every
+    timing (the benchmarks of ``scripts/`` import it from here; this module loads no backend until used)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -38,6 +37,9 @@ def processor() -> str:
 
 def synthetic_packed(count: int, size: int, seed: int = 0) -> np.ndarray:
     """``count`` packed slices of side ``size``: random grey levels, a tumour square in every other one."""
+
+    from training.batches import pack
+
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (count, size, size, 3), dtype=np.uint8)
     masks = np.zeros((count, size, size, 1), np.uint8)
@@ -48,6 +50,9 @@ def synthetic_packed(count: int, size: int, seed: int = 0) -> np.ndarray:
 
 def bench(recipe: str | Path, steps: int = 20, warmup: int = 3, batch_size: int | None = None) -> dict:
     """Train ``steps`` steps of ``recipe`` after ``warmup`` untimed ones; returns the figures."""
+    import keras
+
+    from training.batches import SliceDataset
     from training.train import _compiled_terms, _network, device_info, precision_policy
     from training.trainer import TrainingModel
 
