@@ -14,12 +14,9 @@ from training.config import (
     BASE_RECIPE,
     DEFAULT_DATA,
     DEFAULT_MODELS,
+    DEFAULT_RECIPES,
     DEFAULT_REPORTS,
     DEFAULT_RUNS,
-    FLAIR_RECIPE,
-    LARGE_RECIPE,
-    LONGER_FLAIR_RECIPE,
-    LONGER_RECIPE,
     MODEL_KINDS,
     TrainConfig,
 )
@@ -106,11 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     ch.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
     ch.add_argument("--runs", default=str(DEFAULT_RUNS / "cv"), help="parent of the recipes' fold folders")
     ch.add_argument("--models", default=str(DEFAULT_MODELS), help="the folder of folds.json; its card gets the choices")
-    ch.add_argument("--base", default=BASE_RECIPE, help="the three-sequence recipe")
-    ch.add_argument("--flair", default=FLAIR_RECIPE, help="the FLAIR-members recipe (compared if trained)")
-    ch.add_argument("--large", default=LARGE_RECIPE, help="the 256-pixel recipe (compared if trained)")
-    ch.add_argument("--longer", default=LONGER_RECIPE, help="the base recipe trained longer (compared if trained)")
-    ch.add_argument("--longer-flair", default=LONGER_FLAIR_RECIPE, help="the longer recipe's FLAIR members")
+    ch.add_argument("--base", default=BASE_RECIPE, help="the recipe the choice starts from")
+    ch.add_argument("--recipes", default=str(DEFAULT_RECIPES),
+                    help="the recipes folder: each recipe's [choose] table says what it is weighed against")
     en = sub.add_parser("ensemble", formatter_class=fmt,
                         help="write an ensemble (one model file of fold models) and its card entries into a candidate folder "
                              "from the choices of python -m training choose")
@@ -242,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "choose":
         from training.choose import choose
 
-        choose(args.data, args.runs, args.models, args.base, args.flair, args.large, args.longer, args.longer_flair)
+        choose(args.data, args.runs, args.models, args.base, args.recipes)
     elif args.command == "ensemble":
         from training.ensemble import write_served
 

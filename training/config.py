@@ -12,10 +12,10 @@ DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "lgg" / "kaggle_3m"
 DEFAULT_MODELS = REPO_ROOT / "models"
 DEFAULT_RUNS = REPO_ROOT / "runs"
 DEFAULT_REPORTS = REPO_ROOT / "reports"
-#: The cross-validation recipes (``training/recipes/<name>.toml``) that ``python -m training choose``
-#: weighs: the base, its FLAIR members, the 256-pixel one, the longer one and its FLAIR members.
-BASE_RECIPE, FLAIR_RECIPE, LARGE_RECIPE = "joint128", "joint128-flair", "joint256"
-LONGER_RECIPE, LONGER_FLAIR_RECIPE = "joint128-long", "joint128-long-flair"
+DEFAULT_RECIPES = REPO_ROOT / "training" / "recipes"
+#: The recipe ``python -m training choose`` starts from; every other recipe says in its own ``[choose]``
+#: table what it is weighed against (:func:`read_choice`), so a new recipe needs no code.
+BASE_RECIPE = "joint128"
 
 
 #: The file a training run saves its network in, by model kind: a joint run's is a served model file
@@ -120,12 +120,40 @@ class TrainConfig:
 PLACE_FIELDS = ("data", "out", "runs", "max_minutes", "workers")
 
 
-def read_recipe(path: str | Path) -> dict:
-    """A training recipe (TOML, ``training/recipes/*.toml``): the :class:`TrainConfig` fields of one
-    recipe, with ``augment`` as a table. Unknown or place fields (:data:`PLACE_FIELDS`) are refused."""
+#: Keys of a recipe's ``[choose]`` table: ``replaces`` (the recipe it would replace as the three-sequence
+#: recipe, if its out-of-fold Dice gain's interval lies above 0), ``question`` (the decision's key in the card),
+#: ``label`` (its line in docs/models.md), ``flair_members_of`` (it trains FLAIR-only members of that recipe).
+CHOICE_KEYS = ("replaces", "question", "label", "flair_members_of")
+
+
+def _recipe_file(path: str | Path) -> dict:
     import tomllib
 
-    options = tomllib.loads(Path(path).read_text())
+    return tomllib.loads(Path(path).read_text())
+
+
+def read_choice(path: str | Path) -> dict:
+    """A recipe's ``[choose]`` table (:data:`CHOICE_KEYS`; empty when it has none); unknown keys are refused."""
+    choice = _recipe_file(path).get("choose", {})
+    unknown = sorted(set(choice) - set(CHOICE_KEYS))
+    if unknown:
+        raise ValueError(f"{path}: unknown [choose] keys {unknown} (known: {list(CHOICE_KEYS)})")
+    if "replaces" in choice and "question" not in choice:
+        raise ValueError(f"{path}: a recipe that replaces another names its question ([choose] question)")
+    return choice
+
+
+def discover_recipes(folder: str | Path = DEFAULT_RECIPES) -> dict[str, dict]:
+    """Every recipe of ``folder`` by name (file stem), with its ``[choose]`` table."""
+    return {path.stem: read_choice(path) for path in sorted(Path(folder).glob("*.toml"))}
+
+
+def read_recipe(path: str | Path) -> dict:
+    """A training recipe (TOML, ``training/recipes/*.toml``): the :class:`TrainConfig` fields of one
+    recipe, with ``augment`` as a table (its ``[choose]`` table is :func:`read_choice`'s). Unknown or
+    place fields (:data:`PLACE_FIELDS`) are refused."""
+    options = _recipe_file(path)
+    options.pop("choose", None)
     known = {f for f in TrainConfig.__dataclass_fields__ if f not in PLACE_FIELDS}
     unknown = sorted(set(options) - known)
     if unknown:

@@ -65,9 +65,10 @@ def decisions_markdown(cv: dict) -> list[str]:
     d = cv["decisions"]
     lines = ["| choice (rule declared before the runs) | gain, out of fold [95% interval] | outcome |",
              "| --- | --- | --- |"]
-    for key, name in (("input_size", "256 px instead of 128 (4x compute)"),
-                      ("epochs", "30 epochs instead of 14 (same serving cost)"),
-                      ("tta", "flip test-time augmentation (2 passes)"),
+    known = {"input_size": "256 px instead of 128 (4x compute)", "epochs": "30 epochs instead of 14 (same serving cost)"}
+    recipes = [(key, entry.get("label") or known.get(key, key)) for key, entry in d.items()
+               if key not in ("tta", "flair_members", "gate")]
+    for key, name in (*recipes, ("tta", "flip test-time augmentation (2 passes)"),
                       ("flair_members", "FLAIR members for FLAIR-only input")):
         entry = d.get(key, {})
         gain = f"Dice {_ci(entry['gain'], 4)}" if "gain" in entry else entry.get("note", "")
