@@ -30,7 +30,6 @@ def _option(default, help: str):
 
 MODEL_KINDS = ("classifier", "segmenter", "joint")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-SCHEDULES = ("cosine", "plateau")
 KEEP = ("best", "last")
 
 
@@ -56,18 +55,12 @@ class TrainConfig:
     epochs: int = _option(30, "total epochs of the run (the cosine schedule spans all of them)")
     batch_size: int = _option(16, "slices per training step")
     learning_rate: float = _option(1e-3, "peak learning rate (Adam)")
-    warmup_epochs: int = _option(1, "epochs of linear warm-up before the schedule proper")
-    schedule: str = _option(
-        "cosine",
-        '"cosine": warm-up then cosine decay over all epochs; "plateau": ReduceLROnPlateau (the earlier one)',
-    )
+    warmup_epochs: int = _option(1, "epochs of linear warm-up before the cosine decay of the learning rate")
     patience: int = _option(0, "stop after this many epochs without a better validation figure (0: never)")
     seed: int = _option(42, "seed of the patient split, data order and augmentation")
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    architecture: str = _option("compact", "classifier only: compact, resunet_encoder or resnet50")
     weights: str | None = _option(
-        None,
-        "classifier only: backbone weights (ResNet50 ImageNet *_notop.h5, or a segmenter.keras for resunet_encoder)",
+        None, "classifier only: a trained segmenter.keras whose encoder weights start the classifier"
     )
     loss: str = _option("dice_bce", "segmenter and joint: dice_bce or focal_tversky")
     healthy_fraction: float = _option(
@@ -101,8 +94,6 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.model not in MODEL_KINDS:
             raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.keep not in KEEP:
