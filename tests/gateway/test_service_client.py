@@ -11,14 +11,14 @@ from gateway import series
 from gateway.service_client import ServiceRefused, ServiceUnavailable, analyse
 from tests.gateway.conftest import study
 from tests.servers import bound_socket, serve_app, service_app
-from tests.tiny_models import build_tiny_models
+from tests.tiny_models import BRAIN, build_tiny_models
 
 KEY = "gateway-test-key"
 
 
 @pytest.fixture(scope="module")
 def keyed_url(tmp_path_factory):
-    models = build_tiny_models(tmp_path_factory.mktemp("gateway-models"))
+    models = build_tiny_models(tmp_path_factory.mktemp("gateway-models"), rule=BRAIN)  # real LGG slices
     with serve_app(service_app(models, api_key=KEY)) as url:
         yield url
 
