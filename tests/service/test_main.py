@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from contract import CARD_FILE
+from contract.spec import JOINT_FILE
 from service import main
 from service.main import create_app
 from service.settings import DEFAULT_MODELS_DIR, Settings
@@ -42,7 +43,7 @@ def test_a_models_folder_that_cannot_load_turns_live_and_ready_503(tmp_path, cap
         while app.state.load_error is None and time.monotonic() < deadline:
             time.sleep(0.02)
 
-        assert "FileNotFoundError" in app.state.load_error and "classifier" in app.state.load_error
+        assert "FileNotFoundError" in app.state.load_error and JOINT_FILE in app.state.load_error
         for path in ("/v2/health/live", "/v2/health/ready"):
             response = client.get(path)
             assert response.status_code == 503 and "could not be loaded" in response.json()["detail"]

@@ -1,4 +1,5 @@
-"""POST /analyze: segmentation only for slices the classifier calls positive."""
+"""POST /analyze: one pass of the model file per input path answers both roles; a mask only for the
+slices the classifier calls positive (the tiny card's gate, ``classifier``)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,7 @@ def test_positive_slice_is_segmented(client):
     assert body["segmentation"]["mask"]["format"] == "rle"
 
 
-def test_negative_slice_is_not_segmented(client, monkeypatch):
-    segmenter = client.app.state.models.segmenter
-    monkeypatch.setattr(
-        segmenter, "predict", lambda batch: (_ for _ in ()).throw(AssertionError("segmented"))
-    )
-
+def test_negative_slice_is_not_segmented(client):
     response = client.post(
         "/analyze", files={"file": ("n.png", samples.png_bytes(samples.negative_image()), "image/png")}
     )
@@ -36,11 +32,12 @@ def test_negative_slice_is_not_segmented(client, monkeypatch):
     assert response.json()["segmentation"] is None
 
 
-def test_batch_segments_only_positives_in_one_call(client, monkeypatch):
-    segmenter = client.app.state.models.segmenter
+def test_a_batch_is_one_pass_and_only_positives_are_segmented(client, monkeypatch):
+    file_runner = client.app.state.models.classifier.runner
+    assert client.app.state.models.segmenter.runner is file_runner  # one file answers both roles
     batches = []
-    predict = segmenter.predict
-    monkeypatch.setattr(segmenter, "predict", lambda batch: batches.append(len(batch)) or predict(batch))
+    run = file_runner.run
+    monkeypatch.setattr(file_runner, "run", lambda batch: batches.append(len(batch)) or run(batch))
     images = [
         samples.negative_image(),
         samples.positive_image(),
@@ -58,4 +55,4 @@ def test_batch_segments_only_positives_in_one_call(client, monkeypatch):
     assert [r["classification"]["has_tumour"] for r in results] == [False, True, False, True]
     assert [r["segmentation"] is None for r in results] == [True, False, True, False]
     assert results[1]["segmentation"]["mask"]["format"] == "png"
-    assert batches == [2]
+    assert batches == [4]

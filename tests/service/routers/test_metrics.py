@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
+from contract.spec import JOINT_FILE
 from tests.service import samples
 
 
@@ -35,8 +38,9 @@ def test_metrics_count_requests_errors_images_and_batches(make_client):
     assert values[("mri_http_errors_total", (("endpoint", "unmatched"), ("status", "404")))] == 1
     assert values[("mri_http_request_duration_seconds_count", (("endpoint", "/classify"),))] == 2
     assert values[("mri_images_total", (("endpoint", "/classify"),))] == 3
-    assert values[("mri_inference_batch_size_sum", (("model", "classifier"),))] == 2  # warm-up not counted
-    assert values[("mri_inference_duration_seconds_count", (("model", "classifier"),))] == 1
+    model = (("model", Path(JOINT_FILE).stem),)  # the model file's label
+    assert values[("mri_inference_batch_size_sum", model)] == 2  # warm-up not counted
+    assert values[("mri_inference_duration_seconds_count", model)] == 1
     assert values[("mri_models_ready", ())] == 1
 
 
