@@ -11,7 +11,16 @@ which must not be below the peak. ``--concurrent N`` then sends N copies of the 
 fresh service and prints each answer's status and the peak over idle, with the budget
 (``MRI_VOLUME_MEMORY_BUDGET_BYTES``) it must stay under. Linux only (``/proc``).
 
+``--model-calls N...`` measures instead the model term of the memory model
+(:data:`service.volumes.budget.MODEL_BYTES_PER_INPUT_PIXEL`): for each N, a fresh process loads the
+models as the service does (default settings: the served runtime, warmed up with batches of 1 and 2
+slices), resets its peak and makes one call of N zero slices at the input side S of each model file;
+it prints the peak over what was resident before the call (the input batch already allocated), in
+MiB and in bytes per input pixel (N x S x S). ``MRI_RUNTIME`` picks the runtime as for the
+service. The constant is the largest of these over the runtimes, rounded up.
+
     python -m scripts.benchmark_volume_memory --cases 256x256x128:int16 512x512x176:int16 512x512x352:int16 --concurrent 4
+    python -m scripts.benchmark_volume_memory --model-calls 8 16 32
 """
 
 from __future__ import annotations
@@ -32,7 +41,6 @@ import httpx
 import nibabel as nib
 import numpy as np
 
-from contract.spec import read_card
 from service.settings import Settings
 from service.volumes import open_volume
 from service.volumes.budget import volume_memory
@@ -89,11 +97,16 @@ def dicom_zip(slices: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def estimate(data: bytes, name: str, models_dir: Path) -> int:
-    """What the service's memory model says the volume needs (for the answer asked)."""
+def model_side(url: str) -> int:
+    """The largest input side S of the served models (``GET /v2/models``), as the service counts it."""
+    models = httpx.get(f"{url}/v2/models", timeout=30).json()["models"]
+    return max(int(model["input"]["shape"][1]) for model in models)
+
+
+def estimate(data: bytes, name: str, side: int) -> int:
+    """What the service's memory model says the volume needs (for the answer asked), with models of
+    input side ``side``."""
     settings = Settings()
-    card = read_card(models_dir).get("models", {})
-    side = max(int((card.get(role, {}).get("input") or {}).get("shape", [256])[0]) for role in ("classifier", "segmenter"))
     pending = open_volume([(f"file ({name})", data)], volume_limits(settings))
     try:
         return volume_memory(pending, OUTPUT["output"], settings.volume_batch_size, side)
@@ -160,13 +173,57 @@ def warm_up(url: str, case: str) -> None:
     post(url, *make_volume(f"{width}x{height}x48:{dtype}:{rest[0] if rest else 'nifti'}")[:2])
 
 
-def main() -> None:
+def one_model_call(models_dir: Path, slices: int) -> None:
+    """In this process: load the models as the service does, then per model file one call of
+    ``slices`` zero slices; print ``file side slices bytes`` (the peak over the resident memory
+    before the call) per file."""
+    from service.inference import load_models
+
+    models = load_models(Settings(models_dir=models_dir, batching=False))
+    try:
+        for runner in models.files.values():
+            batch = np.zeros((slices, runner.input_size, runner.input_size, 3), np.float32)
+            before = status_kib(os.getpid(), "VmRSS")
+            Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+            runner.call_model(batch)
+            grown = (status_kib(os.getpid(), "VmHWM") - before) * 1024
+            print(f"{MODEL_CALL} {models.runtime} {runner.file} {runner.input_size} {slices} {grown}", flush=True)
+    finally:
+        models.close()
+
+
+MODEL_CALL = "model-call:"
+
+
+def model_calls(models_dir: Path, sizes: list[int]) -> None:
+    """The model term: one fresh process per call size (``one_model_call``), a row per model file."""
+    print(f"{'runtime':>12} {'file':>16} {'S':>4} {'slices':>6} {'peak over before MiB':>21} {'bytes/input pixel':>18}")
+    for slices in sizes:
+        command = [sys.executable, "-m", "scripts.benchmark_volume_memory", "--models-dir", str(models_dir),
+                   "--one-model-call", str(slices)]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MRI_LOG_LEVEL": "WARNING"}
+        out = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith(MODEL_CALL):
+                runtime, name, side, n, grown = line.split()[1:]
+                per_pixel = int(grown) / (int(n) * int(side) ** 2)
+                print(f"{runtime:>12} {name:>16} {side:>4} {n:>6} {int(grown) / MIB:>21.0f} {per_pixel:>18.0f}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--cases", nargs="+", default=["256x256x128:int16", "512x512x176:int16", "512x512x352:int16"])
     parser.add_argument("--concurrent", type=int, default=4, help="copies of the last case sent at once (0: none)")
     parser.add_argument("--output", choices=["json", "dicom-seg"], default="json", help="dicom-seg: zip cases only")
-    args = parser.parse_args()
+    parser.add_argument("--model-calls", type=int, nargs="+", metavar="N",
+                        help="measure the model term instead: one call of N slices per fresh process")
+    parser.add_argument("--one-model-call", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one_model_call:
+        return one_model_call(args.models_dir, args.one_model_call)
+    if args.model_calls:
+        return model_calls(args.models_dir, args.model_calls)
     OUTPUT["output"] = args.output
     budget = Settings().volume_memory_budget_bytes / MIB
     print(f"{'case':>24} {'voxels':>12} {'status':>6} {'s':>6} {'idle MiB':>9} {'peak-idle MiB':>14} "
@@ -177,12 +234,13 @@ def main() -> None:
         try:
             warm_up(url, case)
             [(status, seconds)], idle, peak = measure(url, process.pid, [(data, name)])
+            side = model_side(url)
         finally:
             process.terminate()
             process.wait()
         growth = peak - idle
         print(f"{case:>24} {voxels:>12} {status:>6} {seconds:>6.1f} {idle:>9.0f} {growth:>14.0f} "
-              f"{growth * MIB / voxels:>8.2f} {estimate(data, name, args.models_dir) / MIB:>13.0f}", flush=True)
+              f"{growth * MIB / voxels:>8.2f} {estimate(data, name, side) / MIB:>13.0f}", flush=True)
     if args.concurrent:
         case = args.cases[-1]
         data, name, voxels = make_volume(case)

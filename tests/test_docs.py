@@ -43,7 +43,6 @@ STALE = {
     ("docs/deployment.md", "Kubernetes"): "python -m scripts.benchmark_load (resident memory)",
     ("docs/service.md", "Volume memory and time"): "python -m scripts.benchmark_volume_memory; evaluate",
     ("docs/service.md", "Volumes (`POST /volume`)"): "tests/service/routers/test_volume_bundled.py; curl",
-    ("service/volumes/budget.py", ""): "python -m scripts.benchmark_volume_memory",
 }
 
 

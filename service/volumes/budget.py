@@ -10,9 +10,10 @@ docs/service.md):
 
 ``WORK_BYTES_PER_VOXEL`` covers the mask (1), the component labels of post-processing (up to 4) and
 the answer; the batch term one batch of windowed slices, canvases and probability maps; the model
-term what one model call of ``n`` slices of the models' input side ``S`` (the larger of the two)
-allocates (measured on the bundled models: re-measure when the models change). Each model runs one
-call at a time, so volumes share the model term, but each counts it (a safe over-estimate).
+term what one model call of ``n`` slices of the models' input side ``S`` (the largest of the files)
+allocates (measured on the served models with ``--model-calls``: re-measure when the models change).
+Each model file runs one call at a time, so volumes share the model term, but each counts it (a
+safe over-estimate).
 A request whose need is over ``MRI_MAX_VOLUME_MEMORY_BYTES`` is 413. The budget
 (``MRI_VOLUME_MEMORY_BUDGET_BYTES``) is shared by all volumes of the process: a request that does
 not fit waits, first come first served, at most ``MRI_MAX_VOLUME_WAITING`` of them and each at most
@@ -39,10 +40,11 @@ WORK_BYTES_PER_VOXEL = {"json": 6, "dicom-seg": 10}
 #: Bytes per canvas pixel of one batch (stored and float32 values, three channels, canvases, model
 #: inputs and outputs, probability maps back at slice size).
 BATCH_BYTES_PER_PIXEL = 64
-#: Bytes one model call allocates per input pixel of a slice (measured on the bundled models: the
-#: classifier, 256 x 256 input, 152; the segmenter, 128 x 128, 480; counted at the larger side;
-#: measured-with: models/classifier.keras@f83e6635942f models/segmenter.keras@616006b70791).
-MODEL_BYTES_PER_INPUT_PIXEL = 160
+#: Bytes one model call allocates per input pixel of a slice, the largest over the runtimes
+#: (``python -m scripts.benchmark_volume_memory --model-calls 8 16 32`` with each ``MRI_RUNTIME``:
+#: the served file, 256 x 256 input, a first call of 32 slices: onnxruntime 175, openvino 216,
+#: keras 228 to 234; rounded up; measured-with: models/joint.keras@c06017ac77ba).
+MODEL_BYTES_PER_INPUT_PIXEL = 240
 #: Bytes per DICOM file whose header is held (pydicom objects), and per request.
 FILE_BYTES = 64 * 1024
 FIXED_BYTES = 64 * 1024 * 1024
