@@ -1,7 +1,7 @@
 """HTTP inference service for brain-MRI tumour detection (FastAPI app: ``service.main:app``).
 
-It serves the two models of a models folder (see :mod:`contract.spec`): a slice classifier
-(tumour yes/no) and a segmenter (FLAIR-abnormality mask). Packages:
+It serves the model of a models folder (see :mod:`contract.layout`): one model file whose one call
+answers two roles, a slice classifier (tumour yes/no) and a segmenter (FLAIR-abnormality mask). Packages:
 
 - :mod:`service.settings` - ``MRI_*`` configuration;
 - :mod:`service.images` - decoding uploads (PNG, JPEG, TIFF, DICOM) to model-ready slices;

@@ -2,9 +2,9 @@
 
     uvicorn service.main:app --host 0.0.0.0 --port 8000
 
-The lifespan starts loading both models of ``settings.models_dir`` in the background (a worker
+The lifespan starts loading the model files of ``settings.models_dir`` in the background (a worker
 thread) and lets the server answer at once: ``/v2/health/live`` is 200 while the models load and
-``/v2/health/ready`` and the inference endpoints are 503 until both are loaded, warmed up and kept
+``/v2/health/ready`` and the inference endpoints are 503 until they are loaded, warmed up and kept
 in ``app.state.models``. When the models cannot be loaded the error is logged and ``live`` turns
 503 as well, so that an orchestrator restarts the container rather than waiting for it; with
 ``MRI_EXIT_ON_LOAD_FAILURE`` the process exits with status 3 instead (restart policies act on exits).

@@ -24,7 +24,7 @@ class ServiceMetrics:
     - ``mri_http_request_duration_seconds{endpoint}``: latency histogram;
     - ``mri_images_total{endpoint}``: slices received;
     - ``mri_inference_duration_seconds{model}`` / ``mri_inference_batch_size{model}``: model calls;
-    - ``mri_models_ready``: 1 once both models are loaded and warmed up.
+    - ``mri_models_ready``: 1 once the model files are loaded and warmed up.
 
     ``endpoint`` is the route template (e.g. ``/classify``), ``unmatched`` for unknown paths
     (404) and methods (405).
@@ -58,7 +58,7 @@ class ServiceMetrics:
             "mri_inference_batch_size", "Slices per model call.", ["model"], buckets=BATCH_BUCKETS, registry=r
         )
         self.models_ready = Gauge(
-            "mri_models_ready", "1 when both models are loaded and warmed up.", registry=r
+            "mri_models_ready", "1 when the model files are loaded and warmed up.", registry=r
         )
         ProcessCollector(registry=r)
 

@@ -42,7 +42,6 @@ STALE = {
     ("docs/deployment.md", "Check an installation"): "python -m scripts.check_folder",
     ("docs/deployment.md", "Kubernetes"): "python -m scripts.benchmark_load (resident memory)",
     ("docs/service.md", "Volume memory and time"): "python -m scripts.benchmark_volume_memory; evaluate",
-    ("docs/service.md", "Volumes (`POST /volume`)"): "tests/service/routers/test_volume_bundled.py; curl",
 }
 
 

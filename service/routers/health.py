@@ -20,5 +20,5 @@ async def live(request: Request) -> Live:
 
 @router.get("/ready", response_model=Ready, responses={503: {"description": "Models not loaded yet"}})
 async def ready(models: ModelsDep) -> Ready:
-    """200 once both models are loaded and warmed up; 503 before (and during shut-down)."""
+    """200 once the model files are loaded and warmed up; 503 before (and during shut-down)."""
     return Ready()
