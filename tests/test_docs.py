@@ -31,8 +31,9 @@ SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 FENCE = re.compile(r"^\s*(```|~~~)")
 HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
 MEASURED_WITH = re.compile(r"measured-with:((?:\s+[\w./-]+@[0-9a-f]{12})+)")
-#: Where measured figures live: the docs, and the code whose constants were measured.
-FIGURES = [README, *DOCS, *sorted((REPO / "service").rglob("*.py"))]
+#: Where measured figures live: the docs (the client's README included), and the code whose constants
+#: were measured.
+FIGURES = [README, *DOCS, REPO / "client" / "README.md", *sorted((REPO / "service").rglob("*.py"))]
 #: Figures known to be measured with models no longer served, by (file, section): each to be
 #: re-measured with the command its section names (then its marker updated and its entry removed).
 STALE = {
