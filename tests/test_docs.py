@@ -40,7 +40,6 @@ STALE = {
     ("docs/benchmarks.md", "Latency per request, and the member count"): "python -m scripts.benchmark_service",
     ("docs/runtimes.md", "Which runtime serves, and why"): "python -m scripts.benchmark_service",
     ("docs/benchmarks.md", "Load and cross-request batching"): "python -m scripts.benchmark_load",
-    ("docs/deployment.md", "Check an installation"): "python -m scripts.check_folder",
     ("docs/deployment.md", "Kubernetes"): "python -m scripts.benchmark_load (resident memory)",
     ("docs/service.md", "Volume memory and time"): "python -m scripts.benchmark_volume_memory; evaluate",
 }
