@@ -41,7 +41,6 @@ STALE = {
     ("docs/runtimes.md", "Which runtime serves, and why"): "python -m scripts.benchmark_service",
     ("docs/benchmarks.md", "Load and cross-request batching"): "python -m scripts.benchmark_load",
     ("docs/deployment.md", "Kubernetes"): "python -m scripts.benchmark_load (resident memory)",
-    ("docs/service.md", "Volume memory and time"): "python -m scripts.benchmark_volume_memory; evaluate",
 }
 
 
