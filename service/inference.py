@@ -40,7 +40,7 @@ from service.batching import Batcher
 from service.cores import usable_cores
 from service.devices import Device
 from service.runtimes import LoadedModel, Runtime
-from service.runtimes.selection import Selection, select_runtime
+from service.runtimes.selection import Candidate, Selection, select_runtime
 from service.settings import TTA_FROM_CARD, Settings
 
 logger = logging.getLogger(__name__)
@@ -217,13 +217,15 @@ def path_of(sequences: str) -> str:
     return "flair" if sequences == SEQUENCES_FLAIR_ONLY else "three"
 
 
-def load_models(settings: Settings, observer: InferenceObserver | None = None) -> LoadedModels:
+def load_models(
+    settings: Settings, observer: InferenceObserver | None = None, candidate: Candidate | None = None
+) -> LoadedModels:
     """Load, check and warm up every model file of ``settings.models_dir``'s layout.
 
     The runtime, threads and precision are ``settings.runtime`` and ``settings.intra_op_threads``,
     or the fastest measured where those leave a choice (:func:`service.runtimes.selection.select_runtime`;
-    with ``MRI_REQUIRE_GPU`` a runtime without a GPU is refused). With ``MRI_BATCHING`` each file gets a
-    started :class:`Batcher`.
+    with ``MRI_REQUIRE_GPU`` a runtime without a GPU is refused); ``candidate`` pins all three (tools,
+    tests). With ``MRI_BATCHING`` each file gets a started :class:`Batcher`.
     """
     models_dir = Path(settings.models_dir)
     card = read_card(models_dir)
@@ -236,7 +238,8 @@ def load_models(settings: Settings, observer: InferenceObserver | None = None) -
         return {f: open_file(models_dir, f, card, runtime, settings.require_gpu) for f in files}
 
     selection = select_runtime(settings.runtime, settings.intra_op_threads, usable_cores(), len(files), open_models,
-                               lambda opened: served_call_seconds(opened.values(), tta), settings.require_gpu)
+                               lambda opened: served_call_seconds(opened.values(), tta), settings.require_gpu,
+                               pinned=candidate)
     runners = {f: FileRunner(file=f, path=o.path, version=o.version, input_size=o.input_size, model=o.model, tta=tta)
                for f, o in selection.models.items()}
     overrides = {"classifier": settings.classifier_threshold, "segmenter": settings.segmenter_threshold}

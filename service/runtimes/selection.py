@@ -95,7 +95,7 @@ class Selection(Generic[Models]):
             f"{t.candidate.label} {t.ms:.1f} ms" if t.ms is not None else f"{t.candidate.label} {t.refused or 'not timed'}"
             for t in self.trials
         )
-        how = "fastest measured" if self.measured else "set"
+        how = "fastest measured" if self.measured else "the only candidate"
         return (f"runtime {self.chosen.label} ({how}; {self.cores} cores, at most {self.cores_per_call} threads "
                 f"per call; {self.seconds:.1f} s): {figures}")
 
@@ -118,6 +118,7 @@ def select_runtime(
     open_models: Callable[[Runtime], Models],
     time_call: Callable[[Models], float],
     require_gpu: bool = False,
+    pinned: Candidate | None = None,
 ) -> Selection[Models]:
     """Load every candidate the settings leave open, time them when several, keep the fastest.
 
@@ -126,16 +127,20 @@ def select_runtime(
     ``open_models(runtime)`` loads and checks the models (raising when they cannot serve);
     ``time_call(models)`` returns the seconds of one served call. Raises the first candidate's error
     when one runtime was named and none of its candidates loaded, :class:`NoRuntime` under ``auto``.
+    ``pinned``: load that candidate alone, whatever the settings (tools and tests: one precision).
     """
     start = time.perf_counter()
     per_call = max(1, cores // max(1, concurrent_calls))
+    if pinned is not None:
+        runtime_setting, threads_setting = pinned.runtime, pinned.threads
     names = RUNTIMES if runtime_setting == AUTO else (runtime_setting,)
     trials: list[Trial] = []
     loaded: dict[Candidate, tuple[Runtime, Models, list[Device]]] = {}
     errors: list[BaseException] = []
     for name in names:
         counts = [threads_setting] if threads_setting is not None else [per_call] if name == "keras" else thread_counts(per_call)
-        for candidate, outcome in _load_runtime(name, counts, open_models, require_gpu):
+        precisions = None if pinned is None else [pinned.precision]
+        for candidate, outcome in _load_runtime(name, counts, precisions, open_models, require_gpu):
             if isinstance(outcome, BaseException):
                 errors.append(outcome)
                 trials.append(Trial(candidate, refused=_reason(outcome)))
@@ -157,9 +162,10 @@ def select_runtime(
     return selection
 
 
-def _load_runtime(name: str, counts: list[int], open_models: Callable[[Runtime], Models], require_gpu: bool):
+def _load_runtime(name: str, counts: list[int], precisions: list[str | None] | None,
+                  open_models: Callable[[Runtime], Models], require_gpu: bool):
     """``(candidate, (runtime, models, devices) or the exception)`` for each thread count and precision
-    of runtime ``name``."""
+    (``precisions``, None: float32 and every reduced one the runtime offers) of runtime ``name``."""
     try:
         first = get_runtime(name, counts[0])
         devices = check_devices(name, first.devices(), require_gpu)
@@ -167,7 +173,7 @@ def _load_runtime(name: str, counts: list[int], open_models: Callable[[Runtime],
         yield Candidate(name, counts[0]), exc
         return
     for threads in counts:
-        for precision in (None, *first.reduced_precisions()):
+        for precision in (None, *first.reduced_precisions()) if precisions is None else precisions:
             candidate = Candidate(name, threads, precision)
             try:
                 runtime = first if (threads, precision) == (counts[0], None) else get_runtime(name, threads, precision)
