@@ -200,8 +200,8 @@ def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_p
         assert listed["runtime"] in ("onnxruntime", "openvino") and listed["runtime_choice"]["measured"]
         timed = {c["runtime"] for c in listed["runtime_choice"]["candidates"] if c["ms"] is not None}
         assert timed == {"onnxruntime", "openvino"}
-        assert [c["refused"] for c in listed["runtime_choice"]["candidates"] if c["runtime"] == "keras"][0].startswith(
-            "MRI_RUNTIME=keras needs keras")
+        keras = next(c for c in listed["runtime_choice"]["candidates"] if c["runtime"] == "keras")
+        assert keras["refused"].startswith("MRI_RUNTIME=keras needs keras")
         # one structured line per request (the service's own), no second access line from uvicorn;
         # it is written once the answer has been sent, so give a loaded machine a moment
         line_deadline = time.monotonic() + 10

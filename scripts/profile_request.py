@@ -1,0 +1,181 @@
+"""Where the milliseconds of one /analyze request go: each stage timed alone, the app in-process,
+and the request over HTTP, on the same slice and models, in one run.
+
+Stages (each run ``--n`` times, medians), in the order a request meets them:
+
+- ``form``: reading the multipart body into an upload (Starlette's parser, as FastAPI runs it);
+- ``decode``: the upload to a ``(H, W, 3)`` uint8 slice (``pipeline.decode_uploads``);
+- ``prepare``: the slice to the model's float32 input batch (resize when the sizes differ);
+- ``model``: the model call, as served (the file's lock, test-time augmentation);
+- ``mask``: the probability map to the upload's size, thresholded (``contract.spec``);
+- ``postprocess``: the card's 2-D mask post-processing (``contract.postprocess``);
+- ``encode``: the rest of ``pipeline.analyze`` (reading the outputs, RLE, box, the answer's objects):
+  its whole time minus the stages above it;
+- ``serialize``: the answer's JSON bytes, as FastAPI makes them (validation against the response model, dump);
+- ``app (ASGI, in-process)``: the whole app called directly with the request (middleware, routing,
+  dependencies, the worker-thread hand-off, all of the above): minus the stages, what the framework costs;
+- ``HTTP /analyze``: the request over loopback to uvicorn in a child process started as the image
+  starts it (h11), from a kept-alive ``http.client`` connection: minus the app, what the server,
+  the socket and the client cost.
+
+    python scripts/profile_request.py                       # the runtime auto picks
+    python scripts/profile_request.py --runtime onnxruntime:1 --n 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from benchmark_service import BOUNDARY, SERVED_AS_THE_IMAGE, Client, multipart, processor  # noqa: E402
+from model_call_timing import DEFAULT_IMAGE, parse_candidate  # noqa: E402
+from serving import serve_process  # noqa: E402
+
+
+def median_ms(call: Callable[[], object], n: int) -> float:
+    call()
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))
+
+
+def asgi_request(app, body: bytes, chunk: int = 65536) -> Callable[[], bytes]:
+    """A function posting ``body`` to ``/analyze`` of ``app`` by calling it directly (ASGI), as uvicorn
+    would, in ``chunk``-byte messages; returns the answer's body."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/analyze", "raw_path": b"/analyze", "query_string": b"", "root_path": "",
+             "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000),
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode()),
+                         (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]}
+    loop = asyncio.new_event_loop()
+
+    async def call() -> bytes:
+        parts = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+        messages = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)]
+        answer = []
+
+        async def receive():
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.body":
+                answer.append(message.get("body", b""))
+
+        await app({**scope, "state": {}}, receive, send)
+        return b"".join(answer)
+
+    return lambda: loop.run_until_complete(call())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
+    parser.add_argument("--runtime", default=None, help="NAME:THREADS[:PRECISION] (default: what auto picks)")
+    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    parser.add_argument("--n", type=int, default=100)
+    args = parser.parse_args(argv)
+
+    from pydantic import TypeAdapter
+    from starlette.requests import Request
+
+    from contract.postprocess import postprocess_mask
+    from contract.spec import mask_from_probabilities
+    from service import pipeline
+    from service.images import ImageLimits
+    from service.inference import load_models
+    from service.logs import configure_logging
+    from service.main import create_app
+    from service.schemas import Analysis, AnalysisBatch
+    from service.settings import Settings
+
+    settings = Settings(models_dir=args.models_dir, log_level="WARNING")
+    candidate = parse_candidate(args.runtime) if args.runtime else None
+    models = load_models(settings, candidate=candidate)
+    serves = models.selection.chosen.label
+    data = args.image.read_bytes()
+    body = multipart(args.image.name, data, "image/tiff")
+    limits = ImageLimits()
+    upload = pipeline.Upload("file", data, "image/tiff")
+    decoded = pipeline.decode_uploads([upload], limits)[0]
+    classifier, segmenter = models.classifier, models.segmenter
+    batch = classifier.prepare([decoded.pixels])
+    outputs = classifier.runner.call_model(batch)
+    probability_map = segmenter.read(outputs)[0]
+    mask = mask_from_probabilities(probability_map, decoded.shape, segmenter.threshold)
+    answer_type = TypeAdapter(Analysis | AnalysisBatch)
+
+    def form() -> None:
+        async def read():
+            messages = [{"type": "http.request", "body": body, "more_body": False}]
+            scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": [
+                (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]}
+            form = await Request(scope, lambda: asyncio.sleep(0, messages.pop(0))).form()
+            await form["file"].read()
+            await form.close()
+
+        asyncio.run(read())
+
+    result = pipeline.analyze(models, [decoded], "rle")[0]
+
+    stages = {
+        "form": form,
+        "decode": lambda: pipeline.decode_uploads([upload], limits),
+        "prepare": lambda: classifier.prepare([decoded.pixels]),
+        "model": lambda: classifier.runner.call_model(batch),
+        "mask": lambda: mask_from_probabilities(probability_map, decoded.shape, segmenter.threshold),
+        "postprocess": lambda: postprocess_mask(mask, **segmenter.postprocess),
+        "analyze": lambda: pipeline.analyze(models, [decoded], "rle"),
+        "serialize": lambda: answer_type.dump_json(answer_type.validate_python(result)),
+    }
+    figures = {name: median_ms(call, args.n) for name, call in stages.items()}
+    inside = ("prepare", "model", "mask", "postprocess")
+    figures["encode"] = figures["analyze"] - sum(figures[k] for k in inside)
+
+    app = create_app(settings)
+    configure_logging("WARNING")
+    app.state.models = models
+    figures["app (ASGI, in-process)"] = median_ms(asgi_request(app, body), args.n)
+
+    env = {**os.environ, "MRI_MODELS_DIR": str(args.models_dir), "MRI_LOG_LEVEL": "INFO"}
+    chosen = models.selection.chosen
+    env.update(MRI_RUNTIME=chosen.runtime, MRI_INTRA_OP_THREADS=str(chosen.threads))
+    with ExitStack() as stack:
+        _, url = stack.enter_context(serve_process(env, SERVED_AS_THE_IMAGE, timeout=600))
+        client = Client(url)
+        figures["HTTP /analyze"] = median_ms(lambda: client.post("/analyze", body), args.n)
+        client.close()
+
+    staged = sum(figures[k] for k in ("form", "decode", "analyze", "serialize"))
+    print(f"processor: {processor()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"{serves}, test-time augmentation {models.tta}; {args.image.name}; medians of {args.n}")
+    print("| stage | ms | share of the HTTP request |")
+    print("|---|---|---|")
+    total = figures["HTTP /analyze"]
+    order = ("form", "decode", "prepare", "model", "mask", "postprocess", "encode", "serialize")
+    rows = [*((k, figures[k]) for k in order),
+            ("framework: app minus the stages", figures["app (ASGI, in-process)"] - staged),
+            ("server, socket, client: HTTP minus the app", total - figures["app (ASGI, in-process)"]),
+            ("app (ASGI, in-process)", figures["app (ASGI, in-process)"]), ("HTTP /analyze", total),
+            ("HTTP minus the model call", total - figures["model"])]
+    for name, ms in rows:
+        print(f"| {name} | {ms:.2f} | {100 * ms / total:.0f}% |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
