@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     decoded = pipeline.decode_uploads([upload], limits)[0]
     classifier, segmenter = models.classifier, models.segmenter
     batch = classifier.prepare([decoded.pixels])
-    outputs = classifier.runner.call_model(batch)
-    probability_map = segmenter.read(outputs)[0]
+    probability_map = segmenter.read(segmenter.runner.call_model(batch))[0]
+    files = list(models.files.values())
     mask = mask_from_probabilities(probability_map, decoded.shape, segmenter.threshold)
     answer_type = TypeAdapter(Analysis | AnalysisBatch)
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "form": form,
         "decode": lambda: pipeline.decode_uploads([upload], limits),
         "prepare": lambda: classifier.prepare([decoded.pixels]),
-        "model": lambda: classifier.runner.call_model(batch),
+        "model": lambda: [f.call_model(batch) for f in files],  # one file: one call for both answers
         "mask": lambda: mask_from_probabilities(probability_map, decoded.shape, segmenter.threshold),
         "postprocess": lambda: postprocess_mask(mask, **segmenter.postprocess),
         "analyze": lambda: pipeline.analyze(models, [decoded], "rle"),
