@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from contract.exports import EXPORTS_KEY
-from contract.spec import CARD_FILE
+from contract.layout import layout_files
+from contract.spec import CARD_FILE, read_card
 from service.cores import usable_cores
 from service.inference import ExportMismatch, load_models
 from service.runtimes import RUNTIMES, get_runtime
@@ -59,7 +60,7 @@ def test_the_start_up_log_names_the_choice_and_the_timings(models_dir, caplog):
 
 
 def test_settings_narrow_what_is_measured(models_dir):
-    per_call = max(1, usable_cores() // 2)
+    per_call = max(1, usable_cores() // len(layout_files(read_card(models_dir))))  # each file: one call at a time
     threads_open = load_models(Settings(models_dir=models_dir, runtime="openvino", batching=False)).selection
     runtime_open = load_models(Settings(models_dir=models_dir, intra_op_threads=1, batching=False)).selection
     both_set = load_models(Settings(models_dir=models_dir, runtime="onnxruntime", intra_op_threads=1,
