@@ -79,6 +79,7 @@ ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     MRI_REQUIRE_GPU=true
 COPY --from=deps-gpu /opt/venv /opt/venv
 COPY contract/ contract/
+COPY imaging/ imaging/
 COPY service/ service/
 COPY models/ models/
 
@@ -99,6 +100,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MRI_GATEWAY_STATE_DIR=/var/lib/mri-gateway
 WORKDIR /app
 COPY --from=deps-gateway /opt/venv /opt/venv
+COPY imaging/ imaging/
 COPY gateway/ gateway/
 EXPOSE 11112 8090
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
@@ -110,5 +112,6 @@ CMD ["python", "-m", "gateway"]
 FROM runtime AS cpu
 COPY --from=deps-cpu /opt/venv /opt/venv
 COPY contract/ contract/
+COPY imaging/ imaging/
 COPY service/ service/
 COPY models/ models/

@@ -27,8 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from contract.spec import MASK_OUTPUT, PROBABILITY_OUTPUT
-
 #: Card key holding one entry per exported ``.keras`` file (keyed by that file's name).
 EXPORTS_KEY = "exports"
 ONNX_FORMAT = "onnx"
@@ -43,9 +41,6 @@ PARITY_TOLERANCE = 1e-4
 #: and 1e-2 on the probe (docs/runtimes.md); whether masks and verdicts still match after
 #: thresholding is for the parity tests on real slices to tell.
 FLOAT16_TOLERANCE = 2e-2
-#: Output names a role reads from a model with several named outputs (the joint model of
-#: training/models.py); a model with one output is read whatever its name.
-ROLE_OUTPUTS = {"classifier": PROBABILITY_OUTPUT, "segmenter": MASK_OUTPUT}
 #: Values of each probe output recorded in the card (evenly spaced over the flattened output).
 PROBE_SAMPLES = 64
 

@@ -10,9 +10,11 @@ Input spec
     layer named ``preprocess``), so serving cannot drift from training.
 
 Outputs
-    Classifier: ``(N, 1)`` sigmoid probability of tumour, or ``(N, 2)`` softmax with the tumour
-    class at index 1 (the original ResNet50 head); :func:`tumour_probability` reads both.
-    Segmenter: ``(N, S, S, 1)`` per-pixel sigmoid probability of FLAIR abnormality.
+    A served model file has two named outputs (:data:`JOINT_OUTPUTS`): ``tumour_probability``, the
+    ``(N, 1)`` sigmoid probability of tumour of each slice (:func:`tumour_probability` also reads an
+    ``(N, 2)`` softmax with the tumour class at index 1), and ``mask``, the ``(N, s, s, 1)``
+    per-pixel sigmoid probability of FLAIR abnormality (``s`` may differ from ``S``: maps are
+    resized to each slice, :func:`probabilities_at`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-CLASSIFIER_FILE = "classifier.keras"
-SEGMENTER_FILE = "segmenter.keras"
-#: A joint model: one network, one pass per slice, with both outputs (:data:`JOINT_OUTPUTS`).
+#: The served model file: one network or several (a joint network, an ensemble, a classifier and a
+#: segmenter wrapped together), one pass per slice, with both outputs (:data:`JOINT_OUTPUTS`).
 JOINT_FILE = "joint.keras"
 #: A joint model for FLAIR-only input (a grey upload, a FLAIR-only volume), when the folder has one.
 FLAIR_FILE = "flair.keras"

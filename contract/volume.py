@@ -2,7 +2,7 @@
 
 Shared by the service (``POST /volume``) and the evaluation (``training/volume_eval.py``), so both
 run the same rules. NumPy, OpenCV, nibabel's orientation helpers and scipy only: no Keras import;
-the models are passed in as callables.
+the model is passed in as a callable (:data:`Run`).
 
 Geometry
     A volume is an array on the input's own voxel grid with a 4x4 voxel-to-world affine in RAS+ mm
@@ -41,18 +41,12 @@ from scipy import ndimage
 from contract.canvas import SquareCanvas
 from contract.layout import DEFAULT_GATE
 from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
-from contract.volume_window import (
-    PERCENTILE_SAMPLE,
-    VOLUME_PERCENTILES,
-    VOLUME_TARGET,
-    VolumeWindow,
-    normalise_volume,
-)
+from contract.volume_window import VOLUME_TARGET, VolumeWindow, normalise_volume
+from imaging.windowing import PERCENTILE_SAMPLE
 
 __all__ = [
     "BATCH_PIXELS",
     "PERCENTILE_SAMPLE",
-    "VOLUME_PERCENTILES",
     "VOLUME_TARGET",
     "AxialFrame",
     "VolumePrediction",
@@ -215,11 +209,9 @@ def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, int(count)
 
 
-#: ``(N, H, W, 3)`` uint8 slices -> ``(N,)`` tumour probabilities / ``(N, S, S[, 1])`` probability maps.
-Predict = Callable[[np.ndarray], np.ndarray]
-#: ``(N, H, W, 3)`` uint8 slices -> ``(N,)`` tumour probabilities and each slice's probability map
-#: (``(S, S[, 1])``; None for a slice the models left unsegmented): one call of the models.
-Infer = Callable[[np.ndarray], tuple[np.ndarray, list[np.ndarray | None]]]
+#: ``(N, H, W, 3)`` uint8 slices -> ``(N,)`` tumour probabilities and ``(N, S, S[, 1])`` probability
+#: maps: one call of the model file.
+Run = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 #: Called before each batch with (slices done, slices in all); may raise to stop the work.
 Progress = Callable[[int, int], None]
 
@@ -248,7 +240,7 @@ class VolumePrediction:
 def predict_volume(
     volume: np.ndarray,
     affine: np.ndarray,
-    infer: Infer,
+    run: Run,
     classifier_threshold: float,
     segmenter_threshold: float,
     batch_size: int = 32,
@@ -258,12 +250,12 @@ def predict_volume(
     progress: Progress | None = None,
     targets: Sequence[float] = VOLUME_TARGET,
 ) -> VolumePrediction:
-    """Run one volume (``(X, Y, Z)`` FLAIR or ``(X, Y, Z, 3)``, any dtype) through both models.
+    """Run one volume (``(X, Y, Z)`` FLAIR or ``(X, Y, Z, 3)``, any dtype) through the model.
 
     Intensities are windowed over the whole volume (:class:`VolumeWindow`), slices are taken axially
     in the training orientation, put on their square canvas (:mod:`contract.canvas`; the pixel size
-    is the affine's) and inferred a batch at a time (module docstring, Memory) by ``infer``
-    (:func:`one_pass` of a joint model, :func:`two_models` otherwise); the ``gate``
+    is the affine's) and inferred a batch at a time (module docstring, Memory) by ``run`` (one call of
+    the model file answers both roles); the ``gate``
     (:data:`contract.layout.GATES`) keeps the masks of the slices it lets through, as ``/analyze``
     does (``classifier`` and ``both``: those the classifier calls tumour). Probability maps come
     back to the slice size and are thresholded (``>= segmenter_threshold``), mapped back to the input
@@ -286,12 +278,11 @@ def predict_volume(
             progress(start, frame.n_slices)
         block = frame.to_slices(frame.block(source, start, stop))
         slices = window.apply(block) if window is not None else block
-        probabilities[start:stop], maps = infer(canvas.put(slices))
-        if gate != "mask":
-            maps = [m if p >= classifier_threshold else None for p, m in zip(probabilities[start:stop], maps, strict=True)]
+        batch_probabilities, maps = run(canvas.put(slices))
+        probabilities[start:stop] = np.asarray(batch_probabilities, np.float32).reshape(-1)
         masks = np.zeros((stop - start, *frame.slice_shape), bool)
         for i, prob in enumerate(maps):
-            if prob is not None:
+            if gate == "mask" or probabilities[start + i] >= classifier_threshold:
                 masks[i] = canvas.take(prob) >= segmenter_threshold
         frame.block(mask, start, stop)[...] = frame.from_slices(masks)
     return VolumePrediction(
@@ -305,29 +296,3 @@ def predict_volume(
 def _batches(total: int, size: int) -> Iterator[tuple[int, int]]:
     for start in range(0, total, size):
         yield start, min(total, start + size)
-
-
-def one_pass(run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> Infer:
-    """An :data:`Infer` of a joint model: ``run(batch)`` gives every slice's probability and map at once."""
-
-    def infer(batch: np.ndarray) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        probabilities, maps = run(batch)
-        return np.asarray(probabilities, np.float32).reshape(-1), list(maps)
-
-    return infer
-
-
-def two_models(classify: Predict, segment: Predict, classifier_threshold: float, gate: str) -> Infer:
-    """An :data:`Infer` of two models: the classifier on every slice, then the segmenter on the slices the
-    gate may keep (those the classifier calls tumour unless ``gate`` is ``mask``)."""
-
-    def infer(batch: np.ndarray) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        probabilities = np.asarray(classify(batch), np.float32).reshape(-1)
-        wanted = np.arange(len(batch)) if gate == "mask" else np.flatnonzero(probabilities >= classifier_threshold)
-        maps: list[np.ndarray | None] = [None] * len(batch)
-        if len(wanted):
-            for index, prob in zip(wanted, segment(batch[wanted]), strict=True):
-                maps[int(index)] = prob
-        return probabilities, maps
-
-    return infer

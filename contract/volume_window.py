@@ -1,16 +1,18 @@
 """The per-volume intensity window: voxels of any scale and dtype -> the 8-bit intensities the models know.
 
-Per sequence (channel), over the **whole volume**, a linear window from the ``VOLUME_PERCENTILES[0]``
-to the ``VOLUME_PERCENTILES[1]`` percentile onto 0..``target[c]``, clipped to 0..255. The targets
-are the medians, over the development patients, of each sequence's 99.5th percentile in the training
+Per sequence (channel), over the **whole volume**, a linear window from the ``LOW_PERCENTILE`` to
+the ``HIGH_PERCENTILE`` percentile (:mod:`imaging.windowing`) onto 0..``target[c]``, clipped to
+0..255. The targets are the medians, over the development patients, of each sequence's 99.5th percentile in the training
 data: ``python -m training choose`` measures them and writes them to the model card
 (:data:`TARGETS_KEY`, read by :func:`targets_of`), so a volume from a scanner (any scale, any dtype)
 reaches the models with the intensities the training slices have. It does not
 depend on the volume's scale, so a volume stored as uint8, int16 or float gives the same answer.
 
-The window is fitted once (:meth:`VolumeWindow.fit`, on a strided sample of at most about
-``PERCENTILE_SAMPLE`` voxels per sequence) and applied to any block of the volume
-(:meth:`VolumeWindow.apply`), so a volume is windowed a batch of slices at a time.
+The window's arithmetic (percentiles, the sample they are taken on, the linear map) is the one of
+:mod:`imaging.windowing`; this module adds what belongs to the models: the sequences, FLAIR alone
+repeated on the three channels, and the card's targets. The window is fitted once
+(:meth:`VolumeWindow.fit`) and applied to any block of the volume (:meth:`VolumeWindow.apply`), so a
+volume is windowed a batch of slices at a time.
 """
 
 from __future__ import annotations
@@ -21,16 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from contract.spec import CHANNELS, FLAIR_CHANNEL
+from imaging.windowing import percentile_bounds, window
 
-#: Percentiles of the per-volume intensity window (low, high), over all voxels of one sequence.
-VOLUME_PERCENTILES = (0.5, 99.5)
 #: Where the high percentile lands, per sequence (pre-contrast, FLAIR, post-contrast), for a models
 #: folder whose card has no measured targets (the median 99.5th percentiles of the earlier training split).
 VOLUME_TARGET = (149.0, 148.0, 142.0)
 #: The card key of the measured targets (``python -m training choose``).
 TARGETS_KEY = "volume_intensity_targets"
-#: Percentiles are computed on a regular subsample of at most about this many voxels.
-PERCENTILE_SAMPLE = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -45,8 +44,8 @@ class VolumeWindow:
 
     @classmethod
     def fit(cls, volume: np.ndarray, targets: Sequence[float] = VOLUME_TARGET) -> VolumeWindow:
-        """The window of ``(X, Y, Z)`` (FLAIR) or ``(X, Y, Z, 3)`` voxels of any numeric dtype, from a
-        strided sample (C order) of at most about ``PERCENTILE_SAMPLE`` voxels per sequence; ``targets``:
+        """The window of ``(X, Y, Z)`` (FLAIR) or ``(X, Y, Z, 3)`` voxels of any numeric dtype, each
+        sequence's :func:`imaging.windowing.percentile_bounds`; ``targets``:
         per sequence, where the high percentile lands (:func:`targets_of` a card)."""
         if volume.ndim == 3:
             channels, targets = [volume], (targets[FLAIR_CHANNEL],)
@@ -54,7 +53,7 @@ class VolumeWindow:
             channels = [volume[..., c] for c in range(len(CHANNELS))]
         else:
             raise ValueError(f"expected (X, Y, Z) or (X, Y, Z, 3), got shape {volume.shape}")
-        bounds = [_percentiles(channel) for channel in channels]
+        bounds = [percentile_bounds(channel) for channel in channels]
         return cls(
             lows=tuple(b[0] for b in bounds),
             highs=tuple(b[1] for b in bounds),
@@ -66,11 +65,11 @@ class VolumeWindow:
         """Voxels ``(..., )`` (FLAIR) or ``(..., 3)`` of the fitted volume -> ``(..., 3)`` uint8
         (FLAIR repeated on the three channels). Non-finite values count as 0; a constant sequence is 0."""
         if self.flair_only:
-            flair = _windowed(block, self.lows[0], self.highs[0], self.targets[0])
+            flair = window(block, self.lows[0], self.highs[0], self.targets[0])
             return np.repeat(flair[..., None], len(CHANNELS), axis=-1)
         out = np.empty(block.shape, np.uint8)
         for c in range(len(CHANNELS)):
-            out[..., c] = _windowed(block[..., c], self.lows[c], self.highs[c], self.targets[c])
+            out[..., c] = window(block[..., c], self.lows[c], self.highs[c], self.targets[c])
         return out
 
 
@@ -89,24 +88,3 @@ def normalise_volume(volume: np.ndarray) -> np.ndarray:
     The whole volume at once; :func:`predict_volume` applies the same :class:`VolumeWindow` a
     batch of slices at a time instead."""
     return VolumeWindow.fit(volume).apply(volume)
-
-
-def _finite_float32(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float32)
-    if values.dtype.kind == "f":
-        values = np.where(np.isfinite(values), values, np.float32(0.0))
-    return values
-
-
-def _percentiles(channel: np.ndarray) -> tuple[float, float]:
-    step = max(1, int(np.ceil(channel.size / PERCENTILE_SAMPLE)))
-    sample = _finite_float32(channel.flat[::step])  # C order whatever the memory layout
-    low, high = np.percentile(sample, VOLUME_PERCENTILES)
-    return float(low), float(high)
-
-
-def _windowed(values: np.ndarray, low: float, high: float, target: float) -> np.ndarray:
-    if high <= low:
-        return np.zeros(values.shape, np.uint8)
-    scaled = (_finite_float32(values) - np.float32(low)) * np.float32(target / (high - low))
-    return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)

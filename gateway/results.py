@@ -28,8 +28,8 @@ import numpy as np
 import pydicom
 from pydicom.sr.codedict import codes
 
-from contract.dicom import SEGMENT_LABEL, segment_description
 from gateway.series import SeriesError, SeriesGeometry
+from imaging.dicom.seg import SEGMENT_LABEL, segment_description
 
 MANUFACTURER = "brain-mri-tumour gateway"
 SEG_SERIES_NUMBER, SR_SERIES_NUMBER = 9901, 9902

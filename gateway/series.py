@@ -20,7 +20,8 @@ import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut
 
-from contract.dicom import SeriesGeometryError, slice_step
+from imaging.dicom.errors import DicomError as SeriesGeometryError
+from imaging.dicom.geometry import slice_step
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 

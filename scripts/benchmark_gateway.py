@@ -17,8 +17,8 @@ every 50 ms); and **at the gateway**, from the last instance the gateway receive
 results stored (the job store's timestamps). Both include the waits for a complete series: Orthanc's
 ``StableAge`` and ``MRI_GATEWAY_STABLE_S`` (both ``--stable-s``), printed beside them.
 
-    python scripts/benchmark_gateway.py                       # 3 repeats, stability waits of 2 s
-    python scripts/benchmark_gateway.py --repeats 5 --stable-s 1
+    python -m scripts.benchmark_gateway                       # 3 repeats, stability waits of 2 s
+    python -m scripts.benchmark_gateway --repeats 5 --stable-s 1
 """
 
 from __future__ import annotations
@@ -35,11 +35,9 @@ import time
 from pathlib import Path
 
 import httpx
-import lgg_to_dicom  # scripts/ is this script's import path
-from serving import REPO, serve_app, service_app
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from scripts import lgg_to_dicom
+from scripts.serving import REPO, serve_app, service_app
 from tests.gateway.orthanc import AE_TITLE, free_port, push, run_orthanc  # the tests' PACS and modality
 
 logger = logging.getLogger("benchmark_gateway")

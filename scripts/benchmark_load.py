@@ -16,7 +16,7 @@ JSON answer), errors, the server's resident memory, and the two targets: the sha
 multi-slice throughput that concurrent single-slice clients get, and the 1-client median with
 batching on against off. Loopback only.
 
-    python scripts/benchmark_load.py --configs off on:0 on:2 --rounds 3 --seconds 10 --slices 400
+    python -m scripts.benchmark_load --configs off on:0 on:2 --rounds 3 --seconds 10 --slices 400
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from serving import REPO, serve_process  # scripts/ is this script's import path
+
+from scripts.serving import REPO, serve_process
 
 DEFAULT_IMAGE = REPO / "tests/fixtures/lgg/kaggle_3m/TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif"
 logger = logging.getLogger("benchmark_load")

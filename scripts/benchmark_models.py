@@ -3,7 +3,7 @@
 Builds each architecture untrained (no data needed), times ``predict_on_batch`` and
 ``train_on_batch`` on random inputs after one warm-up step, and prints one line per model:
 
-    python scripts/benchmark_models.py --sizes 128 256 --batch 16 --steps 3
+    python -m scripts.benchmark_models --sizes 128 256 --batch 16 --steps 3
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.losses import dice_bce_loss
 from training.models import build_classifier, build_resunet

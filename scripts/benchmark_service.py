@@ -27,9 +27,9 @@ within 1e-4, masks); with several folders, the /analyze speed-up over the first 
 The requests are sent with the standard library's ``http.client`` over one kept-alive connection
 per client and a multipart body encoded once, so that the client adds little to what is measured.
 
-    python scripts/benchmark_service.py                                  # auto, and each runtime x threads
-    python scripts/benchmark_service.py --runtimes auto keras --rounds 5
-    python scripts/benchmark_service.py --models-dir a=old/models b=models --runtimes onnxruntime:1 \\
+    python -m scripts.benchmark_service                                  # auto, and each runtime x threads
+    python -m scripts.benchmark_service --runtimes auto keras --rounds 5
+    python -m scripts.benchmark_service --models-dir a=old/models b=models --runtimes onnxruntime:1 \\
         --endpoints /classify /segment /analyze /volume
 """
 
@@ -52,12 +52,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
-
-from model_call_timing import DEFAULT_IMAGE  # noqa: E402
-from serving import UVICORN, serve_process  # noqa: E402
+from scripts.model_call_timing import DEFAULT_IMAGE
+from scripts.serving import REPO, UVICORN, serve_process
 
 VOLUME_SLICES = REPO / "tests/fixtures/lgg-volume/TCGA_HT_7605_19950916"
 ENDPOINTS = ("/classify", "/segment", "/analyze", "/volume")
@@ -194,9 +190,8 @@ class InProcess:
     """scripts/model_call_timing.py --serve in a child process: in-process timings on demand."""
 
     def __init__(self, models_dir: Path, candidate: str, image: Path) -> None:
-        script = REPO / "scripts" / "model_call_timing.py"
-        command = [sys.executable, str(script), "--serve", "--models-dir", str(models_dir), "--runtime", candidate,
-                   "--image", str(image)]
+        command = [sys.executable, "-m", "scripts.model_call_timing", "--serve", "--models-dir", str(models_dir),
+                   "--runtime", candidate, "--image", str(image)]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         self.process = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True)

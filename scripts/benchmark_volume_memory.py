@@ -11,7 +11,7 @@ which must not be below the peak. ``--concurrent N`` then sends N copies of the 
 fresh service and prints each answer's status and the peak over idle, with the budget
 (``MRI_VOLUME_MEMORY_BUDGET_BYTES``) it must stay under. Linux only (``/proc``).
 
-    python scripts/benchmark_volume_memory.py --cases 256x256x128:int16 512x512x176:int16 512x512x352:int16 --concurrent 4
+    python -m scripts.benchmark_volume_memory --cases 256x256x128:int16 512x512x176:int16 512x512x352:int16 --concurrent 4
 """
 
 from __future__ import annotations
@@ -32,14 +32,13 @@ import httpx
 import nibabel as nib
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
 from contract.spec import read_card
-from service.routers.volume import volume_limits
 from service.settings import Settings
 from service.volumes import open_volume
 from service.volumes.budget import volume_memory
+from service.volumes.request import volume_limits
+
+REPO = Path(__file__).resolve().parents[1]
 
 MIB = 1 << 20
 

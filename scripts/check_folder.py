@@ -8,8 +8,8 @@ slice and a summary: classification accuracy, tumour slices found, mean Dice on 
 (a missed slice scores 0), each case's volume Dice (all its slices pooled) and their mean, and
 masks drawn on healthy slices.
 
-    python scripts/check_folder.py ../shared/data/lgg-tif-sample --url http://localhost:8000
-    python scripts/check_folder.py CASE_FOLDER --min-accuracy 0.9 --min-dice 0.8   # gate an install
+    python -m scripts.check_folder ../shared/data/lgg-tif-sample --url http://localhost:8000
+    python -m scripts.check_folder CASE_FOLDER --min-accuracy 0.9 --min-dice 0.8   # gate an install
 
 Exit status: 0 when the figures are at or above ``--min-accuracy`` / ``--min-dice`` (the mean
 volume Dice), 1 when one is below, 2 when the service is unreachable or not ready within
@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from mri_client import MRIClient, MRIError, rle_to_pixels
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from contract.lgg_layout import labelled_slices, read_mask
-from contract.metrics import dice
+from imaging.lgg_layout import labelled_slices, read_mask
+from imaging.metrics import dice
 
 logger = logging.getLogger("check_folder")
 

@@ -7,7 +7,7 @@ deadline as its ``--max-minutes``, so a fold that cannot finish stops cleanly an
 After a recipe's folds have all ended, its finished folds are packed into ``<out>/<recipe>.npz``
 (``training.cv.pack_folds``; ``python -m training cv --recipe R --unpack FILE`` re-creates them).
 
-    KERAS_BACKEND=jax python scripts/device_cv.py --data /root/lgg/kaggle_3m --out $OUT \\
+    KERAS_BACKEND=jax python -m scripts.device_cv --data /root/lgg/kaggle_3m --out $OUT \\
         --deadline-s 540 training/recipes/joint128.toml training/recipes/joint256.toml
 
 The process log of each fold is ``<runs>/<recipe>-fold<i>.log``; a summary line per fold is logged.

@@ -11,8 +11,8 @@ Headers carry what a scanner would write for the gateway's series selection (Ser
 ProtocolName, ScanningSequence, InversionTime, ContrastBolusAgent, BodyPartExamined). UIDs are
 derived from the case name and ``--seed``, so the same call gives the same study.
 
-    python scripts/lgg_to_dicom.py ../shared/data/lgg/kaggle_3m/TCGA_HT_7605_19950916 out/
-    python scripts/lgg_to_dicom.py tests/fixtures/lgg-volume/TCGA_HT_7605_19950916 out/ --sequences flair
+    python -m scripts.lgg_to_dicom ../shared/data/lgg/kaggle_3m/TCGA_HT_7605_19950916 out/
+    python -m scripts.lgg_to_dicom tests/fixtures/lgg-volume/TCGA_HT_7605_19950916 out/ --sequences flair
 
 writes ``out/<series>/IM0001.dcm ...`` (``pre``, ``flair``, ``post``) and prints one line per series.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +31,7 @@ import pydicom
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from contract.lgg_layout import labelled_slices, read_mask
+from imaging.lgg_layout import labelled_slices, read_mask
 
 logger = logging.getLogger("lgg_to_dicom")
 

@@ -10,10 +10,10 @@ slice as the service does, and times, one call after the other:
   (:mod:`contract.tta`), whatever is served: ``flip - none`` is what the flip pass costs;
 - ``pipeline``: the whole in-process /analyze work (decoding, model call, masks, the JSON answer).
 
-    python scripts/model_call_timing.py --runtime onnxruntime:2 --n 50      # prints the medians
+    python -m scripts.model_call_timing --runtime onnxruntime:2 --n 50      # prints the medians
 
 ``--serve`` answers lines ``N`` on stdin with one JSON object of N timings (ms) per kind, for
-scripts/benchmark_service.py (same run as its HTTP figures).
+``scripts.benchmark_service`` (same run as its HTTP figures).
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from scripts.serving import REPO
 
 DEFAULT_IMAGE = REPO / "tests/fixtures/lgg/kaggle_3m/TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif"
 KINDS = ("served", "none", "flip", "pipeline")

@@ -18,8 +18,8 @@ Stages (each run ``--n`` times, medians), in the order a request meets them:
   starts it (h11), from a kept-alive ``http.client`` connection: minus the app, what the server,
   the socket and the client cost.
 
-    python scripts/profile_request.py                       # the runtime auto picks
-    python scripts/profile_request.py --runtime onnxruntime:1 --n 200
+    python -m scripts.profile_request                       # the runtime auto picks
+    python -m scripts.profile_request --runtime onnxruntime:1 --n 200
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -35,13 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
-
-from benchmark_service import BOUNDARY, SERVED_AS_THE_IMAGE, Client, multipart, processor  # noqa: E402
-from model_call_timing import DEFAULT_IMAGE, parse_candidate  # noqa: E402
-from serving import serve_process  # noqa: E402
+from scripts.benchmark_service import BOUNDARY, SERVED_AS_THE_IMAGE, Client, multipart, processor
+from scripts.model_call_timing import DEFAULT_IMAGE, parse_candidate
+from scripts.serving import REPO, serve_process
 
 
 def median_ms(call: Callable[[], object], n: int) -> float:

@@ -11,8 +11,8 @@ turns them into the files the Dockerfile, CI and ``scripts/setup_env.sh`` instal
   ``keras`` extra's TensorFlow version (CUDA and cuDNN as pip wheels): the GPU image runs the
   ``keras`` runtime.
 
-    python scripts/requirements.py           # (re)write the files
-    python scripts/requirements.py --check   # exit 1, naming the files, when they are out of date
+    python -m scripts.requirements           # (re)write the files
+    python -m scripts.requirements --check   # exit 1, naming the files, when they are out of date
 
 To add or bump a serving dependency, edit pyproject.toml and run the first command;
 tests/scripts/test_requirements.py fails while the files disagree with pyproject.toml.
@@ -33,7 +33,7 @@ RUNTIME_EXTRAS = ("keras", "onnxruntime", "openvino")
 #: The runtimes the CPU image installs: the ONNX exports' two (docs/runtimes.md).
 CPU_RUNTIMES = ("onnxruntime", "openvino")
 GPU_RUNTIME = "keras"
-HEADER = "# Generated from pyproject.toml by `python scripts/requirements.py`: edit pyproject.toml, not this file.\n"
+HEADER = "# Generated from pyproject.toml by `python -m scripts.requirements`: edit pyproject.toml, not this file.\n"
 
 
 def _name(requirement: str) -> str:
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         out_of_date = stale()
         for path in out_of_date:
-            sys.stderr.write(f"{path} is out of date: run python scripts/requirements.py\n")
+            sys.stderr.write(f"{path} is out of date: run python -m scripts.requirements\n")
         return 1 if out_of_date else 0
     for name, text in render().items():
         (REPO / DOCKER / name).write_text(text)

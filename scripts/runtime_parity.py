@@ -7,8 +7,8 @@ difference from Keras (slice and pixel), how many verdicts and masks differ, and
 sizes. ``--weights float16`` first exports a copy of the folder with float16 weights
 (``python -m training export --weights float16``) and measures that copy.
 
-    python scripts/runtime_parity.py                      # the bundled models as committed
-    python scripts/runtime_parity.py --weights float16    # the same with float16 ONNX weights
+    python -m scripts.runtime_parity                      # the bundled models as committed
+    python -m scripts.runtime_parity --weights float16    # the same with float16 ONNX weights
 """
 
 from __future__ import annotations
@@ -17,14 +17,10 @@ import argparse
 import logging
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from contract.exports import EXPORTS_KEY
 from contract.spec import read_card
@@ -33,6 +29,8 @@ from service.images import ImageLimits, decode_image
 from service.inference import load_models
 from service.runtimes import RUNTIMES
 from service.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
 
 FOLDERS = (REPO / "tests" / "fixtures" / "lgg", REPO.parent / "shared" / "data" / "lgg-tif-sample")
 

@@ -4,8 +4,8 @@ Starts the service on 127.0.0.1 (scripts/serving.py), opens the page in
 headless Debian Chromium (``/usr/bin/chromium``) through Playwright, uploads each slice and saves
 a PNG of the page per slice. Every request the page makes is printed at the end with its origin.
 
-    python scripts/screenshot_page.py                       # docs/page-*.png
-    python scripts/screenshot_page.py --out /tmp/shots IMAGE...
+    python -m scripts.screenshot_page                       # docs/page-*.png
+    python -m scripts.screenshot_page --out /tmp/shots IMAGE...
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from headless_chromium import CHROMIUM, launch  # scripts/ is this script's import path
 from playwright.sync_api import sync_playwright
-from serving import REPO, serve_app, service_app
+
+from scripts.headless_chromium import CHROMIUM, launch
+from scripts.serving import REPO, serve_app, service_app
 
 LGG = REPO / "tests/fixtures/lgg/kaggle_3m"
 DEFAULT_SLICES = [
@@ -29,7 +30,7 @@ logger = logging.getLogger("screenshot")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="*", type=Path, default=DEFAULT_SLICES, help="slices to upload")
-    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="folder with the two models")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="the models folder")
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="folder for page-<slice>.png")
     parser.add_argument("--chromium", default=CHROMIUM, help="Chromium executable")
     args = parser.parse_args(argv)

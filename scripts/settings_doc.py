@@ -4,8 +4,8 @@ Every field of ``Settings`` is one row: its environment variable (``MRI_`` + the
 default, the values it takes (from its type and constraints) and its description. A new field
 appears after running the command again; nothing else needs editing.
 
-    python scripts/settings_doc.py           # (re)write docs/settings.md
-    python scripts/settings_doc.py --check   # exit 1 when docs/settings.md differs from the code
+    python -m scripts.settings_doc           # (re)write docs/settings.md
+    python -m scripts.settings_doc --check   # exit 1 when docs/settings.md differs from the code
 
 tests/scripts/test_settings_doc.py fails while the file and the code differ.
 """
@@ -31,7 +31,7 @@ MIB = 1 << 20
 
 HEADER = """# Service settings
 
-<!-- Generated from service/settings.py by `python scripts/settings_doc.py`: edit the fields of
+<!-- Generated from service/settings.py by `python -m scripts.settings_doc`: edit the fields of
 `Settings` there, then run the command; tests/scripts/test_settings_doc.py fails while they differ. -->
 
 The service reads its settings from environment variables when it starts (pydantic-settings, class
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check:
         if not DOC.is_file() or DOC.read_text() != text:
-            sys.stderr.write(f"{DOC.relative_to(REPO)} is out of date: run python scripts/settings_doc.py\n")
+            sys.stderr.write(f"{DOC.relative_to(REPO)} is out of date: run python -m scripts.settings_doc\n")
             return 1
         return 0
     DOC.write_text(text)

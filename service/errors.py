@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from imaging.dicom.errors import DicomError, UnsupportedDicom
 from service.batching import QueueFull
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,12 @@ class Overloaded(ImageError):
     waited out, or a volume ran past its time budget): HTTP 503 with ``Retry-After``."""
 
     status_code = 503
+
+
+def dicom_refusal(exc: DicomError) -> ImageError:
+    """A refusal of the DICOM layer (:mod:`imaging.dicom`) as the service's answer: 415 for pixel
+    data no installed decoder reads, else 422; the same message."""
+    return UnsupportedImage(str(exc)) if isinstance(exc, UnsupportedDicom) else InvalidImage(str(exc))
 
 
 async def _image_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,10 +1,10 @@
 """Loading, warm-up and thread-safe batch inference of the models of a models folder.
 
 The folder's layout (:mod:`contract.layout`, read from the model card) says which file answers each
-role (classifier, segmenter) on each input path (three sequences, FLAIR only): two models, or one
-joint file whose one pass gives both answers (``joint.keras``, possibly an ensemble of fold models),
-with an optional FLAIR-only file. Each file is loaded once, as a :class:`FileRunner`; each (role,
-path) is a :class:`ModelRunner` reading one output of a file runner.
+role (classifier, segmenter) on each input path (three sequences, FLAIR only): one file whose one
+pass gives both answers (``joint.keras``), with an optional FLAIR-only file. Each file is loaded
+once, as a :class:`FileRunner`; each (role, path) is a :class:`ModelRunner` reading one output of a
+file runner.
 
 The runtime (:mod:`service.runtimes`) runs the ``.keras`` files for Keras, the ONNX exports the
 model card names for them (``exports``, :mod:`contract.exports`) for ONNX Runtime and OpenVINO. An
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from contract.exports import ROLE_OUTPUTS, export_entry, probe_input, probe_mismatch, sha256
-from contract.layout import DEFAULT_GATE, LEGACY_VOLUME_GATE, PATHS, ROLES, gate_of, layout_files, role_spec
+from contract.exports import export_entry, probe_input, probe_mismatch, sha256
+from contract.layout import DEFAULT_GATE, PATHS, ROLES, gate_of, layout_files, role_spec, volume_gate_of
 from contract.spec import DEFAULT_INPUT_SIZE, SEQUENCES_FLAIR_ONLY, file_version, read_card, to_model_input
 from contract.tta import NO_TTA, card_tta, with_tta
 from service.batching import Batcher
@@ -115,7 +115,7 @@ class ModelRunner:
     """One role on one input path, and what the service reports about it.
 
     ``role``: "classifier" or "segmenter"; ``input_path``: "three" or "flair" (:data:`contract.layout.PATHS`);
-    ``name``: from the model card, else the file stem; ``threshold``: cut-off in use (setting, else
+    ``name``: from the model card, else the role; ``threshold``: cut-off in use (setting, else
     card, else :data:`contract.spec.DEFAULT_THRESHOLD`); ``postprocess``: the segmenter's 2-D mask post-processing;
     ``card``: the role's entry of ``model_card.json`` ({} without one); ``output``: the output of the
     file it reads; ``runner``: the file.
@@ -166,11 +166,11 @@ class ModelRunner:
 
 @dataclass(frozen=True)
 class LoadedModels:
-    """Every file of the folder, warmed up, its role runners per input path, the whole model card ({}
-    without one), the gates of ``/analyze`` and ``/volume`` (:data:`contract.layout.GATES`: the card's, the
-    same for both; a card without one keeps each endpoint's earlier default), the runtime and its devices,
-    how they were chosen (``selection``), and the test-time augmentation every call runs (``tta``; ``tta_source``:
-    "card" or "setting")."""
+    """Every file of the folder, warmed up, its role runners per input path, the whole model card, the
+    gates of ``/analyze`` and ``/volume`` (:data:`contract.layout.GATES`, :func:`contract.layout.gate_of`
+    and :func:`~contract.layout.volume_gate_of`), the runtime and its devices, how they were chosen
+    (``selection``), and the test-time augmentation every call runs (``tta``; ``tta_source``: "card" or
+    "setting")."""
 
     roles: dict[tuple[str, str], ModelRunner]
     files: dict[str, FileRunner]
@@ -196,10 +196,6 @@ class LoadedModels:
     def runner(self, role: str, sequences: str) -> ModelRunner:
         """The runner of ``role`` for slices of ``sequences`` (an answer's ``sequences`` field)."""
         return self.roles[(role, path_of(sequences))]
-
-    def one_pass(self, sequences: str) -> bool:
-        """Whether one call answers both roles for slices of ``sequences`` (a joint file)."""
-        return self.runner("classifier", sequences).runner is self.runner("segmenter", sequences).runner
 
     def runners(self) -> tuple[ModelRunner, ModelRunner]:
         return self.classifier, self.segmenter
@@ -259,9 +255,8 @@ def load_models(
         logger.info("%s (%s input): %s, output %s, threshold %.3f", role.role, role.input_path, role.runner.file,
                     role.output, role.threshold)
     logger.info("test-time augmentation: %s (%s)", tta, "model card" if settings.tta == TTA_FROM_CARD else "MRI_TTA")
-    volume_gate = gate_of(card, settings.gate, LEGACY_VOLUME_GATE)
     return LoadedModels(roles=roles, files=runners, card=card, gate=gate_of(card, settings.gate),
-                        volume_gate=volume_gate, devices=selection.devices,
+                        volume_gate=volume_gate_of(card, settings.gate), devices=selection.devices,
                         runtime=selection.runtime.name, platform=selection.runtime.platform, selection=selection,
                         tta=tta, tta_source="card" if settings.tta == TTA_FROM_CARD else "setting")
 
@@ -355,23 +350,16 @@ def role_runner(
     """The runner of ``role`` on input ``path``: its file, output, name and threshold (setting, else card)."""
     spec = role_spec(card, role, path)
     runner = files[spec.file]
+    if spec.output not in runner.model.output_names:
+        raise ValueError(f"{runner.path}: outputs {list(runner.model.output_names)}; the model card's {role} reads "
+                         f"{spec.output!r}")
     return ModelRunner(
         role=role,
         input_path=path,
-        name=str(spec.entry.get("name") or Path(spec.file).stem),
+        name=str(spec.entry.get("name") or role),
         threshold=float(threshold if threshold is not None else spec.threshold),
         card=spec.entry,
-        output=spec.output or _role_output(runner.model, role, runner.path),
+        output=spec.output,
         runner=runner,
         postprocess=spec.postprocess,
     )
-
-
-def _role_output(model: LoadedModel, role: str, path: Path) -> str:
-    """The output a role reads: the model's only one, else the one named for the role."""
-    names = model.output_names
-    if len(names) == 1:
-        return names[0]
-    if ROLE_OUTPUTS[role] in names:
-        return ROLE_OUTPUTS[role]
-    raise ValueError(f"{path}: outputs {list(names)}; the {role} reads '{ROLE_OUTPUTS[role]}'")

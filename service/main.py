@@ -40,6 +40,7 @@ from service.middleware import (
 )
 from service.routers import analyze, classify, health, metrics, models, oip, preview, segment, volume, web
 from service.settings import Settings
+from service.volumes.request import memory_budget
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics()
     app.state.models = None
     app.state.load_error = None
-    app.state.volume_budget = volume.memory_budget(settings)
+    app.state.volume_budget = memory_budget(settings)
     register_exception_handlers(app)
     app.add_middleware(
         BodySizeLimitMiddleware,

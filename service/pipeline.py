@@ -82,28 +82,20 @@ def segment(models: LoadedModels, slices: Sequence[DecodedSlice], mask_format: M
 
 def analyze(models: LoadedModels, slices: Sequence[DecodedSlice], mask_format: MaskFormat) -> list[Analysis]:
     """Classification of every slice, and segmentation of the slices the card's gate lets through
-    (:data:`contract.layout.GATES`: the classifier's verdict, a drawn mask, or both).
-
-    A joint file answers both roles in one pass per input path; two models run the classifier on
-    every slice and the segmenter on the slices the gate may keep (every slice only for ``mask``).
+    (:data:`contract.layout.GATES`: the classifier's verdict, a drawn mask, or both): one pass of the
+    model file per input path answers both roles.
     """
     classifications: dict[int, Classification] = {}
     masks: dict[int, np.ndarray] = {}
     for sequences, rows in _groups(slices).items():
         classifier, segmenter = models.runner("classifier", sequences), models.runner("segmenter", sequences)
-        batch = classifier.prepare([slices[i].pixels for i in rows])
-        if models.one_pass(sequences):
-            outputs = classifier.runner.run(batch)
-            probs, maps = tumour_probability(classifier.read(outputs)), segmenter.read(outputs)
-            to_segment = list(range(len(rows)))
-        else:
-            probs = tumour_probability(classifier.predict(batch))
-            to_segment = [k for k, p in enumerate(probs) if models.gate == "mask" or p >= classifier.threshold]
-            maps = segmenter.predict(segmenter.prepare([slices[rows[k]].pixels for k in to_segment])) if to_segment else []
+        outputs = classifier.runner.run(classifier.prepare([slices[i].pixels for i in rows]))
+        probs, maps = tumour_probability(classifier.read(outputs)), segmenter.read(outputs)
         for k, p in enumerate(probs):
             classifications[rows[k]] = _classification(classifier, float(p), sequences)
-        for k, prob in zip(to_segment, maps, strict=True):
-            masks[rows[k]] = _mask(segmenter, prob, slices[rows[k]])
+        for k, prob in enumerate(maps):  # the classifier gate needs no mask of a slice it calls healthy
+            if models.gate != "classifier" or probs[k] >= classifier.threshold:
+                masks[rows[k]] = _mask(segmenter, prob, slices[rows[k]])
     results = []
     for i, c in enumerate(classifications[j] for j in range(len(slices))):
         mask = masks.get(i)
@@ -160,29 +152,20 @@ def predict_volume(
     postprocess: str,
     progress: contract_volume.Progress | None = None,
 ) -> VolumePrediction:
-    """One volume through the models of its input path (FLAIR only: a 3-D volume), ``batch_size`` slices
-    per call (``contract.volume``), one pass per batch for a joint file; the card's gate; ``progress``
-    is called before each batch (it may raise to stop)."""
+    """One volume through the model file of its input path (FLAIR only: a 3-D volume), ``batch_size``
+    slices per call (``contract.volume``), one pass per batch; the card's gate; ``progress`` is called
+    before each batch (it may raise to stop)."""
     sequences = contract_volume.volume_sequences(data)
     classifier, segmenter = models.runner("classifier", sequences), models.runner("segmenter", sequences)
-    if models.one_pass(sequences):
 
-        def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            outputs = classifier.runner.run(classifier.prepare(list(batch)))
-            return tumour_probability(classifier.read(outputs)), segmenter.read(outputs)
+    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        outputs = classifier.runner.run(classifier.prepare(list(batch)))
+        return tumour_probability(classifier.read(outputs)), segmenter.read(outputs)
 
-        infer = contract_volume.one_pass(run)
-    else:
-        infer = contract_volume.two_models(
-            lambda batch: tumour_probability(classifier.predict(classifier.prepare(list(batch)))),
-            lambda batch: segmenter.predict(segmenter.prepare(list(batch))),
-            classifier.threshold,
-            models.volume_gate,
-        )
     return contract_volume.predict_volume(
         data,
         affine,
-        infer,
+        run,
         classifier_threshold=classifier.threshold,
         segmenter_threshold=segmenter.threshold,
         batch_size=batch_size,

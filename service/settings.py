@@ -41,7 +41,7 @@ class Settings(BaseSettings):
 
     models_dir: Path = Field(
         DEFAULT_MODELS_DIR,
-        description="Folder with classifier.keras, segmenter.keras and (optionally) model_card.json.",
+        description="Folder with the model file (joint.keras, its ONNX export) and model_card.json (contract/layout.py).",
     )
     classifier_threshold: float | None = Field(
         None,

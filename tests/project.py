@@ -1,32 +1,13 @@
-"""The repository as the tests see it: its root, its scripts and the serving pins of pyproject.toml."""
+"""The repository as the tests see it: its root and the serving pins of pyproject.toml."""
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import sys
 import tomllib
 from pathlib import Path
-from types import ModuleType
 
 from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = REPO / "scripts"
-
-
-@functools.cache
-def load_script(name: str) -> ModuleType:
-    """``scripts/<name>.py`` as a module (``scripts/`` is no package), registered in ``sys.modules``
-    under ``name`` (dataclasses look their module up there); loaded once per test session. As when
-    a script runs, the other scripts are importable by name (``scripts/`` joins ``sys.path``)."""
-    if str(SCRIPTS) not in sys.path:
-        sys.path.append(str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def serving_pins(pyproject: Path = REPO / "pyproject.toml") -> dict[str, Requirement]:

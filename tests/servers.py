@@ -8,13 +8,6 @@ Both yield the base URL once ready; ``bound_socket()`` is a loopback port nobody
 
 from __future__ import annotations
 
-from tests.project import load_script
-
-_serving = load_script("serving")
-
-bound_socket = _serving.bound_socket
-serve_app = _serving.serve_app
-serve_process = _serving.serve_process
-service_app = _serving.service_app
+from scripts.serving import bound_socket, serve_app, serve_process, service_app
 
 __all__ = ["bound_socket", "serve_app", "serve_process", "service_app"]

@@ -1,6 +1,14 @@
 """The README is the front door and the docs are linked: README.md stays within 150 lines, names the
 two commands, links every topic doc, and every relative link of README.md, docs/*.md and
-client/README.md points to a file of the repository (and to a heading there, for ``#anchor``)."""
+client/README.md points to a file of the repository (and to a heading there, for ``#anchor``).
+
+Figures cannot go stale unnoticed: every figure measured with the models (a table, an example
+answer, a constant) carries a marker naming the model files it was measured with and their
+versions, ``<!-- measured-with: models/joint.keras@d8b95dc7b783 -->`` in Markdown (``#
+measured-with: ...`` in code), the version being the content hash the service reports
+(:func:`contract.spec.file_version`). A marker whose files are not the served ones any more fails
+:func:`test_every_measured_figure_was_measured_with_the_served_models`: re-measure with the command
+the section names, then write the new versions into the marker."""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.spec import file_version
 from tests.project import REPO
 
 README = REPO / "README.md"
@@ -21,6 +30,20 @@ LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 FENCE = re.compile(r"^\s*(```|~~~)")
 HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
+MEASURED_WITH = re.compile(r"measured-with:((?:\s+[\w./-]+@[0-9a-f]{12})+)")
+#: Where measured figures live: the docs, and the code whose constants were measured.
+FIGURES = [README, *DOCS, *sorted((REPO / "service").rglob("*.py"))]
+#: Figures known to be measured with models no longer served, by (file, section): each to be
+#: re-measured with the command its section names (then its marker updated and its entry removed).
+STALE = {
+    ("docs/benchmarks.md", "Load and cross-request batching"): "python -m scripts.benchmark_load",
+    ("docs/deployment.md", "Check an installation"): "python -m scripts.check_folder",
+    ("docs/deployment.md", "Kubernetes"): "python -m scripts.benchmark_load (resident memory)",
+    ("docs/integration.md", "Latency"): "python -m scripts.benchmark_gateway",
+    ("docs/service.md", "Volume memory and time"): "python -m scripts.benchmark_volume_memory; evaluate",
+    ("docs/service.md", "Volumes (`POST /volume`)"): "tests/service/routers/test_volume_bundled.py; curl",
+    ("service/volumes/budget.py", ""): "python -m scripts.benchmark_volume_memory",
+}
 
 
 def prose_lines(text: str) -> list[str]:
@@ -115,3 +138,57 @@ def test_a_broken_link_or_anchor_is_found(tmp_path):
         "other.md#nowhere: no heading #nowhere in other.md",
         "../x.md: outside the repository",
     ]
+
+
+def stale_figures(paths: list[Path], root: Path = REPO) -> dict[tuple[str, str], list[str]]:
+    """``(file, section) -> reasons`` for every ``measured-with`` marker of ``paths`` naming a file
+    (relative to ``root``) that is missing or whose version is not the recorded one; the section is
+    the Markdown heading above the marker (``""`` in code)."""
+    stale: dict[tuple[str, str], list[str]] = {}
+    for path in paths:
+        section = ""
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            heading = HEADING.match(line) if path.suffix == ".md" else None
+            if heading:
+                section = heading.group(1)
+            marker = MEASURED_WITH.search(line)
+            if not marker:
+                continue
+            for token in marker.group(1).split():
+                name, _, version = token.rpartition("@")
+                source = root / name
+                now = file_version(source) if source.is_file() else "missing"
+                if now != version:
+                    where = (str(path.relative_to(root)), section)
+                    stale.setdefault(where, []).append(f"line {number}: {name} was {version}, now {now}")
+    return stale
+
+
+def test_every_measured_figure_was_measured_with_the_served_models():
+    marked = [path for path in FIGURES if MEASURED_WITH.search(path.read_text())]
+    assert README in marked and len(marked) >= 6, "the measured figures lost their markers"
+    stale = stale_figures(FIGURES)
+    new = {where: why for where, why in stale.items() if where not in STALE}
+    assert not new, f"figures measured with other models: re-measure them, then update their markers: {new}"
+    fixed = sorted(set(STALE) - set(stale))
+    assert not fixed, f"no longer stale (their markers name the served models): remove from STALE: {fixed}"
+
+
+def test_a_figure_measured_with_other_models_is_found(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.keras").write_bytes(b"today's model")
+    served = file_version(tmp_path / "models" / "m.keras")
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        f"# Fresh\n<!-- measured-with: models/m.keras@{served} -->\n| a |\n"
+        "## Old\n<!-- measured-with: models/m.keras@0123456789ab models/gone.keras@0123456789ab -->\n"
+    )
+    code = tmp_path / "budget.py"
+    code.write_text("#: 160 bytes per pixel (measured-with: models/m.keras@0123456789ab)\nX = 160\n")
+    assert stale_figures([doc, code], root=tmp_path) == {
+        ("doc.md", "Old"): [
+            f"line 5: models/m.keras was 0123456789ab, now {served}",
+            "line 5: models/gone.keras was 0123456789ab, now missing",
+        ],
+        ("budget.py", ""): [f"line 1: models/m.keras was 0123456789ab, now {served}"],
+    }

@@ -1,10 +1,12 @@
 """Tiny Keras models that follow contract/spec.py, for tests that start the real service.
 
-The weights are set by hand (no training), so the answers are known: both models look at the
-FLAIR channel only and compare it with a cut-off ``c`` in 0..1 of the 0..255 range.
+A tiny models folder has the served layout (:mod:`contract.layout`): one file, ``joint.keras``,
+whose one call gives both outputs. The weights are set by hand (no training), so the answers are
+known: both outputs look at the FLAIR channel only and compare it with a cut-off ``c`` in 0..1 of
+the 0..255 range.
 
-- segmenter: pixel probability = sigmoid(20 * (FLAIR / 255 - c)) -> mask = FLAIR > 255 c;
-- classifier: probability = sigmoid(20 * (pooled FLAIR / 255 - c)), the FLAIR channel pooled over
+- ``mask``: pixel probability = sigmoid(20 * (FLAIR / 255 - c)) -> mask = FLAIR > 255 c;
+- ``tumour_probability``: sigmoid(20 * (pooled FLAIR / 255 - c)), the FLAIR channel pooled over
   the slice by its mean (``pooling="mean"``) or its maximum (``"max"``).
 
 :data:`SYNTHETIC` (mean, c = 0.5) suits the synthetic slices of tests/service/samples.py: a slice is
@@ -21,7 +23,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from contract.spec import CARD_FILE, CLASSIFIER_FILE, INPUT_SCALE, PREPROCESS_LAYER, SEGMENTER_FILE
+from contract.spec import (
+    CARD_FILE,
+    FLAIR_FILE,
+    INPUT_SCALE,
+    JOINT_FILE,
+    MASK_OUTPUT,
+    PREPROCESS_LAYER,
+    PROBABILITY_OUTPUT,
+)
 
 TINY_SIZE = 32
 GAIN = 20.0
@@ -29,6 +39,8 @@ GAIN = 20.0
 TINY_CARD: dict[str, Any] = {
     "models": {
         "classifier": {
+            "file": JOINT_FILE,
+            "output_name": PROBABILITY_OUTPUT,
             "name": "tiny-classifier",
             "architecture": "tiny-cnn",
             "parameters": 0,
@@ -37,6 +49,8 @@ TINY_CARD: dict[str, Any] = {
             "metrics": {"test": {"roc_auc": 0.97, "accuracy": 0.93}, "validation": {"roc_auc": 0.95}},
         },
         "segmenter": {
+            "file": JOINT_FILE,
+            "output_name": MASK_OUTPUT,
             "name": "tiny-segmenter",
             "architecture": "tiny-fcn",
             "parameters": 0,
@@ -76,46 +90,42 @@ def _head_weights(rule: Rule) -> list[np.ndarray]:
     return [np.array([[GAIN], [0.0], [0.0], [0.0]], np.float32), np.array([-GAIN * rule.cutoff], np.float32)]
 
 
+def _tiny_joint(size: int, rule: Rule) -> Any:
+    """The one-file model of ``rule``: outputs ``mask`` and ``tumour_probability`` (module docstring)."""
+    import keras
+
+    pooling = {"mean": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[rule.pooling]
+    inputs = keras.Input((size, size, 3), name="image")
+    features = _flair_features(keras, keras.layers.Rescaling(INPUT_SCALE, name=PREPROCESS_LAYER)(inputs))
+    head = keras.layers.Dense(1, activation="sigmoid", name=PROBABILITY_OUTPUT)  # layer names = output names
+    out = keras.layers.Conv2D(1, 1, activation="sigmoid", name=MASK_OUTPUT)
+    model = keras.Model(inputs, {MASK_OUTPUT: out(features), PROBABILITY_OUTPUT: head(pooling(name="pool")(features))},
+                        name="tiny_joint")
+    head.set_weights(_head_weights(rule))
+    kernel, bias = _head_weights(rule)
+    out.set_weights([kernel.reshape(1, 1, 4, 1), bias])
+    return model
+
+
 def build_tiny_models(
     models_dir: Path, size: int = TINY_SIZE, card: dict[str, Any] | None = None, rule: Rule = SYNTHETIC
 ) -> Path:
-    """Write classifier.keras, segmenter.keras, model_card.json (contract layout) and the ONNX exports
+    """Write ``joint.keras``, ``model_card.json`` (the served layout) and the ONNX export
     (:mod:`training.export`) into ``models_dir``.
 
     ``card``: the model card to write (default :data:`TINY_CARD`, its parameter counts filled in).
     """
-    import keras
+    from training.export import export_folder
 
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
-    pooling = {"mean": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[
-        rule.pooling
-    ]
-
-    inputs = keras.Input((size, size, 3), name="image")
-    x = keras.layers.Rescaling(INPUT_SCALE, name=PREPROCESS_LAYER)(inputs)
-    pooled = pooling(name="pool")(_flair_features(keras, x))
-    head = keras.layers.Dense(1, activation="sigmoid", name="tumour")
-    classifier = keras.Model(inputs, head(pooled), name="tiny_classifier")
-    head.set_weights(_head_weights(rule))
-    classifier.save(models_dir / CLASSIFIER_FILE)
-
-    inputs = keras.Input((size, size, 3), name="image")
-    x = keras.layers.Rescaling(INPUT_SCALE, name=PREPROCESS_LAYER)(inputs)
-    out = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")
-    segmenter = keras.Model(inputs, out(_flair_features(keras, x)), name="tiny_segmenter")
-    kernel, bias = _head_weights(rule)
-    out.set_weights([kernel.reshape(1, 1, 4, 1), bias])
-    segmenter.save(models_dir / SEGMENTER_FILE)
-
+    model = _tiny_joint(size, rule)
+    model.save(models_dir / JOINT_FILE)
     card = json.loads(json.dumps(TINY_CARD if card is None else card))
-    if card.get("models"):
-        card["models"]["classifier"]["parameters"] = classifier.count_params()
-        card["models"]["segmenter"]["parameters"] = segmenter.count_params()
+    for entry in (card.get("models") or {}).values():
+        entry["parameters"] = model.count_params()
     (models_dir / CARD_FILE).write_text(json.dumps(card, indent=2))
-    from training.export import export_folder
-
-    export_folder(models_dir)  # the ONNX files the ONNX runtimes serve, named in the card
+    export_folder(models_dir)  # the ONNX file the ONNX runtimes serve, named in the card
     return models_dir
 
 
@@ -123,35 +133,17 @@ def build_tiny_joint(
     models_dir: Path, size: int = TINY_SIZE, rule: Rule = SYNTHETIC, flair_rule: Rule | None = None,
     gate: str = "classifier", thresholds: tuple[float, float] = (0.5, 0.5),
 ) -> Path:
-    """A joint models folder (:mod:`contract.layout`): ``joint.keras`` whose one pass gives both answers of
-    ``rule`` (outputs ``mask`` and ``tumour_probability``), with ``flair_rule`` a ``flair.keras`` answering
-    FLAIR-only input, the card's entries (``thresholds``: classifier, segmenter; the FLAIR path's are
-    0.1 lower, so its answers tell which path ran), ``gate``, and the ONNX exports."""
-    import keras
-
-    from contract.spec import FLAIR_FILE, JOINT_FILE, MASK_OUTPUT, PROBABILITY_OUTPUT
+    """A models folder whose ``joint.keras`` answers ``rule`` and, with ``flair_rule``, a ``flair.keras``
+    answers FLAIR-only input; the card's entries (``thresholds``: classifier, segmenter; the FLAIR
+    path's are 0.1 lower, so its answers tell which path ran), ``gate``, and the ONNX exports."""
     from training.export import export_folder
 
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
-
-    def joint(rule: Rule, file: str) -> None:
-        pooling = {"mean": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[rule.pooling]
-        inputs = keras.Input((size, size, 3), name="image")
-        features = _flair_features(keras, keras.layers.Rescaling(INPUT_SCALE, name=PREPROCESS_LAYER)(inputs))
-        head = keras.layers.Dense(1, activation="sigmoid", name=PROBABILITY_OUTPUT)  # layer names = output names
-        out = keras.layers.Conv2D(1, 1, activation="sigmoid", name=MASK_OUTPUT)
-        model = keras.Model(inputs, {MASK_OUTPUT: out(features), PROBABILITY_OUTPUT: head(pooling(name="pool")(features))},
-                            name="tiny_joint")
-        head.set_weights(_head_weights(rule))
-        kernel, bias = _head_weights(rule)
-        out.set_weights([kernel.reshape(1, 1, 4, 1), bias])
-        model.save(models_dir / file)
-
-    joint(rule, JOINT_FILE)
+    _tiny_joint(size, rule).save(models_dir / JOINT_FILE)
     flair_file = JOINT_FILE
     if flair_rule is not None:
-        joint(flair_rule, FLAIR_FILE)
+        _tiny_joint(size, flair_rule).save(models_dir / FLAIR_FILE)
         flair_file = FLAIR_FILE
     card = {"gate": gate, "models": {
         role: {"name": f"tiny-{role}", "file": JOINT_FILE, "output_name": output, "threshold": t,

@@ -1,4 +1,4 @@
-"""Command line: ``python -m training {index,explore,train,folds,cv,choose,ensemble,evaluate,members,readme,export}``
+"""Command line: ``python -m training {index,explore,train,folds,cv,choose,ensemble,final,bench,wrap,promote,evaluate,members,readme,export}``
 (see ``--help``)."""
 
 from __future__ import annotations
@@ -112,11 +112,13 @@ def _parser() -> argparse.ArgumentParser:
     ch.add_argument("--longer", default=LONGER_RECIPE, help="the base recipe trained longer (compared if trained)")
     ch.add_argument("--longer-flair", default=LONGER_FLAIR_RECIPE, help="the longer recipe's FLAIR members")
     en = sub.add_parser("ensemble", formatter_class=fmt,
-                        help="write the served ensemble (one model file of fold models) and its card entries "
+                        help="write an ensemble (one model file of fold models) and its card entries into a candidate folder "
                              "from the choices of python -m training choose")
     en.add_argument("--runs", default=str(DEFAULT_RUNS / "cv"), help="parent of the recipes' fold folders")
     en.add_argument("--models", default=str(DEFAULT_MODELS), help="the served models folder")
     en.add_argument("--members", type=int, required=True, help="fold models in the ensemble (the first N folds)")
+    en.add_argument("--out", default=str(DEFAULT_RUNS / "candidate"),
+                    help="the candidate folder to write (python -m training promote decides whether it is served)")
     ev = sub.add_parser("evaluate", help="score the served folder on the test patients, once (its choices come "
                              "from python -m training choose): slices, whole volumes, MODEL_CARD.md",
                         formatter_class=fmt)
@@ -136,6 +138,43 @@ def _parser() -> argparse.ArgumentParser:
                              "(training.readme)")
     rd.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder whose card is shown")
     rd.add_argument("--readme", default=str(MODELS_DOC), help="the document to update")
+    fi = sub.add_parser("final", formatter_class=fmt,
+                        help="train a recipe on every development patient (training.final): the candidate for "
+                             "python -m training promote; run again to resume (exit status 3 while unfinished)")
+    fi.add_argument("--recipe", required=True, help="a recipe file (training/recipes/*.toml)")
+    fi.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
+    fi.add_argument("--models", default=str(DEFAULT_MODELS), help="the folder of split.json")
+    fi.add_argument("--runs", default=str(DEFAULT_RUNS / "final"), help="parent of <recipe>/")
+    fi.add_argument("--init", default=None, metavar="PATH",
+                    help="start from these weights (a .keras file, or a served file whose half matches the model)")
+    fi.add_argument("--max-minutes", type=float, default=0.0, help="time budget of this stretch (0: none)")
+    fi.add_argument("--workers", type=int, default=1, help="threads preparing training batches")
+    be = sub.add_parser("bench", formatter_class=fmt,
+                        help="training slices/s of a recipe on this machine (training.bench): augmentation and "
+                             "network in one compiled step, synthetic slices")
+    be.add_argument("recipe", help="a recipe file (training/recipes/*.toml)")
+    be.add_argument("--steps", type=int, default=20, help="timed training steps")
+    be.add_argument("--warmup", type=int, default=3, help="untimed steps first (tracing, compilation)")
+    be.add_argument("--batch-size", type=int, default=None, help="instead of the recipe's batch size")
+    wr = sub.add_parser("wrap", formatter_class=fmt,
+                        help="a classifier file and a segmenter file as one served model file (joint.keras, "
+                             "its ONNX export and card; training.wrap)")
+    wr.add_argument("--classifier", required=True, help="the classifier (.keras, one (N, 1) output)")
+    wr.add_argument("--segmenter", required=True, help="the segmenter (.keras, one (N, S, S, 1) output)")
+    wr.add_argument("--card", default=None, metavar="DIR",
+                    help="the folder whose card gives thresholds, post-processing and gates (e.g. where the "
+                         "two networks were chosen)")
+    wr.add_argument("--out", required=True, help="the models folder to write")
+    pr = sub.add_parser("promote", formatter_class=fmt,
+                        help="the promotion gate: score a candidate folder and the served one on the same test "
+                             "patients, paired, with intervals; replace the served folder only if the candidate is "
+                             "not worse (training.promote); exit status 4 when refused")
+    pr.add_argument("candidate", help="the candidate models folder (one model file, its card and ONNX export)")
+    pr.add_argument("--served", default=str(DEFAULT_MODELS), help="the served models folder")
+    pr.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
+    pr.add_argument("--volumes", action="store_true", help="also report the /volume Dice of both (slower)")
+    pr.add_argument("--dry-run", action="store_true", help="compare and record, replace nothing")
+    pr.add_argument("--max-slices", type=int, default=None, help="cap on test slices, for smoke runs")
     exp = sub.add_parser("export", formatter_class=fmt,
                          help="export every .keras model of a folder to ONNX beside it, checked against Keras, "
                               "named in its card (training.export)")
@@ -202,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "ensemble":
         from training.ensemble import write_served
 
-        write_served(args.runs, args.models, args.members)
+        write_served(args.runs, args.models, args.members, args.out)
     elif args.command == "readme":
         from contract import read_card
         from training.readme import update_readme
@@ -213,6 +252,24 @@ def main(argv: list[str] | None = None) -> int:
         from training.evaluate import members
 
         members(args.data, args.runs, args.models, args.counts)
+    elif args.command == "final":
+        from training.final import train_final
+
+        done = train_final(args.recipe, args.data, args.models, args.runs, args.init, args.max_minutes, args.workers)
+        return 0 if done else 3
+    elif args.command == "bench":
+        from training.bench import bench, line
+
+        sys.stdout.write(line(bench(args.recipe, args.steps, args.warmup, args.batch_size)) + "\n")  # the figure
+    elif args.command == "promote":
+        from training.promote import PROMOTED, REFUSED, promote
+
+        record = promote(args.data, args.candidate, args.served, args.max_slices, args.volumes, args.dry_run)
+        return REFUSED if record["broken_rules"] else PROMOTED
+    elif args.command == "wrap":
+        from training.wrap import wrap
+
+        wrap(args.classifier, args.segmenter, args.out, args.card)
     elif args.command == "export":
         from training.export import export_folder
 

@@ -20,8 +20,8 @@ import keras
 import numpy as np
 
 from contract import CHANNELS, FLAIR_CHANNEL, JOINT_FILE, MASK_OUTPUT, PROBABILITY_OUTPUT, to_model_input
-from contract.volume import POSTPROCESS_CHOICES, one_pass, postprocess_volume_mask, predict_volume
-from contract.windowing import HIGH_PERCENTILE
+from contract.volume import POSTPROCESS_CHOICES, postprocess_volume_mask, predict_volume
+from imaging.windowing import HIGH_PERCENTILE
 from training import intervals
 from training.metrics import dice
 from training.oof import Development
@@ -46,7 +46,7 @@ def _fold_infer(model):
         out = model.predict_on_batch(np.stack([to_model_input(im, size) for im in batch]))
         return np.asarray(out[PROBABILITY_OUTPUT])[:, 0], np.asarray(out[MASK_OUTPUT])
 
-    return one_pass(run)
+    return run
 
 
 def volume_dice(dev: Development, runs: Path, recipes: dict[str, str], paths: dict[str, dict], gate: str,

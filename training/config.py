@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from contract import DEFAULT_INPUT_SIZE
+from contract import DEFAULT_INPUT_SIZE, JOINT_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "lgg" / "kaggle_3m"
@@ -18,12 +18,18 @@ BASE_RECIPE, FLAIR_RECIPE, LARGE_RECIPE = "joint128", "joint128-flair", "joint25
 LONGER_RECIPE, LONGER_FLAIR_RECIPE = "joint128-long", "joint128-long-flair"
 
 
+#: The file a training run saves its network in, by model kind: a joint run's is a served model file
+#: (both outputs); a classifier's or segmenter's is one half of one (``python -m training wrap``).
+NETWORK_FILES = {"classifier": "classifier.keras", "segmenter": "segmenter.keras", "joint": JOINT_FILE}
+
+
 def _option(default, help: str):
     """A setting with its command-line help text (``python -m training train --help``)."""
     return field(default=default, metadata={"help": help})
 
 
 MODEL_KINDS = ("classifier", "segmenter", "joint")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 SCHEDULES = ("cosine", "plateau")
 KEEP = ("best", "last")
 
@@ -37,7 +43,9 @@ class TrainConfig:
         str(DEFAULT_DATA), "the LGG folder (kaggle_3m layout: one folder per patient, slices and _mask files)"
     )
     out: str = _option(
-        str(DEFAULT_MODELS), "where the served models, split.json and the model card are written"
+        str(DEFAULT_RUNS / "candidate"),
+        "where the run's network, split.json and card are written: a candidate folder (the served folder "
+        "changes only through python -m training promote)",
     )
     runs: str = _option(
         str(DEFAULT_RUNS), "parent of the run folder <runs>/<model>/ (checkpoints, state, log.csv)"
@@ -83,6 +91,11 @@ class TrainConfig:
     validate_every: int = _option(
         1, "validate every N epochs (and after the last); keep=best needs 1, keep=last only watches the curves"
     )
+    precision: str = _option(
+        "auto",
+        'Keras dtype policy of the training step: "auto" (mixed_bfloat16 on a GPU under JAX, else float32), '
+        '"float32", "mixed_bfloat16" or "mixed_float16"; the saved network computes in float32 either way',
+    )
     augment: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -90,6 +103,8 @@ class TrainConfig:
             raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.keep not in KEEP:
             raise ValueError(f"keep must be one of {KEEP}, got {self.keep!r}")
         if self.validate_every < 1 or (self.keep == "best" and self.validate_every != 1):

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from contract import to_model_input
-from contract.lgg_layout import labelled_slices, read_mask
+from imaging.lgg_layout import labelled_slices, read_mask
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,10 @@ import numpy as np
 from keras import layers
 
 from contract import (
-    CLASSIFIER_FILE,
     FLAIR_FILE,
     JOINT_FILE,
     MASK_OUTPUT,
     PROBABILITY_OUTPUT,
-    SEGMENTER_FILE,
     file_version,
     read_card,
     write_card,
@@ -124,15 +122,18 @@ def fold_models(recipe_dir: str | Path, count: int) -> list[keras.Model]:
     return [keras.saving.load_model(p, compile=False) for p in paths]
 
 
-def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict:
-    """Build and save the served ensemble(s) of ``members`` folds, and their card entries; returns the card."""
-    models_dir = Path(models_dir)
+def write_served(runs: str | Path, models_dir: str | Path, members: int, out_dir: str | Path) -> dict:
+    """Build and save the ensemble(s) of ``members`` folds with the choices in ``models_dir``'s card, and their
+    card entries, into ``out_dir`` (a candidate folder for ``python -m training promote``, or the folder itself);
+    returns the card."""
     card = read_card(models_dir)
     cv = card.get("cross_validation")
     if not cv:
         raise ValueError(f"{models_dir} has no cross-validation choices: run python -m training choose first")
     if not 1 <= members <= cv["folds"]["k"]:
         raise ValueError(f"members must be in 1..{cv['folds']['k']}, got {members}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     files = {"three": JOINT_FILE, "flair": FLAIR_FILE if cv["recipes"]["flair"] != cv["recipes"]["three"] else JOINT_FILE}
     for path_name in dict.fromkeys(files):
         recipe = cv["recipes"][path_name]
@@ -141,21 +142,18 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict
         model = build_ensemble(fold_models(Path(runs) / recipe, members), tta=cv["tta"])
         if path_name == "three":
             described = describe(model, members, cv["tta"])
-        out = save_compact(model, models_dir / files[path_name])
-        log.info("saved %s: %d members of %s (%.1f MiB)", out, members, recipe, out.stat().st_size / 2**20)
-    if files["flair"] == JOINT_FILE and (models_dir / FLAIR_FILE).exists():
-        (models_dir / FLAIR_FILE).unlink()
-    for old in (CLASSIFIER_FILE, SEGMENTER_FILE):  # the two-model layout this folder held before
-        if (models_dir / old).exists():
-            (models_dir / old).unlink()
+        saved = save_compact(model, out / files[path_name])
+        log.info("saved %s: %d members of %s (%.1f MiB)", saved, members, recipe, saved.stat().st_size / 2**20)
+    if files["flair"] == JOINT_FILE and (out / FLAIR_FILE).exists():
+        (out / FLAIR_FILE).unlink()
     paths = cv["paths"]
     roles = {"classifier": (PROBABILITY_OUTPUT, lambda p: {"threshold": p["classifier"]["threshold"]}),
              "segmenter": (MASK_OUTPUT, lambda p: {"threshold": p["segmenter"]["threshold"],
                                                    "postprocess": p["segmenter"]["postprocess"]})}
     card["models"] = {
         role: {"name": f"lgg-{role}", "file": files["three"], OUTPUT_KEY: output, **described,
-               "version": file_version(models_dir / files["three"]), **chosen(paths["three"]),
-               "flair": {"file": files["flair"], "version": file_version(models_dir / files["flair"]),
+               "version": file_version(out / files["three"]), **chosen(paths["three"]),
+               "flair": {"file": files["flair"], "version": file_version(out / files["flair"]),
                          **chosen(paths["flair"])}}
         for role, (output, chosen) in roles.items()
     }
@@ -163,11 +161,12 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int) -> dict
                         "recipes": cv["recipes"], "tta": cv["tta"],
                         "storage": "float16-precision weights, LZMA-compressed .keras"}
     card["gate"] = cv["gate"]
-    for stale in ("exports", "ablation", "training_ablation"):  # of the two-model layout and its selection
+    # what described the models of the folder the choices came from: not this candidate's
+    for stale in ("exports", "wrapped", "volume_gate", "promotion", "pipeline", "evaluation", "volume", "limitations"):
         card.pop(stale, None)
-    for old in models_dir.glob("*.onnx"):
+    for old in out.glob("*.onnx"):
         old.unlink()
-    write_card(models_dir, card)
+    write_card(out, card)
     # the ONNX files the service runs by default: float16 initializers, the very values of the .keras file
-    export_folder(models_dir, weights="float16", files=sorted(set(files.values())))
-    return read_card(models_dir)
+    export_folder(out, weights="float16", files=sorted(set(files.values())))
+    return read_card(out)

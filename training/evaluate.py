@@ -1,7 +1,7 @@
 """The served folder on the test patients, once (``python -m training evaluate``).
 
 Every choice was made before, on out-of-fold predictions (:mod:`training.choose`); this module only
-scores: the test patients (``folds.json``'s ``test``, never in a fold) as three-sequence slices
+scores: the test patients (the card's split, ``split.json``'s ``test``: never in a fold) as three-sequence slices
 (``test``), as a grey upload is read (``test_flair_only``: FLAIR repeated) and as a 16-bit grey upload
 is read (``test_windowed``), each through the input path the service takes for it (``three`` or
 ``flair``), at the card's thresholds, post-processing and gate. ``members`` scores ensembles of the
@@ -18,7 +18,7 @@ import numpy as np
 
 from contract import FLAIR_CHANNEL, NATIVE_SLICE_SIZE, flair_only, read_card, write_card
 from contract.layout import GATES
-from contract.windowing import percentile_window
+from imaging.windowing import percentile_window
 from training import choices, metrics, report
 from training import data as lgg
 from training.predictor import FolderPredictor
@@ -38,6 +38,15 @@ def windowed_flair(images: np.ndarray) -> np.ndarray:
 #: Test parts: (card key, input path, how the slices are given).
 PARTS = (("test", "three", lambda im: im), ("test_flair_only", "flair", flair_only),
          ("test_windowed", "flair", windowed_flair))
+
+
+def test_patients(card: dict) -> list[str]:
+    """The test patients of a models folder: its card's patient split (``split.json``'s ``test`` part), else its
+    cross-validation's (``folds.json``'s ``test``: the same patients, in no fold)."""
+    split = (card.get("split") or {}).get("patients") or (card.get("cross_validation") or {}).get("folds") or {}
+    if "test" not in split:
+        raise ValueError("the model card has no test patients (split.patients.test or cross_validation.folds.test)")
+    return list(split["test"])
 
 
 def test_slices(data: str, patients: list[str], max_slices: int | None = None):
@@ -75,7 +84,7 @@ def evaluate(data: str, models_dir: str | Path, reports_dir: str | Path, max_sli
     reports.mkdir(parents=True, exist_ok=True)
     card = read_card(models_dir)
     predictor = FolderPredictor(models_dir)
-    patients, images, truth = test_slices(data, card["cross_validation"]["folds"]["test"], max_slices)
+    patients, images, truth = test_slices(data, test_patients(card), max_slices)
     results: dict[str, dict] = {"classifier": {}, "segmenter": {}, "pipeline": {}}
     for part, path, given in PARTS:
         scores = score(predictor, path, given(images), truth, patients)
@@ -110,7 +119,7 @@ def _volume_figures(data: str, models_dir: Path, max_slices: int | None) -> dict
 
     card = read_card(models_dir)
     figures = evaluate_volumes(data, models_dir, "test", max_patients=None if max_slices is None else 2,
-                               patients=card["cross_validation"]["folds"]["test"])
+                               patients=test_patients(card))
     for key, value in figures["results"].items():
         log.info("volume %s: %s", key, {k: v for k, v in value.items() if k != "patients"})
     return figures
@@ -127,7 +136,7 @@ def members(data: str, runs: str | Path, models_dir: str | Path, counts: list[in
     models_dir = Path(models_dir)
     card = read_card(models_dir)
     cv = card["cross_validation"]
-    patients, images, truth = test_slices(data, cv["folds"]["test"], max_slices)
+    patients, images, truth = test_slices(data, test_patients(card), max_slices)
     rows = {}
     for n in counts:
         with tempfile.TemporaryDirectory() as tmp:

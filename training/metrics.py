@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 from sklearn import metrics as skm
 
-from contract.metrics import dice
+from imaging.metrics import dice
 
 __all__ = ["best_threshold", "classification_report", "dice", "iou", "roc_auc", "segmentation_report"]
 

@@ -1,7 +1,7 @@
 """A models folder's answers in Keras, as the service computes them (for evaluation in ``training/``).
 
-:class:`FolderPredictor` reads the folder's layout from its card (:mod:`contract.layout`): two models,
-or one joint file (one pass answers both roles) with an optional FLAIR-only file. ``predict`` takes
+:class:`FolderPredictor` reads the folder's layout from its card (:mod:`contract.layout`): one file
+whose one pass answers both roles, with an optional FLAIR-only file. ``predict`` takes
 uint8 slices ``(N, H, W, 3)`` and an input path (``three`` or ``flair``) and returns the tumour
 probabilities ``(N,)`` and the per-pixel probabilities ``(N, S, S)`` at the model's input size ``S``,
 preparing each slice with :func:`contract.to_model_input` as the service's runners do.
@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from contract import read_card, to_model_input, tumour_probability
-from contract.layout import LEGACY_VOLUME_GATE, ROLES, RoleSpec, gate_of, layout_files, role_spec
+from contract.layout import ROLES, RoleSpec, gate_of, layout_files, role_spec, volume_gate_of
 
 
 class FolderPredictor:
@@ -26,7 +26,7 @@ class FolderPredictor:
         self.card = read_card(self.models_dir)
         self.models = {f: keras.saving.load_model(self.models_dir / f, compile=False) for f in layout_files(self.card)}
         self.gate = gate_of(self.card)
-        self.volume_gate = gate_of(self.card, default=LEGACY_VOLUME_GATE)
+        self.volume_gate = volume_gate_of(self.card)
 
     def spec(self, role: str, path: str = "three") -> RoleSpec:
         return role_spec(self.card, role, path)
@@ -52,7 +52,7 @@ class FolderPredictor:
             spec = self.spec(role, path)
             if spec.file not in runs:  # a joint file runs once for both roles
                 runs[spec.file] = self._run(spec.file, images, batch_size)
-            outs = [np.asarray(o[spec.output] if spec.output else o) for o in runs[spec.file]]
+            outs = [np.asarray(o[spec.output]) for o in runs[spec.file]]
             answers[role] = np.concatenate(outs) if outs else np.zeros((0,))
         probs = tumour_probability(answers["classifier"]) if len(images) else np.zeros(0, np.float32)
         masks = answers["segmenter"][..., 0] if len(images) else answers["segmenter"]

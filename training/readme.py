@@ -125,22 +125,79 @@ def members_markdown(card: dict) -> list[str]:
     return lines
 
 
+def promotion_markdown(card: dict) -> list[str]:
+    """The promotion gate's table of the served folder (:mod:`training.promote`): candidate against the
+    folder served before it, on the same test patients, paired per patient."""
+    record = card.get("promotion")
+    if not record:
+        return []
+    comparison = record["comparison"]
+    lines = [(f"| promotion gate: {record['test_patients']} test patients, paired (95% patient-bootstrap interval "
+              "of the difference) | served before | this folder | difference |"), "| --- | --- | --- | --- |"]
+    for path in ("three", "flair"):
+        c = comparison[path]
+        dice = c["patient_dice_mean"]
+        lines.append(f"| mean per-patient Dice, {PATH_NAMES[path]} | {_f(dice['served']['value'])} | "
+                     f"{_f(dice['candidate']['value'])} | {_ci(dice['difference'])}, better on "
+                     f"{dice['candidate_better_patients']} of {dice['patients']} |")
+        worst = c["worst_patient"]
+        lines.append(f"| worst patient, {PATH_NAMES[path]} (tumour pixels) | {_f(worst['served']['dice'])} "
+                     f"({worst['served']['tumour_pixels']}) | {_f(worst['candidate']['dice'])} "
+                     f"({worst['candidate']['tumour_pixels']}) | |")
+        auc = c["roc_auc"]
+        lines.append(f"| slice ROC AUC, {PATH_NAMES[path]} | {_f(auc['served'])} | {_f(auc['candidate'])} | "
+                     f"{_ci(auc['difference'])} |")
+        acc = c["accuracy"]
+        lines.append(f"| accuracy at each threshold, {PATH_NAMES[path]} | {_f(acc['served'])} | "
+                     f"{_f(acc['candidate'])} | |")
+        masked = c["healthy_masked"]
+        lines.append(f"| `/analyze` healthy slices given a mask, {PATH_NAMES[path]} | {100 * masked['served']:.1f}% | "
+                     f"{100 * masked['candidate']:.1f}% | |")
+    for key, values in sorted(comparison.get("volume", {}).get("served", {}).items()):
+        lines.append(f"| `/volume` mean Dice, {key} | {_f(values)} | "
+                     f"{_f(comparison['volume']['candidate'].get(key))} | |")
+    verdict = "promoted" if record["promoted"] else "refused: " + "; ".join(record["broken_rules"])
+    lines += ["", (f"Gate (`{record['command']}`, {record['date']}): {verdict}. Served before: "
+                   f"{record['served_before'].get('architecture')} (version `{record['served_before'].get('version')}`).")]
+    return lines
+
+
+def served_markdown(card: dict) -> str:
+    """One sentence: what the served file holds."""
+    ensemble, wrapped = card.get("ensemble"), card.get("wrapped")
+    tta = card.get("tta", "none")
+    if wrapped:
+        nets = ", ".join(f"{role}: `{w['architecture']}` at {w['input'][0]} px ({w['parameters']:,} parameters)"
+                         for role, w in ((r, wrapped[r]) for r in ("classifier", "segmenter")))
+        return (f"Served: a classifier and a segmenter wrapped as one file (`python -m training wrap`; {nets}), "
+                f"gates `{card.get('gate')}` (`/analyze`) and `{card.get('volume_gate', card.get('gate'))}` "
+                f"(`/volume`), test-time augmentation `{tta}`.")
+    if ensemble:
+        count = ensemble["members"]
+        flip = " with flip test-time augmentation" if ensemble.get("tta", "none") == "flip" else ""
+        return (f"Served: {count} fold model{'s' if count > 1 else ''} of `{ensemble['recipes']['three']}`"
+                f"{' averaged' if count > 1 else ''}{flip} (FLAIR-only input: `{ensemble['recipes']['flair']}`), "
+                f"gate `{card.get('gate')}`, {ensemble['storage']}.")
+    return "Served: the file named in the card."
+
+
 def figures_markdown(card: dict) -> str:
-    """Every generated table: out-of-fold figures, the choices, the test figures, the member counts."""
-    if "cross_validation" not in card or "ensemble" not in card:
-        return ("The models of this folder were not chosen by cross-validation (no `cross_validation` in their "
-                "card): see their MODEL_CARD.md.")
-    cv = card["cross_validation"]
-    ensemble = card["ensemble"]
-    lines = [*out_of_fold_markdown(cv), "", *decisions_markdown(cv), "", *test_markdown(card)]
+    """Every generated table: the recipes' out-of-fold figures and choices, the served folder's test
+    figures and promotion gate, the member counts."""
+    lines: list[str] = []
+    cv = card.get("cross_validation")
+    if cv and "paths" in cv:
+        lines += ["Recipe choices, out of fold (the cross-validated recipes):", "", *out_of_fold_markdown(cv), "",
+                  *decisions_markdown(cv), ""]
+    if card.get("pipeline") and card.get("evaluation"):
+        lines += [*test_markdown(card), ""]
+    promotion = promotion_markdown(card)
+    if promotion:
+        lines += [*promotion, ""]
     members = members_markdown(card)
     if members:
-        lines += ["", *members]
-    count = ensemble["members"]
-    tta = " with flip test-time augmentation" if ensemble.get("tta", "none") == "flip" else ""
-    lines += ["", (f"Served: {count} fold model{'s' if count > 1 else ''} of `{ensemble['recipes']['three']}`"
-                  f"{' averaged' if count > 1 else ''}{tta} (FLAIR-only input: `{ensemble['recipes']['flair']}`), "
-                  f"gate `{card.get('gate')}`, {ensemble['storage']}.")]
+        lines += [*members, ""]
+    lines.append(served_markdown(card))
     return "\n".join(lines)
 
 

@@ -1,8 +1,8 @@
-"""Train the classifier, the segmenter, or both at once (``joint``), and save them for the service.
+"""Train the classifier, the segmenter, or both at once (``joint``), and save the network.
 
-Writes ``<out>/classifier.keras`` and/or ``<out>/segmenter.keras`` (no optimizer state), the
-patient split (``<out>/split.json``, shared by both models) and the training part of the model
-card. The run folder ``<runs>/<model>/`` holds what a resume needs (:mod:`training.callbacks`):
+Writes ``<out>/joint.keras``, ``<out>/classifier.keras`` or ``<out>/segmenter.keras`` (no optimizer
+state; :data:`training.config.NETWORK_FILES`), the patient split (``<out>/split.json``) and the
+training part of the model card. The run folder ``<runs>/<model>/`` holds what a resume needs (:mod:`training.callbacks`):
 ``python -m training train --resume RUN_DIR`` continues the run exactly where its last finished
 epoch left it (weights, optimizer, schedule, data order and augmentation).
 """
@@ -21,20 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from contract import (
     CHANNELS,
-    CLASSIFIER_FILE,
     INPUT_RANGE,
-    JOINT_FILE,
-    SEGMENTER_FILE,
+    MASK_OUTPUT,
+    PROBABILITY_OUTPUT,
     SPLIT_FILE,
     file_version,
     read_card,
     write_card,
 )
+from contract.layout import OUTPUT_KEY
 from training import data as lgg
+from training.augment import Augment, AugmentLayer
 from training.callbacks import (
     CONFIG_FILE,
     LAST_FILE,
@@ -46,18 +46,26 @@ from training.callbacks import (
     cosine_schedule,
     plateau_callbacks,
 )
-from training.config import TrainConfig
-from training.dataset import Augment, SliceDataset
+from training.config import DEFAULT_MODELS, NETWORK_FILES, TrainConfig
+from training.dataset import SliceDataset, pack
 from training.export import export_folder
 from training.losses import LOSSES, soft_dice
-from training.models import build_classifier, build_joint, build_resunet, copy_weights_by_name, split_joint
+from training.models import build_classifier, build_joint, build_resunet, copy_weights_by_name
+from training.trainer import TrainingModel
 
 log = logging.getLogger(__name__)
 
 
 def load_or_make_split(cfg: TrainConfig, records: list[lgg.SliceRecord]) -> dict:
-    """Read ``split.json`` from the output folder, or make the seeded patient split and save it there."""
+    """Read ``split.json`` from the output folder, else the served folder's when it splits the same patients,
+    else make the seeded patient split; save it in the output folder."""
     path = Path(cfg.out) / SPLIT_FILE
+    served = DEFAULT_MODELS / SPLIT_FILE
+    if not path.exists() and served.exists():
+        patients = set(functools.reduce(operator.iadd, json.loads(served.read_text())["patients"].values(), []))
+        if patients == {r.patient for r in records}:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(served.read_text())
     if path.exists():
         split = json.loads(path.read_text())
         split.setdefault("slices", {k: len(lgg.records_for(records, v)) for k, v in split["patients"].items()})
@@ -103,53 +111,70 @@ OUTPUTS = {
     "classifier_softmax": "(N, 2) softmax, tumour at index 1",
     "segmenter": "(N, S, S, 1) per-pixel sigmoid tumour probability",
 }
-CUSTOM_OBJECTS = {fn.__name__: fn for fn in (*LOSSES.values(), soft_dice)}
+CUSTOM_OBJECTS = {**{fn.__name__: fn for fn in (*LOSSES.values(), soft_dice)},
+                  "TrainingModel": TrainingModel, "AugmentLayer": AugmentLayer}
 
 
-def _build(cfg: TrainConfig, has_train, has_val, m_train, m_val):
-    """The training model, its targets, loss and metrics, and the monitor of each served model."""
+def _network(cfg: TrainConfig) -> keras.Model:
+    """The network a run trains (what it saves), under the current dtype policy."""
     if cfg.model == "classifier":
-        model = build_classifier(cfg.architecture, cfg.image_size, cfg.weights)
-        y_train, y_val = has_train.astype(np.float32)[:, None], has_val.astype(np.float32)[:, None]
-        if model.output_shape[-1] == 2:
-            y_train, y_val = np.concatenate([1 - y_train, y_train], 1), np.concatenate([1 - y_val, y_val], 1)
-        loss = "categorical_crossentropy" if model.output_shape[-1] == 2 else "binary_crossentropy"
-        return (
-            model,
-            y_train,
-            y_val,
-            loss,
-            ["accuracy", keras.metrics.AUC(name="auc")],
-            {"classifier": "val_auc"},
-        )
+        return build_classifier(cfg.architecture, cfg.image_size, cfg.weights)
+    if cfg.model == "segmenter":
+        return build_resunet(cfg.image_size)
+    return build_joint(cfg.image_size)
+
+
+def _compiled_terms(cfg: TrainConfig, net: keras.Model):
+    """Loss, loss weights, metrics and the monitor of each served role, keyed as the net's outputs."""
+    if cfg.model == "classifier":
+        loss = "categorical_crossentropy" if net.output_shape[-1] == 2 else "binary_crossentropy"
+        return loss, None, ["accuracy", keras.metrics.AUC(name="auc")], {"classifier": "val_auc"}
     if cfg.loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {cfg.loss!r}")
     if cfg.model == "segmenter":
-        return (
-            build_resunet(cfg.image_size),
-            m_train,
-            m_val,
-            LOSSES[cfg.loss],
-            [soft_dice],
-            {"segmenter": "val_soft_dice"},
-        )
-    model = build_joint(cfg.image_size)
-    loss = {"mask": LOSSES[cfg.loss], "tumour_probability": "binary_crossentropy"}
-    metrics = {"mask": [soft_dice], "tumour_probability": [keras.metrics.AUC(name="auc"), "accuracy"]}
-    return (
-        model,
-        m_train,
-        m_val,
-        (loss, {"mask": 1.0, "tumour_probability": cfg.label_weight}),
-        metrics,
-        {"segmenter": "val_mask_soft_dice", "classifier": "val_tumour_probability_auc"},
-    )
+        return LOSSES[cfg.loss], None, [soft_dice], {"segmenter": "val_soft_dice"}
+    loss = {MASK_OUTPUT: LOSSES[cfg.loss], PROBABILITY_OUTPUT: "binary_crossentropy"}
+    metrics = {MASK_OUTPUT: [soft_dice], PROBABILITY_OUTPUT: [keras.metrics.AUC(name="auc"), "accuracy"]}
+    return (loss, {MASK_OUTPUT: 1.0, PROBABILITY_OUTPUT: cfg.label_weight}, metrics,
+            {"segmenter": "val_mask_soft_dice", "classifier": "val_tumour_probability_auc"})
 
 
-def _init_weights(model: keras.Model, source: str) -> None:
+def precision_policy(precision: str) -> str:
+    """The Keras dtype policy of a run: ``auto`` is ``mixed_bfloat16`` on a GPU under JAX, else ``float32``."""
+    if precision != "auto":
+        return precision
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if any(d.platform == "gpu" for d in jax.devices()):
+            return "mixed_bfloat16"
+    return "float32"
+
+
+def _float32_copy(cfg: TrainConfig, net: keras.Model) -> keras.Model:
+    """``net`` with float32 computation (the served file's): itself, or the same weights in a float32 build."""
+    if net.dtype_policy.name == "float32":
+        return net
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        copy = _network(cfg)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(net.get_weights())
+    return copy
+
+
+def _init_weights(model: keras.Model, source: str, kind: str) -> None:
+    """Start ``model`` from ``source``: a ``.keras`` file of the same network, one sharing layer names, or a
+    served file wrapping a classifier and a segmenter (``python -m training wrap``: its ``kind`` half);
+    else weights (``.weights.h5``)."""
     if source.endswith(".keras"):
         loaded = keras.saving.load_model(source, compile=False)
-        if len(loaded.weights) == len(model.weights) and loaded.name == model.name:
+        nested = next((layer for layer in loaded.layers if layer.name == kind and hasattr(layer, "layers")), None)
+        if nested is not None:  # one half of a wrapped pair
+            loaded = nested
+        if len(loaded.weights) == len(model.weights) and loaded.name in (model.name, kind):
             model.set_weights(loaded.get_weights())
         elif not copy_weights_by_name(loaded, model):
             raise ValueError(f"{source} shares no layer names with {model.name}")
@@ -191,31 +216,34 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
     _, x_train, m_train = _part(cfg, records, split, "train")
     _, x_val, m_val = _part(cfg, records, split, "validation")
     has_train = m_train.reshape(len(m_train), -1).any(axis=1)
-    has_val = m_val.reshape(len(m_val), -1).any(axis=1)
     try:
         augment = Augment(**cfg.augment)
     except TypeError as exc:  # an unknown setting name
         raise ValueError(f"bad augmentation settings {cfg.augment}: {exc}") from None
+    if cfg.model == "classifier" and cfg.healthy_fraction != 1.0:
+        log.info("a classifier run draws every slice (healthy_fraction applies to mask-trained runs)")
 
-    model, y_train, y_val, loss, metrics, monitors = _build(cfg, has_train, has_val, m_train, m_val)
     state: dict[str, Any] = json.loads((run_dir / STATE_FILE).read_text()) if resume else {}
     epoch0 = state.get("epochs_done", 0)
-    joint = cfg.model == "joint"
     pixel_targets = cfg.model != "classifier"
     train_ds = SliceDataset(
-        x_train,
-        y_train,
+        pack(x_train, m_train),
         cfg.batch_size,
-        augment,
+        draw=True,
         keep=has_train if pixel_targets else None,
         other_fraction=cfg.healthy_fraction if pixel_targets else 1.0,
         seed=cfg.seed,
         epoch=epoch0,
-        joint=joint,
         workers=cfg.workers,
         max_queue_size=4 * cfg.workers,
     )
-    val_ds = SliceDataset(x_val, y_val, cfg.batch_size, joint=joint)
+    val_ds = SliceDataset(pack(x_val, m_val), cfg.batch_size)
+    keras.config.set_dtype_policy(precision_policy(cfg.precision))
+    try:
+        net = _network(cfg)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    loss, loss_weights, metrics, monitors = _compiled_terms(cfg, net)
     if cfg.schedule == "cosine":
         rate, schedule_callbacks = (
             cosine_schedule(cfg.learning_rate, len(train_ds), cfg.epochs, cfg.warmup_epochs),
@@ -233,15 +261,17 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
         )
     else:
         if cfg.init_weights:
-            _init_weights(model, cfg.init_weights)
-        loss, weights = loss if joint else (loss, None)
-        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, loss_weights=weights, metrics=metrics)
+            _init_weights(net, cfg.init_weights, cfg.model)
+        model = TrainingModel(net, cfg.augment, cfg.seed, kind=None if cfg.model == "joint" else cfg.model,
+                              name=f"{cfg.model}_training")
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, loss_weights=loss_weights, metrics=metrics)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / CONFIG_FILE).write_text(json.dumps(cfg.as_dict(), indent=2) + "\n")
     log.info(
-        "training %s (%d parameters) on %d slices, validating on %d, epochs %d..%d",
-        model.name,
-        model.count_params(),
+        "training %s (%d parameters, %s) on %d slices, validating on %d, epochs %d..%d",
+        model.net.name,
+        model.net.count_params(),
+        model.net.dtype_policy.name,
         len(x_train),
         len(x_val),
         epoch0 + 1,
@@ -280,54 +310,46 @@ def _save_served(
     augment: Augment,
     duration_s: float,
 ) -> dict[str, keras.Model]:
-    """Each served model from its best (or, with ``keep="last"``, its last) epoch's weights, saved without
-    optimizer, with its card entry; a joint run also saves the whole joint model (``joint.keras``)."""
+    """The trained network from its best (or, with ``keep="last"``, its last) epoch, saved without
+    optimizer as ``NETWORK_FILES[cfg.model]``, with its card entries; returns it by role.
+
+    A joint run's file is a served folder's model (both outputs, :mod:`contract.layout`; its best epoch
+    is the segmenter's); a classifier or segmenter run's file is one half of one, served once wrapped
+    with the other half (``python -m training wrap``)."""
     card = read_card(cfg.out)
     continued = None
     if cfg.init_weights:  # keep the record of the run these weights came from, when it is known
         continued = read_card(Path(cfg.init_weights).parent).get("models", {})
-    served = {}
     if cfg.keep == "last":  # the model as the last epoch left it, whatever the validation curve said
-        state = {**state, "best": {name: {"monitor": "last epoch", "value": None, "epoch": state["epochs_done"]}
-                                   for name in names}}
-    if cfg.model == "joint":
-        if cfg.keep == "best":
-            model.load_weights(best_weights_file(run_dir, "segmenter"))
-        Path(cfg.out).mkdir(parents=True, exist_ok=True)
-        keras.Model(model.inputs, model.output, name=model.name).save(Path(cfg.out) / JOINT_FILE)  # no optimizer
-    for name, best in state["best"].items():
-        if cfg.keep == "best":
-            model.load_weights(best_weights_file(run_dir, name))
-        if cfg.model == "joint":
-            segmenter, classifier = split_joint(model)
-            net = segmenter if name == "segmenter" else classifier
-        else:  # a fresh functional model over the same layers is uncompiled: the file carries no optimizer
-            net = keras.Model(model.inputs, model.outputs, name=model.name)
-        file = CLASSIFIER_FILE if name == "classifier" else SEGMENTER_FILE
-        out = Path(cfg.out) / file
-        out.parent.mkdir(parents=True, exist_ok=True)
-        net.save(out)
-        served[name] = keras.saving.load_model(out, compile=False)
-        output = OUTPUTS[
-            "segmenter"
-            if name == "segmenter"
-            else "classifier_softmax"
-            if net.output_shape[-1] == 2
-            else "classifier"
-        ]
+        best = {"monitor": "last epoch", "value": None, "epoch": state["epochs_done"]}
+    else:
+        chosen = "segmenter" if "segmenter" in names else names[0]
+        best = state["best"][chosen]
+        model.load_weights(best_weights_file(run_dir, chosen))
+    file = NETWORK_FILES[cfg.model]
+    out = Path(cfg.out) / file
+    out.parent.mkdir(parents=True, exist_ok=True)
+    net = _float32_copy(cfg, model.net)
+    # a fresh functional model over the same layers is uncompiled: the file carries no optimizer
+    keras.Model(net.inputs, net.output, name=net.name).save(out)
+    saved = keras.saving.load_model(out, compile=False)
+    for name in names:
+        output = {"classifier": PROBABILITY_OUTPUT, "segmenter": MASK_OUTPUT}[name] if cfg.model == "joint" else None
         card.setdefault("models", {})[name] = {
             "file": file,
+            **({OUTPUT_KEY: output} if output else {}),
             "version": file_version(out),
             "name": f"lgg-{name}",
-            "architecture": net.name,
-            "parameters": int(net.count_params()),
+            "architecture": saved.name,
+            "parameters": int(saved.count_params()),
             "input": {
                 "shape": [cfg.image_size, cfg.image_size, 3],
                 "dtype": "float32",
                 "range": list(INPUT_RANGE),
                 "channels": list(CHANNELS),
             },
-            "output": output,
+            "output": OUTPUTS["classifier_softmax" if cfg.model == "classifier" and saved.output_shape[-1] == 2
+                              else name],
             "training": {
                 "config": cfg.as_dict(),
                 "run": str(run_dir),
@@ -344,15 +366,8 @@ def _save_served(
             },
             "metrics": card.get("models", {}).get(name, {}).get("metrics", {}),
         }
-        log.info(
-            "saved %s (%.1f MiB) from epoch %d of %d (%s %s)",
-            out,
-            out.stat().st_size / 2**20,
-            best["epoch"],
-            state["epochs_done"],
-            best["monitor"],
-            best["value"],
-        )
+    log.info("saved %s (%.1f MiB) from epoch %d of %d (%s %s)", out, out.stat().st_size / 2**20, best["epoch"],
+             state["epochs_done"], best["monitor"], best["value"])
     card["split"] = split
     card["data"] = {
         "root": Path(cfg.data).name,
@@ -362,6 +377,6 @@ def _save_served(
         "fingerprint": lgg.fingerprint(cfg.data, records),
     }
     write_card(cfg.out, card)
-    if cfg.keep == "best":  # a served run: the ONNX files the service runs (fold runs are served as an ensemble)
-        export_folder(cfg.out, files=[card["models"][name]["file"] for name in served])
-    return served
+    if cfg.keep == "best" and cfg.model == "joint":  # a served folder: the ONNX file the service runs
+        export_folder(cfg.out, files=[file])
+    return dict.fromkeys(names, saved)

@@ -37,7 +37,6 @@ from contract.volume import (
     POSTPROCESS_CHOICES,
     AxialFrame,
     normalise_volume,
-    one_pass,
     postprocess_of,
     postprocess_volume_mask,
     predict_volume,
@@ -83,12 +82,12 @@ def read_nifti(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def keras_infer(models_dir: str | Path, path: str = "three"):
-    """The :data:`contract.volume.Infer` of a models folder on input ``path`` (one pass of a joint file), as
+    """The :data:`contract.volume.Run` of a models folder on input ``path`` (one pass of its file), as
     the service computes it (:class:`training.predictor.FolderPredictor`), that path's thresholds
-    (classifier, segmenter) and the card's gate."""
+    (classifier, segmenter) and the card's ``/volume`` gate."""
     predictor = FolderPredictor(models_dir)
     thresholds = (predictor.threshold("classifier", path), predictor.threshold("segmenter", path))
-    return one_pass(lambda batch: predictor.predict(np.asarray(batch), path)), thresholds, predictor.volume_gate
+    return (lambda batch: predictor.predict(np.asarray(batch), path)), thresholds, predictor.volume_gate
 
 
 def _canonical(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:

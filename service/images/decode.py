@@ -5,7 +5,7 @@ Channel rules (after decoding, see :mod:`service.images.raster` and :mod:`servic
 - 3 channels (RGB) are the dataset's three sequences in order: pre-contrast, FLAIR, post-contrast.
 - 1 channel (grey) is taken as FLAIR and repeated into all three channels.
 - An alpha channel (grey+alpha, RGBA) is dropped.
-- Data that is not 8-bit is mapped to 0..255 by :mod:`contract.windowing` (per channel,
+- Data that is not 8-bit is mapped to 0..255 by :mod:`imaging.windowing` (per channel,
   0.5th-99.5th percentile linear window); DICOM first goes to modality values (see its module).
 - ``sequences`` (what the answer is computed from): ``contract.SEQUENCES_FLAIR_ONLY`` for a grey
   upload, and for a 3-channel upload whose three channels are identical (grey content saved as RGB:
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
-from contract.windowing import to_uint8
+from imaging.windowing import to_uint8
 from service.errors import ImageError, InvalidImage
 from service.images.dicom import decode_dicom
 from service.images.limits import ImageLimits

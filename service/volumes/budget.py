@@ -2,7 +2,7 @@
 budget volumes wait for, and the time budget of one volume.
 
 Memory model (bytes; ``V`` = voxels of the spatial grid, ``b`` = bytes per stored value times the
-sequences, ``n`` = slices per model call; figures from ``python scripts/benchmark_volume_memory.py``,
+sequences, ``n`` = slices per model call; figures from ``python -m scripts.benchmark_volume_memory``,
 docs/service.md):
 
     need = V * (b + WORK_BYTES_PER_VOXEL[output]) + BATCH_BYTES_PER_PIXEL * n * canvas pixels
@@ -22,10 +22,12 @@ not fit waits, first come first served, at most ``MRI_MAX_VOLUME_WAITING`` of th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from contract.volume import BATCH_PIXELS
@@ -38,7 +40,8 @@ WORK_BYTES_PER_VOXEL = {"json": 6, "dicom-seg": 10}
 #: inputs and outputs, probability maps back at slice size).
 BATCH_BYTES_PER_PIXEL = 64
 #: Bytes one model call allocates per input pixel of a slice (measured on the bundled models: the
-#: classifier, 256 x 256 input, 152; the segmenter, 128 x 128, 480; counted at the larger side).
+#: classifier, 256 x 256 input, 152; the segmenter, 128 x 128, 480; counted at the larger side;
+#: measured-with: models/classifier.keras@f83e6635942f models/segmenter.keras@616006b70791).
 MODEL_BYTES_PER_INPUT_PIXEL = 160
 #: Bytes per DICOM file whose header is held (pydicom objects), and per request.
 FILE_BYTES = 64 * 1024
@@ -73,19 +76,34 @@ def describe_bytes(size: int) -> str:
 
 @dataclass
 class Lease:
-    """Memory held by one request; :meth:`release` is idempotent (also called when garbage-collected)."""
+    """Memory held by one request. Its holder is the code inside :meth:`held` until it hands the
+    lease to an owner (:meth:`hand_to`, the answer), which releases it when done; :meth:`release`
+    is idempotent."""
 
     budget: MemoryBudget
     amount: int
     released: bool = field(default=False, repr=False)
+    handed: bool = field(default=False, repr=False)
 
     def release(self) -> None:
         if not self.released:
             self.released = True
             self.budget._give_back(self.amount)
 
-    def release_with(self, owner: object) -> None:
-        """Release when ``owner`` (e.g. the answer's body iterator) is garbage-collected, if not before."""
+    @contextlib.contextmanager
+    def held(self) -> Iterator[Lease]:
+        """Hold the lease in a ``with`` block: released on leaving it (an error included) unless it
+        was handed to an owner inside."""
+        try:
+            yield self
+        finally:
+            if not self.handed:
+                self.release()
+
+    def hand_to(self, owner: object) -> None:
+        """``owner`` (e.g. the answer) now holds the lease and calls :meth:`release` when done; should
+        it never do so, the lease is released when ``owner`` is garbage-collected."""
+        self.handed = True
         weakref.finalize(owner, self.release)
 
 
@@ -180,18 +198,20 @@ def _grant(future: asyncio.Future[None]) -> None:
 
 
 class Deadline:
-    """The time budget of one volume (``MRI_VOLUME_TIMEOUT_S``): :meth:`check` raises 503 once spent."""
+    """The time budget of one volume (``MRI_VOLUME_TIMEOUT_S``): :meth:`check` raises 503 once spent
+    (``clock``: seconds, monotonic)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
-        self._end = time.monotonic() + seconds
+        self._clock = clock
+        self._end = clock() + seconds
 
     def extend(self, seconds: float) -> None:
         """Give back time spent not working (waiting for the memory budget)."""
         self._end += seconds
 
     def check(self) -> None:
-        if time.monotonic() > self._end:
+        if self._clock() > self._end:
             raise Overloaded(
                 f"the volume took longer than its time budget of {self.seconds:g} s to process; "
                 "send fewer slices, or retry when the service is less busy"

@@ -1,28 +1,22 @@
-"""One DICOM series (several files, or a ``.zip`` of them) -> one volume, with pydicom.
+"""One DICOM series (several files, or a ``.zip`` of them) -> one volume, through :mod:`imaging.dicom`.
 
 Two passes. **Headers** (no pixel decoded): every file is looked at; files that are not DICOM
 (no ``DICM`` marker: README, Thumbs.db, .txt), ``DICOMDIR`` and DICOM objects without pixel data
-are skipped and counted (``skipped_files``); each image is checked as on the slice endpoints
-(:mod:`service.images.dicom`: ``Modality`` MR, a transfer syntax that can be decoded, and the same
-422 for a broken file), must be grey, and all must share one ``SeriesInstanceUID`` (several: 422
-naming each with its file count), ``Rows``/``Columns``, orientation and pixel spacing. Single-frame
-images and multi-frame Enhanced MR images (and a series of several of them) are read alike, frame
-by frame (:mod:`service.volumes.frames`); the frames are ordered along their normal and refused when
-two share a position or a step is missing (:mod:`service.volumes.geometry`). The memory the volume
-needs is then known. **Pixels** are decoded a frame at a time (``pydicom.pixels.iter_pixels``) into
-one array of the stored values (or float32 modality values, see :mod:`service.volumes.frames`): the
-modality LUT only, so display windows and VOI LUTs never reach the models; ``MONOCHROME1`` is
-inverted. The volume's axes are (slice, row, column).
+are skipped and counted (``skipped_files``); each image is checked, its frames placed and the
+series ordered and refused by the one policy of :mod:`imaging.dicom` (its refusals answer 422, an
+undecodable transfer syntax 415: :func:`service.errors.dicom_refusal`). The volume's limits are
+checked and the memory it needs is then known. **Pixels** are decoded a frame at a time
+(``pydicom.pixels.iter_pixels`` on each file) into one array (:meth:`DicomSeries.pixels`). The
+volume's axes are (slice, row, column).
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import pydicom
@@ -30,35 +24,19 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import iter_pixels
 from pydicom.uid import MediaStorageDirectoryStorage
 
-from service.errors import ImageError, InvalidImage, UnsupportedImage
-from service.images.dicom import (
-    BROKEN_DICOM,
-    NO_PIXEL_DATA,
-    NO_ROWS_COLUMNS,
-    check_modality,
-    check_transfer_syntax,
-)
-from service.volumes.frames import Frame, frames_of, modality_values, stored_dtype
-from service.volumes.geometry import series_geometry
+from imaging.dicom.errors import BROKEN_DICOM, NO_PIXEL_DATA, DicomError
+from imaging.dicom.image import DicomImage, dicom_image
+from imaging.dicom.series import DicomSeries, dicom_series
+from service.errors import InvalidImage, UnsupportedImage, dicom_refusal
 from service.volumes.volume import CheckStop, PendingVolume, Volume, VolumeLimits
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DICM_OFFSET = 128
 #: (7FE0,0010) Pixel Data, as little- and big-endian bytes.
 _PIXEL_DATA_TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
 NO_IMAGE = "none of the files is a DICOM image; send a .zip of one DICOM series or its DICOM files"
-
-
-@dataclass
-class _Image:
-    """One DICOM image of the series: its header (no pixels) and where its bytes are."""
-
-    label: str
-    file: BinaryIO
-    header: Dataset
-    header_bytes: int
-    frames: list[Frame]
 
 
 class _Unnamed(io.RawIOBase):
@@ -114,12 +92,22 @@ def open_series(
             if kind == "no pixel data":
                 without_pixels.append(label)
             continue
-        images.append(_Image(label, file, header, file.tell(), _checked_frames(label, header)))
+        images.append(_Image(file, file.tell(), _checked(dicom_image, header, label)))
     if not images:
         if without_pixels:
             raise InvalidImage(f"{without_pixels[0]}: {NO_PIXEL_DATA}")
         raise UnsupportedImage(NO_IMAGE)
     return _pending(images, limits, skipped)
+
+
+@dataclass
+class _Image:
+    """One DICOM image of the upload: its file (pixels decoded from it later), the bytes of its
+    header and the checked image (header, frames)."""
+
+    file: BinaryIO
+    header_bytes: int
+    image: DicomImage
 
 
 def _read_header(label: str, file: BinaryIO) -> tuple[Dataset, str]:
@@ -140,77 +128,34 @@ def _read_header(label: str, file: BinaryIO) -> tuple[Dataset, str]:
     return header, "DICOMDIR" if directory else "image" if has_pixels else "no pixel data"
 
 
-def _checked_frames(label: str, header: Dataset) -> list[Frame]:
-    """The checks of the slice endpoints (same errors), grey pixels, then the frames."""
-    try:
-        check_modality(header)
-        check_transfer_syntax(header)
-        rows, columns = int(header.get("Rows") or 0), int(header.get("Columns") or 0)
-        samples = int(header.get("SamplesPerPixel") or 1)
-        bits = int(header.get("BitsAllocated") or 16)
-        return _frames(label, header, rows, columns, samples, bits)
-    except ImageError as exc:
-        raise exc if exc.detail.startswith(label) else exc.for_upload(label) from None
-    except Exception as exc:
-        logger.debug("DICOM header value not readable: %r", exc)
-        raise InvalidImage(f"{label}: {BROKEN_DICOM}") from None
-
-
-def _frames(label: str, header: Dataset, rows: int, columns: int, samples: int, bits: int) -> list[Frame]:
-    if not rows or not columns:
-        raise InvalidImage(NO_ROWS_COLUMNS)
-    if samples != 1 or str(header.get("PhotometricInterpretation", "")).upper() not in ("MONOCHROME1", "MONOCHROME2"):
-        raise InvalidImage(
-            f"the DICOM image has {samples} samples per pixel ({header.get('PhotometricInterpretation', '')}); "
-            "an MR volume is grey (MONOCHROME1/2)"
-        )
-    if bits not in (8, 16, 32):
-        raise InvalidImage(f"the DICOM image has {bits} bits allocated per pixel; a volume needs 8, 16 or 32")
-    return frames_of(header, label)
-
-
 def _pending(images: list[_Image], limits: VolumeLimits, skipped: int) -> PendingVolume:
-    _check_one_series(images)
-    first = images[0]
-    rows, columns = int(first.header.Rows), int(first.header.Columns)
-    for image in images[1:]:
-        size = (int(image.header.Rows), int(image.header.Columns))
-        if size != (rows, columns):
-            raise InvalidImage(f"{image.label} is {size[1]}x{size[0]} pixels, {first.label} {columns}x{rows}")
-    frames = [frame for image in images for frame in image.frames]
-    limits.check_slices(len(frames), "the series")
+    rows, columns = int(images[0].image.header.Rows), int(images[0].image.header.Columns)
+    limits.check_slices(sum(len(image.image.frames) for image in images), "the series")
     limits.check_slice_size(rows, columns)
-    store = stored_dtype([image.header for image in images], frames)
-    bits = max(int(image.header.get("BitsAllocated") or 16) for image in images)
-    limits.check_bytes(len(frames) * rows * columns * bits // 8, "the series' pixel data")
-    thickness = next((f.thickness for f in frames if f.thickness is not None), None)
-    geometry = series_geometry([f.geometry for f in frames], thickness)
-    slot = {frame: k for k, frame in enumerate(geometry.order)}  # frame index -> slice index
+    series: DicomSeries = _checked(dicom_series, [image.image for image in images])
+    bits = max(int(image.image.header.get("BitsAllocated") or 16) for image in images)
+    limits.check_bytes(series.shape[0] * rows * columns * bits // 8, "the series' pixel data")
+
+    def decoded(index: int) -> Iterator[np.ndarray]:
+        file = images[index].file
+        file.seek(0)
+        return iter_pixels(file)
 
     def load(check_stop: CheckStop) -> Volume:
-        data = np.empty((len(frames), rows, columns), store)
-        start = 0
-        for image in images:
-            for offset, pixels in enumerate(_decoded_frames(image, rows, columns)):
-                index = start + offset
-                data[slot[index]] = modality_values(pixels, frames[index], store, image.header)
-                check_stop()
-            start += len(image.frames)
         return Volume(
-            data=data,
-            affine=geometry.affine,
-            spacing_mm=geometry.spacing_mm,
+            data=_checked(series.pixels, decoded, check_stop),
+            affine=series.affine,
+            spacing_mm=series.spacing_mm,
             kind="dicom",
-            datasets=[image.header for image in images],
-            frame_order=list(geometry.order),
-            warnings=list(geometry.warnings),
+            series=series,
+            warnings=[_warning(missing) for missing in series.geometry.missing],
             skipped_files=skipped,
         )
 
     return PendingVolume(
-        shape=(len(frames), rows, columns),
+        shape=series.shape,
         channels=1,
-        itemsize=store.itemsize,
+        itemsize=series.dtype.itemsize,
         slice_shape=(rows, columns),
         files=len(images),
         header_bytes=sum(image.header_bytes for image in images),
@@ -219,27 +164,14 @@ def _pending(images: list[_Image], limits: VolumeLimits, skipped: int) -> Pendin
     )
 
 
-def _decoded_frames(image: _Image, rows: int, columns: int) -> Iterator[np.ndarray]:
-    """The frames of one image as pydicom decodes them, checked against Rows/Columns."""
-    image.file.seek(0)
-    count = 0
+def _checked(read: Callable[..., _T], *args: object) -> _T:
+    """``read(*args)`` with the DICOM layer's refusals as the service's answers (422, 415)."""
     try:
-        for pixels in iter_pixels(image.file):
-            if pixels.shape != (rows, columns):
-                raise InvalidImage(f"{image.label}: the DICOM pixel data does not match its Rows/Columns")
-            count += 1
-            yield pixels
-    except ImageError:
-        raise
-    except Exception as exc:
-        logger.debug("DICOM pixel decoding failed: %r", exc)
-        raise InvalidImage(f"{image.label}: {BROKEN_DICOM}") from None
-    if count != len(image.frames):
-        raise InvalidImage(f"{image.label}: {BROKEN_DICOM}")
+        return read(*args)
+    except DicomError as exc:
+        raise dicom_refusal(exc) from None
 
 
-def _check_one_series(images: list[_Image]) -> None:
-    uids = Counter(str(image.header.get("SeriesInstanceUID", "") or "") for image in images)
-    if len(uids) > 1:
-        listed = "; ".join(f"{uid or '(none)'} ({n} files)" for uid, n in uids.most_common())
-        raise InvalidImage(f"the upload holds {len(uids)} series: {listed}; send one series per request")
+def _warning(missing: str) -> str:
+    """The answer's warning for what the series does not give (:attr:`SeriesGeometry.missing`)."""
+    return f"{missing}: spacing_mm and tumour_volume_ml are null"

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from imaging.dicom.series import DicomSeries
 from service.errors import InvalidImage, RequestTooLarge
 
 #: Called between files, frames and chunks while decoding; raises to stop (time budget).
@@ -17,7 +18,7 @@ CheckStop = Callable[[], None]
 
 @dataclass(frozen=True)
 class VolumeLimits:
-    """Set from ``MRI_MAX_VOLUME_*`` (``service.routers.volume.volume_limits``). ``max_slices``: most
+    """Set from ``MRI_MAX_VOLUME_*`` (``service.volumes.request.volume_limits``). ``max_slices``: most
     slices (along the slice axis; DICOM: images); ``max_bytes``: most bytes of decompressed data
     (NIfTI voxels and the gzip stream, DICOM pixel data, the files of a zip together);
     ``min_side``/``max_side``: accepted in-plane size of a slice. Files of a zip or of ``files``
@@ -63,9 +64,9 @@ class Volume:
     ``spacing_mm``: voxel size along each input axis, None when the file does not give it;
     ``kind``: "nifti" or "dicom"; ``warnings``: what the answer must say about the geometry;
     ``skipped_files``: files of the upload that were not DICOM images (README, Thumbs.db, DICOMDIR).
-    NIfTI keeps its ``header`` (the mask file copies it); a DICOM series keeps its header
-    ``datasets`` (no pixel data) and ``frame_order`` (slice ``k`` = frame ``frame_order[k]`` of the
-    datasets, counted across them) for the SEG output.
+    NIfTI keeps its ``header`` (the mask file copies it); a DICOM series keeps its
+    :class:`imaging.dicom.series.DicomSeries` (headers, no pixel data; slice ``k`` of ``data`` is its
+    slice ``k``) for the SEG output.
     """
 
     data: np.ndarray | None
@@ -73,8 +74,7 @@ class Volume:
     spacing_mm: tuple[float, float, float] | None
     kind: Literal["nifti", "dicom"]
     header: Any = None
-    datasets: list[Any] | None = None
-    frame_order: list[int] | None = None
+    series: DicomSeries | None = None
     warnings: list[str] = field(default_factory=list)
     skipped_files: int = 0
 

@@ -5,7 +5,7 @@ installs (CI runs that same command). The service runs on exactly those packages
 (no site-packages) with a folder of links to the distributions the CPU image's requirements pull
 in and nothing else (no TensorFlow, no Keras), as the image would; it is started with the
 Dockerfile's CMD (host and port swapped for 127.0.0.1 and a free port) and ENV, from the
-repository root (the image's WORKDIR holds the same ``contract/`` and ``service/``), against a
+repository root (the image's WORKDIR holds the same ``contract/``, ``imaging/`` and ``service/``), against a
 models folder. Then the image's HEALTHCHECK command and a real slice on /classify must work, and
 SIGTERM (``docker stop``) must end it cleanly.
 """
@@ -31,7 +31,7 @@ from tests.project import REPO
 from tests.servers import bound_socket, serve_process
 
 STARTUP_TIMEOUT_S = 300  # the real ResNet50 models load slowly on a busy CI machine
-LOCAL_PACKAGES = {"contract", "service"}
+LOCAL_PACKAGES = {"contract", "imaging", "service"}
 
 
 def requirement_closure(lines: list[str]) -> set[str]:
@@ -63,7 +63,7 @@ def requirement_closure(lines: list[str]) -> set[str]:
 
 
 def third_party_imports() -> dict[str, str]:
-    """``module -> file`` of every non-optional top-level import in contract/ and service/."""
+    """``module -> file`` of every non-optional top-level import in contract/, imaging/ and service/."""
     found: dict[str, str] = {}
     for package in LOCAL_PACKAGES:
         for path in sorted((REPO / package).rglob("*.py")):

@@ -54,7 +54,7 @@ def test_runtime_invariants(dockerfile, target):
     workdir = dockerfile.effective(target, "WORKDIR").value
     baked = {str(Path(workdir, dst.rstrip("/"))) for *_, src, dst in copies if src == "models/"}
     assert env["MRI_MODELS_DIR"] in baked, "MRI_MODELS_DIR must point at the baked-in models"
-    for src in ("contract/", "service/", "models/"):
+    for src in ("contract/", "imaging/", "service/", "models/"):
         assert any(c[-2] == src for c in copies), f"{target} does not copy {src}"
 
 
@@ -118,7 +118,7 @@ def test_copy_sources_exist_and_are_not_dockerignored(dockerfile):
                 sources += ins.value.split()[:-1]
     assert "models/" in sources
     for src in sources:
-        probe = src.rstrip("/") + ("/__init__.py" if src in {"contract/", "service/"} else "")
+        probe = src.rstrip("/") + ("/__init__.py" if src in {"contract/", "imaging/", "service/", "gateway/"} else "")
         assert not ignored(probe), f".dockerignore excludes {probe}"
         assert src == "models/" or (REPO / src).exists(), f"COPY source {src} missing"
     for heavy in (".venv/bin/python", ".git/config", "tests/deploy/conftest.py", "runs/x"):
@@ -138,3 +138,36 @@ def test_gpu_visibility_and_tensorflow_logs_are_left_to_the_runtime(dockerfile, 
     assert env.get("MRI_REQUIRE_GPU", "false") == ("true" if target == "gpu" else "false")
     # the GPU image runs Keras on TensorFlow with CUDA; the CPU image the default runtime (settings)
     assert env.get("MRI_RUNTIME") == ("keras" if target == "gpu" else None)
+
+
+FIRST_PARTY = {"contract", "imaging", "service", "training", "gateway", "scripts", "tests"}
+
+
+def _imported_packages(package: Path) -> set[str]:
+    """The first-party top-level packages that the modules of ``package`` import (at any depth)."""
+    import ast
+
+    found = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found & FIRST_PARTY
+
+
+@pytest.mark.parametrize("target", [*TARGETS, "gateway"])
+def test_each_image_copies_every_package_its_code_imports(dockerfile, target):
+    """A package the copied code imports (e.g. the gateway's ``imaging``) must be in the image."""
+    copied = {
+        src.rstrip("/")
+        for stage in dockerfile.chain(target)
+        for ins in stage.all("COPY")
+        if "--from=" not in ins.value
+        for src in ins.value.split()[:-1]
+    }
+    packages = copied & FIRST_PARTY
+    assert packages, f"{target} copies no package"
+    needed = set().union(*(_imported_packages(REPO / name) for name in packages))
+    assert needed <= packages, f"{target} imports {sorted(needed - packages)} without copying them"

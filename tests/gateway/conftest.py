@@ -20,7 +20,6 @@ import pytest
 
 from tests.gateway.orthanc import AE_TITLE as ORTHANC_AE
 from tests.gateway.orthanc import GATEWAY_AE, available, free_port, push, run_orthanc
-from tests.project import load_script
 from tests.servers import serve_app, service_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +33,9 @@ needs_orthanc = pytest.mark.skipif(
 
 def lgg_to_dicom():
     """scripts/lgg_to_dicom.py as a module."""
-    return load_script("lgg_to_dicom")
+    from scripts import lgg_to_dicom as module
+
+    return module
 
 
 @functools.cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.project import load_script
+from scripts import benchmark_load
 from tests.tiny_models import BRAIN, build_tiny_models
 
 pytestmark = pytest.mark.slow
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 def test_prints_the_three_scenarios_for_batching_off_and_on(tmp_path, capsys):
     models = build_tiny_models(tmp_path / "models", rule=BRAIN)
-    script = load_script("benchmark_load")
+    script = benchmark_load
     argv = [
         "--models-dir",
         str(models),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.project import load_script
+from scripts import benchmark_service
 from tests.tiny_models import build_tiny_models
 
 pytestmark = pytest.mark.slow
@@ -12,11 +12,10 @@ pytestmark = pytest.mark.slow
 
 def test_prints_one_row_per_configuration_with_in_process_and_http_figures(tmp_path, capsys):
     models = build_tiny_models(tmp_path / "models")
-    script = load_script("benchmark_service")
     argv = ["--models-dir", f"a={models}", f"b={models}", "--runtimes", "auto", "keras:1",
             "--endpoints", "/analyze", "/volume", "--n", "2", "--clients", "3", "--seconds", "1", "--rounds", "1"]
 
-    assert script.main(argv) == 0
+    assert benchmark_service.main(argv) == 0
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("processor: ") and "load average before" in lines[0]

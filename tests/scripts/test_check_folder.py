@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import time
 
 import httpx
 import numpy as np
@@ -18,18 +17,18 @@ import pytest
 from PIL import Image
 from pycocotools import mask as coco
 
+from scripts import check_folder
 from service.settings import DEFAULT_MODELS_DIR
-from tests.project import REPO, load_script
+from tests.project import REPO
 from tests.servers import bound_socket, serve_app, service_app
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = REPO / "scripts" / "check_folder.py"
 DATASET = REPO / "tests" / "fixtures" / "lgg" / "kaggle_3m"  # 3 cases, 7 slices, 4 of them tumour
 
 
 def _script():
-    return load_script("check_folder")
+    return check_folder
 
 
 @pytest.fixture(scope="module")
@@ -131,21 +130,17 @@ def test_an_empty_folder_or_a_dead_url_exits_2_with_a_message(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="check_folder"):
         assert script.main([str(tmp_path), "--url", "http://127.0.0.1:9"]) == 2
         assert f"no labelled slices in {tmp_path}" in caplog.text
-        with bound_socket() as sock:  # bound, never listening
-            started = time.monotonic()
+        with bound_socket() as sock:  # bound, never listening: the script gives up after its --wait
             status = script.main(
                 [str(DATASET), "--url", f"http://127.0.0.1:{sock.getsockname()[1]}", "--wait", "1"]
             )
-        assert status == 2 and time.monotonic() - started < 3
+        assert status == 2
     assert "is not ready after 1 s: cannot connect" in caplog.text and "nothing checked" in caplog.text
 
 
 def test_the_script_does_not_import_training():
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('check_folder', {str(SCRIPT)!r})\n"
-        "module = sys.modules['check_folder'] = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(module)\n"
+        "import sys, scripts.check_folder\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'training', 'sklearn', 'tensorflow', 'keras'}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)

@@ -10,17 +10,17 @@ import numpy as np
 import pydicom
 import pytest
 
-from tests.gateway.conftest import CASE, REPO, lgg_to_dicom
-
-SCRIPT = REPO / "scripts" / "lgg_to_dicom.py"
+from scripts import lgg_to_dicom
+from tests.gateway.conftest import CASE, REPO
 
 
 def test_command_writes_three_series_of_one_study_with_the_channels_unchanged(tmp_path):
     run = subprocess.run(
-        [sys.executable, str(SCRIPT), str(CASE), str(tmp_path)], check=False, capture_output=True, text=True
+        [sys.executable, "-m", "scripts.lgg_to_dicom", str(CASE), str(tmp_path)],
+        check=False, capture_output=True, text=True, cwd=REPO,
     )
     assert run.returncode == 0, run.stderr
-    case = lgg_to_dicom().read_case(CASE)
+    case = lgg_to_dicom.read_case(CASE)
     series = {
         key: [pydicom.dcmread(p) for p in sorted((tmp_path / key).glob("*.dcm"))]
         for key in ("pre", "flair", "post")
@@ -40,7 +40,7 @@ def test_command_writes_three_series_of_one_study_with_the_channels_unchanged(tm
 
 
 def test_same_seed_same_uids_other_seed_other_study():
-    module, case = lgg_to_dicom(), lgg_to_dicom().read_case(CASE)
+    module, case = lgg_to_dicom, lgg_to_dicom.read_case(CASE)
     a, b = module.case_study(case, ("flair",)), module.case_study(case, ("flair",))
     c = module.case_study(case, ("flair",), seed="other")
     assert a["flair"][0].SOPInstanceUID == b["flair"][0].SOPInstanceUID
@@ -49,7 +49,7 @@ def test_same_seed_same_uids_other_seed_other_study():
 
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools (dciodvfy) not installed")
 def test_instances_are_valid_mr_images(tmp_path):
-    study = lgg_to_dicom().case_study(lgg_to_dicom().read_case(CASE), ("flair",))
+    study = lgg_to_dicom.case_study(lgg_to_dicom.read_case(CASE), ("flair",))
     path = tmp_path / "mr.dcm"
     study["flair"][0].save_as(path, enforce_file_format=True)
     run = subprocess.run(["dciodvfy", str(path)], check=False, capture_output=True, text=True)
@@ -58,4 +58,4 @@ def test_instances_are_valid_mr_images(tmp_path):
 
 def test_folder_without_slices_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no labelled"):
-        lgg_to_dicom().read_case(tmp_path)
+        lgg_to_dicom.read_case(tmp_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.project import load_script
+from scripts import profile_request
 from tests.tiny_models import build_tiny_models
 
 pytestmark = pytest.mark.slow
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_prints_each_stage_the_app_and_the_http_request(tmp_path, capsys):
     models = build_tiny_models(tmp_path / "models")
 
-    assert load_script("profile_request").main(["--models-dir", str(models), "--runtime", "onnxruntime:1",
+    assert profile_request.main(["--models-dir", str(models), "--runtime", "onnxruntime:1",
                                                  "--n", "3"]) == 0
 
     lines = capsys.readouterr().out.splitlines()

@@ -11,15 +11,16 @@ import shutil
 import pytest
 from packaging.version import Version
 
-from tests.project import REPO, load_script, pinned_version, serving_pins
+from scripts import requirements
+from tests.project import REPO, pinned_version, serving_pins
 
 
 def _script():
-    return load_script("requirements")
+    return requirements
 
 
 def test_docker_requirement_files_match_pyproject():
-    assert _script().stale() == [], "run: python scripts/requirements.py (pyproject.toml holds the pins)"
+    assert _script().stale() == [], "run: python -m scripts.requirements (pyproject.toml holds the pins)"
 
 
 def _copy_project(tmp_path):

@@ -6,17 +6,18 @@ from pydantic import Field
 
 from contract.layout import GATES
 from contract.volume import POSTPROCESS_CHOICES
+from scripts import settings_doc
 from service.settings import Settings
-from tests.project import REPO, load_script
+from tests.project import REPO
 
 
 def _script():
-    return load_script("settings_doc")
+    return settings_doc
 
 
 def test_the_settings_reference_is_what_the_code_gives():
     written = (REPO / "docs" / "settings.md").read_text()
-    assert written == _script().render(), "run: python scripts/settings_doc.py (service/settings.py changed)"
+    assert written == _script().render(), "run: python -m scripts.settings_doc (service/settings.py changed)"
     assert _script().main(["--check"]) == 0
 
 

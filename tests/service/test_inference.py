@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from contract.spec import CARD_FILE, CLASSIFIER_FILE, SEGMENTER_FILE, file_version
+from contract.spec import CARD_FILE, JOINT_FILE, file_version
 from service.inference import load_models
 from service.settings import Settings
 from tests.service import samples
@@ -23,15 +23,14 @@ def loaded(models_dir):
 
 def test_names_versions_sizes_and_card_thresholds(loaded, models_dir):
     assert loaded.classifier.name == "tiny-classifier" and loaded.segmenter.name == "tiny-segmenter"
-    assert loaded.classifier.version == file_version(models_dir / CLASSIFIER_FILE)
-    assert loaded.segmenter.version == file_version(models_dir / SEGMENTER_FILE)
+    assert loaded.classifier.version == loaded.segmenter.version == file_version(models_dir / JOINT_FILE)
+    assert loaded.classifier.runner is loaded.segmenter.runner, "one file answers both roles"
     assert loaded.classifier.input_size == loaded.segmenter.input_size == 32
     assert loaded.card["models"]["classifier"]["metrics"]["test"]["roc_auc"] == 0.97
 
 
 def test_threshold_precedence(tmp_path, models_dir):
-    for name in (CLASSIFIER_FILE, SEGMENTER_FILE):
-        shutil.copy(models_dir / name, tmp_path / name)
+    shutil.copy(models_dir / JOINT_FILE, tmp_path / JOINT_FILE)
     card = json.loads(json.dumps(TINY_CARD))
     card["models"]["classifier"]["threshold"] = 0.3
     (tmp_path / CARD_FILE).write_text(json.dumps(card))
@@ -51,9 +50,10 @@ def test_model_without_preprocess_layer_is_refused(tmp_path, models_dir):
     import keras
 
     inputs = keras.Input((32, 32, 3))
-    outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GlobalAveragePooling2D()(inputs))
-    keras.Model(inputs, outputs).save(tmp_path / CLASSIFIER_FILE)
-    shutil.copy(models_dir / SEGMENTER_FILE, tmp_path / SEGMENTER_FILE)
+    prob = keras.layers.Dense(1, activation="sigmoid", name="tumour_probability")(
+        keras.layers.GlobalAveragePooling2D()(inputs))
+    mask = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")(inputs)
+    keras.Model(inputs, {"mask": mask, "tumour_probability": prob}).save(tmp_path / JOINT_FILE)
 
     with pytest.raises(ValueError, match="preprocess"):
         load_models(Settings(models_dir=tmp_path, runtime="keras"))
@@ -86,4 +86,4 @@ def test_observer_sees_each_call_but_not_the_warm_up(models_dir):
 
     loaded.classifier.predict(loaded.classifier.prepare([samples.positive_image()] * 3))
 
-    assert [(role, n) for role, n, _ in calls] == [("classifier", 3)]
+    assert [(label, n) for label, n, _ in calls] == [("joint", 3)]  # the file's label

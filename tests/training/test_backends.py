@@ -14,7 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from contract import SEGMENTER_FILE, read_card
+from contract import read_card
+from training.config import NETWORK_FILES
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "lgg" / "kaggle_3m"
@@ -43,6 +44,6 @@ def test_a_model_trained_on_jax_reloads_here_with_equal_outputs(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
 
     assert read_card(tmp_path)["models"]["segmenter"]["training"]["device"]["backend"] == "jax"
-    reloaded = keras.saving.load_model(tmp_path / SEGMENTER_FILE, compile=False)
+    reloaded = keras.saving.load_model(tmp_path / NETWORK_FILES["segmenter"], compile=False)
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), np.load(tmp_path / "outputs.npy"),
                                rtol=1e-4, atol=1e-5)

@@ -65,7 +65,7 @@ def test_packed_folds_come_back_with_float16_kernels(cv, tmp_path):
 @pytest.fixture(scope="module")
 def served(cv):
     entry = choose(str(FIXTURES), cv["runs"], cv["models"], base="base", flair="flair", large="none")
-    return entry, write_served(cv["runs"], cv["models"], members=2)
+    return entry, write_served(cv["runs"], cv["models"], members=2, out_dir=cv["models"])
 
 
 @pytest.mark.slow

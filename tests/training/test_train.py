@@ -7,9 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from contract import CARD_FILE, CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE, read_card
+from contract import CARD_FILE, JOINT_FILE, SPLIT_FILE, read_card
 from training.__main__ import main
-from training.config import TrainConfig
+from training.config import NETWORK_FILES, TrainConfig
 from training.train import resume_config, train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lgg" / "kaggle_3m"
@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_training_writes_models_split_and_card(trained):
     trained, _ = trained
-    for name in (CLASSIFIER_FILE, SEGMENTER_FILE, SPLIT_FILE, CARD_FILE):
+    for name in (NETWORK_FILES["classifier"], NETWORK_FILES["segmenter"], SPLIT_FILE, CARD_FILE):
         assert (trained / name).exists(), name
     split = json.loads((trained / SPLIT_FILE).read_text())["patients"]
     patients = sorted(p for part in split.values() for p in part)
@@ -45,7 +45,8 @@ def test_training_writes_models_split_and_card(trained):
 def test_saved_models_reload_with_equal_outputs_and_no_optimizer(trained):
     trained, originals = trained
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    for kind, name in (("classifier", CLASSIFIER_FILE), ("segmenter", SEGMENTER_FILE)):
+    for kind in ("classifier", "segmenter"):
+        name = NETWORK_FILES[kind]
         original = originals[kind]
         reloaded = keras.saving.load_model(trained / name, compile=False)
         np.testing.assert_allclose(reloaded.predict(x, verbose=0), original.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
@@ -70,7 +71,7 @@ def test_bad_config_is_refused():
 
 
 @pytest.mark.slow
-def test_joint_run_resumes_exactly_and_writes_both_models(tmp_path):
+def test_joint_run_resumes_exactly_and_writes_one_servable_file(tmp_path):
     common = {
         "model": "joint",
         "data": str(FIXTURES),
@@ -81,9 +82,10 @@ def test_joint_run_resumes_exactly_and_writes_both_models(tmp_path):
         "keep": "last",  # no ONNX export at each save: this test is about resuming
     }
     straight = train(TrainConfig(out=str(tmp_path / "a"), runs=str(tmp_path / "ra"), **common), verbose=0)
-    assert set(straight) == {"classifier", "segmenter"}
-    assert straight["segmenter"].output_shape == (None, 32, 32, 1)
-    assert straight["classifier"].output_shape == (None, 1)
+    assert set(straight) == {"classifier", "segmenter"} and straight["classifier"] is straight["segmenter"]
+    shapes = {name: tuple(value.shape) for name, value in straight["segmenter"].output.items()}
+    assert shapes == {"mask": (None, 32, 32, 1), "tumour_probability": (None, 1)}
+    assert sorted(p.name for p in (tmp_path / "a").glob("*.keras")) == [JOINT_FILE], "one file, both outputs"
     # The same run cut after its first epoch (a time budget), then resumed from its run folder.
     train(TrainConfig(out=str(tmp_path / "b"), runs=str(tmp_path / "rb"), max_minutes=1e-6, **common), verbose=0)
     run_dir = tmp_path / "rb" / "joint"
@@ -99,7 +101,9 @@ def test_joint_run_resumes_exactly_and_writes_both_models(tmp_path):
     for wa, wb in zip(last_a.weights, last_b.weights, strict=True):
         np.testing.assert_allclose(np.asarray(wa), np.asarray(wb), atol=1e-4, err_msg=wa.path)
     card = read_card(tmp_path / "b")
-    assert card["models"]["classifier"]["architecture"] == "resunet_encoder_classifier"
+    assert card["models"]["classifier"]["architecture"] == "joint"
+    assert card["models"]["classifier"]["output_name"] == "tumour_probability"
+    assert card["models"]["segmenter"]["file"] == JOINT_FILE and card["models"]["segmenter"]["output_name"] == "mask"
     assert card["models"]["segmenter"]["training"]["epochs_run"] == 2
 
 

@@ -15,7 +15,7 @@ from pydicom.encaps import encapsulate
 from pydicom.pixels import get_decoder, pixel_array
 
 from contract.spec import SEQUENCES_ALL, SEQUENCES_FLAIR_ONLY
-from contract.windowing import percentile_window
+from imaging.windowing import percentile_window
 from service.errors import InvalidImage, UnsupportedImage
 from service.images import ImageLimits, decode_image
 from service.images.dicom import modality_pixels

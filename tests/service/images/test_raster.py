@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contract.windowing import percentile_window
+from imaging.windowing import percentile_window
 from service.errors import InvalidImage
 from service.images import ImageLimits, decode_image
 from tests.service import samples

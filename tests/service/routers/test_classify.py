@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contract.spec import CLASSIFIER_FILE, FLAIR_CHANNEL, file_version, to_model_input
+from contract.spec import FLAIR_CHANNEL, JOINT_FILE, file_version, to_model_input
 from tests.service import samples
 
 
@@ -22,7 +22,7 @@ def test_positive_and_negative_slices(client, models_dir):
     assert set(body) == {"tumour_probability", "has_tumour", "threshold", "sequences", "model"}
     assert body["has_tumour"] is True and body["tumour_probability"] > 0.9
     assert body["threshold"] == 0.5
-    assert body["model"] == {"name": "tiny-classifier", "version": file_version(models_dir / CLASSIFIER_FILE)}
+    assert body["model"] == {"name": "tiny-classifier", "version": file_version(models_dir / JOINT_FILE)}
     assert negative.json()["has_tumour"] is False and negative.json()["tumour_probability"] < 0.1
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contract.spec import CHANNELS, CLASSIFIER_FILE, SEGMENTER_FILE, file_version
+from contract.spec import CHANNELS, JOINT_FILE, file_version
 
 
 def test_models_list(client, models_dir):
@@ -13,8 +13,7 @@ def test_models_list(client, models_dir):
     assert set(models) == {"classifier", "segmenter"}
     classifier, segmenter = models["classifier"], models["segmenter"]
     assert classifier["name"] == "tiny-classifier" and segmenter["name"] == "tiny-segmenter"
-    assert classifier["version"] == file_version(models_dir / CLASSIFIER_FILE)
-    assert segmenter["version"] == file_version(models_dir / SEGMENTER_FILE)
+    assert classifier["version"] == segmenter["version"] == file_version(models_dir / JOINT_FILE)
     assert classifier["input"] == {
         "shape": [None, 32, 32, 3],
         "dtype": "float32",
@@ -38,10 +37,9 @@ def test_threshold_settings_override_the_card(make_client):
 def test_models_without_card(tmp_path, models_dir, make_client):
     bare = tmp_path / "bare"
     bare.mkdir()
-    for name in (CLASSIFIER_FILE, SEGMENTER_FILE):
-        (bare / name).write_bytes((models_dir / name).read_bytes())
+    (bare / JOINT_FILE).write_bytes((models_dir / JOINT_FILE).read_bytes())
 
-    # .keras files alone (no card, so no ONNX export named): what the keras runtime serves
+    # the .keras file alone (no card, so no ONNX export named): what the keras runtime serves
     models = {m["role"]: m for m in make_client(models_dir=bare, runtime="keras").get("/v2/models").json()["models"]}
 
     assert models["classifier"]["name"] == "classifier" and models["segmenter"]["name"] == "segmenter"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from contract.spec import SEGMENTER_FILE, file_version
+from contract.spec import JOINT_FILE, file_version
 from tests.service import samples
 
 
@@ -42,7 +42,7 @@ def test_mask_at_model_size_is_exact(client, models_dir):
     assert body["tumour_fraction"] == pytest.approx(truth.sum() / truth.size)
     assert body["bbox"] == [0, 0, 9 + 12 - 1, 5 + 12 - 1]
     assert body["threshold"] == 0.5
-    assert body["model"] == {"name": "tiny-segmenter", "version": file_version(models_dir / SEGMENTER_FILE)}
+    assert body["model"] == {"name": "tiny-segmenter", "version": file_version(models_dir / JOINT_FILE)}
     assert body["tumour_area_mm2"] is None and body["pixel_spacing_mm"] is None
 
 

@@ -13,6 +13,9 @@ import pydicom
 import pytest
 from pycocotools import mask as coco_mask
 
+from imaging.dicom.seg import segmentation
+from imaging.dicom.series import read_series
+from tests.imaging.dicom.seg_samples import comparable
 from tests.service import volume_samples as vs
 
 LAYOUTS = [("R", "A", "S"), ("L", "P", "S"), ("P", "I", "R")]
@@ -131,6 +134,22 @@ def test_dicom_zip_to_dicom_seg_read_back_by_pydicom_and_highdicom(client):
         )[0, ..., 0]
         # instance n holds slice n - 1 of the head-to-foot stack
         np.testing.assert_array_equal(frame_mask > 0, tumour[int(source.InstanceNumber) - 1])
+
+
+def test_the_seg_answered_is_the_one_the_dicom_layer_gives_the_gateway(client):
+    """The gateway's call (imaging.dicom: the series read from its whole datasets, the mask of the
+    JSON answer) gives the service's SEG, but for its UIDs and creation times."""
+    slices, _ = vs.synthetic_volume()
+    files = vs.dicom_series(slices)
+    answered = _post_series(client, files, output="dicom-seg")
+    body = _post_series(client, files).json()
+    assert answered.status_code == 200 and body["mask"]["format"] == "rle"
+    mask = np.stack([coco_mask.decode(coco_mask.frPyObjects(r, *r["size"])) for r in body["mask"]["slices"]])
+    datasets = [pydicom.dcmread(io.BytesIO(f)) for f in files[::-1]]
+    segmenter = body["model"]["segmenter"]
+    ours = segmentation(read_series(datasets), mask, segmenter["name"], segmenter["version"])
+    theirs = pydicom.dcmread(io.BytesIO(answered.content))
+    assert comparable(theirs, datasets) == comparable(ours, datasets)
 
 
 def test_display_window_and_rescale_do_not_change_the_answer(client):

@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 from contract.exports import EXPORTS_KEY, exported_file, sha256
-from contract.spec import CARD_FILE, INPUT_SCALE, PREPROCESS_LAYER, SEGMENTER_FILE, file_version
+from contract.spec import CARD_FILE, JOINT_FILE, file_version
 from service.inference import ExportMismatch, load_models
 from service.main import create_app
 from service.settings import Settings
 from tests.service.apps import started
-from tests.service.conftest import build_tiny_models
-from training.export import export_folder
+from tests.tiny_models import BRAIN, build_tiny_models
 
 ONNX_RUNTIMES = ("onnxruntime", "openvino")
 
@@ -27,19 +25,9 @@ def folder(tmp_path, models_dir):
     return copy
 
 
-def _other_segmenter(folder):
-    """A segmenter with the tiny one's input and output names and shapes but another cut-off."""
-    import keras
-
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Rescaling(INPUT_SCALE, name=PREPROCESS_LAYER)(inputs)
-    head = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")
-    model = keras.Model(inputs, head(x))
-    head.set_weights([np.array([0.0, 20.0, 0.0], np.float32).reshape(1, 1, 3, 1), np.array([-5.0], np.float32)])
-    folder.mkdir()
-    model.save(folder / SEGMENTER_FILE)
-    export_folder(folder)
-    return folder
+def _other_model(folder):
+    """A model with the tiny one's input and output names and shapes but another rule (weights)."""
+    return build_tiny_models(folder, rule=BRAIN)
 
 
 def _card(folder) -> dict:
@@ -48,15 +36,15 @@ def _card(folder) -> dict:
 
 @pytest.mark.parametrize("runtime", ONNX_RUNTIMES)
 def test_an_export_of_another_model_is_refused_by_the_probe(folder, tmp_path, runtime):
-    other = _other_segmenter(tmp_path / "other")  # same input and output, other weights
-    onnx_name = exported_file(SEGMENTER_FILE)
+    other = _other_model(tmp_path / "other")  # same input and output, other weights
+    onnx_name = exported_file(JOINT_FILE)
     shutil.copy(other / onnx_name, folder / onnx_name)
     card = _card(folder)
-    entry = card[EXPORTS_KEY][SEGMENTER_FILE]
+    entry = card[EXPORTS_KEY][JOINT_FILE]
     entry.update(sha256=sha256(folder / onnx_name))  # the card names the file: only the answers differ
     (folder / CARD_FILE).write_text(json.dumps(card))
 
-    with pytest.raises(ExportMismatch, match=r"segmenter.onnx refused .*differ from the Keras model's"):
+    with pytest.raises(ExportMismatch, match=r"joint.onnx refused .*differ from the Keras model's"):
         load_models(Settings(models_dir=folder, runtime=runtime))
     app = create_app(Settings(models_dir=folder, runtime=runtime))
     with pytest.raises(AssertionError, match="ExportMismatch"), started(app):
@@ -64,7 +52,7 @@ def test_an_export_of_another_model_is_refused_by_the_probe(folder, tmp_path, ru
 
 
 def test_a_changed_onnx_file_is_refused(folder):
-    with open(folder / exported_file(SEGMENTER_FILE), "ab") as fh:
+    with open(folder / exported_file(JOINT_FILE), "ab") as fh:
         fh.write(b"\0")
     with pytest.raises(ExportMismatch, match="SHA-256"):
         load_models(Settings(models_dir=folder, runtime="onnxruntime"))
@@ -72,10 +60,10 @@ def test_a_changed_onnx_file_is_refused(folder):
 
 def test_an_export_of_an_older_keras_file_is_refused(folder, tmp_path):
     newer = build_tiny_models(tmp_path / "newer", size=48, card={})
-    shutil.copy(newer / SEGMENTER_FILE, folder / SEGMENTER_FILE)
-    with pytest.raises(ExportMismatch, match=f"exported from another {SEGMENTER_FILE}.*python -m training export"):
+    shutil.copy(newer / JOINT_FILE, folder / JOINT_FILE)
+    with pytest.raises(ExportMismatch, match=f"exported from another {JOINT_FILE}.*python -m training export"):
         load_models(Settings(models_dir=folder, runtime="onnxruntime"))
-    assert file_version(folder / SEGMENTER_FILE) != _card(folder)[EXPORTS_KEY][SEGMENTER_FILE]["source_version"]
+    assert file_version(folder / JOINT_FILE) != _card(folder)[EXPORTS_KEY][JOINT_FILE]["source_version"]
 
 
 def test_keras_files_without_an_export_say_how_to_make_one(folder):
@@ -88,9 +76,8 @@ def test_keras_files_without_an_export_say_how_to_make_one(folder):
 
 
 def test_the_onnx_files_serve_without_the_keras_files(folder):
-    versions = {n: file_version(folder / n) for n in (SEGMENTER_FILE, "classifier.keras")}
-    for name in versions:
-        (folder / name).unlink()
+    version = file_version(folder / JOINT_FILE)
+    (folder / JOINT_FILE).unlink()
     loaded = load_models(Settings(models_dir=folder, runtime="onnxruntime"))
-    assert loaded.segmenter.version == versions[SEGMENTER_FILE], "the version stays the .keras file's"
-    assert loaded.segmenter.path.name == exported_file(SEGMENTER_FILE)
+    assert loaded.segmenter.version == version, "the version stays the .keras file's"
+    assert loaded.segmenter.path.name == exported_file(JOINT_FILE)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from contract.spec import CLASSIFIER_FILE, SEGMENTER_FILE, read_card
+from contract.spec import JOINT_FILE, read_card
 from service.devices import NoGPUError
 from service.inference import load_models, model_file
 from service.main import create_app
@@ -32,30 +31,28 @@ def _load(models_dir, filename: str, name: str):
 
 @pytest.mark.parametrize("name", RUNTIMES)
 def test_every_runtime_answers_named_outputs_equal_to_keras(models_dir, name):
-    for filename in (CLASSIFIER_FILE, SEGMENTER_FILE):
-        reference, model = _load(models_dir, filename, "keras"), _load(models_dir, filename, name)
-        expected, actual = reference.run(BATCH), model.run(BATCH)
+    reference, model = _load(models_dir, JOINT_FILE, "keras"), _load(models_dir, JOINT_FILE, name)
+    expected, actual = reference.run(BATCH), model.run(BATCH)
 
-        assert model.output_names == reference.output_names and set(actual) == set(expected)
-        assert model.input_size == reference.input_size == 32
-        for output, value in expected.items():
-            assert actual[output].shape == value.shape and actual[output].dtype == np.float32
-            assert max_difference(value, actual[output]) <= 1e-4
+    assert model.output_names == reference.output_names and set(actual) == set(expected)
+    assert model.input_size == reference.input_size == 32
+    for output, value in expected.items():
+        assert actual[output].shape == value.shape and actual[output].dtype == np.float32
+        assert max_difference(value, actual[output]) <= 1e-4
 
 
 @pytest.fixture(scope="module")
 def joint_dir(tmp_path_factory):
-    """One joint model (outputs mask and tumour_probability) serving as both classifier and segmenter."""
+    """One joint network (outputs mask and tumour_probability) serving as both classifier and segmenter."""
     folder = tmp_path_factory.mktemp("joint")
-    build_joint(32, base_filters=4).save(folder / CLASSIFIER_FILE)
-    shutil.copy(folder / CLASSIFIER_FILE, folder / SEGMENTER_FILE)
+    build_joint(32, base_filters=4).save(folder / JOINT_FILE)
     export_folder(folder)
     return folder
 
 
 @pytest.mark.parametrize("name", RUNTIMES)
 def test_a_joint_model_serves_each_role_its_named_output(joint_dir, name):
-    model = _load(joint_dir, CLASSIFIER_FILE, name)
+    model = _load(joint_dir, JOINT_FILE, name)
     assert set(model.output_names) == {"mask", "tumour_probability"}
 
     loaded = load_models(Settings(models_dir=joint_dir, runtime=name, batching=False))
@@ -72,7 +69,7 @@ def test_require_gpu_never_falls_back_to_the_cpu(models_dir, name):
     runtime = get_runtime(name)
     if any(d.type == "GPU" for d in runtime.devices()):
         pytest.skip("this machine has a GPU")
-    path = model_file(models_dir, SEGMENTER_FILE, read_card(models_dir), runtime.model_format)[0]
+    path = model_file(models_dir, JOINT_FILE, read_card(models_dir), runtime.model_format)[0]
     with pytest.raises(NoGPUError, match="MRI_REQUIRE_GPU"):
         runtime.load(path, require_gpu=True)
 

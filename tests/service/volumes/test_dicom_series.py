@@ -46,7 +46,7 @@ def test_an_enhanced_mr_file_is_the_volume_of_its_series(enhanced_sop, per_frame
     np.testing.assert_allclose(volume.affine, reference.affine, atol=1e-6)
     assert volume.spacing_mm == pytest.approx(reference.spacing_mm)
     # slice k of the volume is the frame the SEG must reference for it
-    order = np.asarray(volume.frame_order)
+    order = np.asarray(volume.series.geometry.order)
     positions = [
         float(item.PlanePositionSequence[0].ImagePositionPatient[2]) for item in header.PerFrameFunctionalGroupsSequence
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import re
+import threading
 import zlib
 
 import nibabel as nib
@@ -296,20 +297,17 @@ def test_volumes_sent_at_once_wait_for_the_budget_or_get_503_never_more(make_cli
     assert budget.peak <= budget.total and budget.used == 0
 
 
-def test_a_client_that_hangs_up_gives_its_memory_back(make_client):
+def test_a_client_that_hangs_up_gives_its_memory_back(make_client, monkeypatch):
     """The answer is streamed; its lease ends with the stream (or when it is dropped)."""
     client = make_client()
+    budget = client.app.state.volume_budget
+    given_back = threading.Event()  # the app's thread gives the memory back: wait for that, not for time
+    give_back = budget._give_back
+    monkeypatch.setattr(budget, "_give_back", lambda amount: (give_back(amount), given_back.set()))
     with client.stream("POST", "/volume", files={"file": ("v.nii.gz", _nifti())}) as response:
         assert response.status_code == 200
         next(response.iter_bytes())  # read a little, then hang up
-    budget = client.app.state.volume_budget
-    for _ in range(100):
-        if budget.used == 0:
-            break
-        import time
-
-        time.sleep(0.05)
-    assert budget.used == 0
+    assert given_back.wait(30) and budget.used == 0
 
 
 # --- the largest cases ------------------------------------------------------------------------------
@@ -354,9 +352,9 @@ def test_a_mask_of_isolated_voxels_stays_within_the_memory_model(make_client, tm
     estimate for the volume, whose per-voxel term dominates here (4 slices per model call). (The
     mask comes back as NIfTI: this process is also the client, and an RLE of single pixels would be
     held whole by the test client.)"""
-    from service.routers.volume import volume_limits
     from service.volumes import open_volume
     from service.volumes.budget import volume_memory
+    from service.volumes.request import volume_limits
     from tests.service.conftest import build_tiny_models
 
     client = make_client(models_dir=build_tiny_models(tmp_path / "models", size=256), volume_batch_size=4)

@@ -16,12 +16,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from scripts import headless_chromium
 from service.main import create_app
 from service.settings import DEFAULT_MODELS_DIR, Settings
-from tests.project import load_script
 from tests.servers import serve_app
-
-headless_chromium = load_script("headless_chromium")
 
 
 @contextmanager

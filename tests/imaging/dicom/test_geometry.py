@@ -1,12 +1,12 @@
-"""service.volumes.geometry: slice order, affine of a DICOM series, gaps and duplicates."""
+"""imaging.dicom.geometry: slice order, affine of a DICOM series, gaps and duplicates."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from service.errors import InvalidImage
-from service.volumes.geometry import SliceGeometry, series_geometry
+from imaging.dicom.errors import DicomError
+from imaging.dicom.geometry import NO_PIXEL_SPACING, NO_THICKNESS, SliceGeometry, series_geometry
 
 
 def _oblique_series(positions_along_normal: list[float]) -> tuple[list[SliceGeometry], np.ndarray]:
@@ -38,17 +38,31 @@ def test_affine_maps_slice_row_column_to_patient_positions():
 
 def test_duplicates_and_gaps_name_the_files():
     slices, _ = _oblique_series([0.0, 3.0, 3.0, 6.0])
-    with pytest.raises(InvalidImage, match=r"duplicate slices: files\[1\] and files\[2\]"):
+    with pytest.raises(DicomError, match=r"duplicate slices: files\[1\] and files\[2\]"):
         series_geometry(slices, None)
     slices, _ = _oblique_series([0.0, 3.0, 9.0, 12.0])
-    with pytest.raises(InvalidImage, match=r"a gap in the series: 6.00 mm between files\[1\] and files\[2\]"):
+    with pytest.raises(DicomError, match=r"a gap in the series: 6.00 mm between files\[1\] and files\[2\]"):
         series_geometry(slices, None)
 
 
 def test_mixed_orientation_is_refused_and_one_slice_uses_its_thickness():
     slices, _ = _oblique_series([0.0, 3.0])
     turned = SliceGeometry("files[1]", np.array([1.0, 0, 0, 0, 1, 0]), slices[1].position, (0.5, 0.7))
-    with pytest.raises(InvalidImage, match="different ImageOrientationPatient"):
+    with pytest.raises(DicomError, match="different ImageOrientationPatient"):
         series_geometry([slices[0], turned], None)
     assert series_geometry(slices[:1], thickness=5.0).spacing_mm == pytest.approx((5.0, 0.5, 0.7))
     assert series_geometry(slices[:1], thickness=None).spacing_mm is None
+    assert series_geometry(slices[:1], thickness=None).missing == [NO_THICKNESS]
+
+
+def test_pixel_spacing_within_a_tenth_of_a_micron_is_one_spacing_and_a_missing_one_is_named():
+    slices, _ = _oblique_series([0.0, 3.0, 6.0])
+    nearly = SliceGeometry("files[2]", slices[2].orientation, slices[2].position, (0.50000004, 0.7))
+    assert series_geometry([*slices[:2], nearly], None).spacing_mm == pytest.approx((3.0, 0.5, 0.7))
+    other = SliceGeometry("files[2]", slices[2].orientation, slices[2].position, (0.5, 0.71))
+    with pytest.raises(DicomError, match=r"files\[2\] and files\[0\] have different PixelSpacing"):
+        series_geometry([*slices[:2], other], None)
+    unknown = [SliceGeometry(s.label, s.orientation, s.position, None) for s in slices]
+    geometry = series_geometry(unknown, None)
+    assert geometry.spacing_mm is None and geometry.missing == [NO_PIXEL_SPACING]
+    assert geometry.slice_step_mm == pytest.approx(3.0)  # the order and the step are still known

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from contract.windowing import linear_window, percentile_window, to_uint8
+from imaging.windowing import linear_window, percentile_window, to_uint8
 
 
 def test_percentile_window_maps_percentiles_to_0_and_255():
@@ -74,10 +74,11 @@ def test_a_volume_is_windowed_as_a_whole_onto_its_top():
 def test_large_arrays_are_windowed_from_a_subsample():
     """Over PERCENTILE_SAMPLE values the percentiles come from every k-th value: the window is the
     same as from all values, but for a level or so."""
-    from contract.windowing import PERCENTILE_SAMPLE
+    from imaging.windowing import PERCENTILE_SAMPLE
 
     values = np.random.default_rng(2).normal(1000.0, 200.0, PERCENTILE_SAMPLE * 2 + 7).astype(np.float32)
     low, high = np.percentile(values, [0.5, 99.5])
     exact = linear_window(values, float(low), float(high))
 
     assert np.abs(percentile_window(values).astype(int) - exact).max() <= 1
+

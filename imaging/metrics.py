@@ -1,7 +1,7 @@
 """Mask agreement scores that training, evaluation and installation checks must compute alike.
 
-Pure NumPy, like the rest of ``contract/``: ``scripts/check_folder.py`` scores a running service
-with it without importing ``training`` (or scikit-learn).
+Pure NumPy: ``scripts/check_folder.py`` scores a running service with it without importing
+``training`` (or scikit-learn).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ in functional groups, each taken from the frame's item of ``PerFrameFunctionalGr
 otherwise from ``SharedFunctionalGroupsSequence``: ``PlaneOrientationSequence``,
 ``PlanePositionSequence``, ``PixelMeasuresSequence`` (pixel spacing, slice spacing/thickness) and
 ``PixelValueTransformationSequence`` (rescale). Values that are missing or not numbers are None;
-a frame without orientation or position is 422 (its slice cannot be placed).
+a frame without orientation or position is refused (its slice cannot be placed).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from service.errors import InvalidImage
-from service.volumes.geometry import SliceGeometry
+from imaging.dicom.errors import DicomError
+from imaging.dicom.geometry import SliceGeometry
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def frames_of(ds: Dataset, label: str) -> list[Frame]:
         geometry = _geometry(label, ds.get("ImageOrientationPatient"), ds.get("ImagePositionPatient"), ds)
         return [Frame(geometry, _thickness(ds), sign * slope, sign * intercept, "ModalityLUTSequence" in ds)]
     if per_frame is None or len(per_frame) != count:
-        raise InvalidImage(
+        raise DicomError(
             f"{label}: a multi-frame image needs a PerFrameFunctionalGroupsSequence with one item per frame "
             f"({count} frames) to place its frames"
         )
@@ -107,15 +107,16 @@ def _geometry(label: str, orientation: object, position: object, measures: Datas
         iop = np.array([float(v) for v in orientation], dtype=np.float64)  # type: ignore[union-attr]
         ipp = np.array([float(v) for v in position], dtype=np.float64)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        raise InvalidImage(
+        raise DicomError(
             f"{label}: no usable ImagePositionPatient/ImageOrientationPatient, so the slices cannot be ordered"
         ) from None
     if iop.shape != (6,) or ipp.shape != (3,) or not np.all(np.isfinite([*iop, *ipp])):
-        raise InvalidImage(f"{label}: ImagePositionPatient/ImageOrientationPatient are malformed")
-    return SliceGeometry(label=label, orientation=iop, position=ipp, pixel_spacing=_pixel_spacing(measures))
+        raise DicomError(f"{label}: ImagePositionPatient/ImageOrientationPatient are malformed")
+    return SliceGeometry(label=label, orientation=iop, position=ipp, pixel_spacing=pixel_spacing(measures))
 
 
-def _pixel_spacing(ds: Dataset | None) -> tuple[float, float] | None:
+def pixel_spacing(ds: Dataset | None) -> tuple[float, float] | None:
+    """``PixelSpacing`` (row, column) in mm, None when absent, not two numbers or not positive."""
     try:
         row, column = (float(v) for v in ds.PixelSpacing)  # type: ignore[union-attr]
     except (AttributeError, TypeError, ValueError):
@@ -135,14 +136,14 @@ def _thickness(ds: Dataset) -> float | None:
 
 
 def _rescale(ds: Dataset, label: str) -> tuple[float, float]:
-    """(slope, intercept), (1, 0) where absent; a slope of 0 or a non-number is 422."""
+    """(slope, intercept), (1, 0) where absent; a slope of 0 or a non-number is refused."""
     try:
         slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
         intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
     except (TypeError, ValueError):
         slope, intercept = float("nan"), 0.0
     if not (np.isfinite(slope) and np.isfinite(intercept)) or slope == 0:
-        raise InvalidImage(f"{label}: RescaleSlope/RescaleIntercept are not valid numbers (or the slope is 0)")
+        raise DicomError(f"{label}: RescaleSlope/RescaleIntercept are not valid numbers (or the slope is 0)")
     return slope, intercept
 
 

@@ -1,11 +1,11 @@
-"""contract.metrics.dice on masks whose overlap is counted by hand."""
+"""imaging.metrics.dice on masks whose overlap is counted by hand."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from contract.metrics import dice
+from imaging.metrics import dice
 
 
 def test_dice_counts_the_overlap():

@@ -1,4 +1,4 @@
-"""contract.lgg_layout on copies of the committed real LGG slices (tests/fixtures/lgg)."""
+"""imaging.lgg_layout on copies of the committed real LGG slices (tests/fixtures/lgg)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from contract.lgg_layout import labelled_slices, read_mask
+from imaging.lgg_layout import labelled_slices, read_mask
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lgg" / "kaggle_3m"
 TIF_CASE = FIXTURES / "TCGA_CS_4942_19970222"
@@ -33,7 +33,7 @@ def test_unnumbered_or_unmasked_images_and_other_files_are_skipped(tmp_path, cap
     (tmp_path / "notes.txt").write_text("not a slice")
     (tmp_path / "sub.tif").mkdir()
 
-    with caplog.at_level(logging.WARNING, logger="contract.lgg_layout"):
+    with caplog.at_level(logging.WARNING, logger="imaging.lgg_layout"):
         found = labelled_slices(tmp_path)
 
     assert [(s.number, s.image.name) for s in found] == [(11, "TCGA_CS_4942_19970222_11.tif")]
