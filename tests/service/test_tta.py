@@ -8,8 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from contract.exports import ROLE_OUTPUTS
-from contract.spec import CARD_FILE, JOINT_FILE
+from contract.spec import CARD_FILE, JOINT_FILE, MASK_OUTPUT, PROBABILITY_OUTPUT
 from contract.tta import TTA_KEY
 from service.inference import load_models
 from service.main import create_app
@@ -28,8 +27,9 @@ def asymmetric(tmp_path_factory):
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("asymmetric")
     build_joint(32, base_filters=4).save(folder / JOINT_FILE)
+    outputs = {"classifier": PROBABILITY_OUTPUT, "segmenter": MASK_OUTPUT}
     card = {"models": {role: {"name": f"random-{role}", "file": JOINT_FILE, "output_name": output}
-                       for role, output in ROLE_OUTPUTS.items()}}
+                       for role, output in outputs.items()}}
     (folder / CARD_FILE).write_text(json.dumps(card))
     return folder
 
