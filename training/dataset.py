@@ -83,10 +83,11 @@ class SliceDataset(keras.utils.PyDataset):
         return math.ceil(self._epoch_size() / self.batch_size)
 
     def __getitem__(self, index: int):
+        """``(packed batch,)``: inputs only (the training model reads its targets from the mask channel)."""
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         if isinstance(self.packed, np.ndarray):
-            return self.packed[rows]
-        return keras.ops.take(self.packed, rows, axis=0)  # a gather where the slices live
+            return (self.packed[rows],)
+        return (keras.ops.take(self.packed, rows, axis=0),)  # a gather where the slices live
 
     def on_epoch_end(self) -> None:
         """The next epoch's draw. At the end of an epoch (not its beginning), so that worker

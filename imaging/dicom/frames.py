@@ -74,7 +74,9 @@ def frames_of(ds: Dataset, label: str) -> list[Frame]:
 def stored_dtype(headers: Sequence[Dataset], frames: Sequence[Frame]) -> np.dtype:
     """The stored values' dtype when every frame has the same positive linear rescale and the same
     encoding (the intensity window does not depend on such a map); else float32 modality values."""
-    encodings = {(_int(ds.get("BitsAllocated"), 16), _int(ds.get("PixelRepresentation"), 0)) for ds in headers}
+    encodings = {
+        (_int(ds.get("BitsAllocated"), 16), _int(ds.get("PixelRepresentation"), 0)) for ds in headers
+    }
     rescales = {(f.slope, f.intercept, f.lut) for f in frames}
     if len(encodings) == 1 and len(rescales) == 1:
         (bits, signed), (slope, _, lut) = encodings.pop(), rescales.pop()
@@ -138,13 +140,17 @@ def _thickness(ds: Dataset) -> float | None:
 def _rescale(ds: Dataset, label: str) -> tuple[float, float]:
     """(slope, intercept), (1, 0) where absent; a slope of 0 or a non-number is refused."""
     try:
-        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+        slope = _number(ds.get("RescaleSlope"), 1.0)  # a slope of 0 is a value, not an absence
+        intercept = _number(ds.get("RescaleIntercept"), 0.0)
     except (TypeError, ValueError):
         slope, intercept = float("nan"), 0.0
     if not (np.isfinite(slope) and np.isfinite(intercept)) or slope == 0:
         raise DicomError(f"{label}: RescaleSlope/RescaleIntercept are not valid numbers (or the slope is 0)")
     return slope, intercept
+
+
+def _number(value: object, default: float) -> float:
+    return default if value is None or value == "" else float(value)  # type: ignore[arg-type]
 
 
 def _int(value: object, default: int) -> int:

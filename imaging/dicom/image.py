@@ -54,7 +54,9 @@ def check_modality(ds: Dataset) -> None:
     """:class:`DicomError` when ``Modality`` is present and not MR (absent: no claim either way)."""
     modality = str(ds.get("Modality", "") or "").strip().upper()
     if modality and modality != MR_MODALITY:
-        raise DicomError(f"the DICOM Modality is {modality}, not MR: the models were trained on brain MRI only")
+        raise DicomError(
+            f"the DICOM Modality is {modality}, not MR: the models were trained on brain MRI only"
+        )
 
 
 def check_transfer_syntax(ds: Dataset) -> UID:

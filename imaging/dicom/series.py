@@ -67,7 +67,9 @@ class DicomSeries:
         """True when ``other`` samples the same voxels (size, orientation, positions within 0.05 mm)."""
         return self.shape == other.shape and bool(np.allclose(self.affine, other.affine, atol=0.05))
 
-    def pixels(self, decoded: FrameDecoder | None = None, check_stop: Callable[[], None] = lambda: None) -> np.ndarray:
+    def pixels(
+        self, decoded: FrameDecoder | None = None, check_stop: Callable[[], None] = lambda: None
+    ) -> np.ndarray:
         """The voxels ``(slices, rows, columns)`` in slice order, of :attr:`dtype`: modality LUT only,
         ``MONOCHROME1`` inverted. ``decoded``: the stored frames of image ``i`` (default: decoded from
         the datasets, which must then hold their pixel data); ``check_stop`` is called after each
@@ -127,6 +129,8 @@ def _checked(
             if pixels.shape != (rows, columns):
                 raise DicomError(f"{image.label}: the DICOM pixel data does not match its Rows/Columns")
             count += 1
+            if count > len(image.frames):
+                raise DicomError(f"{image.label}: {BROKEN_DICOM}")
             yield pixels
     except DicomError:
         raise

@@ -91,13 +91,18 @@ async def answer_volume(
     pending = await run_in_threadpool(open_volume, asked.uploads, limits, deadline.check)
     async with _closed_after(pending):
         if asked.output == DICOM_SEG and pending.kind != "dicom":
-            raise InvalidImage("output=dicom-seg needs a DICOM series; NIfTI input gets its mask as NIfTI or RLE")
+            raise InvalidImage(
+                "output=dicom-seg needs a DICOM series; NIfTI input gets its mask as NIfTI or RLE"
+            )
         method = postprocess_of(models.card, asked.postprocess or settings.volume_postprocess)
         async with _leased(budget, pending, asked.output, models, settings, deadline) as lease:
             loaded, prediction, sequences = await run_in_threadpool(
                 _infer, pending, models, settings, method, deadline
             )
-            classifier, segmenter = models.runner("classifier", sequences), models.runner("segmenter", sequences)
+            classifier, segmenter = (
+                models.runner("classifier", sequences),
+                models.runner("segmenter", sequences),
+            )
             if asked.output == DICOM_SEG:
                 body, headers = await run_in_threadpool(_seg, loaded, prediction, _ref(segmenter), method)
                 return _LeasedResponse(iter([body]), lease, "application/dicom", headers)

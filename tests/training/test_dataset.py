@@ -32,10 +32,10 @@ def test_each_epoch_draws_every_kept_slice_and_a_share_of_the_others():
     packed[..., 0] = np.arange(20, dtype=np.uint8)[:, None, None]  # each slice says which it is
     keep = np.arange(20) < 5
     ds = SliceDataset(packed, batch_size=4, draw=True, keep=keep, other_fraction=0.4, seed=0, on_device=False)
-    drawn = np.concatenate([np.asarray(ds[i])[:, 0, 0, 0] for i in range(len(ds))]).astype(int)
+    drawn = np.concatenate([np.asarray(ds[i][0])[:, 0, 0, 0] for i in range(len(ds))]).astype(int)
     assert len(drawn) == 5 + 6 and set(range(5)) <= set(drawn) and len(set(drawn)) == len(drawn)
     validation = SliceDataset(packed, batch_size=8, on_device=False)
-    assert np.concatenate([validation[i][:, 0, 0, 0] for i in range(len(validation))]).tolist() == list(range(20))
+    assert np.concatenate([validation[i][0][:, 0, 0, 0] for i in range(len(validation))]).tolist() == list(range(20))
 
 
 def test_batches_depend_on_seed_and_epoch_only_so_a_resumed_run_sees_the_same_data():
@@ -45,9 +45,9 @@ def test_batches_depend_on_seed_and_epoch_only_so_a_resumed_run_sees_the_same_da
     resumed = SliceDataset(packed, batch_size=4, draw=True, seed=3, epoch=1, on_device=False)
     # ... and the first epoch of the run resumed after one epoch
     for i in range(len(straight)):
-        np.testing.assert_array_equal(straight[i], resumed[i])
+        np.testing.assert_array_equal(straight[i][0], resumed[i][0])
     first = SliceDataset(packed, batch_size=4, draw=True, seed=3, on_device=False)
-    assert not np.array_equal(first[0], straight[0])
+    assert not np.array_equal(first[0][0], straight[0][0])
 
 
 def test_slices_held_as_a_backend_tensor_give_the_same_batches():
@@ -55,7 +55,7 @@ def test_slices_held_as_a_backend_tensor_give_the_same_batches():
     host = SliceDataset(packed, batch_size=6, draw=True, seed=1, on_device=False)
     device = SliceDataset(packed, batch_size=6, draw=True, seed=1, on_device=True)
     for i in range(len(host)):
-        np.testing.assert_array_equal(np.asarray(device[i]), host[i])
+        np.testing.assert_array_equal(np.asarray(device[i][0]), host[i][0])
 
 
 def test_bad_batches_are_refused():

@@ -14,7 +14,11 @@ def comparable(seg: pydicom.Dataset, sources: list[pydicom.Dataset]) -> bytes:
     """``seg`` as Part 10 bytes with the UIDs it made (any UID no source carries) numbered in order
     of appearance and every date and time blanked: equal bytes = the same SEG but for those."""
     known = {str(el.value) for ds in sources for el in ds.iterall() if el.VR == "UI"}
-    known |= {str(ds.file_meta.get(k, "")) for ds in sources for k in ("MediaStorageSOPClassUID", "TransferSyntaxUID")}
+    known |= {
+        str(ds.file_meta.get(k, ""))
+        for ds in sources
+        for k in ("MediaStorageSOPClassUID", "TransferSyntaxUID")
+    }
     buffer = io.BytesIO()
     seg.save_as(buffer)
     copy = pydicom.dcmread(io.BytesIO(buffer.getvalue()))

@@ -53,7 +53,9 @@ def test_one_frame_per_source_image_empty_ones_included_each_on_its_slice():
         for item in seg.PerFrameFunctionalGroupsSequence
     ]
     assert sorted(referenced) == sorted(slice_of)
-    frames = hd.seg.Segmentation.from_dataset(seg).get_pixels_by_source_instance(referenced, segment_numbers=[1])
+    frames = hd.seg.Segmentation.from_dataset(seg).get_pixels_by_source_instance(
+        referenced, segment_numbers=[1]
+    )
     np.testing.assert_array_equal(frames[..., 0], mask[[slice_of[uid] for uid in referenced]])
 
 

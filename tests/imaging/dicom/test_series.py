@@ -57,10 +57,19 @@ def test_a_series_without_pixel_spacing_is_read_and_says_so():
 @pytest.mark.parametrize(
     ("change", "error", "message"),
     [
-        (lambda ds: setattr(ds, "Modality", "CT"), DicomError, r"instance \d+: the DICOM Modality is CT, not MR"),
+        (
+            lambda ds: setattr(ds, "Modality", "CT"),
+            DicomError,
+            r"instance \d+: the DICOM Modality is CT, not MR",
+        ),
         (lambda ds: setattr(ds, "BitsAllocated", 12), DicomError, "12 bits allocated"),
         (lambda ds: delattr(ds, "ImagePositionPatient"), DicomError, "no usable ImagePositionPatient"),
-        (lambda ds: setattr(ds.file_meta, "TransferSyntaxUID", "1.2.840.10008.1.2.4.100"), UnsupportedDicom, "MPEG2"),
+        (lambda ds: setattr(ds, "RescaleSlope", 0), DicomError, "the slope is 0"),
+        (
+            lambda ds: setattr(ds.file_meta, "TransferSyntaxUID", "1.2.840.10008.1.2.4.100"),
+            UnsupportedDicom,
+            "MPEG2",
+        ),
     ],
 )
 def test_images_the_policy_refuses_are_named(change, error, message):
@@ -86,3 +95,13 @@ def test_a_truncated_image_is_refused_when_its_pixels_are_read():
     series = read_series(_datasets(files, pixels=False), ["a", "b", "c"])
     with pytest.raises(DicomError, match="b: the DICOM file is broken or truncated"):
         series.pixels(lambda i: iter_pixels(io.BytesIO(files[i][: -500 if i == 1 else None])))
+
+
+def test_a_decoder_giving_other_frames_than_the_header_declares_is_refused():
+    _, files = _files(2)
+    series = read_series(_datasets(files, pixels=False), ["a", "b"])
+    frame = np.zeros((32, 32), np.uint16)
+    with pytest.raises(DicomError, match="a: the DICOM file is broken"):
+        series.pixels(lambda i: [frame, frame])  # two frames where the header declares one
+    with pytest.raises(DicomError, match="a: the DICOM pixel data does not match its Rows/Columns"):
+        series.pixels(lambda i: [np.zeros((8, 8), np.uint16)])
