@@ -10,16 +10,19 @@ each server runs an in-process timer (scripts/model_call_timing.py) with the run
 precision that server serves (for ``auto``: the ones it chose, read from ``GET /v2/models``). Then,
 ``--rounds`` times with the configurations interleaved (so background load falls on all alike):
 
-1. in-process: ``--n`` model calls on the slice (as /analyze makes them), and the same with and
-   without flip test-time augmentation;
-2. 1 client, one request after the other: ``--n`` requests to each of ``--endpoints`` (one real
-   LGG slice; ``/volume``: the 12 slices of tests/fixtures/lgg-volume as a FLAIR-only NIfTI);
-3. ``--clients`` clients at once posting the slice to ``/analyze`` for ``--seconds``: slices/s.
+1. ``--n`` pairs of one in-process model call on the slice (as /analyze makes it) and one /analyze
+   request with that slice (1 client, one after the other), so that both see the same load: the
+   request's overhead is the difference within each pair;
+2. in-process: ``--n`` model calls with and without flip test-time augmentation, and the whole
+   in-process /analyze work;
+3. 1 client: ``--n`` requests to each other endpoint of ``--endpoints`` (``/volume``: the 12 slices
+   of tests/fixtures/lgg-volume as a FLAIR-only NIfTI);
+4. ``--clients`` clients at once posting the slice to ``/analyze`` for ``--seconds``: slices/s.
 
 It prints the processor, its cores and load average, then one row per folder and configuration:
 what serves, start-up, the in-process model time (p50), the /analyze p50 at one client, the
-overhead between them (what the HTTP path costs: the service's target is at most 3 ms on an idle
-machine), slices/s, the server's CPU time per 1-client /analyze request, what the flip pass costs
+overhead between them (the median of the paired differences: what the HTTP path costs; the
+service's target is at most 3 ms on an idle machine), slices/s, the server's CPU time per 1-client /analyze request, what the flip pass costs
 in-process (flip minus none), the /analyze speed-up over the fastest Keras row (95% bootstrap
 interval, requests resampled) and whether the answers equal that Keras' (verdicts, probabilities
 within 1e-4, masks); with several folders, the /analyze speed-up over the first folder.
@@ -141,6 +144,26 @@ def latencies(url: str, path: str, body: bytes, n: int) -> list[float]:
     return out
 
 
+def paired(server: dict, body: bytes, n: int, ms: dict[str, list[float]], cpu: list) -> None:
+    """``n`` times: one in-process model call, then one /analyze request, so that both see the same
+    load; their difference per pair is the request's overhead. Adds to ``ms`` ("model", "/analyze",
+    "overhead") and to ``cpu`` (the server's CPU seconds and requests)."""
+    client = Client(server["url"])
+    client.post("/analyze", body)
+    before = cpu_seconds(server["process"].pid)
+    for _ in range(n):
+        model = float(np.median(server["timer"].measure(1, "served")["served"]))
+        start = time.perf_counter()
+        client.post("/analyze", body)
+        request = (time.perf_counter() - start) * 1000
+        ms["model"].append(model)
+        ms["/analyze"].append(request)
+        ms["overhead"].append(request - model)
+    cpu[0] += cpu_seconds(server["process"].pid) - before
+    cpu[1] += n
+    client.close()
+
+
 def throughput(url: str, body: bytes, clients: int, seconds: float) -> tuple[int, float]:
     """(slices answered, seconds) of ``clients`` threads posting to /analyze for ``seconds``."""
     done = [0] * clients
@@ -203,8 +226,8 @@ class InProcess:
             raise SystemExit(f"the in-process timer exited with status {self.process.wait()}")
         return json.loads(line)
 
-    def measure(self, n: int) -> dict[str, list[float]]:
-        self.process.stdin.write(f"{n}\n")
+    def measure(self, n: int, *kinds: str) -> dict[str, list[float]]:
+        self.process.stdin.write(" ".join([str(n), *kinds]) + "\n")
         self.process.stdin.flush()
         return self._read()
 
@@ -270,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
           f"rounds {args.rounds}", flush=True)
 
     configs = [(name, folder, runtime) for name, folder in args.models_dir for runtime in runtimes]
-    ms = {c: {p: [] for p in [*endpoints, "model", "none", "flip", "pipeline"]} for c in configs}
+    ms = {c: {p: [] for p in [*endpoints, "model", "overhead", "none", "flip", "pipeline"]} for c in configs}
     cpu = {c: [0.0, 0] for c in configs}
     counts = {c: [0, 0.0] for c in configs}
     with ExitStack() as stack:
@@ -278,16 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         answers = {c: json.loads(Client(s["url"]).post("/analyze", bodies["/analyze"])) for c, s in servers.items()}
         for _ in range(args.rounds):
             for config, server in servers.items():
-                timed = server["timer"].measure(args.n)
-                for kind in ("none", "flip", "pipeline"):
-                    ms[config][kind] += timed[kind]
-                ms[config]["model"] += timed["served"]
-                for path in endpoints:
-                    before = cpu_seconds(server["process"].pid)
+                paired(server, bodies["/analyze"], args.n, ms[config], cpu[config])
+                timed = server["timer"].measure(args.n, "none", "flip", "pipeline")
+                for kind, values in timed.items():
+                    ms[config][kind] += values
+                for path in endpoints[1:]:
                     ms[config][path] += latencies(server["url"], path, bodies[path], args.n)
-                    if path == "/analyze":
-                        cpu[config][0] += cpu_seconds(server["process"].pid) - before
-                        cpu[config][1] += args.n + 1
                 slices, seconds = throughput(server["url"], bodies["/analyze"], args.clients, args.seconds)
                 counts[config][0] += slices
                 counts[config][1] += seconds
@@ -316,7 +335,7 @@ def _table(args, configs, endpoints, servers, ms, cpu, counts, answers) -> None:
         keras = min(kerases, key=lambda c: p50[c]["/analyze"]) if kerases else None
         figures = p50[config]
         row = [name, runtime, servers[config]["serves"], servers[config]["tta"], f"{servers[config]['startup']:.1f}",
-               f"{figures['model']:.1f}", f"{figures['/analyze']:.1f}", f"{figures['/analyze'] - figures['model']:.1f}",
+               f"{figures['model']:.1f}", f"{figures['/analyze']:.1f}", f"{figures['overhead']:.1f}",
                *(f"{figures[p]:.1f}" for p in endpoints if p != "/analyze"),
                f"{counts[config][0] / counts[config][1]:.1f}", f"{1000 * cpu[config][0] / cpu[config][1]:.1f}",
                f"{figures['flip'] - figures['none']:.1f}", _speed_up(ms, keras, config),

@@ -12,8 +12,8 @@ slice as the service does, and times, one call after the other:
 
     python -m scripts.model_call_timing --runtime onnxruntime:2 --n 50      # prints the medians
 
-``--serve`` answers lines ``N`` on stdin with one JSON object of N timings (ms) per kind, for
-``scripts.benchmark_service`` (same run as its HTTP figures).
+``--serve`` answers lines ``N [KIND ...]`` on stdin with one JSON object of N timings (ms) per kind
+(default: all), for ``scripts.benchmark_service`` (same run as its HTTP figures).
 """
 
 from __future__ import annotations
@@ -74,10 +74,11 @@ class Timer:
         result = self.pipeline.analyze(self.models, slices, "rle")[0]
         return Analysis.model_validate(result).model_dump_json().encode()
 
-    def measure(self, n: int) -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {k: [] for k in KINDS}
+    def measure(self, n: int, kinds: tuple[str, ...] = KINDS) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {k: [] for k in kinds}
         for _ in range(n):
-            for kind, call in self.calls.items():
+            for kind in kinds:
+                call = self.calls[kind]
                 start = time.perf_counter()
                 call()
                 out[kind].append((time.perf_counter() - start) * 1000)
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         print(json.dumps({"ready": True}), flush=True)
         for line in sys.stdin:
-            print(json.dumps(timer.measure(int(line))), flush=True)
+            n, *kinds = line.split()
+            print(json.dumps(timer.measure(int(n), tuple(kinds) or KINDS)), flush=True)
         return 0
     for kind, values in timer.measure(args.n).items():
         print(f"{kind}: {np.median(values):.2f} ms (median of {args.n})")
