@@ -1,7 +1,8 @@
 """Where the milliseconds of one /analyze request go: each stage timed alone, the app in-process,
 and the request over HTTP, on the same slice and models, in one run.
 
-Stages (each run ``--n`` times, medians), in the order a request meets them:
+Stages, in the order a request meets them (``--n`` rounds of every stage, the app call and the
+request in turn, so that all see the same load; medians, and medians of the per-round differences):
 
 - ``form``: reading the multipart body into an upload (Starlette's parser, as FastAPI runs it);
 - ``decode``: the upload to a ``(H, W, 3)`` uint8 slice (``pipeline.decode_uploads``);
@@ -27,6 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -39,28 +42,33 @@ from scripts.model_call_timing import DEFAULT_IMAGE, parse_candidate
 from scripts.serving import REPO, serve_process
 
 
-def median_ms(call: Callable[[], object], n: int) -> float:
+def timed_ms(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
     call()
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times))
+    return (time.perf_counter() - start) * 1000
 
 
-def asgi_median_ms(app, body: bytes, n: int, chunk: int = 65536) -> float:
-    """Median ms of posting ``body`` to ``/analyze`` of ``app`` by calling it directly (ASGI), as
-    uvicorn would (one event loop for all the requests, the body in ``chunk``-byte messages)."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/analyze", "raw_path": b"/analyze", "query_string": b"", "root_path": "",
-             "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000),
-             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode()),
-                         (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]}
-    parts = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+class AsgiDriver:
+    """Posts ``body`` to ``/analyze`` of ``app`` by calling it directly (ASGI) as uvicorn would: from
+    one long-lived task of an event loop in its own thread (so that the app's worker threads live
+    on between requests, as in the server), the body in ``chunk``-byte messages."""
 
-    async def call() -> None:
+    def __init__(self, app, body: bytes, chunk: int = 65536) -> None:
+        self.app, self.chunk, self.body = app, chunk, body
+        self.requests: queue.Queue = queue.Queue()
+        self.results: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
+        self.thread.start()
+
+    async def _call(self) -> None:
+        body, chunk = self.body, self.chunk
+        parts = [body[i : i + chunk] for i in range(0, len(body), chunk)]
         messages = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/analyze", "raw_path": b"/analyze", "query_string": b"", "root_path": "",
+                 "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "state": {},
+                 "headers": [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode()),
+                             (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]}
 
         async def receive():
             return messages.pop(0) if messages else {"type": "http.disconnect"}
@@ -69,18 +77,22 @@ def asgi_median_ms(app, body: bytes, n: int, chunk: int = 65536) -> float:
             if message["type"] == "http.response.start" and message["status"] != 200:
                 raise RuntimeError(f"/analyze answered {message['status']}")
 
-        await app({**scope, "state": {}}, receive, send)
+        await self.app(scope, receive, send)
 
-    async def run() -> list[float]:
-        await call()
-        times = []
-        for _ in range(n):
+    async def _serve(self) -> None:
+        while await asyncio.to_thread(self.requests.get):
             start = time.perf_counter()
-            await call()
-            times.append((time.perf_counter() - start) * 1000)
-        return times
+            await self._call()
+            self.results.put((time.perf_counter() - start) * 1000)
 
-    return float(np.median(asyncio.run(run())))
+    def post(self) -> float:
+        """ms of one request."""
+        self.requests.put(True)
+        return self.results.get()
+
+    def close(self) -> None:
+        self.requests.put(False)
+        self.thread.join(30)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,38 +155,45 @@ def main(argv: list[str] | None = None) -> int:
         "analyze": lambda: pipeline.analyze(models, [decoded], "rle"),
         "serialize": lambda: answer_type.dump_json(answer_type.validate_python(result)),
     }
-    figures = {name: median_ms(call, args.n) for name, call in stages.items()}
-    inside = ("prepare", "model", "mask", "postprocess")
-    figures["encode"] = figures["analyze"] - sum(figures[k] for k in inside)
-
     app = create_app(settings)
     configure_logging("WARNING")
     app.state.models = models
-    figures["app (ASGI, in-process)"] = asgi_median_ms(app, body, args.n)
-
     env = {**os.environ, "MRI_MODELS_DIR": str(args.models_dir), "MRI_LOG_LEVEL": "INFO"}
     chosen = models.selection.chosen
     env.update(MRI_RUNTIME=chosen.runtime, MRI_INTRA_OP_THREADS=str(chosen.threads))
+    samples: dict[str, list[float]] = {}
     with ExitStack() as stack:
         _, url = stack.enter_context(serve_process(env, SERVED_AS_THE_IMAGE, timeout=600))
         client = Client(url)
-        figures["HTTP /analyze"] = median_ms(lambda: client.post("/analyze", body), args.n)
-        client.close()
+        stack.callback(client.close)
+        driver = AsgiDriver(app, body)
+        stack.callback(driver.close)
+        calls = {**stages, "app": driver.post, "http": lambda: client.post("/analyze", body)}
+        for i in range(args.n + 1):  # every stage, the app and the request in turn: each sees the same load
+            for name, call in calls.items():
+                ms = driver.post() if name == "app" else timed_ms(call)
+                if i:  # the first round warms up
+                    samples.setdefault(name, []).append(ms)
+    per_round = {k: np.asarray(v) for k, v in samples.items()}
+    staged = per_round["form"] + per_round["decode"] + per_round["analyze"] + per_round["serialize"]
+    derived = {
+        "encode": per_round["analyze"] - sum(per_round[k] for k in ("prepare", "model", "mask", "postprocess")),
+        "framework: app minus the stages": per_round["app"] - staged,
+        "server, socket, client: HTTP minus the app": per_round["http"] - per_round["app"],
+        "app (ASGI, in-process)": per_round["app"],
+        "HTTP /analyze": per_round["http"],
+        "HTTP minus the model call": per_round["http"] - per_round["model"],
+    }
+    figures = {k: float(np.median(v)) for k, v in {**per_round, **derived}.items()}
 
-    staged = sum(figures[k] for k in ("form", "decode", "analyze", "serialize"))
     print(f"processor: {processor()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"{serves}, test-time augmentation {models.tta}; {args.image.name}; medians of {args.n}")
+          f"{serves}, test-time augmentation {models.tta}; {args.image.name}; medians of {args.n} rounds")
     print("| stage | ms | share of the HTTP request |")
     print("|---|---|---|")
     total = figures["HTTP /analyze"]
-    order = ("form", "decode", "prepare", "model", "mask", "postprocess", "encode", "serialize")
-    rows = [*((k, figures[k]) for k in order),
-            ("framework: app minus the stages", figures["app (ASGI, in-process)"] - staged),
-            ("server, socket, client: HTTP minus the app", total - figures["app (ASGI, in-process)"]),
-            ("app (ASGI, in-process)", figures["app (ASGI, in-process)"]), ("HTTP /analyze", total),
-            ("HTTP minus the model call", total - figures["model"])]
-    for name, ms in rows:
-        print(f"| {name} | {ms:.2f} | {100 * ms / total:.0f}% |")
+    order = ("form", "decode", "prepare", "model", "mask", "postprocess", "encode", "serialize", *list(derived)[1:])
+    for name in order:
+        print(f"| {name} | {figures[name]:.2f} | {100 * figures[name] / total:.0f}% |")
     return 0
 
 
