@@ -35,9 +35,9 @@ from service.runtimes import AUTO, RUNTIMES, Runtime, RuntimeUnavailable, get_ru
 logger = logging.getLogger(__name__)
 
 #: Untimed calls per candidate before the timed ones (allocations, first-call compilation).
-WARM_UP_CALLS = 2
+WARM_UP_CALLS = 1
 #: Timed calls per candidate, one per round, rounds interleaved; the median counts.
-TIMED_ROUNDS = 7
+TIMED_ROUNDS = 5
 
 Models = TypeVar("Models")
 
