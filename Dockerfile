@@ -85,8 +85,11 @@ COPY models/ models/
 
 # ---- gateway image: docker build --target gateway . -------------------------------------------
 # The DICOM node + DICOMweb client between a PACS and the service (python -m gateway; settings
-# MRI_GATEWAY_*, docs/integration.md). Its jobs, spool and results live in MRI_GATEWAY_STATE_DIR:
-# mount a volume there so that they survive a restart.
+# MRI_GATEWAY_*, docs/integration.md). Its jobs, spool, results and audit live in
+# MRI_GATEWAY_STATE_DIR: mount a volume there so that they survive a restart. It runs gateway/ and
+# imaging/, the DICOM layer the service and the gateway share (series geometry, the SEG's segment);
+# tests/gateway/test_image.py starts exactly these files on exactly these requirements. Its HTTP API
+# binds 127.0.0.1 unless MRI_GATEWAY_HTTP_HOST=0.0.0.0 with MRI_GATEWAY_API_TOKEN (compose sets both).
 FROM ${PYTHON_IMAGE} AS gateway
 ARG APP_UID=10001
 RUN groupadd --system --gid ${APP_UID} mri \

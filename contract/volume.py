@@ -1,6 +1,6 @@
 """Whole volumes: how a 3-D scan becomes model slices and how the slice answers become a 3-D mask.
 
-Shared by the service (``POST /volume``) and the evaluation (``training/volume_eval.py``), so both
+Shared by the service (``POST /volume``) and the evaluation (``training/evaluate_volumes.py``), so both
 run the same rules. NumPy, OpenCV, nibabel's orientation helpers and scipy only: no Keras import;
 the model is passed in as a callable (:data:`Run`).
 

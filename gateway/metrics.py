@@ -1,4 +1,15 @@
-"""Prometheus metrics of the gateway (its own registry, served at ``GET /metrics``)."""
+"""Prometheus metrics of the gateway (its own registry, served at ``GET /metrics``).
+
+- ``mri_gateway_associations_total{outcome}``: DICOM associations that ended ``released``,
+  ``aborted`` or ``refused`` (unknown caller, wrong called AE title, disk below the watermark);
+- ``mri_gateway_instances_received_total``: instances spooled and acknowledged;
+- ``mri_gateway_instances_refused_total``: C-STORE requests answered with a failure (no UIDs, or the
+  instance could not be kept: the sender keeps it);
+- ``mri_gateway_jobs{state}``: jobs in the store per state (read at each scrape);
+- ``mri_gateway_jobs_finished_total{state}``: jobs that reached a final state;
+- ``mri_gateway_job_retries_total``: tries put off by an unavailable service, destination or server;
+- ``mri_gateway_result_seconds``: histogram, last instance received (or the pull) to results stored.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +27,12 @@ class Metrics:
         self.instances = Counter(
             "mri_gateway_instances_received_total",
             "DICOM instances received and spooled",
+            registry=self.registry,
+        )
+        self.associations = Counter(
+            "mri_gateway_associations_total",
+            "DICOM associations by how they ended (released, aborted, refused)",
+            ["outcome"],
             registry=self.registry,
         )
         self.refused = Counter(

@@ -30,6 +30,10 @@ class SeriesError(ValueError):
     """The series cannot be analysed (the message says why, without patient data)."""
 
 
+class SeriesGap(SeriesError):
+    """Slices are missing inside the series (a step larger than the others): it may be incomplete."""
+
+
 @dataclass(frozen=True)
 class Frame:
     """One 2-D image of a series: its instance, frame number (1-based; None for single-frame) and
@@ -182,7 +186,7 @@ def _step(distances: np.ndarray, frames: list[Frame], ds: pydicom.Dataset) -> fl
     try:
         return slice_step(distances, [f.label for f in frames])
     except SeriesGeometryError as exc:
-        raise SeriesError(f"mixed geometry: {exc}") from None
+        raise (SeriesGap if "a gap" in str(exc) else SeriesError)(f"mixed geometry: {exc}") from None
 
 
 def pixels(geometry_: SeriesGeometry) -> np.ndarray:

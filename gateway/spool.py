@@ -3,14 +3,15 @@ acknowledged, and each job's results, written once and sent as they are (the sam
 UIDs on every try).
 
 ``spool/<study>/<series>/<instance>.dcm`` (folder and file names are SHA-256 digests of the UIDs, so
-nothing from the network becomes a path) and ``results/<job id>/<name>.dcm``. Every file is written
-to a temporary name, flushed to disk and renamed: a file either is complete or is not there.
+nothing from the network becomes a path) and ``results/<job id>/<name>.dcm`` with ``manifest.json``
+(the names, written last: results without it are not complete and are made again). Every file is
+written to a temporary name, flushed to disk and renamed: a file either is complete or is not there.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -18,13 +19,12 @@ from pathlib import Path
 
 import pydicom
 
+from gateway.content import digest
+
 logger = logging.getLogger(__name__)
 
 SUFFIX = ".dcm"
-
-
-def _name(uid: str) -> str:
-    return hashlib.sha256(uid.encode()).hexdigest()[:32]
+MANIFEST = "manifest.json"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -53,14 +53,14 @@ class Spool:
         results_dir.mkdir(parents=True, exist_ok=True)
 
     def study_dir(self, study_uid: str) -> Path:
-        return self.spool_dir / _name(study_uid)
+        return self.spool_dir / digest(study_uid)
 
     def series_dir(self, study_uid: str, series_uid: str) -> Path:
-        return self.study_dir(study_uid) / _name(series_uid)
+        return self.study_dir(study_uid) / digest(series_uid)
 
     def store(self, study_uid: str, series_uid: str, sop_uid: str, data: bytes) -> Path:
         """Keep one instance (Part 10 bytes); the same SOP Instance UID again replaces it."""
-        path = self.series_dir(study_uid, series_uid) / f"{_name(sop_uid)}{SUFFIX}"
+        path = self.series_dir(study_uid, series_uid) / f"{digest(sop_uid)}{SUFFIX}"
         write_atomic(path, data)
         return path
 
@@ -82,12 +82,17 @@ class Spool:
         return self.results_dir / str(job_id)
 
     def save_results(self, job_id: int, named: dict[str, pydicom.Dataset]) -> None:
+        """Keep a job's results (``name -> dataset``, sent in that order), then their manifest."""
         for name, ds in named.items():
             write_atomic(self.result_dir(job_id) / f"{name}{SUFFIX}", dataset_bytes(ds))
+        write_atomic(self.result_dir(job_id) / MANIFEST, json.dumps(list(named)).encode())
 
-    def load_results(self, job_id: int, names: tuple[str, ...]) -> list[pydicom.Dataset] | None:
-        """The job's saved results in ``names`` order; None unless all are there."""
-        paths = [self.result_dir(job_id) / f"{name}{SUFFIX}" for name in names]
+    def load_results(self, job_id: int) -> list[pydicom.Dataset] | None:
+        """The job's saved results in the order saved; None unless they were all saved."""
+        manifest = self.result_dir(job_id) / MANIFEST
+        if not manifest.is_file():
+            return None
+        paths = [self.result_dir(job_id) / f"{name}{SUFFIX}" for name in json.loads(manifest.read_text())]
         if not all(p.is_file() for p in paths):
             return None
         return [pydicom.dcmread(p) for p in paths]

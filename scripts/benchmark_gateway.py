@@ -15,7 +15,7 @@ A first run of the ``study`` scenario, not counted, warms the service up. Two fi
 C-STORE answered) to the SEG and SR of every study stored in Orthanc (Orthanc's REST API polled
 every 50 ms); and **at the gateway**, from the last instance the gateway received for a study to its
 results stored (the job store's timestamps). Both include the waits for a complete series: Orthanc's
-``StableAge`` and ``MRI_GATEWAY_STABLE_S`` (both ``--stable-s``), printed beside them.
+``StableAge`` and ``MRI_GATEWAY_STABLE_S`` (both ``--stable-s``), printed beside them with the processor.
 
     python -m scripts.benchmark_gateway                       # 3 repeats, stability waits of 2 s
     python -m scripts.benchmark_gateway --repeats 5 --stable-s 1
@@ -39,6 +39,7 @@ import httpx
 from scripts import lgg_to_dicom
 from scripts.serving import REPO, serve_app, service_app
 from tests.gateway.orthanc import AE_TITLE, free_port, push, run_orthanc  # the tests' PACS and modality
+from training.bench import processor
 
 logger = logging.getLogger("benchmark_gateway")
 DATA = REPO.parent / "shared" / "data" / "lgg" / "kaggle_3m"
@@ -183,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 process.terminate()
                 process.wait(15)
+    print(f"\nprocessor: {processor()}, {os.cpu_count()} logical CPUs")
     print(
-        f"\nstability waits: Orthanc StableAge {round(args.stable_s)} s, MRI_GATEWAY_STABLE_S {args.stable_s:g} s"
+        f"stability waits: Orthanc StableAge {round(args.stable_s)} s, MRI_GATEWAY_STABLE_S {args.stable_s:g} s"
     )
     print("| scenario | instances | end to end: median (min-max) | at the gateway: median |")
     print("| --- | --- | --- | --- |")

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from training.losses import dice_bce_loss
-from training.models import build_classifier, build_resunet
+from training.models import build_encoder_classifier, build_resunet
 
 
 def _rate(step, batch: int, steps: int) -> float:
@@ -31,20 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--models", nargs="+", default=["compact", "resunet_encoder", "resnet50", "resunet"])
+    p.add_argument("--models", nargs="+", default=["resunet_encoder", "resunet"], choices=["resunet_encoder", "resunet"])
     args = p.parse_args(argv)
     print(f"{'model':<16} {'size':>5} {'params':>11} {'infer img/s':>12} {'train img/s':>12}")
     for size in args.sizes:
         for name in args.models:
-            model = build_resunet(size) if name == "resunet" else build_classifier(name, size)
+            model = build_resunet(size) if name == "resunet" else build_encoder_classifier(size)
             rng = np.random.default_rng(0)
             x = rng.uniform(0, 255, (args.batch, size, size, 3)).astype("float32")
             if name == "resunet":
                 y, loss = (rng.random((args.batch, size, size, 1)) > 0.9).astype("float32"), dice_bce_loss
             else:
-                width = model.output_shape[-1]
-                y = np.eye(2, dtype="float32")[rng.integers(0, 2, args.batch)][:, -width:]
-                loss = "binary_crossentropy" if width == 1 else "categorical_crossentropy"
+                y, loss = rng.integers(0, 2, (args.batch, 1)).astype("float32"), "binary_crossentropy"
             model.compile(optimizer="adam", loss=loss)
             infer = _rate(lambda model=model, x=x: model.predict_on_batch(x), args.batch, args.steps)
             train = _rate(lambda model=model, x=x, y=y: model.train_on_batch(x, y), args.batch, args.steps)

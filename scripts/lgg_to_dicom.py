@@ -6,7 +6,7 @@ becomes one classic single-frame MR series (MR Image Storage, 16-bit MONOCHROME2
 unchanged) of one study, all three on one grid and one Frame of Reference: axial, rows anterior to
 posterior and columns from the patient's right to left (the training orientation), slice ``k`` at
 ``z = -k x slice step`` (head to foot), ``PixelSpacing`` and ``SliceThickness`` set (the dataset
-gives no voxel size: ``--spacing`` defaults to the nominal 1 x 1 x 3 mm of ``training/volume_eval.py``).
+gives no voxel size: ``--spacing`` defaults to the nominal 1 x 1 x 3 mm of ``training/evaluate_volumes.py``).
 Headers carry what a scanner would write for the gateway's series selection (SeriesDescription,
 ProtocolName, ScanningSequence, InversionTime, ContrastBolusAgent, BodyPartExamined). UIDs are
 derived from the case name and ``--seed``, so the same call gives the same study.

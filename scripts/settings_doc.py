@@ -1,13 +1,14 @@
-"""Write docs/settings.md, the reference of the service's settings, from ``service.settings.Settings``.
+"""Write docs/settings.md and docs/gateway-settings.md, the references of the service's and the
+gateway's settings, from ``service.settings.Settings`` and ``gateway.settings.GatewaySettings``.
 
-Every field of ``Settings`` is one row: its environment variable (``MRI_`` + the field name), its
-default, the values it takes (from its type and constraints) and its description. A new field
-appears after running the command again; nothing else needs editing.
+Every field is one row: its environment variable (the prefix + the field name), its default, the
+values it takes (from its type and constraints) and its description. A new field appears after
+running the command again; nothing else needs editing.
 
-    python -m scripts.settings_doc           # (re)write docs/settings.md
-    python -m scripts.settings_doc --check   # exit 1 when docs/settings.md differs from the code
+    python -m scripts.settings_doc           # (re)write both files
+    python -m scripts.settings_doc --check   # exit 1 when a file differs from the code
 
-tests/scripts/test_settings_doc.py fails while the file and the code differ.
+tests/scripts/test_settings_doc.py and tests/gateway/test_settings.py fail while they differ.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic_settings import BaseSettings
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "settings.md"
+GATEWAY_DOC = REPO / "docs" / "gateway-settings.md"
 MIB = 1 << 20
 
 HEADER = """# Service settings
@@ -38,6 +40,20 @@ The service reads its settings from environment variables when it starts (pydant
 `Settings` in `service/settings.py`): each field `x` is the variable `{prefix}X` (names are
 case-insensitive; booleans take `true`/`false`, `1`/`0`). An unset variable takes the default.
 The container images set some of them (see the Dockerfile and docs/deployment.md).
+
+| Variable | Default | Values | What it does |
+| --- | --- | --- | --- |
+"""
+
+GATEWAY_HEADER = """# Gateway settings
+
+<!-- Generated from gateway/settings.py by `python -m scripts.settings_doc`: edit the fields of
+`GatewaySettings` there, then run the command; tests/gateway/test_settings.py fails while they differ. -->
+
+The gateway (`python -m gateway`, docs/integration.md) reads its settings from environment variables
+when it starts (pydantic-settings, class `GatewaySettings` in `gateway/settings.py`): each field `x`
+is the variable `{prefix}X`. An unset variable takes the default; invalid values stop the start with
+a message (exit status 2). `python -m gateway --help` prints the same list.
 
 | Variable | Default | Values | What it does |
 | --- | --- | --- | --- |
@@ -72,6 +88,8 @@ def default_text(name: str, field: FieldInfo, repo: Path = REPO) -> str:
             return f"`{value}`"
     if isinstance(value, SecretStr):
         return "(secret)"
+    if isinstance(value, list | dict) and not value:
+        return "none"
     if isinstance(value, enum.Enum):
         value = value.value
     if name.endswith("_bytes") and isinstance(value, int) and value >= MIB and value % MIB == 0:
@@ -92,6 +110,8 @@ def values_text(field: FieldInfo) -> str:
         text = "a string (kept secret)"
     elif isinstance(annotation, type) and issubclass(annotation, Path):
         text = "a path"
+    elif typing.get_origin(annotation) in (list, dict):
+        text = "a list (see its description)" if typing.get_origin(annotation) is list else "a mapping (see its description)"
     elif annotation in (int, float):
         bounds = []
         for meta in field.metadata:
@@ -109,7 +129,7 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def render(settings: type[BaseSettings] | None = None, repo: Path = REPO) -> str:
+def render(settings: type[BaseSettings] | None = None, repo: Path = REPO, header: str = HEADER) -> str:
     """The text of docs/settings.md for ``settings`` (default: the service's ``Settings``)."""
     if settings is None:
         from service.settings import Settings
@@ -121,21 +141,28 @@ def render(settings: type[BaseSettings] | None = None, repo: Path = REPO) -> str
         f"| {_cell(values_text(field))} | {_cell(field.description or '')} |\n"
         for name, field in settings.model_fields.items()
     ]
-    return HEADER.format(prefix=prefix) + "".join(rows)
+    return header.format(prefix=prefix) + "".join(rows)
+
+
+def render_gateway(repo: Path = REPO) -> str:
+    """The text of docs/gateway-settings.md."""
+    from gateway.settings import GatewaySettings
+
+    return render(GatewaySettings, repo, GATEWAY_HEADER)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report whether the file is out of date")
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not DOC.is_file() or DOC.read_text() != text:
-            sys.stderr.write(f"{DOC.relative_to(REPO)} is out of date: run python -m scripts.settings_doc\n")
-            return 1
-        return 0
-    DOC.write_text(text)
-    return 0
+    stale = 0
+    for doc, text in ((DOC, render()), (GATEWAY_DOC, render_gateway())):
+        if not args.check:
+            doc.write_text(text)
+        elif not doc.is_file() or doc.read_text() != text:
+            sys.stderr.write(f"{doc.relative_to(REPO)} is out of date: run python -m scripts.settings_doc\n")
+            stale = 1
+    return stale
 
 
 if __name__ == "__main__":

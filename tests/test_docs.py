@@ -41,7 +41,6 @@ STALE = {
     ("docs/benchmarks.md", "Load and cross-request batching"): "python -m scripts.benchmark_load",
     ("docs/deployment.md", "Check an installation"): "python -m scripts.check_folder",
     ("docs/deployment.md", "Kubernetes"): "python -m scripts.benchmark_load (resident memory)",
-    ("docs/integration.md", "Latency"): "python -m scripts.benchmark_gateway",
     ("docs/service.md", "Volume memory and time"): "python -m scripts.benchmark_volume_memory; evaluate",
     ("docs/service.md", "Volumes (`POST /volume`)"): "tests/service/routers/test_volume_bundled.py; curl",
     ("service/volumes/budget.py", ""): "python -m scripts.benchmark_volume_memory",

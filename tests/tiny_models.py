@@ -60,6 +60,9 @@ TINY_CARD: dict[str, Any] = {
         },
     },
     "data": {"name": "synthetic"},
+    # the gates of the served pair: /analyze masks the slices the classifier calls tumour, /volume every mask
+    "gate": "classifier",
+    "volume_gate": "mask",
 }
 
 

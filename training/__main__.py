@@ -1,4 +1,4 @@
-"""Command line: ``python -m training {index,explore,train,folds,cv,choose,ensemble,final,bench,wrap,promote,evaluate,members,readme,export}``
+"""Command line: ``python -m training {index,explore,train,folds,cv,choose,ensemble,final,bench,wrap,patients,promote,evaluate,members,readme,export}``
 (see ``--help``)."""
 
 from __future__ import annotations
@@ -14,17 +14,14 @@ from training.config import (
     BASE_RECIPE,
     DEFAULT_DATA,
     DEFAULT_MODELS,
+    DEFAULT_RECIPES,
     DEFAULT_REPORTS,
     DEFAULT_RUNS,
-    FLAIR_RECIPE,
-    LARGE_RECIPE,
-    LONGER_FLAIR_RECIPE,
-    LONGER_RECIPE,
     MODEL_KINDS,
     TrainConfig,
 )
 from training.folds import DEFAULT_FOLDS, FOLDS_FILE
-from training.readme import TARGET as MODELS_DOC
+from training.model_tables import TARGET as MODELS_DOC
 
 log = logging.getLogger("training")
 
@@ -73,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         kind = int if f.name == "max_slices" else type(default) if default is not None else str
         tr.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default, help=f.metadata["help"])
     tr.add_argument("--augment", type=_setting, action="append", default=[], metavar="NAME=VALUE",
-                    help="override an augmentation setting of training.dataset.Augment (flip, rotation, scale, "
+                    help="override an augmentation setting of training.batches.Augment (flip, rotation, scale, "
                          "gain, shift, windowed, gamma, window_jitter, flair_only), e.g. --augment flair_only=0")
     tr.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
@@ -106,11 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     ch.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
     ch.add_argument("--runs", default=str(DEFAULT_RUNS / "cv"), help="parent of the recipes' fold folders")
     ch.add_argument("--models", default=str(DEFAULT_MODELS), help="the folder of folds.json; its card gets the choices")
-    ch.add_argument("--base", default=BASE_RECIPE, help="the three-sequence recipe")
-    ch.add_argument("--flair", default=FLAIR_RECIPE, help="the FLAIR-members recipe (compared if trained)")
-    ch.add_argument("--large", default=LARGE_RECIPE, help="the 256-pixel recipe (compared if trained)")
-    ch.add_argument("--longer", default=LONGER_RECIPE, help="the base recipe trained longer (compared if trained)")
-    ch.add_argument("--longer-flair", default=LONGER_FLAIR_RECIPE, help="the longer recipe's FLAIR members")
+    ch.add_argument("--base", default=BASE_RECIPE, help="the recipe the choice starts from")
+    ch.add_argument("--recipes", default=str(DEFAULT_RECIPES),
+                    help="the recipes folder: each recipe's [choose] table says what it is weighed against")
     en = sub.add_parser("ensemble", formatter_class=fmt,
                         help="write an ensemble (one model file of fold models) and its card entries into a candidate folder "
                              "from the choices of python -m training choose")
@@ -135,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     mb.add_argument("--counts", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="member counts to score")
     rd = sub.add_parser("readme", formatter_class=fmt,
                         help="rewrite the generated model tables of docs/models.md from the model card "
-                             "(training.readme)")
+                             "(training.model_tables)")
     rd.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder whose card is shown")
     rd.add_argument("--readme", default=str(MODELS_DOC), help="the document to update")
     fi = sub.add_parser("final", formatter_class=fmt,
@@ -165,6 +160,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="the folder whose card gives thresholds, post-processing and gates (e.g. where the "
                          "two networks were chosen)")
     wr.add_argument("--out", required=True, help="the models folder to write")
+    pa = sub.add_parser("patients", formatter_class=fmt,
+                        help="the test patients worst first, with institution, tumour size and FLAIR intensities "
+                             "(training.patients): into the card")
+    pa.add_argument("--data", default=str(DEFAULT_DATA), help=data_help)
+    pa.add_argument("--models", default=str(DEFAULT_MODELS), help="the models folder (evaluated)")
     pr = sub.add_parser("promote", formatter_class=fmt,
                         help="the promotion gate: score a candidate folder and the served one on the same test "
                              "patients, paired, with intervals; replace the served folder only if the candidate is "
@@ -190,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     if args.command == "index":
-        from training import data
+        from training import lgg
 
-        records = data.build_index(args.data)
-        data.write_index(records, args.output)
+        records = lgg.build_index(args.data)
+        lgg.write_index(records, args.output)
         log.info("wrote %d rows to %s", len(records), args.output)
     elif args.command == "explore":
         from training import explore
@@ -214,11 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "folds":
         import json
 
-        from training import data
+        from training import lgg
         from training.folds import make_folds, write_folds
 
         split = json.loads((Path(args.models) / SPLIT_FILE).read_text())
-        folds = make_folds(data.build_index(args.data), split["patients"]["test"], args.k, args.seed)
+        folds = make_folds(lgg.build_index(args.data), split["patients"]["test"], args.k, args.seed)
         log.info("wrote %s: tumour slices per fold %s", write_folds(folds, args.models), folds["tumour_slices"])
     elif args.command == "cv":
         from training.cv import pack_folds, recipe_name, train_folds, unpack_folds
@@ -237,14 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "choose":
         from training.choose import choose
 
-        choose(args.data, args.runs, args.models, args.base, args.flair, args.large, args.longer, args.longer_flair)
+        choose(args.data, args.runs, args.models, args.base, args.recipes)
     elif args.command == "ensemble":
         from training.ensemble import write_served
 
         write_served(args.runs, args.models, args.members, args.out)
     elif args.command == "readme":
         from contract import read_card
-        from training.readme import update_readme
+        from training.model_tables import update_readme
 
         changed = update_readme(args.readme, read_card(args.models))
         log.info("%s %s", args.readme, "updated" if changed else "already up to date")
@@ -261,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.bench import bench, line
 
         sys.stdout.write(line(bench(args.recipe, args.steps, args.warmup, args.batch_size)) + "\n")  # the figure
+    elif args.command == "patients":
+        from training.patients import patients_table
+
+        patients_table(args.data, args.models)
     elif args.command == "promote":
         from training.promote import PROMOTED, REFUSED, promote
 

@@ -2,7 +2,7 @@
 
 Times the training step the recipe would run (:class:`training.trainer.TrainingModel`: augmentation
 and the network compiled together, its precision policy, its batch size), fed by the same
-:class:`training.dataset.SliceDataset` as a real run, on synthetic slices (random grey levels, a
+:class:`training.batches.SliceDataset` as a real run, on synthetic slices (random grey levels, a
 square of tumour in half of them): the speed does not depend on the pixels. The first ``--warmup``
 steps (tracing, compilation) are not timed. Prints one line with the backend, the device, the
 processor and the figure.
@@ -16,17 +16,16 @@ import platform
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from training.config import TrainConfig, read_recipe
-from training.dataset import SliceDataset, pack
 
 log = logging.getLogger(__name__)
 
 
 def processor() -> str:
-    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` says."""
+    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` says: printed beside every
+    timing (the benchmarks of ``scripts/`` import it from here; this module loads no backend until used)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -38,6 +37,9 @@ def processor() -> str:
 
 def synthetic_packed(count: int, size: int, seed: int = 0) -> np.ndarray:
     """``count`` packed slices of side ``size``: random grey levels, a tumour square in every other one."""
+
+    from training.batches import pack
+
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (count, size, size, 3), dtype=np.uint8)
     masks = np.zeros((count, size, size, 1), np.uint8)
@@ -48,6 +50,9 @@ def synthetic_packed(count: int, size: int, seed: int = 0) -> np.ndarray:
 
 def bench(recipe: str | Path, steps: int = 20, warmup: int = 3, batch_size: int | None = None) -> dict:
     """Train ``steps`` steps of ``recipe`` after ``warmup`` untimed ones; returns the figures."""
+    import keras
+
+    from training.batches import SliceDataset
     from training.train import _compiled_terms, _network, device_info, precision_policy
     from training.trainer import TrainingModel
 

@@ -1,4 +1,4 @@
-"""Callbacks of a resumable run: learning-rate schedules, a time budget and the per-epoch checkpoint.
+"""Callbacks of a resumable run: the learning-rate schedule, a time budget and the per-epoch checkpoint.
 
 A run folder (``runs/<model>/`` by default) holds, after every epoch:
 
@@ -48,20 +48,6 @@ def cosine_schedule(learning_rate: float, steps_per_epoch: int, epochs: int, war
         decay_steps=max(1, (epochs - warmup_epochs) * steps_per_epoch),
         alpha=0.01,
     )
-
-
-def plateau_callbacks(learning_rate: float, warmup_epochs: int, monitor: str) -> list:
-    """The earlier schedule: linear warm-up per epoch, then ReduceLROnPlateau (factor 0.3, patience 2)."""
-
-    def schedule(epoch: int, lr: float) -> float:
-        if epoch < warmup_epochs:
-            return learning_rate * (epoch + 1) / (warmup_epochs + 1)
-        return learning_rate if epoch == warmup_epochs else float(lr)
-
-    return [
-        keras.callbacks.LearningRateScheduler(schedule),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="max", factor=0.3, patience=2, min_lr=1e-6),
-    ]
 
 
 class TimeBudget(keras.callbacks.Callback):

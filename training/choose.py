@@ -4,16 +4,16 @@ The rules, declared before the runs they judge. A difference is judged by a pair
 bootstrap (:mod:`training.intervals`, 95% interval); the costlier option is taken only when the
 whole interval of its gain lies above 0, otherwise the cheaper one:
 
-- **input size**: the 256-pixel recipe replaces 128 only if its folds raise the three-sequence mean
-  per-patient Dice (4x the compute per slice);
-- **epochs**: the base recipe trained longer (``joint128-long``: same model, same serving cost)
-  replaces it only if its folds raise the three-sequence mean per-patient Dice; its own FLAIR
-  members then stand in for the base recipe's;
+- **recipes**: the choice starts from the base recipe (``--base``); every recipe whose ``[choose]``
+  table says it ``replaces`` the current one (``training/recipes/*.toml``, :func:`training.config.read_choice`:
+  256 pixels at 4x the compute, 30 epochs instead of 14, ...) is weighed against it when its folds
+  exist, and replaces it only if its folds raise the three-sequence mean per-patient Dice (the
+  largest such gain wins; then the recipes that replace the winner are weighed, and so on);
 - **flip test-time augmentation** (two passes per slice) replaces one pass only if it raises the
   three-sequence mean per-patient Dice;
-- **FLAIR members**: FLAIR-only input is served by the FLAIR recipe's fold models (a second set of
-  members to store and load) only if they raise the FLAIR-only mean per-patient Dice over the
-  three-sequence models fed FLAIR;
+- **FLAIR members**: FLAIR-only input is served by the fold models of the recipe whose ``[choose]``
+  table names it ``flair_members_of`` the chosen recipe (a second set of members to store and load)
+  only if they raise the FLAIR-only mean per-patient Dice over the three-sequence models fed FLAIR;
 - **gate** (which slices are tumour slices: get a mask in ``/analyze``, count in ``/volume``): the
   classifier's verdict (the status quo), the mask's presence, or both; another gate replaces the
   classifier's only if it raises the slice accuracy of the verdict (same cost: the status quo
@@ -21,9 +21,9 @@ whole interval of its gain lies above 0, otherwise the cheaper one:
 - **thresholds and post-processing**, per input path (no cost difference): the classifier threshold
   is the median of the accuracy-maximising thresholds of patient resamples, the segmenter's pixel
   threshold and post-processing the combination with the best mean per-patient Dice
-  (:mod:`training.choices`);
+  (:mod:`training.thresholds`);
 - **``/volume``**: the intensity targets of the volume window and the 3-D post-processing
-  (:mod:`training.choose_volume`).
+  (:mod:`training.volume_choices`).
 
 The member count of the served ensemble is not chosen here (out-of-fold predictions come from one
 model each): it is a latency choice (``python -m training ensemble``, docs/models.md).
@@ -37,13 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from contract import read_card, write_card
-from contract.volume import POSTPROCESS_KEY
-from contract.volume_window import TARGETS_KEY
-from training import choices, intervals, metrics
-from training.choose_volume import choose_postprocess, intensity_targets, volume_dice
-from training.config import BASE_RECIPE, FLAIR_RECIPE, LARGE_RECIPE, LONGER_FLAIR_RECIPE, LONGER_RECIPE
+from training import intervals, metrics, thresholds
+from training.config import BASE_RECIPE, DEFAULT_RECIPES, discover_recipes
 from training.folds import read_folds
 from training.oof import Development, load_development, out_of_fold
+from training.volume_choices import choose_postprocess, intensity_targets, volume_dice
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +49,7 @@ GATES = ("classifier", "mask", "both")
 
 
 def _masks(oof: dict, truth_size: int, seg: dict) -> np.ndarray:
-    return choices.masks(oof["mask"], seg["threshold"], truth_size, seg["postprocess"])
+    return thresholds.masks(oof["mask"], seg["threshold"], truth_size, seg["postprocess"])
 
 
 def _patient_dice(truth: np.ndarray, pred: np.ndarray, groups) -> np.ndarray:
@@ -60,8 +58,8 @@ def _patient_dice(truth: np.ndarray, pred: np.ndarray, groups) -> np.ndarray:
 
 def path_choices(dev: Development, oof: dict) -> dict:
     """Thresholds and post-processing for one input path, and its per-patient Dice at them."""
-    clf = choices.choose_classifier_threshold(dev.has_tumour, oof["prob"], dev.patients)
-    seg = choices.choose_segmenter(dev.truth, oof["mask"], dev.patients)
+    clf = thresholds.choose_classifier_threshold(dev.has_tumour, oof["prob"], dev.patients)
+    seg = thresholds.choose_segmenter(dev.truth, oof["mask"], dev.patients)
     pred = _masks(oof, dev.truth.shape[1], seg)
     return {"classifier": clf, "segmenter": {k: v for k, v in seg.items() if k != "sweep"},
             "pred": pred, "patient_dice": _patient_dice(dev.truth, pred, intervals.patient_groups(dev.patients))}
@@ -134,38 +132,43 @@ def _challenge(recipe_dir: Path, dev: Development, current: dict, label: str, ru
     return _compare(label, gain, rule), oof, path
 
 
+def _weigh_recipes(runs: Path, dev: Development, recipes: dict[str, dict], base: str, k: int):
+    """The three-sequence recipe chosen from ``base`` by the recipes' ``replaces`` (module docstring): its
+    name, out-of-fold predictions and path choices, and the decision of every recipe weighed."""
+    recipe = base
+    plain = out_of_fold(runs / base, dev, "three", "none")
+    path = path_choices(dev, plain)
+    decisions: dict[str, dict] = {}
+    while True:
+        challengers = {name: c for name, c in recipes.items() if c.get("replaces") == recipe}
+        weighed = []
+        for name, c in challengers.items():
+            rule = f"{name} replaces {recipe} only if it raises the mean per-patient Dice"
+            if not (runs / name / f"fold{k}").exists():
+                decisions[c["question"]] = {"taken": False, "recipe": name, "label": c.get("label", name), "rule": rule,
+                                            "note": f"no {name} folds: not trained ({recipe} kept)"}
+                continue
+            decision, oof, own = _challenge(runs / name, dev, path, name, rule)
+            decisions[c["question"]] = {**decision, "recipe": name, "label": c.get("label", name)}
+            if decision["taken"]:
+                weighed.append((decision["gain"]["value"], name, oof, own))
+        if not weighed:
+            return recipe, plain, path, decisions
+        _, recipe, plain, path = max(weighed, key=lambda w: w[0])
+
+
 def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE_RECIPE,
-           flair: str = FLAIR_RECIPE, large: str = LARGE_RECIPE, longer: str = LONGER_RECIPE,
-           longer_flair: str = LONGER_FLAIR_RECIPE) -> dict:
-    """Make every choice of the module docstring on the recipes' folds under ``runs`` (``base``: the
-    three-sequence recipe; ``flair``: FLAIR members; ``large``: the 256-pixel recipe; ``longer``: the
-    base recipe trained for more epochs, with ``longer_flair`` its FLAIR members; all but ``base``
-    are compared when their folds exist); write the choices and the out-of-fold tables into the card
-    of ``models_dir`` (``cross_validation``) and return that entry."""
+           recipes_dir: str | Path = DEFAULT_RECIPES) -> dict:
+    """Make every choice of the module docstring on the folds under ``runs`` of the recipes of ``recipes_dir``
+    (starting from ``base``; the others weighed by their ``[choose]`` tables when their folds exist); write
+    the choices and the out-of-fold tables into the card of ``models_dir`` (``cross_validation``: a record;
+    nothing served changes, ``python -m training ensemble`` builds a candidate from it) and return that entry."""
     runs = Path(runs)
     folds = read_folds(models_dir)
     dev = load_development(data, folds)
-    recipe = base  # the three-sequence recipe served: base unless the 256-pixel or the longer one is taken
-    plain = out_of_fold(runs / base, dev, "three", "none")
-    plain_path = path_choices(dev, plain)
-    decisions = {}
-    size_rule = "256 only if it raises the mean per-patient Dice"
-    if (runs / large / f"fold{folds['k']}").exists():
-        decisions["input_size"], large_oof, large_path = _challenge(runs / large, dev, plain_path, "input size 256",
-                                                                    size_rule)
-        if decisions["input_size"]["taken"]:
-            recipe, plain, plain_path = large, large_oof, large_path
-    else:
-        decisions["input_size"] = {"taken": False, "rule": size_rule,
-                                   "note": f"no {large} folds: not trained (128 kept, the cheaper)"}
-    if recipe == base and (runs / longer / f"fold{folds['k']}").exists():
-        decisions["epochs"], longer_oof, longer_path = _challenge(
-            runs / longer, dev, plain_path, f"{longer} epochs",
-            "the longer schedule (same serving cost) only if it raises the mean per-patient Dice")
-        if decisions["epochs"]["taken"]:
-            recipe, plain, plain_path, flair = longer, longer_oof, longer_path, longer_flair
-    else:
-        decisions["epochs"] = {"taken": False, "note": f"no {longer} folds, or not at {base}'s input size"}
+    recipes = discover_recipes(recipes_dir)
+    recipe, plain, plain_path, decisions = _weigh_recipes(runs, dev, recipes, base, folds["k"])
+    flair = next((name for name, c in recipes.items() if c.get("flair_members_of") == recipe), None)
     flip = out_of_fold(runs / recipe, dev, "three", "flip")
     flip_path = path_choices(dev, flip)
     decisions["tta"] = _compare("flip TTA", intervals.difference_interval(
@@ -176,7 +179,7 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     fed_flair = out_of_fold(runs / recipe, dev, "flair", tta)
     fed_path = path_choices(dev, fed_flair)
     flair_path, flair_oof, flair_recipe = fed_path, fed_flair, recipe
-    if (runs / flair / f"fold{folds['k']}").exists():
+    if flair and (runs / flair / f"fold{folds['k']}").exists():
         own = out_of_fold(runs / flair, dev, "flair", tta)
         own_path = path_choices(dev, own)
         decisions["flair_members"] = _compare("FLAIR members", intervals.difference_interval(
@@ -204,12 +207,10 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     entry["volume"]["intensity_targets"] = list(targets)
     log.info("choices: tta %s, gate %s, FLAIR path %s; out-of-fold Dice %s", tta, gate, flair_recipe,
              {k: v["out_of_fold"]["patient_dice_mean"] for k, v in entry["paths"].items()})
-    card = read_card(models_dir)
+    entry["training"] = {name: recipe_summary(runs / name, folds["k"]) for name in dict.fromkeys(entry["recipes"].values())}
+    entry["data"] = read_card(runs / recipe / "fold1").get("data", {})
+    card = read_card(models_dir)  # the record of the choices only: what is served changes through the gate
     card["cross_validation"] = entry
-    card[TARGETS_KEY] = list(targets)  # read by the service's volume window
-    card[POSTPROCESS_KEY] = entry["volume"]["postprocess"]  # read by POST /volume
-    card["training"] = {name: recipe_summary(runs / name, folds["k"]) for name in dict.fromkeys(entry["recipes"].values())}
-    card["data"] = read_card(runs / recipe / "fold1").get("data", {})
     write_card(models_dir, card)
     return entry
 

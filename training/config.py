@@ -12,10 +12,10 @@ DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "lgg" / "kaggle_3m"
 DEFAULT_MODELS = REPO_ROOT / "models"
 DEFAULT_RUNS = REPO_ROOT / "runs"
 DEFAULT_REPORTS = REPO_ROOT / "reports"
-#: The cross-validation recipes (``training/recipes/<name>.toml``) that ``python -m training choose``
-#: weighs: the base, its FLAIR members, the 256-pixel one, the longer one and its FLAIR members.
-BASE_RECIPE, FLAIR_RECIPE, LARGE_RECIPE = "joint128", "joint128-flair", "joint256"
-LONGER_RECIPE, LONGER_FLAIR_RECIPE = "joint128-long", "joint128-long-flair"
+DEFAULT_RECIPES = REPO_ROOT / "training" / "recipes"
+#: The recipe ``python -m training choose`` starts from; every other recipe says in its own ``[choose]``
+#: table what it is weighed against (:func:`read_choice`), so a new recipe needs no code.
+BASE_RECIPE = "joint128"
 
 
 #: The file a training run saves its network in, by model kind: a joint run's is a served model file
@@ -30,7 +30,6 @@ def _option(default, help: str):
 
 MODEL_KINDS = ("classifier", "segmenter", "joint")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-SCHEDULES = ("cosine", "plateau")
 KEEP = ("best", "last")
 
 
@@ -56,18 +55,12 @@ class TrainConfig:
     epochs: int = _option(30, "total epochs of the run (the cosine schedule spans all of them)")
     batch_size: int = _option(16, "slices per training step")
     learning_rate: float = _option(1e-3, "peak learning rate (Adam)")
-    warmup_epochs: int = _option(1, "epochs of linear warm-up before the schedule proper")
-    schedule: str = _option(
-        "cosine",
-        '"cosine": warm-up then cosine decay over all epochs; "plateau": ReduceLROnPlateau (the earlier one)',
-    )
+    warmup_epochs: int = _option(1, "epochs of linear warm-up before the cosine decay of the learning rate")
     patience: int = _option(0, "stop after this many epochs without a better validation figure (0: never)")
     seed: int = _option(42, "seed of the patient split, data order and augmentation")
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    architecture: str = _option("compact", "classifier only: compact, resunet_encoder or resnet50")
     weights: str | None = _option(
-        None,
-        "classifier only: backbone weights (ResNet50 ImageNet *_notop.h5, or a segmenter.keras for resunet_encoder)",
+        None, "classifier only: a trained segmenter.keras whose encoder weights start the classifier"
     )
     loss: str = _option("dice_bce", "segmenter and joint: dice_bce or focal_tversky")
     healthy_fraction: float = _option(
@@ -101,8 +94,6 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.model not in MODEL_KINDS:
             raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.keep not in KEEP:
@@ -120,12 +111,40 @@ class TrainConfig:
 PLACE_FIELDS = ("data", "out", "runs", "max_minutes", "workers")
 
 
-def read_recipe(path: str | Path) -> dict:
-    """A training recipe (TOML, ``training/recipes/*.toml``): the :class:`TrainConfig` fields of one
-    recipe, with ``augment`` as a table. Unknown or place fields (:data:`PLACE_FIELDS`) are refused."""
+#: Keys of a recipe's ``[choose]`` table: ``replaces`` (the recipe it would replace as the three-sequence
+#: recipe, if its out-of-fold Dice gain's interval lies above 0), ``question`` (the decision's key in the card),
+#: ``label`` (its line in docs/models.md), ``flair_members_of`` (it trains FLAIR-only members of that recipe).
+CHOICE_KEYS = ("replaces", "question", "label", "flair_members_of")
+
+
+def _recipe_file(path: str | Path) -> dict:
     import tomllib
 
-    options = tomllib.loads(Path(path).read_text())
+    return tomllib.loads(Path(path).read_text())
+
+
+def read_choice(path: str | Path) -> dict:
+    """A recipe's ``[choose]`` table (:data:`CHOICE_KEYS`; empty when it has none); unknown keys are refused."""
+    choice = _recipe_file(path).get("choose", {})
+    unknown = sorted(set(choice) - set(CHOICE_KEYS))
+    if unknown:
+        raise ValueError(f"{path}: unknown [choose] keys {unknown} (known: {list(CHOICE_KEYS)})")
+    if "replaces" in choice and "question" not in choice:
+        raise ValueError(f"{path}: a recipe that replaces another names its question ([choose] question)")
+    return choice
+
+
+def discover_recipes(folder: str | Path = DEFAULT_RECIPES) -> dict[str, dict]:
+    """Every recipe of ``folder`` by name (file stem), with its ``[choose]`` table."""
+    return {path.stem: read_choice(path) for path in sorted(Path(folder).glob("*.toml"))}
+
+
+def read_recipe(path: str | Path) -> dict:
+    """A training recipe (TOML, ``training/recipes/*.toml``): the :class:`TrainConfig` fields of one
+    recipe, with ``augment`` as a table (its ``[choose]`` table is :func:`read_choice`'s). Unknown or
+    place fields (:data:`PLACE_FIELDS`) are refused."""
+    options = _recipe_file(path)
+    options.pop("choose", None)
     known = {f for f in TrainConfig.__dataclass_fields__ if f not in PLACE_FIELDS}
     unknown = sorted(set(options) - known)
     if unknown:

@@ -35,6 +35,8 @@ from contract import (
     write_card,
 )
 from contract.layout import OUTPUT_KEY
+from contract.volume import POSTPROCESS_KEY
+from contract.volume_window import TARGETS_KEY
 from training.export import export_folder
 
 log = logging.getLogger(__name__)
@@ -161,6 +163,11 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int, out_dir
                         "recipes": cv["recipes"], "tta": cv["tta"],
                         "storage": "float16-precision weights, LZMA-compressed .keras"}
     card["gate"] = cv["gate"]
+    card[TARGETS_KEY] = list(cv["volume"]["intensity_targets"])  # read by the service's volume window
+    card[POSTPROCESS_KEY] = cv["volume"]["postprocess"]  # read by POST /volume
+    for key in ("training", "data"):
+        if key in cv:
+            card[key] = cv[key]
     # what described the models of the folder the choices came from: not this candidate's
     for stale in ("exports", "wrapped", "volume_gate", "promotion", "pipeline", "evaluation", "volume", "limitations"):
         card.pop(stale, None)

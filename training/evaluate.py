@@ -19,8 +19,7 @@ import numpy as np
 from contract import FLAIR_CHANNEL, NATIVE_SLICE_SIZE, flair_only, read_card, write_card
 from contract.layout import GATES
 from imaging.windowing import percentile_window
-from training import choices, metrics, report
-from training import data as lgg
+from training import card_text, lgg, metrics, thresholds
 from training.predictor import FolderPredictor
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ def score(predictor: FolderPredictor, path: str, images, truth, patients) -> dic
     prob, seg = predictor.predict(images, path)
     t_cls, spec = predictor.threshold("classifier", path), predictor.spec("segmenter", path)
     t_seg = predictor.threshold("segmenter", path)
-    pred = choices.masks(seg, t_seg, truth.shape[1], spec.postprocess)
+    pred = thresholds.masks(seg, t_seg, truth.shape[1], spec.postprocess)
     has = truth.reshape(len(truth), -1).any(axis=1)
     pipe = metrics.segmentation_report(truth, gated(pred, prob, t_cls, predictor.gate), patients)
     return {"classifier": metrics.classification_report(has, prob, t_cls),
@@ -95,8 +94,8 @@ def evaluate(data: str, models_dir: str | Path, reports_dir: str | Path, max_sli
                  scores["segmenter"]["patient_dice_mean"], scores["pipeline"]["false_positive_rate"])
         if part == "test":
             has = truth.reshape(len(truth), -1).any(axis=1)
-            report.roc_curve_png(has, scores["prob"], reports / "roc_test.png")
-            report.overlays_png(images, truth, scores["pred"], reports / "segmentation_best_worst_test.png")
+            card_text.roc_curve_png(has, scores["prob"], reports / "roc_test.png")
+            card_text.overlays_png(images, truth, scores["pred"], reports / "segmentation_best_worst_test.png")
     for role in ("classifier", "segmenter"):
         card["models"][role]["metrics"] = results[role]
     card["pipeline"] = {"gate": predictor.gate, "metrics": results["pipeline"],
@@ -105,17 +104,17 @@ def evaluate(data: str, models_dir: str | Path, reports_dir: str | Path, max_sli
                           "mask_resolution": NATIVE_SLICE_SIZE, "test_patients": len(set(patients))}
     write_card(models_dir, card)  # the volume path reads the card written just now
     card["volume"] = _volume_figures(data, models_dir, max_slices)
-    card["intended_use"] = report.INTENDED_USE
-    card["limitations"] = report.limitations(card)
+    card["intended_use"] = card_text.INTENDED_USE
+    card["limitations"] = card_text.limitations(card)
     write_card(models_dir, card)
-    report.write_card_markdown(card, models_dir)
+    card_text.write_card_markdown(card, models_dir)
     return card
 
 
 def _volume_figures(data: str, models_dir: Path, max_slices: int | None) -> dict:
-    """The ``/volume`` path (:mod:`training.volume_eval`, the code the service runs) on the test
+    """The ``/volume`` path (:mod:`training.evaluate_volumes`, the code the service runs) on the test
     patients built as NIfTI volumes, FLAIR only and three sequences, in two voxel layouts."""
-    from training.volume_eval import evaluate_volumes
+    from training.evaluate_volumes import evaluate_volumes
 
     card = read_card(models_dir)
     figures = evaluate_volumes(data, models_dir, "test", max_patients=None if max_slices is None else 2,

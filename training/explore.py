@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from training import data as lgg
-from training.report import overlay
+from training import lgg
+from training.card_text import overlay
 
 log = logging.getLogger(__name__)
 

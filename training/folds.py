@@ -18,7 +18,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from training.data import SliceRecord
+from training.lgg import SliceRecord
 
 FOLDS_FILE = "folds.json"
 DEFAULT_FOLDS = 5

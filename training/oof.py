@@ -29,7 +29,7 @@ from contract import (
     flair_only,
     to_model_input,
 )
-from training import data as lgg
+from training import lgg
 
 log = logging.getLogger(__name__)
 

@@ -128,7 +128,7 @@ def compare(data: str, candidate_dir: str | Path, served_dir: str | Path, max_sl
         log.info("%s: Dice %s, AUC %s", path, comparison[path]["patient_dice_mean"]["difference"],
                  comparison[path]["roc_auc"]["difference"])
     if volumes:
-        from training.volume_eval import evaluate_volumes
+        from training.evaluate_volumes import evaluate_volumes
 
         comparison["volume"] = {
             name: {key: round(r["dice_mean"], 4) for key, r in evaluate_volumes(

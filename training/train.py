@@ -33,8 +33,9 @@ from contract import (
     write_card,
 )
 from contract.layout import OUTPUT_KEY
-from training import data as lgg
+from training import lgg
 from training.augment import Augment, AugmentLayer
+from training.batches import SliceDataset, pack
 from training.callbacks import (
     CONFIG_FILE,
     LAST_FILE,
@@ -44,13 +45,11 @@ from training.callbacks import (
     TimeBudget,
     best_weights_file,
     cosine_schedule,
-    plateau_callbacks,
 )
 from training.config import DEFAULT_MODELS, NETWORK_FILES, TrainConfig
-from training.dataset import SliceDataset, pack
 from training.export import export_folder
 from training.losses import LOSSES, soft_dice
-from training.models import build_classifier, build_joint, build_resunet, copy_weights_by_name
+from training.models import build_encoder_classifier, build_joint, build_resunet, copy_weights_by_name
 from training.trainer import TrainingModel
 
 log = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ CUSTOM_OBJECTS = {**{fn.__name__: fn for fn in (*LOSSES.values(), soft_dice)},
 def _network(cfg: TrainConfig) -> keras.Model:
     """The network a run trains (what it saves), under the current dtype policy."""
     if cfg.model == "classifier":
-        return build_classifier(cfg.architecture, cfg.image_size, cfg.weights)
+        return build_encoder_classifier(cfg.image_size, segmenter=cfg.weights)
     if cfg.model == "segmenter":
         return build_resunet(cfg.image_size)
     return build_joint(cfg.image_size)
@@ -190,6 +189,9 @@ def resume_config(run_dir: str | Path, max_minutes: float | None = None, workers
     if not (Path(run_dir) / STATE_FILE).exists() or not path.exists():
         raise ValueError(f"{run_dir} holds no resumable run ({CONFIG_FILE} and {STATE_FILE} after an epoch)")
     options = json.loads(path.read_text())
+    for retired, only in (("schedule", "cosine"), ("architecture", "resunet_encoder")):  # settings of earlier code
+        if options.pop(retired, only) != only and (retired != "architecture" or options["model"] == "classifier"):
+            raise ValueError(f"{run_dir} was a run with {retired} other than {only!r}, which this code no longer trains")
     options["split_fractions"] = tuple(options["split_fractions"])
     options["runs"] = str(Path(run_dir).parent)  # the folder may have moved since
     if Path(run_dir).name != options["model"]:
@@ -244,16 +246,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
     finally:
         keras.config.set_dtype_policy("float32")
     loss, loss_weights, metrics, monitors = _compiled_terms(cfg, net)
-    if cfg.schedule == "cosine":
-        rate, schedule_callbacks = (
-            cosine_schedule(cfg.learning_rate, len(train_ds), cfg.epochs, cfg.warmup_epochs),
-            [],
-        )
-    else:
-        rate, schedule_callbacks = (
-            cfg.learning_rate,
-            plateau_callbacks(cfg.learning_rate, cfg.warmup_epochs, next(iter(monitors.values()))),
-        )
+    rate = cosine_schedule(cfg.learning_rate, len(train_ds), cfg.epochs, cfg.warmup_epochs)
     if resume:
         model = keras.saving.load_model(run_dir / LAST_FILE, custom_objects=CUSTOM_OBJECTS)
         log.info(
@@ -279,7 +272,6 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
     )
     callbacks = (
         ([TimeBudget(cfg.max_minutes)] if cfg.max_minutes > 0 else [])
-        + schedule_callbacks
         + [
             ReseedLayers(cfg.seed),
             EpochCheckpoint(run_dir, monitors if cfg.keep == "best" else {}, state, cfg.patience),

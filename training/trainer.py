@@ -1,6 +1,6 @@
 """The training model: augmentation and the network in one compiled step, targets read from the batch.
 
-A :class:`TrainingModel` takes packed batches ``(B, S, S, 4)`` (:func:`training.dataset.pack`),
+A :class:`TrainingModel` takes packed batches ``(B, S, S, 4)`` (:func:`training.batches.pack`),
 augments them (:class:`training.augment.AugmentLayer`, training only), runs the network on the three
 sequence channels and takes its targets from the augmented mask channel: the mask itself for a
 ``mask`` output, "any tumour pixel" for a ``tumour_probability`` output (one-hot for a two-column

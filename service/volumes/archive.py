@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from service.errors import InvalidImage, UnsupportedImage
 from service.volumes.inflate import CHUNK, BoundedInflater, Budget
+from service.volumes.volume import SLICES_SETTING
 
 ZIP_MAGIC = b"PK\x03\x04"
 _EOCD = b"PK\x05\x06"
@@ -121,6 +122,7 @@ def _check_directory(archive: BinaryIO, max_entries: int) -> None:
             entries, directory_size = struct.unpack("<QQ", record[32:48])
     if entries > max_entries or directory_size > max_entries * _DIRECTORY_BYTES_PER_ENTRY:
         raise InvalidImage(
-            f"the zip file holds {entries} entries; the limit is {max_entries} files per volume"
+            f"the zip file holds {entries} entries; the limit is {max_entries} files per volume "
+            f"(twice {SLICES_SETTING})"
         )
     archive.seek(0)

@@ -36,7 +36,7 @@ _T = TypeVar("_T")
 DICM_OFFSET = 128
 #: (7FE0,0010) Pixel Data, as little- and big-endian bytes.
 _PIXEL_DATA_TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
-NO_IMAGE = "none of the files is a DICOM image; send a .zip of one DICOM series or its DICOM files"
+NO_IMAGE_HINT = "send a .zip of one DICOM series or its DICOM files"
 
 
 class _Unnamed(io.RawIOBase):
@@ -76,14 +76,15 @@ def open_series(
     files: Sequence[tuple[str, BinaryIO]], limits: VolumeLimits, check_stop: CheckStop, skipped: int = 0
 ) -> PendingVolume:
     """Read and check the headers of one series (``(label, file)``; labels name files in errors)."""
-    if len(files) > limits.max_files:
-        raise InvalidImage(f"{len(files)} files; the limit is {limits.max_files} files per volume")
+    limits.check_files(len(files), "the upload")
     images: list[_Image] = []
     without_pixels: list[str] = []
+    not_dicom = 0
     for label, file in files:
         check_stop()
         if not is_dicom(file):
             skipped += 1
+            not_dicom += 1
             continue
         file = _Unnamed(file)  # type: ignore[assignment]
         header, kind = _read_header(label, file)
@@ -96,8 +97,23 @@ def open_series(
     if not images:
         if without_pixels:
             raise InvalidImage(f"{without_pixels[0]}: {NO_PIXEL_DATA}")
-        raise UnsupportedImage(NO_IMAGE)
+        raise UnsupportedImage(no_image_detail(len(files), not_dicom, 0, "sent"))
     return _pending(images, limits, skipped)
+
+
+def no_image_detail(files: int, not_dicom: int, zips: int, where: str) -> str:
+    """The 415 when no file of an upload is a DICOM image, saying what the files were: ``zips``
+    inside a zip (not opened), files ``not_dicom`` (no DICM marker), the rest skipped (a DICOMDIR)."""
+    kinds = []
+    if zips:
+        kinds.append(f"{zips} zip file{'s' * (zips != 1)} (a zip inside the zip is not opened)")
+    if not_dicom:
+        kinds.append(f"{not_dicom} without the DICM marker at byte {DICM_OFFSET}")
+    if files - zips - not_dicom:
+        kinds.append(f"{files - zips - not_dicom} DICOMDIR or skipped by name")
+    found = f" ({', '.join(kinds)})" if kinds else ""
+    subject = f"the file {where} is not" if files == 1 else f"none of the {files} files {where} is"
+    return f"{subject} a DICOM image{found}; {NO_IMAGE_HINT}"
 
 
 @dataclass

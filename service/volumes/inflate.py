@@ -18,6 +18,7 @@ import zlib
 from typing import BinaryIO
 
 from service.errors import InvalidImage, RequestTooLarge
+from service.volumes.volume import BYTES_SETTING
 
 #: Most bytes one decompressor call may produce.
 CHUNK = 1 << 20
@@ -36,7 +37,8 @@ class Budget:
         self.used += size
         if self.used > self.limit:
             raise RequestTooLarge(
-                f"{self.what} holds more than {self.limit} bytes decompressed; the limit is {self.limit} bytes"
+                f"{self.what} holds more than {self.limit} bytes decompressed; the limit is {self.limit} bytes "
+                f"({BYTES_SETTING})"
             )
 
 

@@ -36,6 +36,10 @@ _HEADER_SIZES = {348: nib.Nifti1Header, 540: nib.Nifti2Header}
 _UNIT_TO_MM = {"mm": 1.0, "unknown": 1.0, "meter": 1000.0, "micron": 0.001}
 #: Most bytes between the header and the voxels (NIfTI extensions).
 MAX_EXTENSION_BYTES = 1 << 20
+#: Largest voxel side and farthest origin (mm) a header may give: past them it is broken (a voxel
+#: larger than any scanner; numbers whose squares overflow).
+MAX_VOXEL_MM = 10_000.0
+MAX_ORIGIN_MM = 1e6
 _CHUNK_VALUES = 1 << 20
 NO_SPACING = "the file gives no voxel size ({why}): spacing_mm and tumour_volume_ml are null"
 NO_ORIENTATION = (
@@ -119,12 +123,17 @@ def nifti_geometry(header: nib.Nifti1Header) -> tuple[np.ndarray, tuple[float, f
     factor = _UNIT_TO_MM.get(unit)
     pixdims = np.asarray(header["pixdim"][1:4], dtype=np.float64)
     pixdims_known = bool(np.all(np.isfinite(pixdims)) and np.all(pixdims > 0))
+    if pixdims_known:
+        _check_scale(pixdims * (factor or 1.0), "pixdim")
     unit_pix = header.copy()
     unit_pix["pixdim"][1:4] = 1.0
     spacing: np.ndarray | None = pixdims * factor if pixdims_known and factor is not None else None
     if int(header["sform_code"]) > 0:
         affine = np.asarray(header.get_sform(), dtype=np.float64)
-        if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        if not np.all(np.isfinite(affine)):
+            raise InvalidImage("the NIfTI affine (its sform, srow_x/y/z) is singular or not finite")
+        _check_scale(np.abs(affine[:3, :3]).max(axis=0) * (factor or 1.0), "sform", affine[:3, 3])
+        if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
             raise InvalidImage("the NIfTI affine (its sform, srow_x/y/z) is singular or not finite")
         if spacing is None and factor is not None:
             spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0)) * factor
@@ -138,13 +147,31 @@ def nifti_geometry(header: nib.Nifti1Header) -> tuple[np.ndarray, tuple[float, f
             )
         except Exception:
             raise InvalidImage("the NIfTI qform (quaternion) is not valid") from None
-        if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        if not np.all(np.isfinite(affine)):
+            raise InvalidImage("the NIfTI qform (quaternion) is not valid")
+        _check_scale(np.abs(affine[:3, :3]).max(axis=0) * (factor or 1.0), "qform", affine[:3, 3])
+        if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
             raise InvalidImage("the NIfTI qform (quaternion) is not valid")
     if spacing is None:
         why = f"spatial unit {unit!r}" if factor is None else "pixdim is 0 or not a number"
         warnings.append(NO_SPACING.format(why=why))
         return affine, None, warnings
     return affine, (float(spacing[0]), float(spacing[1]), float(spacing[2])), warnings
+
+
+def _check_scale(sides: np.ndarray, source: str, origin: np.ndarray | None = None) -> None:
+    """422 when a voxel side (mm; from ``source``) is over :data:`MAX_VOXEL_MM` or the origin
+    farther than :data:`MAX_ORIGIN_MM` (a header whose numbers would overflow the geometry)."""
+    if np.any(sides > MAX_VOXEL_MM):
+        shown = " x ".join(f"{s:.3g}" for s in sides)
+        raise InvalidImage(
+            f"the NIfTI {source} gives voxels of {shown} mm; the limit is {MAX_VOXEL_MM:g} mm per voxel side"
+        )
+    if origin is not None and np.any(np.abs(origin) > MAX_ORIGIN_MM):
+        raise InvalidImage(
+            f"the NIfTI {source} puts the first voxel {np.abs(origin).max():.3g} mm from the origin; "
+            f"the limit is {MAX_ORIGIN_MM:g} mm"
+        )
 
 
 def _spatial_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

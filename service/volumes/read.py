@@ -14,9 +14,9 @@ from contextlib import ExitStack
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
-from service.errors import InvalidImage, UnsupportedImage
+from service.errors import UnsupportedImage
 from service.volumes.archive import ZIP_MAGIC, zip_members
-from service.volumes.dicom_series import DICM_OFFSET, NO_IMAGE, is_dicom, open_series
+from service.volumes.dicom_series import DICM_OFFSET, is_dicom, no_image_detail, open_series
 from service.volumes.inflate import GZIP_MAGIC, BoundedInflater, Budget
 from service.volumes.nifti import MAX_EXTENSION_BYTES, open_nifti
 from service.volumes.volume import CheckStop, PendingVolume, Volume, VolumeLimits
@@ -68,22 +68,27 @@ def read_volume(
 
 def _open_zip(file: BinaryIO, limits: VolumeLimits, check_stop: CheckStop) -> PendingVolume:
     """The DICOM files of a zip, to temporary files; the others (README, Thumbs.db, DICOMDIR, ...)
-    skipped and counted. Declared sizes are checked before anything is extracted."""
+    skipped and counted. Declared sizes are checked before anything is extracted: the members'
+    together against ``max_bytes`` (a bomb that declares what it inflates to), then the DICOM files'."""
     members = list(zip_members(file, limits.max_files))
-    if len(members) > limits.max_files:
-        raise InvalidImage(f"the zip file holds {len(members)} files; the limit is {limits.max_files} files per volume")
+    limits.check_files(len(members), "the zip file")
+    named = [m for m in members if PurePosixPath(m.info.filename.replace("\\", "/")).name.upper() not in _SKIPPED_NAMES]
+    declared = sum(member.info.file_size for member in named)
+    limits.check_bytes(declared, "the zip file (the sizes its directory declares)")
     budget = Budget(limits.max_bytes, "the zip file")
-    dicom, skipped = [], 0
-    for member in members:
+    dicom, not_dicom, zips = [], 0, 0
+    for member in named:
         check_stop()
-        if PurePosixPath(member.info.filename.replace("\\", "/")).name.upper() in _SKIPPED_NAMES:
-            skipped += 1
-        elif member.open(budget).read_exactly(DICM_OFFSET + 4)[DICM_OFFSET:] == b"DICM":
+        head = member.open(budget).read_exactly(DICM_OFFSET + 4)
+        if head[DICM_OFFSET:] == b"DICM":
             dicom.append(member)
+        elif head.startswith(ZIP_MAGIC):
+            zips += 1
         else:
-            skipped += 1
+            not_dicom += 1
+    skipped = len(members) - len(dicom)
     if not dicom:
-        raise UnsupportedImage(NO_IMAGE)
+        raise UnsupportedImage(no_image_detail(len(members), not_dicom, zips, "in the zip file"))
     limits.check_slices(len(dicom), "the zip file")
     limits.check_bytes(sum(member.info.file_size for member in dicom), "the zip file")
     with ExitStack() as stack:
@@ -95,3 +100,4 @@ def _open_zip(file: BinaryIO, limits: VolumeLimits, check_stop: CheckStop) -> Pe
         pending = open_series(extracted, limits, check_stop, skipped=skipped)
         pending.close = stack.pop_all().close
     return pending
+

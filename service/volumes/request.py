@@ -85,8 +85,7 @@ async def answer_volume(
     """The answer to ``asked`` (module docstring): the streamed JSON or the DICOM SEG, holding the
     memory lease until it is sent."""
     limits = volume_limits(settings)
-    if len(asked.uploads) > limits.max_files:
-        raise InvalidImage(f"{len(asked.uploads)} files; the limit is {limits.max_files} files per volume")
+    limits.check_files(len(asked.uploads), "the upload")
     deadline = Deadline(settings.volume_timeout_s)
     pending = await run_in_threadpool(open_volume, asked.uploads, limits, deadline.check)
     async with _closed_after(pending):

@@ -12,6 +12,8 @@ import numpy as np
 from imaging.dicom.series import DicomSeries
 from service.errors import InvalidImage, RequestTooLarge
 
+#: The settings behind the limits, named in the refusals.
+SLICES_SETTING, BYTES_SETTING = "MRI_MAX_VOLUME_SLICES", "MRI_MAX_VOLUME_BYTES"
 #: Called between files, frames and chunks while decoding; raises to stop (time budget).
 CheckStop = Callable[[], None]
 
@@ -34,14 +36,26 @@ class VolumeLimits:
         """Most files of one upload (DICOM images and skipped files together)."""
         return 2 * self.max_slices
 
+    def check_files(self, count: int, what: str) -> None:
+        """422 when an upload holds more than :attr:`max_files` files."""
+        if count > self.max_files:
+            raise InvalidImage(
+                f"{what} holds {count} files; the limit is {self.max_files} files per volume "
+                f"(twice {SLICES_SETTING})"
+            )
+
     def check_bytes(self, size: int, what: str) -> None:
         """413 when ``size`` decompressed bytes exceed ``max_bytes``."""
         if size > self.max_bytes:
-            raise RequestTooLarge(f"{what} is {size} bytes decompressed; the limit is {self.max_bytes} bytes")
+            raise RequestTooLarge(
+                f"{what} is {size} bytes decompressed; the limit is {self.max_bytes} bytes ({BYTES_SETTING})"
+            )
 
     def check_slices(self, count: int, what: str = "the volume") -> None:
         if count > self.max_slices:
-            raise InvalidImage(f"{what} has {count} slices; the limit is {self.max_slices} slices per volume")
+            raise InvalidImage(
+                f"{what} has {count} slices; the limit is {self.max_slices} slices per volume ({SLICES_SETTING})"
+            )
         if count < 1:
             raise InvalidImage(f"{what} has no slices")
 

@@ -61,8 +61,21 @@ class Orthanc:
     def destination(self) -> str:
         return f"dicom://{AE_TITLE}@127.0.0.1:{self.dicom_port}"
 
+    @property
+    def server(self) -> str:
+        """This Orthanc as the gateway's MRI_GATEWAY_DICOMWEB_SERVERS (name ORTHANC, with its credentials)."""
+        entry = {"url": self.dicomweb} | ({"username": self.auth[0], "password": self.auth[1]} if self.auth else {})
+        return json.dumps({AE_TITLE: entry})
+
+    def post(self, path: str, body) -> dict:
+        response = httpx.post(self.url + path, json=body, timeout=60, auth=self.auth)
+        response.raise_for_status()
+        return response.json()
+
+    auth: tuple[str, str] | None = None
+
     def get(self, path: str):
-        response = httpx.get(self.url + path, timeout=30)
+        response = httpx.get(self.url + path, timeout=30, auth=self.auth)
         response.raise_for_status()
         return response.json()
 
@@ -78,10 +91,12 @@ def run_orthanc(
     route: bool = True,
     stable_age: int = 1,
     dicom_port: int | None = None,
+    **extra,
 ) -> Iterator[Orthanc]:
     """Start Orthanc in ``folder``; ``gateway`` = (AE title, port) as a known modality ("gateway"),
-    ``route`` = the routing Lua script on; ``dicom_port``: its DICOM port (default: a free one).
-    Stopped (SIGTERM, then SIGKILL) on exit."""
+    ``route`` = the routing Lua script on; ``dicom_port``: its DICOM port (default: a free one);
+    ``extra``: more configuration (e.g. ``AuthenticationEnabled``). Stopped (SIGTERM, then SIGKILL) on exit."""
+    assert available(), f"Orthanc ({ORTHANC}) and its DICOMweb plugin ({DICOMWEB_PLUGIN}): scripts/setup_env.sh installs them"
     folder.mkdir(parents=True, exist_ok=True)
     http_port, dicom_port = free_port(), dicom_port or free_port()
     config = json.loads(CONFIG.read_text()) | {  # the shipped configuration, on loopback in ``folder``
@@ -97,19 +112,20 @@ def run_orthanc(
         "LuaScripts": [str(ROUTE_LUA)] if route and gateway else [],
         "StorageCompression": False,
         "SaveJobs": False,
-    }
+    } | extra
     assert config["DicomAet"] == AE_TITLE
     path = folder / "orthanc.json"
     path.write_text(json.dumps(config, indent=2))
     log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen([ORTHANC, str(path)], stdout=log, stderr=subprocess.STDOUT)
-    orthanc = Orthanc(http_port, dicom_port, process)
+    users = extra.get("RegisteredUsers") or {}
+    orthanc = Orthanc(http_port, dicom_port, process, next(iter(users.items()), None))
     try:
         deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, (folder / "orthanc.log").read_text()[-3000:]
             try:
-                if httpx.get(orthanc.url + "/system", timeout=2).status_code == 200:
+                if httpx.get(orthanc.url + "/system", timeout=2, auth=orthanc.auth).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -131,6 +147,9 @@ def push(
 ) -> None:
     """C-STORE every dataset to ``called`` at 127.0.0.1:``port`` (pynetdicom, as a modality)."""
     ae = AE(ae_title=calling)
+    # every instance is flushed to disk twice before it is acknowledged (spool, job store): on a machine
+    # whose disk is busy with other work that can take longer than pynetdicom's 30 s default
+    ae.dimse_timeout = ae.acse_timeout = ae.network_timeout = 120
     for sop_class in sorted({str(ds.SOPClassUID) for ds in datasets}):
         ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
     assoc = ae.associate("127.0.0.1", port, ae_title=called)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
+from pydantic import ValidationError
 
 from gateway.settings import ENV_PREFIX, GatewaySettings
 from tests.deploy.conftest import interpolate_tree, parse_dockerfile
@@ -22,6 +24,10 @@ def test_gateway_service_reaches_every_setting_and_keeps_its_state():
     assert service["profiles"] == ["gateway"] and service["build"]["target"] == "gateway"
     env = dict(item.partition("=")[::2] for item in service["environment"])
     assert {f"{ENV_PREFIX}{name.upper()}" for name in GatewaySettings.model_fields} <= set(env)
+    assert env["MRI_GATEWAY_API_TOKEN"] == "", "passed through from the shell or .env, never written here"
+    with pytest.raises(ValidationError, match="needs MRI_GATEWAY_API_TOKEN"):  # open to the network: a token
+        GatewaySettings(**{k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if v})
+    env["MRI_GATEWAY_API_TOKEN"] = "set-in-env"
     settings = GatewaySettings(**{k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if v})
     assert service["ports"] == [f"11112:{settings.dicom_port}", f"8090:{settings.http_port}"]
     [volume] = service["volumes"]
@@ -54,7 +60,10 @@ def test_orthanc_trial_routes_to_the_gateway_and_the_gateway_answers_back():
         config["LuaScripts"] == ["/etc/orthanc/route_to_gateway.lua"]
         and "/etc/orthanc/route_to_gateway.lua" in mounts
     )
-    settings = GatewaySettings(peers=gateway_env["MRI_GATEWAY_PEERS"])
+    settings = GatewaySettings(
+        peers=gateway_env["MRI_GATEWAY_PEERS"], dicomweb_servers=gateway_env["MRI_GATEWAY_DICOMWEB_SERVERS"]
+    )
     assert config["DicomModalities"]["gateway"] == [settings.ae_title, "mri-gateway", settings.dicom_port]
-    assert settings.peers == {config["DicomAet"]: f"orthanc:{config['DicomPort']}"}
+    assert settings.peers == {config["DicomAet"]: f"orthanc:{config['DicomPort']}"}  # allowed to call, and back
+    assert settings.dicomweb_servers["ORTHANC"].url == f"http://orthanc:{config['HttpPort']}{config['DicomWeb']['Root']}".rstrip("/")
     assert any(p.endswith(f":{config['DicomPort']}") for p in orthanc["ports"])

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import logging
-import shutil
-import subprocess
 
 import highdicom as hd
 import httpx
@@ -18,9 +17,10 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+import requests
 from dicomweb_client.api import DICOMwebClient
 
-from tests.gateway.conftest import fixture_case, needs_orthanc, push, study, wait_for
+from tests.gateway.conftest import dciodvfy_errors, fixture_case, needs_orthanc, push, study, wait_for
 from tests.service.volume_samples import dice, nifti_bytes
 
 #: The voxel size (x, y, z mm) of the series scripts/lgg_to_dicom.py makes (row, column, slice step):
@@ -35,7 +35,9 @@ SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 
 def results_in(orthanc, study_uid: str) -> tuple[pydicom.Dataset, pydicom.Dataset]:
     """The SEG and SR of ``study_uid`` found with QIDO-RS and fetched with WADO-RS (one of each)."""
-    client = DICOMwebClient(url=orthanc.dicomweb)
+    session = requests.Session()
+    session.auth = orthanc.auth
+    client = DICOMwebClient(url=orthanc.dicomweb, session=session)
 
     def found():
         seg = client.search_for_series(study_uid, search_filters={"Modality": "SEG"})
@@ -48,15 +50,6 @@ def results_in(orthanc, study_uid: str) -> tuple[pydicom.Dataset, pydicom.Datase
     sr = client.retrieve_series(study_uid, sr_series[0]["0020000E"]["Value"][0])
     assert len(seg) == 1 and len(sr) == 1
     return seg[0], sr[0]
-
-
-def dciodvfy_errors(ds: pydicom.Dataset, tmp_path) -> list[str]:
-    path = tmp_path / f"{ds.Modality}.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    run = subprocess.run(
-        [shutil.which("dciodvfy") or "dciodvfy", str(path)], check=False, capture_output=True, text=True
-    )
-    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
 def seg_mask(seg: pydicom.Dataset, flair: list[pydicom.Dataset]) -> np.ndarray:
@@ -165,17 +158,16 @@ def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
 ):
     """POST /jobs pulls a FLAIR-only study with WADO-RS; the SEG and SR go back with STOW-RS; the SEG
     equals the service's answer for the same DICOM files posted to /volume."""
-    orthanc = orthanc_factory()  # no routing: the gateway pulls
-    gateway = gateway_factory(MRI_GATEWAY_SERVICE_URL=service_url).start()
+    orthanc = orthanc_factory(  # no routing: the gateway pulls, with the credentials Orthanc asks for
+        AuthenticationEnabled=True, RegisteredUsers={"gateway": "pull-and-store"}
+    )
+    gateway = gateway_factory(MRI_GATEWAY_SERVICE_URL=service_url, MRI_GATEWAY_DICOMWEB_SERVERS=orthanc.server).start()
     flair = study("pull-flair", ["flair"])["flair"]
     push(flair, orthanc.dicom_port, called="ORTHANC")
     study_uid = str(flair[0].StudyInstanceUID)
 
-    created = httpx.post(
-        f"{gateway.url}/jobs",
-        json={"dicomweb_url": orthanc.dicomweb, "study_instance_uid": study_uid},
-        timeout=30,
-    )
+    pull = {"server": "ORTHANC", "study_instance_uid": study_uid}
+    created = httpx.post(f"{gateway.url}/jobs", json=pull, timeout=30)
     assert created.status_code == 202, created.text
     [job] = created.json()
     assert job["destination"] == f"dicomweb://{orthanc.dicomweb}" and job["source"] == "dicomweb"
@@ -183,6 +175,15 @@ def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
     [job] = gateway.wait_finished(1)
     assert job["state"] == "sent" and job["result"]["sequences"] == "FLAIR only", job
     assert job["instances"] == len(flair)
+
+    # the study pulled again (it now holds the SEG and SR too): no second SEG and SR
+    again = httpx.post(f"{gateway.url}/jobs", json=pull, timeout=30).json()
+    assert len(again) == 3 and job["id"] not in [j["id"] for j in again]
+    jobs = {j["series_instance_uid"]: j for j in gateway.wait_finished(4)[1:]}
+    again = jobs.pop(str(flair[0].SeriesInstanceUID))
+    assert again["state"] == "skipped" and again["reason"].startswith(f"already analysed: job {job['id']}"), again
+    assert sorted(j["reason"] for j in jobs.values()) == [f"not a brain MR series: Modality {m}" for m in ("SEG", "SR")]
+    results_in(orthanc, study_uid)  # still one of each
 
     mask = seg_mask(seg, flair)
     expected, answer = service_mask(service_url, dicom_files(flair))
@@ -209,11 +210,33 @@ def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
         assert secret not in log
 
 
-def test_pull_of_an_unknown_study_is_404(gateway_factory, orthanc_factory):
-    orthanc = orthanc_factory()
-    gateway = gateway_factory().start()
-    answer = httpx.post(
-        f"{gateway.url}/jobs", json={"dicomweb_url": orthanc.dicomweb, "study_instance_uid": "1.2.3"}
-    )
+def test_pull_of_an_unknown_study_is_404_and_wrong_credentials_502(gateway_factory, orthanc_factory):
+    orthanc = orthanc_factory(AuthenticationEnabled=True, RegisteredUsers={"gateway": "right"})
+    gateway = gateway_factory(MRI_GATEWAY_DICOMWEB_SERVERS=orthanc.server).start()
+    answer = httpx.post(f"{gateway.url}/jobs", json={"dicomweb_url": orthanc.dicomweb, "study_instance_uid": "1.2.3"})
     assert answer.status_code == 404, answer.text
-    assert gateway.jobs() == []
+    wrong = gateway_factory(
+        MRI_GATEWAY_DICOMWEB_SERVERS=json.dumps({"ORTHANC": {"url": orthanc.dicomweb, "username": "gateway", "password": "wrong"}})
+    ).start()
+    answer = httpx.post(f"{wrong.url}/jobs", json={"server": "ORTHANC", "study_instance_uid": "1.2.3"})
+    assert answer.status_code == 502 and "credentials" in answer.text, answer.text
+    assert gateway.jobs() == [] and wrong.jobs() == []
+
+
+def test_the_same_series_sent_twice_by_the_pacs_gives_one_seg_and_one_sr(service_url, gateway_factory, orthanc_factory):
+    gateway = gateway_factory(MRI_GATEWAY_SERVICE_URL=service_url)
+    orthanc = orthanc_factory(gateway)
+    gateway.start(MRI_GATEWAY_PEERS=orthanc.peer)
+    flair = study("twice-orthanc", ["flair"])["flair"]
+    push(flair, orthanc.dicom_port, called="ORTHANC")
+    study_uid = str(flair[0].StudyInstanceUID)
+    results_in(orthanc, study_uid)
+    [first] = gateway.wait_finished(1)
+    [series] = orthanc.series_of("MR")
+    orthanc.post("/modalities/gateway/store", {"Resources": [series["ID"]], "Synchronous": True})  # again
+    [_, again] = gateway.wait_finished(2)
+    assert first["state"] == "sent" and again["state"] == "skipped", again
+    assert again["reason"].startswith(f"already analysed: job {first['id']}")
+    assert len(orthanc.series_of("SEG")) == 1 and len(orthanc.series_of("SR")) == 1
+    results_in(orthanc, study_uid)
+    assert len(orthanc.get(f"/series/{orthanc.series_of('SEG')[0]['ID']}")["Instances"]) == 1

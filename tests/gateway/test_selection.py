@@ -114,3 +114,56 @@ def test_sequences_setting_flair_only():
 def test_not_brain_mr(tags, reason):
     roles, _ = _plan({"flair": _renamed(_headers(keys=("flair",))["flair"], **tags)})
     assert roles["flair"].kind == NOT_BRAIN_MR and reason in roles["flair"].reason
+
+
+@pytest.mark.parametrize(
+    ("description", "kind"),
+    [
+        ("T1 pre-contrast", PRE), ("precontrast T1", PRE), ("AX T1 pre Gd", PRE), ("T1 non-contrast", PRE),
+        ("T1 without contrast", PRE), ("T1_pre_gad", PRE), ("t1_mprage", PRE), ("AX T1", PRE),
+        ("AX T1 POST", POST), ("T1_POST", POST), ("AX T1 +C", POST), ("T1 C+", POST), ("T1 GAD", POST),
+        ("T1 MPRAGE POSTCONTRAST", POST), ("T1 post-gad", POST), ("AX T1 CE", POST),
+        ("T1 POSTERIOR fossa", PRE), ("POSTERIOR fossa", OTHER), ("AX T2 SPACE", OTHER), ("DWI", OTHER),
+    ],
+)  # fmt: skip
+def test_pre_and_non_are_read_before_contrast_and_posterior_is_not_post(description, kind):
+    ds = _renamed(_headers(keys=("pre",))["pre"][:1], SeriesDescription=description, ProtocolName=description)[0]
+    ds.ContrastBolusAgent = None
+    del ds.ContrastBolusAgent
+    assert selection.contrast_kind(ds, Rules()) == kind
+
+
+def _flair_variant(series, uid: str, number: int, **tags):
+    return _renamed(series, SeriesInstanceUID=uid, SeriesNumber=number, **tags)
+
+
+def test_one_flair_per_study_original_axial_then_slices_then_the_latest():
+    flair = _headers(keys=("flair",))["flair"]
+    study_ = {
+        "derived": _flair_variant(flair, "1.2.3.1", 20, ImageType=["DERIVED", "SECONDARY", "MPR"]),
+        "sagittal": _flair_variant(flair, "1.2.3.2", 21, ImageOrientationPatient=[0, 1, 0, 0, 0, -1]),
+        "short": _flair_variant(flair[:8], "1.2.3.3", 22),
+        "first": _flair_variant(flair, "1.2.3.4", 3),
+        "repeat": _flair_variant(flair, "1.2.3.5", 4),
+        "localizer": _flair_variant(flair, "1.2.3.6", 30, ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"]),
+    }
+    roles, _ = _plan(study_)
+    assert roles["repeat"].kind == FLAIR, {k: r.reason for k, r in roles.items()}
+    for key in ("derived", "sagittal", "short", "first"):
+        assert roles[key].kind == OTHER and "series 4 of the study is analysed" in roles[key].reason
+    assert roles["localizer"].reason == "a localizer, not analysed"
+    del study_["repeat"], study_["first"], study_["short"]
+    roles, _ = _plan(study_)
+    assert roles["sagittal"].kind == FLAIR  # original before derived, even off axial
+    del study_["sagittal"]
+    assert _plan(study_)[0]["derived"].kind == FLAIR  # derived when nothing else is there
+
+
+def test_an_original_companion_is_chosen_over_a_derived_one():
+    series = _headers()
+    series["post-mpr"] = _renamed(
+        series["post"], SeriesInstanceUID="1.2.3.9", SeriesDescription="AX T1 POST MPR", ImageType=["DERIVED", "MPR"]
+    )
+    roles, uids = _plan(series)
+    assert roles["flair"].sequences == THREE and roles["flair"].companions[POST] == uids["post"]
+    assert roles["post-mpr"].kind == OTHER

@@ -50,12 +50,25 @@ def test_help_lists_every_setting_with_its_default():
     assert "MRI_GATEWAY_STABLE_S [10.0]" in run.stdout
 
 
+def test_the_settings_reference_is_generated_from_the_code():
+    from scripts import settings_doc
+
+    written = (REPO / "docs" / "gateway-settings.md").read_text()
+    assert written == settings_doc.render_gateway(), "run: python -m scripts.settings_doc (gateway/settings.py changed)"
+    rows = [line.split("`")[1] for line in written.splitlines() if line.startswith("| `MRI_GATEWAY_")]
+    assert rows == [name for name, _, _ in settings_table()]
+    assert "docs/gateway-settings.md" in (REPO / "docs" / "integration.md").read_text()
+
+
 @pytest.mark.parametrize(
     "env",
     [
         {"MRI_GATEWAY_DESTINATION": "ftp://pacs"},
         {"MRI_GATEWAY_PEERS": '{"PACS": "nohostport"}'},
         {"MRI_GATEWAY_DICOM_PORT": "70000"},
+        {"MRI_GATEWAY_HTTP_HOST": "0.0.0.0"},
+        {"MRI_GATEWAY_TLS_CERT": "/no/such/cert.pem", "MRI_GATEWAY_TLS_KEY": "/no/such/key.pem"},
+        {"MRI_GATEWAY_DICOMWEB_SERVERS": '{"PACS": {"url": "pacs:8042"}}'},
     ],
 )
 def test_bad_settings_stop_the_start(env):
@@ -69,6 +82,8 @@ def test_destinations():
         "http://pacs:8042/dicom-web"
     )
     assert str(parse_destination("dicom://A@h:1")) == "dicom://A@h:1"
+    assert parse_destination("dicoms://PACS@pacs.local:2762") == DicomNode("PACS", "pacs.local", 2762, tls=True)
+    assert str(parse_destination("dicoms://A@h:1")) == "dicoms://A@h:1"
     for bad in ("dicom://TOO_LONG_AE_TITLE_X@h:1", "dicom://A@h", "dicomweb://pacs", "http://pacs"):
         with pytest.raises(ValueError):
             parse_destination(bad)

@@ -6,7 +6,7 @@ import pytest
 
 from contract import FLAIR_CHANNEL
 from training.augment import Augment, AugmentLayer
-from training.dataset import pack
+from training.batches import pack
 
 NONE = {"flip": False, "rotation": 0.0, "scale": 0.0, "gain": 0.0, "shift": 0.0, "flair_only": 0.0, "windowed": 0.0}
 

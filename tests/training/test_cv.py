@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from contract import FLAIR_FILE, JOINT_FILE, MASK_OUTPUT, PROBABILITY_OUTPUT, SPLIT_FILE, read_card
-from training import data as lgg
+from training import lgg
 from training.choose import choose
 from training.cv import fold_dir, fold_finished, pack_folds, train_folds, unpack_folds
 from training.ensemble import write_served
@@ -18,7 +18,8 @@ from training.folds import make_folds, write_folds
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lgg" / "kaggle_3m"
 TINY = 'model = "joint"\nimage_size = 32\nepochs = 2\nbatch_size = 4\nvalidate_every = 2\n'
 TINY_FLAIR = ('model = "joint"\nimage_size = 32\nepochs = 1\nbatch_size = 4\n'
-              'init_weights = "{runs}/base/fold{fold}/joint.keras"\n[augment]\nflair_only = 1.0\n')
+              'init_weights = "{runs}/base/fold{fold}/joint.keras"\n[augment]\nflair_only = 1.0\n'
+              '[choose]\nflair_members_of = "base"\n')
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,8 @@ def cv(tmp_path_factory):
     write_folds(folds, models)
     (root / "base.toml").write_text(TINY)
     (root / "flair.toml").write_text(TINY_FLAIR)
+    # a recipe that would replace base, never trained: weighed only once its folds exist
+    (root / "large.toml").write_text(TINY + '[choose]\nreplaces = "base"\nquestion = "input_size"\n')
     first = train_folds(root / "base.toml", str(FIXTURES), models / "folds.json", runs, [0], max_minutes=1e-4)
     rest = train_folds(root / "base.toml", str(FIXTURES), models / "folds.json", runs)
     train_folds(root / "flair.toml", str(FIXTURES), models / "folds.json", runs)
@@ -64,7 +67,7 @@ def test_packed_folds_come_back_with_float16_kernels(cv, tmp_path):
 
 @pytest.fixture(scope="module")
 def served(cv):
-    entry = choose(str(FIXTURES), cv["runs"], cv["models"], base="base", flair="flair", large="none")
+    entry = choose(str(FIXTURES), cv["runs"], cv["models"], base="base", recipes_dir=cv["root"])
     return entry, write_served(cv["runs"], cv["models"], members=2, out_dir=cv["models"])
 
 
@@ -72,7 +75,8 @@ def served(cv):
 def test_choices_on_out_of_fold_predictions_and_the_served_ensemble(cv, served):
     entry, card = served
     assert entry["tta"] in ("none", "flip") and entry["gate"] in ("classifier", "mask", "both")
-    assert entry["decisions"]["input_size"]["taken"] is False
+    assert entry["decisions"]["input_size"]["taken"] is False and "no large folds" in entry["decisions"]["input_size"]["note"]
+    assert entry["recipes"] == {"three": "base", "flair": entry["recipes"]["flair"]} and entry["recipes"]["flair"] in ("base", "flair")
     for path in ("three", "flair"):
         table = entry["paths"][path]["out_of_fold"]
         assert table["patients"] == 2 and table["slices"] == 5  # every development slice, once
@@ -99,7 +103,7 @@ def test_choices_on_out_of_fold_predictions_and_the_served_ensemble(cv, served):
 def test_evaluate_scores_the_served_ensemble_on_the_test_patients_once(cv, served, tmp_path):
     from contract import CARD_TEXT_FILE
     from training.evaluate import evaluate, members
-    from training.readme import figures_markdown
+    from training.model_tables import figures_markdown
 
     card = evaluate(str(FIXTURES), cv["models"], tmp_path)
     assert card["evaluation"]["test_patients"] == 1  # TCGA_HT_7605: in no fold

@@ -2,8 +2,8 @@
 
 import pytest
 
-from training.data import SliceRecord
 from training.folds import fold_split, make_folds
+from training.lgg import SliceRecord
 
 
 def _records(tumour_by_patient: dict[str, int], slices: int = 10) -> list[SliceRecord]:

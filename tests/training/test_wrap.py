@@ -10,7 +10,7 @@ import pytest
 from contract import CARD_FILE, JOINT_FILE, read_card, to_model_input
 from service.inference import load_models
 from service.settings import Settings
-from training import data as lgg
+from training import lgg
 from training.__main__ import main
 from training.models import build_encoder_classifier, build_resunet
 from training.models.pair import build_pair

@@ -232,7 +232,7 @@ def test_bad_nifti_shapes_and_truncation_are_422(client):
 def test_field_rules(client):
     slices, _ = vs.synthetic_volume()
     _error(client.post("/volume"), 422, "exactly one")
-    _error(_post_series(client, [vs.nifti_bytes(slices), vs.nifti_bytes(slices)]), 415, "none of the files is a DICOM")
+    _error(_post_series(client, [vs.nifti_bytes(slices), vs.nifti_bytes(slices)]), 415, "none of the 2 files sent is a DICOM")
     _error(_post_nifti(client, vs.nifti_bytes(slices), mask_format="png"), 422)
 
 

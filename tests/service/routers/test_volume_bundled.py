@@ -1,6 +1,6 @@
 """POST /volume with the bundled models on twelve real slices of a test patient
 (tests/fixtures/lgg-volume): NIfTI FLAIR only in two voxel layouts, 4-D three sequences, a DICOM
-series to DICOM SEG, and the same masks as training.volume_eval computes without the service."""
+series to DICOM SEG, and the same masks as training.evaluate_volumes computes without the service."""
 
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def test_layouts_agree_and_masks_match_the_expert_on_the_input_grid(bundled, rea
 
 
 def test_the_evaluation_computes_what_the_service_answers(bundled, real):
-    """training.volume_eval runs contract.volume.predict_volume with Keras models directly."""
-    from training.volume_eval import keras_infer
+    """training.evaluate_volumes runs contract.volume.predict_volume with Keras models directly."""
+    from training.evaluate_volumes import keras_infer
 
     images, _ = real
     infer, (t_cls, t_seg), gate = keras_infer(DEFAULT_MODELS_DIR)

@@ -92,7 +92,25 @@ def test_honest_zips_over_the_limits_are_refused_before_extraction(make_client):
     small = make_client(max_volume_bytes=10_000)
     _check(_post(small, vs.zip_bytes(_dicom(slices=8)), "s.zip"), 413, "the zip file", "limit is 10000 bytes")
     many = hs.raw_zip([(f"f{i}", hs.STORED, b"", 0, 0) for i in range(5000)])
-    _check(_post(small, many, "many.zip"), 422, "5000 entries", "limit is 1024 files")
+    _check(_post(small, many, "many.zip"), 422, "5000 entries", "limit is 1024 files", "MRI_MAX_VOLUME_SLICES")
+
+
+def test_a_bomb_that_declares_what_it_inflates_to_is_413_naming_the_limit(client):
+    """Declared sizes are summed before any member is read (was: 415 'none of the files is a DICOM
+    image', after inflating the zeros' first bytes of each member)."""
+    member = hs.deflate_bomb(1 << 30)
+    bomb = hs.raw_zip([(f"IM{i}", hs.DEFLATED, member, 1 << 30, 0) for i in range(3)])
+    with hs.peak_rss_growth() as growth:
+        _check(_post(client, bomb, "bomb.zip"), 413, "declares", "MRI_MAX_VOLUME_BYTES")
+    assert growth() < BOMB_GROWTH
+
+
+def test_513_files_name_the_slice_limit_whatever_they_hold(client):
+    files = _dicom(slices=513)
+    _check(_post_files(client, files), 422, "513 slices", "limit is 512 slices", "MRI_MAX_VOLUME_SLICES")
+    _check(_post(client, vs.zip_bytes(files), "s.zip"), 422, "513 slices", "MRI_MAX_VOLUME_SLICES")
+    junk = vs.zip_bytes([], {f"IM{i}": b"\0" * 200 for i in range(513)})
+    _check(_post(client, junk, "junk.zip"), 415, "none of the 513 files in the zip file", "513 without the DICM")
 
 
 @pytest.mark.parametrize(
@@ -103,8 +121,8 @@ def test_honest_zips_over_the_limits_are_refused_before_extraction(make_client):
         (lambda d: hs.raw_zip([("IM1", hs.STORED, d, len(d), 7)]), 422, "CRC-32"),
         (lambda d: vs.zip_bytes([d])[:-40], 422, "truncated"),
         (lambda d: b"PK\x03\x04" + b"\0" * 100, 422, "zip"),
-        (lambda d: vs.zip_bytes([], {"README.TXT": b"hi", "Thumbs.db": b"\0" * 64}), 415, "none of the files"),
-        (lambda d: vs.zip_bytes([], {"inner.zip": vs.zip_bytes([d])}), 415, "none of the files"),
+        (lambda d: vs.zip_bytes([], {"README.TXT": b"hi", "Thumbs.db": b"\0" * 64}), 415, "2 without the DICM"),
+        (lambda d: vs.zip_bytes([], {"inner.zip": vs.zip_bytes([d])}), 415, "a zip inside the zip is not opened"),
     ],
     ids=["encrypted", "zstd", "crc", "truncated", "garbage", "junk-only", "zip-in-zip"],
 )
@@ -169,6 +187,27 @@ def test_nifti_headers_that_lie_are_4xx(client, patch, status, word):
     _check(response, status, word)
 
 
+@pytest.mark.parametrize("codes", [(0, 0), (1, 0), (0, 2)], ids=["no-orientation", "qform", "sform"])
+def test_a_nifti2_with_pixdim_1e200_is_422_naming_the_voxel_limit(client, codes):
+    """The voxel volume overflowed to a 500 before. (NIfTI-2: pixdim float64 at byte 104, qform_code
+    and sform_code int32 at 344 and 348.)"""
+    import struct
+
+    raw = bytearray(vs.nifti_image(vs.synthetic_volume()[0], two=True).to_bytes())
+    struct.pack_into("<3d", raw, 112, 1e200, 1e200, 1e200)
+    struct.pack_into("<2i", raw, 344, *codes)
+    _check(_post(client, vs.gzip.compress(bytes(raw)), "v.nii.gz"), 422, "limit is 10000 mm per voxel side")
+
+
+def test_a_nifti_sform_of_1e200_is_422_naming_the_voxel_limit(client):
+    import struct
+
+    raw = bytearray(vs.nifti_image(vs.synthetic_volume()[0], two=True).to_bytes())
+    struct.pack_into("<i", raw, 348, 1)  # sform_code
+    struct.pack_into("<4d", raw, 400, 1e200, 0.0, 0.0, 0.0)  # srow_x
+    _check(_post(client, vs.gzip.compress(bytes(raw)), "v.nii.gz"), 422, "limit is 10000 mm per voxel side")
+
+
 def test_pixdim_zero_without_orientation_gets_no_invented_millimetres(client):
     body = _check(_post(client, _nifti({80: ("<3f", [0, 0, 0]), 252: ("<hh", [0, 0])}), "v.nii.gz"), 200)
     assert body["spacing_mm"] is None and body["tumour_volume_ml"] is None
@@ -219,7 +258,7 @@ def _no_study(ds):
         (lambda: _dicom(lambda ds: setattr(ds, "RescaleSlope", "nan")), 422, "RescaleSlope"),
         (lambda: _dicom(lambda ds: setattr(ds, "Modality", "CT")), 422, "Modality is CT"),
         (lambda: _dicom(lambda ds: setattr(ds, "BitsAllocated", 1)), 422, "bits"),
-        (lambda: [b"README", b"\0" * 600], 415, "none of the files"),
+        (lambda: [b"README", b"\0" * 600], 415, "none of the 2 files sent"),
     ],
     ids=["truncated", "garbage-header", "position-text", "rows-0", "rows-60000", "million-frames",
          "slope-nan", "ct", "one-bit", "junk-only"],

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from contract import CARD_TEXT_FILE
 from training.metrics import dice
-from training.readme import figures_markdown
+from training.model_tables import figures_markdown
 
 INTENDED_USE = (
     "Research and engineering use only: flag and outline FLAIR abnormalities (lower-grade glioma) on "

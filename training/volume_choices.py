@@ -3,7 +3,7 @@
 - **Intensity targets** of the per-volume window (:mod:`contract.volume_window`): per sequence, the
   median over the development patients of the 99.5th percentile of the patient's whole volume.
 - **3-D post-processing** (:data:`contract.volume.POSTPROCESS_CHOICES`), on out-of-fold volumes: each
-  development patient's slices, written as a NIfTI volume (RAS, as ``training.volume_eval`` does),
+  development patient's slices, written as a NIfTI volume (RAS, as ``training.evaluate_volumes`` does),
   go through :func:`contract.volume.predict_volume` (the code ``POST /volume`` runs: the window, the
   gate, the thresholds chosen out of fold) with the fold model that never saw the patient, three
   sequences and FLAIR only. Rule, declared before the run: ``none`` (no post-processing) unless another
@@ -23,9 +23,9 @@ from contract import CHANNELS, FLAIR_CHANNEL, JOINT_FILE, MASK_OUTPUT, PROBABILI
 from contract.volume import POSTPROCESS_CHOICES, postprocess_volume_mask, predict_volume
 from imaging.windowing import HIGH_PERCENTILE
 from training import intervals
+from training.evaluate_volumes import read_nifti, to_nifti
 from training.metrics import dice
 from training.oof import Development
-from training.volume_eval import read_nifti, to_nifti
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from training.__main__ import _parser
-from training.dataset import SliceDataset, pack
+from training.batches import SliceDataset, pack
 
 
 def _packed(count=20, size=8, seed=0):

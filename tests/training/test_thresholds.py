@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from training.choices import BOOTSTRAP_SAMPLES, choose_classifier_threshold, choose_segmenter
+from training.thresholds import BOOTSTRAP_SAMPLES, choose_classifier_threshold, choose_segmenter
 
 
 def test_classifier_threshold_is_the_bagged_optimum_with_its_spread():

@@ -1,7 +1,7 @@
 """The model tables of ``docs/models.md``, generated from the model card (``python -m training readme``).
 
 The block between :data:`START` and :data:`END` in :data:`TARGET` (``docs/models.md``) is replaced
-by :func:`figures_markdown` of ``models/model_card.json``; ``tests/training/test_readme.py`` fails
+by :func:`figures_markdown` of ``models/model_card.json``; ``tests/training/test_model_tables.py`` fails
 when that block is not what the card gives, so no figure there is typed by hand. The same tables are
 the figures part of ``MODEL_CARD.md``.
 """
@@ -9,6 +9,8 @@ the figures part of ``MODEL_CARD.md``.
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from training.config import REPO_ROOT
 
@@ -63,9 +65,10 @@ def decisions_markdown(cv: dict) -> list[str]:
     d = cv["decisions"]
     lines = ["| choice (rule declared before the runs) | gain, out of fold [95% interval] | outcome |",
              "| --- | --- | --- |"]
-    for key, name in (("input_size", "256 px instead of 128 (4x compute)"),
-                      ("epochs", "30 epochs instead of 14 (same serving cost)"),
-                      ("tta", "flip test-time augmentation (2 passes)"),
+    known = {"input_size": "256 px instead of 128 (4x compute)", "epochs": "30 epochs instead of 14 (same serving cost)"}
+    recipes = [(key, entry.get("label") or known.get(key, key)) for key, entry in d.items()
+               if key not in ("tta", "flair_members", "gate")]
+    for key, name in (*recipes, ("tta", "flip test-time augmentation (2 passes)"),
                       ("flair_members", "FLAIR members for FLAIR-only input")):
         entry = d.get(key, {})
         gain = f"Dice {_ci(entry['gain'], 4)}" if "gain" in entry else entry.get("note", "")
@@ -162,6 +165,22 @@ def promotion_markdown(card: dict) -> list[str]:
     return lines
 
 
+def patients_markdown(card: dict, rows: int = 4) -> list[str]:
+    """The worst test patients (``python -m training patients``): what sets them apart."""
+    patients = card.get("evaluation", {}).get("patients")
+    if not patients:
+        return []
+    lines = [("| worst test patients (`python -m training patients`) | site | Dice three / FLAIR | tumour pixels | "
+              "FLAIR brain median / p99 | FLAIR tumour mean |"), "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['patient']} | {r['institution']} | {_f(r['dice_three'])} / {_f(r['dice_flair'])} | "
+              f"{r['tumour_pixels']} | {r['flair_brain_median']:.0f} / {r['flair_brain_p99']:.0f} | "
+              f"{_f(r['flair_tumour_mean'], 0)} |" for r in patients[:rows]]
+    medians = {key: float(np.median([r[key] for r in patients])) for key in ("flair_brain_p99", "tumour_pixels")}
+    lines.append(f"| median of the {len(patients)} | | | {medians['tumour_pixels']:.0f} | "
+                 f"/ {medians['flair_brain_p99']:.0f} | |")
+    return lines
+
+
 def served_markdown(card: dict) -> str:
     """One sentence: what the served file holds."""
     ensemble, wrapped = card.get("ensemble"), card.get("wrapped")
@@ -194,6 +213,9 @@ def figures_markdown(card: dict) -> str:
     promotion = promotion_markdown(card)
     if promotion:
         lines += [*promotion, ""]
+    worst = patients_markdown(card)
+    if worst:
+        lines += [*worst, ""]
     members = members_markdown(card)
     if members:
         lines += [*members, ""]

@@ -14,7 +14,7 @@ Per patient: Dice of the whole volume on the input grid, and the tumour-volume e
 ``(predicted voxels - true voxels) / true voxels`` (the LGG slices carry no voxel size, so the files
 get ``NOMINAL_SPACING_MM``; a relative error does not depend on it).
 
-    python -m training.volume_eval --part test
+    python -m training.evaluate_volumes --part test
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from contract.volume import (
     predict_volume,
 )
 from contract.volume_window import targets_of
-from training import data as lgg
+from training import lgg
 from training.metrics import dice
 from training.predictor import FolderPredictor
 

@@ -2,7 +2,7 @@
 
 from contract import read_card
 from training.config import DEFAULT_MODELS
-from training.readme import END, START, TARGET, figures_markdown
+from training.model_tables import END, START, TARGET, figures_markdown
 
 
 def test_readme_tables_are_generated_from_the_bundled_models_card():
