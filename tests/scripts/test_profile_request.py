@@ -22,5 +22,5 @@ def test_prints_each_stage_the_app_and_the_http_request(tmp_path, capsys):
     for stage in ("form", "decode", "prepare", "model", "mask", "postprocess", "encode", "serialize",
                   "framework: app minus the stages", "app (ASGI, in-process)", "HTTP /analyze"):
         assert stage in rows
-    assert rows["HTTP minus the model call"] == pytest.approx(rows["HTTP /analyze"] - rows["model"], abs=0.02)
+    assert rows["HTTP minus the model call"] < rows["HTTP /analyze"]  # the median of per-round differences
     assert rows["app (ASGI, in-process)"] > 0 and rows["HTTP /analyze"] > 0
