@@ -23,7 +23,7 @@ It prints the processor, its cores and load average, then one row per folder and
 what serves, start-up, the in-process model time (p50), the /analyze p50 at one client, the
 overhead between them (the median of the paired differences: what the HTTP path costs; the
 service's target is at most 3 ms on an idle machine), slices/s, the server's CPU time per 1-client /analyze request, what the flip pass costs
-in-process (flip minus none), the /analyze speed-up over the fastest Keras row (95% bootstrap
+in-process (flip minus none), the /analyze speed-up over the fastest ``MRI_RUNTIME=keras`` row (95% bootstrap
 interval, requests resampled) and whether the answers equal that Keras' (verdicts, probabilities
 within 1e-4, masks); with several folders, the /analyze speed-up over the first folder.
 
@@ -331,7 +331,7 @@ def _table(args, configs, endpoints, servers, ms, cpu, counts, answers) -> None:
     print("|" + "---|" * len(header))
     for config in configs:
         name, _, runtime = config
-        kerases = [c for c in configs if c[0] == name and servers[c]["serves"].startswith("keras:")]
+        kerases = [c for c in configs if c[0] == name and c[2].startswith("keras")]  # MRI_RUNTIME=keras rows
         keras = min(kerases, key=lambda c: p50[c]["/analyze"]) if kerases else None
         figures = p50[config]
         row = [name, runtime, servers[config]["serves"], servers[config]["tta"], f"{servers[config]['startup']:.1f}",
