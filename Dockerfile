@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Brain-MRI tumour detection API (service.main:app) with the models baked in.
 #
-#   docker build -t brain-mri-tumour:cpu .                 # CPU image (default target `cpu`): ONNX Runtime
+#   docker build -t brain-mri-tumour:cpu .                 # CPU image (default target `cpu`): ONNX Runtime, OpenVINO
 #   docker build --target gpu -t brain-mri-tumour:gpu .    # GPU image: Keras on tensorflow[and-cuda]
 #   docker run -p 8000:8000 brain-mri-tumour:cpu
 #   docker run --gpus all -p 8000:8000 brain-mri-tumour:gpu
@@ -25,8 +25,8 @@ RUN python -m venv /opt/venv
 WORKDIR /build
 COPY docker/requirements-common.txt docker/requirements-cpu.txt docker/requirements-gpu.txt docker/
 
-# The CPU image serves the ONNX exports with ONNX Runtime (the default MRI_RUNTIME): no TensorFlow,
-# no Keras; the build fails if either slipped in.
+# The CPU image serves the ONNX exports with ONNX Runtime or OpenVINO, whichever is faster on the host
+# (MRI_RUNTIME=auto, measured at start-up): no TensorFlow, no Keras; the build fails if either slipped in.
 FROM venv AS deps-cpu
 RUN pip install -r docker/requirements-cpu.txt \
  && python -c "import importlib.util as u; found = [m for m in ('tensorflow', 'keras') if u.find_spec(m)]; raise SystemExit(f'not for the CPU image: {found}' if found else 0)"

@@ -32,19 +32,18 @@ def postprocess_mask(mask: np.ndarray, min_component_pixels: int = 0, fill_holes
         raise ValueError(f"min_component_pixels must be >= 0, got {min_component_pixels}")
     out = mask.copy()
     if fill_holes and out.any():
-        background = (~out).astype(np.uint8)
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(background, connectivity=4)
-        h, w = out.shape
-        x, y, bw, bh = (stats[:, i] for i in range(4))
-        touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-        holes = np.flatnonzero(~touches)
-        holes = holes[holes > 0]  # label 0 is the mask itself
-        out |= np.isin(labels, holes)
+        # flood the background from a one-pixel frame round the mask (4-connected): what the flood
+        # does not reach is background that does not touch the border, a hole
+        framed = np.pad(out.astype(np.uint8), 1)
+        cv2.floodFill(framed, None, (0, 0), 1)
+        out |= framed[1:-1, 1:-1] == 0
     if min_component_pixels and out.any():
         scaled = min_component_pixels * out.size / NATIVE_SLICE_SIZE**2
         _, labels, stats, _ = cv2.connectedComponentsWithStats(out.astype(np.uint8), connectivity=8)
-        small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < scaled)
-        out &= ~np.isin(labels, small[small > 0])
+        small = stats[:, cv2.CC_STAT_AREA] < scaled
+        small[0] = False  # label 0 is the background
+        if small.any():
+            out &= ~small[labels]
     return out
 
 

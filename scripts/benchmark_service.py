@@ -1,81 +1,104 @@
-"""The service on each inference runtime (and models folder), from one run: start-up, latency per
-endpoint, throughput.
+"""The service per runtime and thread count, over HTTP and in-process, in one run: what a request
+costs beyond its model call, and what ``MRI_RUNTIME=auto`` gains over Keras.
 
-For every models folder (``--models-dir``, several compared in one run) and runtime
-(``MRI_RUNTIME``; ``NAME:THREADS`` also sets ``MRI_INTRA_OP_THREADS``) it starts the service with uvicorn in a subprocess on 127.0.0.1 and times it from the process start
-to ``/v2/health/ready`` (imports, model load, parity probe, warm-up). Then, ``--rounds`` times with
-the runtimes interleaved (so background load falls on all alike):
+For every models folder (``--models-dir``, several compared in one run) and runtime configuration
+(``--runtimes``: ``auto``, the default ``MRI_RUNTIME``, or ``NAME:THREADS[:PRECISION]``; the
+default list is ``auto`` and every installed runtime at each thread count auto would time) it
+starts the service (uvicorn, a child process on 127.0.0.1) and times it from the process start to
+``/v2/health/ready`` (imports, loading, the parity probe, auto's measurements, warm-up). Beside
+each server runs an in-process timer (scripts/model_call_timing.py) with the runtime, threads and
+precision that server serves (for ``auto``: the ones it chose, read from ``GET /v2/models``). Then,
+``--rounds`` times with the configurations interleaved (so background load falls on all alike):
 
-1. 1 client, one request after the other: ``--n`` requests to each of ``/classify``,
-   ``/segment``, ``/analyze`` (one real LGG slice) and ``/volume`` (the 12 slices of
-   tests/fixtures/lgg-volume as a FLAIR-only NIfTI);
-2. ``--clients`` clients at once posting that slice to ``/analyze`` for ``--seconds``: slices/s.
+1. ``--n`` pairs of one in-process model call on the slice (as /analyze makes it) and one /analyze
+   request with that slice (1 client, one after the other), so that both see the same load: the
+   request's overhead is the difference within each pair;
+2. in-process: ``--n`` model calls with and without flip test-time augmentation, and the whole
+   in-process /analyze work;
+3. 1 client: ``--n`` requests to each other endpoint of ``--endpoints`` (``/volume``: the 12 slices
+   of tests/fixtures/lgg-volume as a FLAIR-only NIfTI);
+4. ``--clients`` clients at once posting the slice to ``/analyze`` for ``--seconds``: slices/s.
 
-It prints one row per folder and runtime: the installed size of what an image serving with it installs
-(``[project].dependencies`` plus the runtime's extra of pyproject.toml, measured from the
-distributions installed here), the start-up time, the p50 per endpoint (pooled over the rounds),
-the slices/s, the server's CPU time per 1-client /analyze request (what a request costs, whatever
-else the machine runs), the /analyze speed-up (p50) over the fastest Keras row with a 95%
-bootstrap interval (requests resampled; load that drifts during the run is not in it), and
-whether every runtime gave the same /analyze answers as that Keras (verdicts, probabilities
-within 1e-4, masks); with several folders, the /analyze speed-up over the first folder on the same
-runtime. Loopback only.
+It prints the processor, its cores and load average, then one row per folder and configuration:
+what serves, start-up, the in-process model time (p50), the /analyze p50 at one client, the
+overhead between them (the median of the paired differences: what the HTTP path costs; the
+service's target is at most 3 ms on an idle machine), slices/s, the server's CPU time per 1-client /analyze request, what the flip pass costs
+in-process (flip minus none), the /analyze speed-up over the fastest ``MRI_RUNTIME=keras`` row (95% bootstrap
+interval, requests resampled) and whether the answers equal that Keras' (verdicts, probabilities
+within 1e-4, masks); with several folders, the /analyze speed-up over the first folder.
 
-    python -m scripts.benchmark_service      # keras (service default threads, and TensorFlow's), onnxruntime, openvino
-    python -m scripts.benchmark_service --runtimes keras onnxruntime onnxruntime:2 --rounds 5
-    python -m scripts.benchmark_service --models-dir pair=old/models ensemble=models --runtimes onnxruntime
+The requests are sent with the standard library's ``http.client`` over one kept-alive connection
+per client and a multipart body encoded once, so that the client adds little to what is measured.
+
+    python -m scripts.benchmark_service                                  # auto, and each runtime x threads
+    python -m scripts.benchmark_service --runtimes auto keras --rounds 5
+    python -m scripts.benchmark_service --models-dir a=old/models b=models --runtimes onnxruntime:1 \\
+        --endpoints /classify /segment /analyze /volume
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import http.client
+import json
 import logging
 import os
-import socket
+import platform
 import subprocess
 import sys
 import threading
 import time
-import tomllib
-from importlib import metadata
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import numpy as np
-from packaging.requirements import Requirement
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_IMAGE = REPO / "tests/fixtures/lgg/kaggle_3m/TCGA_CS_4942_19970222/TCGA_CS_4942_19970222_11.tif"
+from scripts.model_call_timing import DEFAULT_IMAGE
+from scripts.serving import REPO, UVICORN, serve_process
+
 VOLUME_SLICES = REPO / "tests/fixtures/lgg-volume/TCGA_HT_7605_19950916"
 ENDPOINTS = ("/classify", "/segment", "/analyze", "/volume")
+BOUNDARY = "benchmark-boundary-7e1f"
+#: uvicorn as the image and scripts/serve.sh run it (h11, whose header limit the service relies on).
+SERVED_AS_THE_IMAGE = (*UVICORN, "--http", "h11")
 logger = logging.getLogger("benchmark")
 
 
-def installed_mb(extra: str) -> float:
-    """MB on disk of the distributions ``[project].dependencies`` + the ``extra`` pull in (as installed here)."""
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    todo = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"][extra]]
-    seen: set[str] = set()
-    total = 0
-    while todo:
-        req = todo.pop()
-        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-            continue
+def processor() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def default_runtimes() -> list[str]:
+    """``auto`` and every installed runtime at each thread count auto would time (one model file)."""
+    from service.cores import usable_cores
+    from service.runtimes import RUNTIMES, RuntimeUnavailable, get_runtime
+    from service.runtimes.selection import thread_counts
+
+    found = ["auto"]
+    for name in RUNTIMES:
         try:
-            dist = metadata.distribution(req.name)
-        except metadata.PackageNotFoundError:
-            raise SystemExit(f"{req.name} is not installed: pip install -e '.[{extra}]'") from None
-        name = dist.metadata["Name"].lower().replace("_", "-")
-        if name in seen:
+            get_runtime(name) if name != "keras" else __import__("keras")
+        except (RuntimeUnavailable, ImportError):
             continue
-        seen.add(name)
-        total += sum((f.size or 0) for f in dist.files or [])
-        for dep in dist.requires or []:
-            dep_req = Requirement(dep)
-            if dep_req.marker is None or any(dep_req.marker.evaluate({"extra": e}) for e in ("", *req.extras)):
-                todo.append(dep_req)
-    return total / 1e6
+        counts = [usable_cores()] if name == "keras" else thread_counts(usable_cores())
+        found += [f"{name}:{t}" for t in counts]
+    return found
+
+
+def multipart(name: str, data: bytes, content_type: str) -> bytes:
+    """A ``multipart/form-data`` body with one file in field ``file``."""
+    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n").encode()
+    return head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
 def volume_nifti() -> bytes:
@@ -89,76 +112,83 @@ def volume_nifti() -> bytes:
     return gzip.compress(image.to_bytes())
 
 
-def start_service(runtime: str, models_dir: Path) -> tuple[subprocess.Popen, str, float]:
-    """uvicorn with ``runtime`` (``NAME`` or ``NAME:THREADS``) in a subprocess; returns once ready."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    name, _, threads = runtime.partition(":")
-    env = {**os.environ, "MRI_MODELS_DIR": str(models_dir), "MRI_LOG_LEVEL": "WARNING", "MRI_RUNTIME": name}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if threads:
-        env["MRI_INTRA_OP_THREADS"] = threads
-    command = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1",
-               "--port", str(port), "--no-access-log", "--log-level", "warning"]
+class Client:
+    """One kept-alive HTTP/1.1 connection posting a pre-encoded multipart body."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=300)
+
+    def post(self, path: str, body: bytes) -> bytes:
+        self.connection.request("POST", path, body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+        response = self.connection.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: {response.status} {data[:300]!r}")
+        return data
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def latencies(url: str, path: str, body: bytes, n: int) -> list[float]:
+    """ms of ``n`` requests one after the other (after one unmeasured)."""
+    client = Client(url)
+    client.post(path, body)
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        client.post(path, body)
+        out.append((time.perf_counter() - start) * 1000)
+    client.close()
+    return out
+
+
+def paired(server: dict, body: bytes, n: int, ms: dict[str, list[float]], cpu: list) -> None:
+    """``n`` times: one in-process model call, then one /analyze request, so that both see the same
+    load; their difference per pair is the request's overhead. Adds to ``ms`` ("model", "/analyze",
+    "overhead") and to ``cpu`` (the server's CPU seconds and requests)."""
+    client = Client(server["url"])
+    client.post("/analyze", body)
+    before = cpu_seconds(server["process"].pid)
+    for _ in range(n):
+        model = float(np.median(server["timer"].measure(1, "served")["served"]))
+        start = time.perf_counter()
+        client.post("/analyze", body)
+        request = (time.perf_counter() - start) * 1000
+        ms["model"].append(model)
+        ms["/analyze"].append(request)
+        ms["overhead"].append(request - model)
+    cpu[0] += cpu_seconds(server["process"].pid) - before
+    cpu[1] += n
+    client.close()
+
+
+def throughput(url: str, body: bytes, clients: int, seconds: float) -> tuple[int, float]:
+    """(slices answered, seconds) of ``clients`` threads posting to /analyze for ``seconds``."""
+    done = [0] * clients
+    deadline = time.monotonic() + seconds
+
+    def run(i: int) -> None:
+        client = Client(url)
+        while time.monotonic() < deadline:
+            client.post("/analyze", body)
+            done[i] += 1
+        client.close()
+
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, env=env)
-    url = f"http://127.0.0.1:{port}"
-    while time.perf_counter() - start < 300:
-        if process.poll() is not None:
-            raise SystemExit(f"{runtime}: the service exited with status {process.returncode}")
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
-                return process, url, time.perf_counter() - start
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    process.terminate()
-    raise SystemExit(f"{runtime}: not ready within 300 s")
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done), time.perf_counter() - start
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def post(client: httpx.Client, path: str, payload: tuple[str, bytes, str]) -> httpx.Response:
-    response = client.post(path, files={"file": payload})
-    response.raise_for_status()
-    return response
-
-
-def latencies(url: str, path: str, payload: tuple[str, bytes, str], n: int) -> list[float]:
-    """ms of ``n`` requests one after the other (after one unmeasured)."""
-    with httpx.Client(base_url=url, timeout=120) as client:
-        post(client, path, payload)
-        out = []
-        for _ in range(n):
-            start = time.perf_counter()
-            post(client, path, payload)
-            out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
-def throughput(url: str, payload: tuple[str, bytes, str], clients: int, seconds: float) -> tuple[int, float]:
-    """(slices answered, seconds) of ``clients`` threads posting to /analyze for ``seconds``."""
-    done = [0] * clients
-    deadline = time.monotonic() + seconds
-
-    def client(i: int) -> None:
-        with httpx.Client(base_url=url, timeout=120) as http:
-            while time.monotonic() < deadline:
-                post(http, "/analyze", payload)
-                done[i] += 1
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(done), time.perf_counter() - start
 
 
 def ratio_interval(reference: list[float], other: list[float], draws: int = 2000) -> tuple[float, float]:
@@ -179,92 +209,148 @@ def same_answers(reference: dict, answer: dict) -> bool:
             and ref_s.get("mask") == got_s.get("mask"))
 
 
+class InProcess:
+    """scripts/model_call_timing.py --serve in a child process: in-process timings on demand."""
+
+    def __init__(self, models_dir: Path, candidate: str, image: Path) -> None:
+        command = [sys.executable, "-m", "scripts.model_call_timing", "--serve", "--models-dir", str(models_dir),
+                   "--runtime", candidate, "--image", str(image)]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True)
+        self._read()
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"the in-process timer exited with status {self.process.wait()}")
+        return json.loads(line)
+
+    def measure(self, n: int, *kinds: str) -> dict[str, list[float]]:
+        self.process.stdin.write(" ".join([str(n), *kinds]) + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
 def _folder(text: str) -> tuple[str, Path]:
     """``NAME=DIR`` (or ``DIR``, named by its folder) of ``--models-dir``."""
     name, sep, folder = text.partition("=")
     return (name, Path(folder)) if sep else (Path(text).name, Path(text))
 
 
+def start(stack: ExitStack, config: tuple[str, Path, str], image: Path) -> dict:
+    """Start the server of ``config`` and its in-process timer; what serves and the start-up time."""
+    _, folder, runtime = config
+    name, _, rest = runtime.partition(":")
+    threads, _, precision = rest.partition(":")
+    env = {**os.environ, "MRI_MODELS_DIR": str(folder), "MRI_LOG_LEVEL": "WARNING", "MRI_RUNTIME": name,
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if threads:
+        env["MRI_INTRA_OP_THREADS"] = threads
+    began = time.perf_counter()
+    process, url = stack.enter_context(serve_process(env, SERVED_AS_THE_IMAGE, timeout=600))
+    startup = time.perf_counter() - began
+    listed = httpx.get(f"{url}/v2/models", timeout=30).json()
+    serves = f"{listed['runtime']}:{listed['intra_op_threads']}"
+    if listed["precision"] != "f32":
+        serves += f":{listed['precision']}"
+    if precision and listed["precision"] != precision:
+        raise SystemExit(f"{runtime}: served at precision {listed['precision']}")
+    timer = InProcess(folder, serves, image)
+    stack.callback(timer.close)
+    return {"process": process, "url": url, "startup": startup, "serves": serves, "timer": timer,
+            "tta": listed["tta"], "choice": listed["runtime_choice"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models-dir", type=_folder, nargs="+", default=[("models", REPO / "models")],
-                        metavar="[NAME=]DIR",
-                        help="the models folder(s); several are measured in the same run, each on every runtime")
-    parser.add_argument("--runtimes", nargs="+", default=["keras", "keras:0", "onnxruntime", "openvino"],
-                        help="MRI_RUNTIME values, NAME:THREADS to set MRI_INTRA_OP_THREADS too")
-    parser.add_argument("--n", type=int, default=20, help="measured requests per endpoint and round")
+                        metavar="[NAME=]DIR", help="the models folder(s), each measured on every configuration")
+    parser.add_argument("--runtimes", nargs="+", default=None,
+                        help="auto, or NAME:THREADS[:PRECISION] (default: auto and each installed runtime at the "
+                             "thread counts auto times)")
+    parser.add_argument("--endpoints", nargs="+", default=["/analyze"], choices=ENDPOINTS,
+                        help="endpoints timed at one client (/analyze always)")
+    parser.add_argument("--n", type=int, default=30, help="measured requests (and in-process calls) per round")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the throughput run")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each throughput run")
-    parser.add_argument("--rounds", type=int, default=3, help="repeats, runtimes interleaved")
+    parser.add_argument("--rounds", type=int, default=3, help="repeats, configurations interleaved")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="slice to send")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    payloads = {path: (args.image.name, args.image.read_bytes(), "image/tiff") for path in ENDPOINTS[:3]}
-    payloads["/volume"] = ("volume.nii.gz", volume_nifti(), "application/gzip")
-    logger.info("cpu: %d cores, load average %s; image %s; rounds %d", os.cpu_count(),
-                " ".join(f"{x:.2f}" for x in os.getloadavg()), args.image.name, args.rounds)
+    endpoints = list(dict.fromkeys(["/analyze", *args.endpoints]))
+    bodies = {p: multipart(args.image.name, args.image.read_bytes(), "image/tiff") for p in endpoints if p != "/volume"}
+    if "/volume" in endpoints:
+        bodies["/volume"] = multipart("volume.nii.gz", volume_nifti(), "application/gzip")
+    runtimes = args.runtimes or default_runtimes()
+    print(f"processor: {processor()}; {os.cpu_count()} cores, {len(os.sched_getaffinity(0))} usable; "
+          f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; image {args.image.name}; "
+          f"rounds {args.rounds}", flush=True)
 
-    configs = [(name, folder, runtime) for name, folder in args.models_dir for runtime in args.runtimes]
-    servers: dict[tuple, tuple[subprocess.Popen, str, float]] = {}
-    ms = {c: {p: [] for p in ENDPOINTS} for c in configs}
-    cpu = {c: [0.0, 0] for c in configs}  # server CPU seconds and requests of the 1-client /analyze runs
+    configs = [(name, folder, runtime) for name, folder in args.models_dir for runtime in runtimes]
+    ms = {c: {p: [] for p in [*endpoints, "model", "overhead", "none", "flip", "pipeline"]} for c in configs}
+    cpu = {c: [0.0, 0] for c in configs}
     counts = {c: [0, 0.0] for c in configs}
-    answers = {}
-    try:
-        for config in configs:
-            servers[config] = start_service(config[2], config[1])
-            answers[config] = httpx.post(f"{servers[config][1]}/analyze", files={"file": payloads["/analyze"]},
-                                         timeout=120).json()
+    with ExitStack() as stack:
+        servers = {c: start(stack, c, args.image) for c in configs}
+        answers = {c: json.loads(Client(s["url"]).post("/analyze", bodies["/analyze"])) for c, s in servers.items()}
         for _ in range(args.rounds):
-            for config, (process, url, _) in servers.items():
-                for path in ENDPOINTS:
-                    before = cpu_seconds(process.pid)
-                    ms[config][path] += latencies(url, path, payloads[path], args.n)
-                    if path == "/analyze":
-                        cpu[config][0] += cpu_seconds(process.pid) - before
-                        cpu[config][1] += args.n + 1
-                slices, seconds = throughput(url, payloads["/analyze"], args.clients, args.seconds)
+            for config, server in servers.items():
+                paired(server, bodies["/analyze"], args.n, ms[config], cpu[config])
+                timed = server["timer"].measure(args.n, "none", "flip", "pipeline")
+                for kind, values in timed.items():
+                    ms[config][kind] += values
+                for path in endpoints[1:]:
+                    ms[config][path] += latencies(server["url"], path, bodies[path], args.n)
+                slices, seconds = throughput(server["url"], bodies["/analyze"], args.clients, args.seconds)
                 counts[config][0] += slices
                 counts[config][1] += seconds
-    finally:
-        for process, _, _ in servers.values():
-            process.terminate()
-            process.wait(timeout=60)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+        for config, server in servers.items():
+            if config[2] == "auto":
+                choice = ", ".join(f"{c['runtime']}:{c['threads']} {c['ms']} ms" if c["ms"] is not None
+                                   else f"{c['runtime']}:{c['threads']} refused" for c in server["choice"]["candidates"])
+                print(f"{config[0]} auto chose {server['serves']} in {server['choice']['seconds']} s: {choice}")
+    _table(args, configs, endpoints, servers, ms, cpu, counts, answers)
+    return 0
 
+
+def _table(args, configs, endpoints, servers, ms, cpu, counts, answers) -> None:
     first = args.models_dir[0][0]
-    header = ["models", "runtime", "installed MB", "start-up s", *(f"{p} p50 ms" for p in ENDPOINTS),
-              f"/analyze slices/s, {args.clients} clients", "/analyze server CPU ms", "/analyze vs keras",
-              "answers = keras", f"/analyze vs {first}"]
+    p50 = {c: {k: float(np.median(v)) for k, v in ms[c].items() if v} for c in configs}
+    header = ["models", "runtime", "serves", "tta", "start-up s", "model ms (in-process)", "/analyze p50 ms",
+              "overhead ms", *(f"{p} p50 ms" for p in endpoints if p != "/analyze"),
+              f"/analyze slices/s, {args.clients} clients", "/analyze server CPU ms", "flip pass ms",
+              "/analyze vs keras", "answers = keras", f"/analyze vs {first}"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for config in configs:
         name, _, runtime = config
-        kerases = [c for c in configs if c[0] == name and c[2].partition(":")[0] == "keras"]
-        keras = min(kerases, key=lambda c: np.median(ms[c]["/analyze"])) if kerases else None  # the fastest Keras
-        p50 = {p: float(np.median(ms[config][p])) for p in ENDPOINTS}
-        row = [name, runtime, f"{installed_mb(runtime.partition(':')[0]):.0f}", f"{servers[config][2]:.1f}",
-               *(f"{p50[p]:.1f}" for p in ENDPOINTS), f"{counts[config][0] / counts[config][1]:.1f}",
-               f"{1000 * cpu[config][0] / cpu[config][1]:.1f}",
-               _speed_up(ms, keras, config), _same(answers, keras, config), _speed_up(ms, (first, None, runtime), config)]
-        print("| " + " | ".join(row) + " |")
-    return 0
+        kerases = [c for c in configs if c[0] == name and c[2].startswith("keras")]  # MRI_RUNTIME=keras rows
+        keras = min(kerases, key=lambda c: p50[c]["/analyze"]) if kerases else None
+        figures = p50[config]
+        row = [name, runtime, servers[config]["serves"], servers[config]["tta"], f"{servers[config]['startup']:.1f}",
+               f"{figures['model']:.1f}", f"{figures['/analyze']:.1f}", f"{figures['overhead']:.1f}",
+               *(f"{figures[p]:.1f}" for p in endpoints if p != "/analyze"),
+               f"{counts[config][0] / counts[config][1]:.1f}", f"{1000 * cpu[config][0] / cpu[config][1]:.1f}",
+               f"{figures['flip'] - figures['none']:.1f}", _speed_up(ms, keras, config),
+               "n/a" if keras is None else ("yes" if same_answers(answers[keras], answers[config]) else "no"),
+               _speed_up(ms, next((c for c in configs if c[0] == first and c[2] == runtime), None), config)]
+        print("| " + " | ".join(row) + " |", flush=True)
 
 
 def _speed_up(ms: dict, reference: tuple | None, config: tuple) -> str:
     """The /analyze p50 of ``reference`` over ``config``'s, with its interval ("" without a reference)."""
-    reference = next((c for c in ms if reference and c[0] == reference[0] and c[2] == reference[2]), None)
     if reference is None:
         return ""
     speed_up = np.median(ms[reference]["/analyze"]) / np.median(ms[config]["/analyze"])
     low, high = ratio_interval(ms[reference]["/analyze"], ms[config]["/analyze"])
     return f"{speed_up:.2f}x ({low:.2f}-{high:.2f})"
-
-
-def _same(answers: dict, keras: tuple | None, config: tuple) -> str:
-    if keras is None:
-        return "n/a"
-    return "yes" if same_answers(answers[keras], answers[config]) else "no"
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ runtimes are extras (``keras``, ``onnxruntime``, ``openvino``), pinned the same 
 turns them into the files the Dockerfile, CI and ``scripts/setup_env.sh`` install:
 
 - ``requirements-common.txt``: the serving dependencies, no inference runtime;
-- ``requirements-cpu.txt``: the common file plus the extra of the service's default runtime
-  (``service.settings.DEFAULT_RUNTIME``: no TensorFlow unless that is ``keras``);
+- ``requirements-cpu.txt``: the common file plus the extras of :data:`CPU_RUNTIMES`, among which
+  the service's default ``MRI_RUNTIME=auto`` picks the fastest at start-up (no TensorFlow);
 - ``requirements-gpu.txt``: the common file plus Keras and ``tensorflow[and-cuda]`` at the
   ``keras`` extra's TensorFlow version (CUDA and cuDNN as pip wheels): the GPU image runs the
   ``keras`` runtime.
@@ -25,13 +25,13 @@ import sys
 import tomllib
 from pathlib import Path
 
-from service.settings import DEFAULT_RUNTIME
-
 REPO = Path(__file__).resolve().parents[1]
 
 DOCKER = "docker"
 TENSORFLOW = {"tensorflow", "tensorflow-cpu"}
 RUNTIME_EXTRAS = ("keras", "onnxruntime", "openvino")
+#: The runtimes the CPU image installs: the ONNX exports' two (docs/runtimes.md).
+CPU_RUNTIMES = ("onnxruntime", "openvino")
 GPU_RUNTIME = "keras"
 HEADER = "# Generated from pyproject.toml by `python -m scripts.requirements`: edit pyproject.toml, not this file.\n"
 
@@ -52,7 +52,7 @@ def _version(requirement: str) -> str:
     return spec.split("==", 1)[1].strip()
 
 
-def render(pyproject: Path = REPO / "pyproject.toml", cpu_runtime: str = DEFAULT_RUNTIME) -> dict[str, str]:
+def render(pyproject: Path = REPO / "pyproject.toml", cpu_runtimes: tuple[str, ...] = CPU_RUNTIMES) -> dict[str, str]:
     """``file name -> content`` of the three requirement files for the given pyproject.toml."""
     project = tomllib.loads(pyproject.read_text())["project"]
     common = project["dependencies"]
@@ -72,9 +72,10 @@ def render(pyproject: Path = REPO / "pyproject.toml", cpu_runtime: str = DEFAULT
         + "".join(f"{d}\n" for d in common),
         "requirements-cpu.txt": HEADER
         + "# CPU image (Dockerfile target `cpu`, the default), CI and scripts/setup_env.sh:\n"
-        + f"# serving deps + the default runtime, MRI_RUNTIME={cpu_runtime} (docs/runtimes.md).\n"
+        + f"# serving deps + the runtimes {' and '.join(cpu_runtimes)}; MRI_RUNTIME=auto serves the fastest\n"
+        + "# (docs/runtimes.md).\n"
         + "-r requirements-common.txt\n"
-        + "".join(f"{d}\n" for d in extras[cpu_runtime]),
+        + "".join(f"{d}\n" for runtime in cpu_runtimes for d in extras[runtime]),
         "requirements-gpu.txt": HEADER
         + "# GPU image (Dockerfile target `gpu`, MRI_RUNTIME=keras): serving deps + Keras on TensorFlow\n"
         + "# with the CUDA 12 / cuDNN 9 runtime as pip wheels (nvidia-*-cu12). The host needs only the\n"

@@ -1,4 +1,8 @@
-"""Typed FastAPI dependencies: settings, loaded models, API key, image limits and the uploads."""
+"""Typed FastAPI dependencies: settings, loaded models, API key, image limits and the uploads.
+
+Every dependency is ``async def``: none blocks, and FastAPI runs a plain ``def`` dependency in a
+worker thread, a hand-off that costs more than the work (docs/benchmarks.md, the request profile).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ _api_key_header = APIKeyHeader(
 )
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -32,7 +36,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 LOAD_FAILED = "the models could not be loaded (see the service log)"
 
 
-def get_models(request: Request) -> LoadedModels:
+async def get_models(request: Request) -> LoadedModels:
     """The loaded models; 503 while they are not loaded (start-up, failed start-up, shut-down)."""
     models = request.app.state.models
     if models is None:
@@ -44,14 +48,14 @@ def get_models(request: Request) -> LoadedModels:
 ModelsDep = Annotated[LoadedModels, Depends(get_models)]
 
 
-def get_limits(settings: SettingsDep) -> ImageLimits:
+async def get_limits(settings: SettingsDep) -> ImageLimits:
     return ImageLimits.from_settings(settings)
 
 
 LimitsDep = Annotated[ImageLimits, Depends(get_limits)]
 
 
-def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
+async def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
     """401 unless the request's X-API-Key equals MRI_API_KEY (no check when that is unset)."""
     if settings.api_key is None:
         return

@@ -2,17 +2,22 @@
 
 The folder's layout (:mod:`contract.layout`, read from the model card) says which file answers each
 role (classifier, segmenter) on each input path (three sequences, FLAIR only): one file whose one
-pass gives both answers (``joint.keras``), with an optional FLAIR-only file. Each file is loaded once, as a :class:`FileRunner`; each (role,
-path) is a :class:`ModelRunner` reading one output of a file runner.
+pass gives both answers (``joint.keras``), with an optional FLAIR-only file. Each file is loaded
+once, as a :class:`FileRunner`; each (role, path) is a :class:`ModelRunner` reading one output of a
+file runner.
 
-``MRI_RUNTIME`` picks the runtime (:mod:`service.runtimes`): the ``.keras`` files for Keras, the ONNX
-exports the model card names for them (``exports``, :mod:`contract.exports`) for ONNX Runtime and
-OpenVINO. An export is served only when it is the file the card names (SHA-256), was made from the
-``.keras`` file beside it (when that is there) and reproduces the Keras model's recorded answers
-to the probe input within the card's tolerance; otherwise the load fails with
-:class:`ExportMismatch`, saying why. Files run under a lock each; with ``MRI_BATCHING`` each file
-has a :class:`service.batching.Batcher` that joins the inputs of requests arriving together (for
-either role of a joint file) into one call; off, each request is its own call.
+The runtime (:mod:`service.runtimes`) runs the ``.keras`` files for Keras, the ONNX exports the
+model card names for them (``exports``, :mod:`contract.exports`) for ONNX Runtime and OpenVINO. An
+export is served only when it is the file the card names (SHA-256), was made from the ``.keras``
+file beside it (when that is there) and reproduces the Keras model's recorded answers to the probe
+input within the card's tolerance; otherwise it is refused with :class:`ExportMismatch`, saying
+why. Which runtime, threads and precision serve is measured at start-up among what ``MRI_RUNTIME``
+and ``MRI_INTRA_OP_THREADS`` leave open (:mod:`service.runtimes.selection`).
+
+Every call of a file runs the served test-time augmentation (``MRI_TTA``, else the card's:
+:mod:`contract.tta`). Files run under a lock each; with ``MRI_BATCHING`` each file has a
+:class:`service.batching.Batcher` that joins the inputs of requests arriving together (for either
+role of a joint file) into one call; off, each request is its own call.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +35,13 @@ import numpy as np
 from contract.exports import export_entry, probe_input, probe_mismatch, sha256
 from contract.layout import DEFAULT_GATE, PATHS, ROLES, gate_of, layout_files, role_spec, volume_gate_of
 from contract.spec import DEFAULT_INPUT_SIZE, SEQUENCES_FLAIR_ONLY, file_version, read_card, to_model_input
+from contract.tta import NO_TTA, card_tta, with_tta
 from service.batching import Batcher
-from service.devices import Device, check_devices
-from service.runtimes import LoadedModel, Runtime, get_runtime
-from service.settings import Settings
+from service.cores import usable_cores
+from service.devices import Device
+from service.runtimes import LoadedModel, Runtime
+from service.runtimes.selection import Candidate, Selection, select_runtime
+from service.settings import TTA_FROM_CARD, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +59,8 @@ class FileRunner:
 
     ``file``: the ``.keras`` name the card knows it by; ``path``: the file the runtime loaded (the
     ``.keras`` or its export); ``version``: :func:`contract.file_version` of the ``.keras`` file
-    (the export's source, whatever the runtime); ``input_size``: S of the (S, S, 3) input.
+    (the export's source, whatever the runtime); ``input_size``: S of the (S, S, 3) input; ``tta``:
+    the test-time augmentation every call runs (:data:`contract.tta.TTAS`).
     """
 
     file: str
@@ -59,9 +68,13 @@ class FileRunner:
     version: str
     input_size: int
     model: LoadedModel = field(repr=False)
+    tta: str = NO_TTA
     observer: InferenceObserver | None = field(default=None, repr=False)
     batcher: Batcher | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._call = with_tta(self.model.run, self.tta)
 
     @property
     def label(self) -> str:
@@ -82,19 +95,19 @@ class FileRunner:
         return self.call_model(batch)
 
     def call_model(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """One model call on ``batch``, now, under the file's lock."""
+        """One model call on ``batch`` (with the served test-time augmentation), now, under the file's lock."""
         start = time.perf_counter()
         with self._lock:
-            outputs = self.model.run(batch)
+            outputs = self._call(batch)
         if self.observer is not None:
             self.observer(self.label, len(batch), time.perf_counter() - start)
-        return {name: np.asarray(value) for name, value in outputs.items()}
+        return outputs
 
     def warm_up(self) -> None:
         """Run batch sizes 1 and 2 once (traced functions, allocated buffers) before the first request."""
         for n in (1, 2):
             with self._lock:
-                self.model.run(np.zeros((n, self.input_size, self.input_size, 3), np.float32))
+                self._call(np.zeros((n, self.input_size, self.input_size, 3), np.float32))
 
 
 @dataclass
@@ -155,7 +168,9 @@ class ModelRunner:
 class LoadedModels:
     """Every file of the folder, warmed up, its role runners per input path, the whole model card, the
     gates of ``/analyze`` and ``/volume`` (:data:`contract.layout.GATES`, :func:`contract.layout.gate_of`
-    and :func:`~contract.layout.volume_gate_of`), the runtime and its devices."""
+    and :func:`~contract.layout.volume_gate_of`), the runtime and its devices, how they were chosen
+    (``selection``), and the test-time augmentation every call runs (``tta``; ``tta_source``: "card" or
+    "setting")."""
 
     roles: dict[tuple[str, str], ModelRunner]
     files: dict[str, FileRunner]
@@ -165,6 +180,9 @@ class LoadedModels:
     devices: list[Device] = field(default_factory=list)
     runtime: str = ""
     platform: str = ""
+    selection: Selection | None = field(default=None, repr=False)
+    tta: str = NO_TTA
+    tta_source: str = TTA_FROM_CARD
 
     @property
     def classifier(self) -> ModelRunner:
@@ -195,24 +213,35 @@ def path_of(sequences: str) -> str:
     return "flair" if sequences == SEQUENCES_FLAIR_ONLY else "three"
 
 
-def load_models(settings: Settings, observer: InferenceObserver | None = None) -> LoadedModels:
+def load_models(
+    settings: Settings, observer: InferenceObserver | None = None, candidate: Candidate | None = None
+) -> LoadedModels:
     """Load, check and warm up every model file of ``settings.models_dir``'s layout.
 
-    The runtime is ``settings.runtime``; its devices are logged first (and, with
-    ``MRI_REQUIRE_GPU``, a runtime without a GPU fails the load). With ``MRI_BATCHING`` each
-    file gets a started :class:`Batcher`.
+    The runtime, threads and precision are ``settings.runtime`` and ``settings.intra_op_threads``,
+    or the fastest measured where those leave a choice (:func:`service.runtimes.selection.select_runtime`;
+    with ``MRI_REQUIRE_GPU`` a runtime without a GPU is refused); ``candidate`` pins all three (tools,
+    tests). With ``MRI_BATCHING`` each file gets a started :class:`Batcher`.
     """
     models_dir = Path(settings.models_dir)
     card = read_card(models_dir)
-    runtime = get_runtime(settings.runtime, settings.intra_op_threads)
     files = layout_files(card)
-    for filename in files:  # a missing model fails before any is loaded
-        model_file(models_dir, filename, card, runtime.model_format)
-    devices = check_devices(runtime.name, runtime.devices(), settings.require_gpu)
-    runners = {f: load_file(models_dir, f, card, runtime, settings.require_gpu) for f in files}
+    tta = card_tta(card) if settings.tta == TTA_FROM_CARD else settings.tta
+
+    def open_models(runtime: Runtime) -> dict[str, OpenedFile]:
+        for filename in files:  # a missing model fails before any is loaded
+            model_file(models_dir, filename, card, runtime.model_format)
+        return {f: open_file(models_dir, f, card, runtime, settings.require_gpu) for f in files}
+
+    selection = select_runtime(settings.runtime, settings.intra_op_threads, usable_cores(), len(files), open_models,
+                               lambda opened: served_call_seconds(opened.values(), tta), settings.require_gpu,
+                               pinned=candidate)
+    runners = {f: FileRunner(file=f, path=o.path, version=o.version, input_size=o.input_size, model=o.model, tta=tta)
+               for f, o in selection.models.items()}
     overrides = {"classifier": settings.classifier_threshold, "segmenter": settings.segmenter_threshold}
     roles = {(role, path): role_runner(card, role, path, runners, overrides[role]) for role in ROLES for path in PATHS}
     for runner in runners.values():
+        runner.warm_up()
         runner.observer = observer
         if settings.batching:
             runner.batcher = Batcher(
@@ -225,9 +254,28 @@ def load_models(settings: Settings, observer: InferenceObserver | None = None) -
     for role in roles.values():
         logger.info("%s (%s input): %s, output %s, threshold %.3f", role.role, role.input_path, role.runner.file,
                     role.output, role.threshold)
+    logger.info("test-time augmentation: %s (%s)", tta, "model card" if settings.tta == TTA_FROM_CARD else "MRI_TTA")
     return LoadedModels(roles=roles, files=runners, card=card, gate=gate_of(card, settings.gate),
-                        volume_gate=volume_gate_of(card, settings.gate), devices=devices,
-                        runtime=runtime.name, platform=runtime.platform)
+                        volume_gate=volume_gate_of(card, settings.gate), devices=selection.devices,
+                        runtime=selection.runtime.name, platform=selection.runtime.platform, selection=selection,
+                        tta=tta, tta_source="card" if settings.tta == TTA_FROM_CARD else "setting")
+
+
+#: Which image of :func:`contract.exports.probe_input` start-up timing runs (the lesion-like disc).
+TIMING_SLICE = 2
+
+
+def served_call_seconds(opened: Iterable[OpenedFile], tta: str) -> float:
+    """Seconds of one served call of each file (test-time augmentation ``tta`` included) on one
+    probe slice: what :func:`service.runtimes.selection.select_runtime` compares."""
+    total = 0.0
+    for f in opened:
+        call = with_tta(f.model.run, tta)
+        batch = probe_input(f.input_size)[TIMING_SLICE : TIMING_SLICE + 1]
+        start = time.perf_counter()
+        call(batch)
+        total += time.perf_counter() - start
+    return total
 
 
 def model_file(
@@ -265,8 +313,19 @@ def model_file(
     return path, str(entry["source_version"]), entry
 
 
-def load_file(models_dir: Path, filename: str, card: dict[str, Any], runtime: Runtime, require_gpu: bool) -> FileRunner:
-    """Load one model file with ``runtime``, check its export against the card's probe and warm it up."""
+@dataclass(frozen=True)
+class OpenedFile:
+    """One model file loaded by a runtime and checked: the file loaded, the served version, S."""
+
+    path: Path
+    version: str
+    input_size: int
+    model: LoadedModel = field(repr=False)
+
+
+def open_file(models_dir: Path, filename: str, card: dict[str, Any], runtime: Runtime, require_gpu: bool) -> OpenedFile:
+    """Load one model file with ``runtime`` and check its export against the card's probe
+    (:class:`ExportMismatch` when its answers are off, e.g. in a reduced precision)."""
     path, version, export = model_file(models_dir, filename, card, runtime.model_format)
     start = time.perf_counter()
     model = runtime.load(path, require_gpu)
@@ -274,15 +333,15 @@ def load_file(models_dir: Path, filename: str, card: dict[str, Any], runtime: Ru
     if export is not None:
         why = probe_mismatch(export, model.run(probe_input(input_size)))
         if why is not None:
+            precision = f", precision {runtime.precision}" if runtime.precision else ""
             raise ExportMismatch(
-                f"{path} refused ({runtime.name}): {why}; re-export it (python -m training export "
+                f"{path} refused ({runtime.name}{precision}): {why}; re-export it (python -m training export "
                 f"{models_dir}) or serve the .keras files (MRI_RUNTIME=keras)"
             )
-    runner = FileRunner(file=filename, path=path, version=version, input_size=input_size, model=model)
-    runner.warm_up()
-    logger.info("loaded %s version=%s file=%s runtime=%s input=%d outputs=%s in %.1fs", filename, version, path.name,
-                runtime.name, input_size, list(model.output_names), time.perf_counter() - start)
-    return runner
+    logger.info("loaded %s version=%s file=%s runtime=%s threads=%d input=%d outputs=%s in %.1fs", filename, version,
+                path.name, runtime.name, runtime.threads, input_size, list(model.output_names),
+                time.perf_counter() - start)
+    return OpenedFile(path=path, version=version, input_size=input_size, model=model)
 
 
 def role_runner(

@@ -21,6 +21,7 @@ import os
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
+import cv2
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -83,6 +84,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     configure_logging(settings.log_level, settings.log_format)
     _size_thread_pool(settings)
+    # OpenCV (decoding, resizing, masks) works in the request's own worker thread: its pool would add
+    # threads beside the model calls', which take the cores (docs/runtimes.md, Threads)
+    cv2.setNumThreads(1)
     logger.info("loading models from %s", settings.models_dir)
     loading = asyncio.create_task(_load_models(app), name="load-models")
     try:

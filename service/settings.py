@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contract.layout import DEFAULT_GATE, Gate
 from contract.spec import DEFAULT_THRESHOLD
 from contract.volume import DEFAULT_POSTPROCESS, PostProcess
-from service.runtimes import RuntimeName
+from service.runtimes import AUTO, RuntimeSetting
 
 #: The repository's ``models/`` folder, next to the ``service`` package.
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -27,11 +27,11 @@ DEFAULT_MAX_BATCH_WAIT_MS = 0.0
 DEFAULT_MAX_QUEUE = 16
 DEFAULT_RETRY_AFTER_S = 1
 
-#: The runtime that serves by default, and its threads per model call: the fastest on
-#: scripts/benchmark_service.py that passes the parity tests (docs/runtimes.md). One thread per
-#: model (two models: two cores busy under load) beat one thread per core there.
-DEFAULT_RUNTIME: RuntimeName = "onnxruntime"
-DEFAULT_INTRA_OP_THREADS = 1
+#: Runtime, threads and precision are measured at start-up unless set (service/runtimes/selection.py).
+DEFAULT_RUNTIME: RuntimeSetting = AUTO
+#: Test-time augmentation: the model card's choice (contract/tta.py), unless set.
+TTA_FROM_CARD = "card"
+TtaSetting = Literal["card", "flip", "none"]
 
 
 class Settings(BaseSettings):
@@ -170,15 +170,23 @@ class Settings(BaseSettings):
         ge=0,
         description="Retry-After (seconds) of the 503 answered when the queue is full.",
     )
-    runtime: RuntimeName = Field(
+    runtime: RuntimeSetting = Field(
         DEFAULT_RUNTIME,
         description="Inference runtime: keras (the .keras files, TensorFlow), onnxruntime or openvino "
-        "(the .onnx exports named in the model card); docs/runtimes.md.",
+        "(the .onnx exports named in the model card); auto: every installed one is timed at start-up "
+        "and the fastest that passes the parity probe serves (docs/runtimes.md).",
     )
-    intra_op_threads: int = Field(
-        DEFAULT_INTRA_OP_THREADS,
+    intra_op_threads: int | None = Field(
+        None,
         ge=0,
-        description="Threads each model call uses (the runtime's intra-op pool); 0 = the runtime's default.",
+        description="Threads each model call uses (the runtime's intra-op pool); 0 = the runtime's default; "
+        "unset: 1, 2, 4, ... up to the cores a call may use (affinity, cgroup quota) are timed at start-up "
+        "and the fastest serves.",
+    )
+    tta: TtaSetting = Field(
+        TTA_FROM_CARD,
+        description="Test-time augmentation of every model call: flip (the slice and its mirror, averaged: "
+        "twice the model's work), none, or card (the model card's tta, none when it names none).",
     )
     require_gpu: bool = Field(
         False, description="Fail start-up (models not loaded) when the runtime sees, or would use, no GPU."

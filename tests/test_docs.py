@@ -38,7 +38,6 @@ FIGURES = [README, *DOCS, REPO / "client" / "README.md", *sorted((REPO / "servic
 #: re-measured with the command its section names (then its marker updated and its entry removed).
 STALE = {
     ("docs/benchmarks.md", "Latency per request, and the member count"): "python -m scripts.benchmark_service",
-    ("docs/runtimes.md", "Which runtime serves, and why"): "python -m scripts.benchmark_service",
     ("docs/benchmarks.md", "Load and cross-request batching"): "python -m scripts.benchmark_load",
     ("docs/deployment.md", "Kubernetes"): "python -m scripts.benchmark_load (resident memory)",
 }

@@ -73,7 +73,9 @@ def decode_tiff(data: bytes, limits: ImageLimits) -> np.ndarray:
         if page.photometric == tifffile.PHOTOMETRIC.PALETTE:
             raise InvalidImage("palette TIFF is not supported; send grey or RGB")
         try:
-            pixels = page.asarray()
+            # one thread: a slice's strips decode in well under a millisecond, and tifffile's default
+            # starts a thread pool per call, which costs several (docs/benchmarks.md, the request profile)
+            pixels = page.asarray(maxworkers=1)
         except Exception as exc:  # e.g. LZW needs the optional imagecodecs package
             logger.debug("tifffile could not decode the TIFF pixels (%r); trying Pillow", exc)
             compression = getattr(page.compression, "name", str(page.compression))  # unknown codes are ints

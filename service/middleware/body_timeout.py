@@ -40,7 +40,8 @@ class BodyTimeoutMiddleware:
             if body_done:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                async with asyncio.timeout_at(deadline):  # no task per message, unlike wait_for
+                    message = await receive()
             except TimeoutError:
                 timed_out = True
                 if not response_started:

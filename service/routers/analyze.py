@@ -18,6 +18,9 @@ async def analyze(
     models: ModelsDep, uploads: UploadsDep, limits: LimitsDep, mask_format: MaskFormatQuery = "rle"
 ) -> Analysis | AnalysisBatch:
     """Classification, plus segmentation (null when negative). Several slices: two batches at most."""
-    slices = await run_in_threadpool(pipeline.decode_uploads, uploads.items, limits)
-    results = await run_in_threadpool(pipeline.analyze, models, slices, mask_format)
+
+    def work() -> list[Analysis]:  # decoding and inference: one hand-off to a worker thread
+        return pipeline.analyze(models, pipeline.decode_uploads(uploads.items, limits), mask_format)
+
+    results = await run_in_threadpool(work)
     return AnalysisBatch(results=results) if uploads.batch else results[0]

@@ -20,6 +20,9 @@ async def classify(
     models: ModelsDep, uploads: UploadsDep, limits: LimitsDep
 ) -> Classification | ClassificationBatch:
     """Does the slice show a tumour? ``has_tumour`` = ``tumour_probability >= threshold``."""
-    slices = await run_in_threadpool(pipeline.decode_uploads, uploads.items, limits)
-    results = await run_in_threadpool(pipeline.classify, models, slices)
+
+    def work() -> list[Classification]:  # decoding and inference: one hand-off to a worker thread
+        return pipeline.classify(models, pipeline.decode_uploads(uploads.items, limits))
+
+    results = await run_in_threadpool(work)
     return ClassificationBatch(results=results) if uploads.batch else results[0]

@@ -8,7 +8,17 @@ from contract.spec import CHANNELS, INPUT_RANGE
 from service.dependencies import ModelsDep, require_api_key
 from service.devices import inference_device
 from service.inference import LoadedModels, ModelRunner
-from service.schemas import DeviceInfo, FlairPath, InputSpec, ModelInfo, ModelList
+from service.runtimes.base import FLOAT32
+from service.runtimes.selection import Trial
+from service.schemas import (
+    DeviceInfo,
+    FlairPath,
+    InputSpec,
+    ModelInfo,
+    ModelList,
+    RuntimeChoice,
+    RuntimeTrial,
+)
 
 router = APIRouter(prefix="/v2", tags=["models"], dependencies=[Depends(require_api_key)])
 
@@ -42,9 +52,23 @@ def model_info(runner: ModelRunner, flair: ModelRunner | None = None) -> ModelIn
 
 @router.get("/models", response_model=ModelList)
 async def list_models(models: ModelsDep) -> ModelList:
-    """Both models: role, name, version (content hash), input spec, threshold, test metrics; the devices."""
+    """Both roles: name, version (content hash), input spec, threshold, test metrics; the runtime, its
+    threads and precision and how they were chosen; test-time augmentation; the devices."""
     roles = [model_info(runner, models.roles[(runner.role, "flair")]) for runner in models.runners()]
-    return ModelList(models=roles, gate=models.gate, **device_report(models))
+    selection = models.selection
+    assert selection is not None  # set by load_models
+    chosen = selection.chosen
+    choice = RuntimeChoice(measured=selection.measured, cores=selection.cores, cores_per_call=selection.cores_per_call,
+                           seconds=round(selection.seconds, 2), candidates=[_trial(t) for t in selection.trials])
+    return ModelList(models=roles, gate=models.gate, intra_op_threads=chosen.threads,
+                     precision=chosen.precision or FLOAT32, runtime_choice=choice, tta=models.tta,
+                     tta_source=models.tta_source, **device_report(models))
+
+
+def _trial(trial: Trial) -> RuntimeTrial:
+    c = trial.candidate
+    return RuntimeTrial(runtime=c.runtime, threads=c.threads, precision=c.precision or FLOAT32,
+                        ms=None if trial.ms is None else round(trial.ms, 2), refused=trial.refused)
 
 
 def device_report(models: LoadedModels) -> dict:

@@ -18,6 +18,9 @@ async def segment(
     models: ModelsDep, uploads: UploadsDep, limits: LimitsDep, mask_format: MaskFormatQuery = "rle"
 ) -> Segmentation | SegmentationBatch:
     """Tumour mask at the size of the uploaded image, with pixel count, fraction and bounding box."""
-    slices = await run_in_threadpool(pipeline.decode_uploads, uploads.items, limits)
-    results = await run_in_threadpool(pipeline.segment, models, slices, mask_format)
+
+    def work() -> list[Segmentation]:  # decoding and inference: one hand-off to a worker thread
+        return pipeline.segment(models, pipeline.decode_uploads(uploads.items, limits), mask_format)
+
+    results = await run_in_threadpool(work)
     return SegmentationBatch(results=results) if uploads.batch else results[0]

@@ -16,6 +16,9 @@ import numpy as np
 
 from service.devices import Device
 
+#: The precision every runtime computes in unless given a reduced one (the exports are checked at it).
+FLOAT32 = "f32"
+
 
 class RuntimeUnavailable(RuntimeError):
     """The runtime's package is not installed in this environment (or image)."""
@@ -44,11 +47,22 @@ class Runtime(ABC):
     #: Open Inference Protocol platform string of the models it serves.
     platform: ClassVar[str]
 
-    def __init__(self, threads: int = 0) -> None:
-        """``threads``: intra-op threads of each model (0: the runtime's own default)."""
+    def __init__(self, threads: int = 0, precision: str | None = None) -> None:
+        """``threads``: intra-op threads of each model (0: the runtime's own default); ``precision``:
+        an inference precision hint among :meth:`reduced_precisions` (None: float32, the precision
+        the exports are checked at)."""
         if threads < 0:
             raise ValueError(f"threads must be >= 0, got {threads}")
+        if precision is not None and precision not in self.reduced_precisions():
+            raise ValueError(f"{self.name} offers no {precision!r} precision here (offers {self.reduced_precisions()})")
         self.threads = threads
+        self.precision = precision
+
+    def reduced_precisions(self) -> tuple[str, ...]:
+        """Inference precisions below float32 this runtime can compute in on this machine (e.g.
+        OpenVINO's bf16 on CPUs with AMX or AVX-512 BF16): candidates of ``MRI_RUNTIME=auto``, served
+        only when they pass the probe. None by default."""
+        return ()
 
     @abstractmethod
     def devices(self) -> list[Device]:

@@ -37,8 +37,8 @@ class KerasRuntime(Runtime):
     model_format = "keras"
     platform = "keras_tensorflow"
 
-    def __init__(self, threads: int = 0) -> None:
-        super().__init__(threads)
+    def __init__(self, threads: int = 0, precision: str | None = None) -> None:
+        super().__init__(threads, precision)
         try:
             import keras
 

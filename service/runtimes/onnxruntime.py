@@ -41,8 +41,8 @@ class OnnxRuntime(Runtime):
     model_format = "onnx"
     platform = "onnxruntime_onnx"
 
-    def __init__(self, threads: int = 0) -> None:
-        super().__init__(threads)
+    def __init__(self, threads: int = 0, precision: str | None = None) -> None:
+        super().__init__(threads, precision)
         try:
             import onnxruntime
         except ImportError as exc:

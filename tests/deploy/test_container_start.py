@@ -92,7 +92,7 @@ def third_party_imports() -> dict[str, str]:
 
 def test_environment_has_what_the_image_installs(image_requirements):
     closure = requirement_closure(image_requirements("cpu"))
-    assert {"onnxruntime", "fastapi", "uvicorn"} <= closure
+    assert {"onnxruntime", "openvino", "fastapi", "uvicorn"} <= closure
     assert not closure & {"tensorflow", "tensorflow-cpu", "keras"}, "the CPU image runs no TensorFlow"
 
 
@@ -195,7 +195,13 @@ def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_p
         assert image.name == "TCGA_CS_4942_19970222_11.tif"
         assert body["has_tumour"] is True and body["tumour_probability"] >= classifier["threshold"]
         assert body["model"] == {"name": classifier["name"], "version": classifier["version"]}
-        assert httpx.get(f"{url}/v2/models", timeout=10).json()["runtime"] == "onnxruntime"
+        listed = httpx.get(f"{url}/v2/models", timeout=10).json()
+        # auto: the image's two runtimes timed, the faster serves; Keras is not installed there
+        assert listed["runtime"] in ("onnxruntime", "openvino") and listed["runtime_choice"]["measured"]
+        timed = {c["runtime"] for c in listed["runtime_choice"]["candidates"] if c["ms"] is not None}
+        assert timed == {"onnxruntime", "openvino"}
+        keras = next(c for c in listed["runtime_choice"]["candidates"] if c["runtime"] == "keras")
+        assert keras["refused"].startswith("MRI_RUNTIME=keras needs keras")
         # one structured line per request (the service's own), no second access line from uvicorn;
         # it is written once the answer has been sent, so give a loaded machine a moment
         line_deadline = time.monotonic() + 10

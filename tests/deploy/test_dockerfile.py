@@ -75,8 +75,8 @@ def test_targets_install_their_requirement_files(requirement_files, image_requir
     tensorflow = pinned_version("tensorflow-cpu")  # pyproject.toml's pin, whatever it is
     assert f"tensorflow[and-cuda]=={tensorflow}" in gpu and any(r.startswith("keras==") for r in gpu)
     assert not any(r.startswith("tensorflow-cpu") for r in gpu), "tensorflow-cpu would shadow CUDA"
-    # the CPU image serves the ONNX exports: ONNX Runtime, no TensorFlow, no Keras
-    assert any(r.startswith("onnxruntime==") for r in cpu)
+    # the CPU image serves the ONNX exports: ONNX Runtime and OpenVINO (auto picks), no TensorFlow, no Keras
+    assert any(r.startswith("onnxruntime==") for r in cpu) and any(r.startswith("openvino==") for r in cpu)
     assert not any(r.startswith(("tensorflow", "keras")) for r in cpu)
 
 

@@ -44,3 +44,16 @@ def test_models_without_card(tmp_path, models_dir, make_client):
 
     assert models["classifier"]["name"] == "classifier" and models["segmenter"]["name"] == "segmenter"
     assert models["classifier"]["threshold"] == 0.5 and models["classifier"]["metrics"] is None
+
+
+def test_models_list_says_which_runtime_and_threads_won_and_the_timings(client):
+    listed = client.get("/v2/models").json()
+    choice = listed["runtime_choice"]
+    timed = [c for c in choice["candidates"] if c["ms"] is not None]
+
+    assert choice["measured"] and len(timed) >= 2 and choice["seconds"] > 0
+    fastest = min(timed, key=lambda c: c["ms"])
+    assert (listed["runtime"], listed["intra_op_threads"], listed["precision"]) == \
+        (fastest["runtime"], fastest["threads"], fastest["precision"])
+    assert all(c["threads"] <= choice["cores_per_call"] <= choice["cores"] for c in choice["candidates"])
+    assert (listed["tta"], listed["tta_source"]) == ("none", "card")

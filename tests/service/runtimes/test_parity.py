@@ -1,4 +1,5 @@
-"""Every runtime gives Keras' verdicts and masks on real slices: the bundled models and the tiny ones.
+"""Every runtime, thread count and precision the service may pick gives Keras' verdicts and masks on
+real slices: the bundled models and the tiny ones.
 
 Slices: the committed fixtures (tests/fixtures/lgg) and the LGG sample of the shared data folder
 (../shared/data/lgg-tif-sample, beside the repository; CI has it). Answers are the service's own
@@ -16,8 +17,11 @@ import pytest
 
 from contract.exports import PARITY_TOLERANCE
 from service import pipeline
+from service.cores import usable_cores
 from service.images import ImageLimits, decode_image
-from service.inference import LoadedModels, load_models
+from service.inference import ExportMismatch, LoadedModels, load_models
+from service.runtimes import get_runtime
+from service.runtimes.selection import Candidate
 from service.settings import DEFAULT_MODELS_DIR, Settings
 from tests.service import samples
 from tests.service.runtimes.conftest import max_difference
@@ -25,6 +29,14 @@ from tests.service.runtimes.conftest import max_difference
 REPO = Path(__file__).resolve().parents[3]
 LGG_SAMPLE = REPO.parent / "shared" / "data" / "lgg-tif-sample"
 ONNX_RUNTIMES = ("onnxruntime", "openvino")
+
+
+def candidates() -> list[Candidate]:
+    """What ``MRI_RUNTIME=auto`` may serve here: each ONNX runtime at one thread and at every core,
+    OpenVINO also in each reduced precision this CPU offers (served only when it passes the probe)."""
+    threads = sorted({1, usable_cores()})
+    found = [Candidate(name, t) for name in ONNX_RUNTIMES for t in threads]
+    return found + [Candidate("openvino", 1, p) for p in get_runtime("openvino").reduced_precisions()]
 
 
 def real_slices() -> list[Path]:
@@ -62,8 +74,15 @@ def assert_parity(expected: dict, actual: dict) -> None:
         assert (e.mask.counts, e.tumour_pixels, e.bbox) == (a.mask.counts, a.tumour_pixels, a.bbox)
 
 
-def _load(models_dir: Path, runtime: str) -> LoadedModels:
-    return load_models(Settings(models_dir=models_dir, runtime=runtime, batching=False))
+def _load(models_dir: Path, runtime: str | Candidate) -> LoadedModels:
+    if isinstance(runtime, str):
+        return load_models(Settings(models_dir=models_dir, runtime=runtime, batching=False))
+    try:
+        return load_models(Settings(models_dir=models_dir, batching=False), candidate=runtime)
+    except ExportMismatch as exc:
+        if runtime.precision is None:
+            raise
+        pytest.skip(f"{runtime.label} is refused by the probe when loading, so never served: {exc}")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +91,7 @@ def bundled_keras(slices):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("runtime", ONNX_RUNTIMES)
+@pytest.mark.parametrize("runtime", candidates(), ids=lambda c: c.label)
 def test_bundled_models_same_verdicts_and_masks_as_keras(slices, bundled_keras, runtime):
     actual = answers(_load(DEFAULT_MODELS_DIR, runtime), slices)
     assert_parity(bundled_keras, actual)
@@ -80,7 +99,7 @@ def test_bundled_models_same_verdicts_and_masks_as_keras(slices, bundled_keras, 
     assert any(verdicts) and not all(verdicts), "the slices hold tumour and healthy ones"
 
 
-@pytest.mark.parametrize("runtime", ONNX_RUNTIMES)
+@pytest.mark.parametrize("runtime", candidates(), ids=lambda c: c.label)
 def test_tiny_models_same_verdicts_and_masks_as_keras(models_dir, slices, runtime):
     synthetic = [decode_image(samples.png_bytes(image), "image/png", ImageLimits()) for image in (
         samples.positive_image(), samples.negative_image(), samples.flair_image(samples.square_mask(80, 9, 30, 41)))]
