@@ -26,6 +26,7 @@ import numpy as np
 import pydicom
 from pydicom.sr.codedict import codes
 
+from gateway.selection import FLAIR_ONLY, THREE
 from imaging.dicom.seg import MANUFACTURER, SEGMENT_LABEL, SegUids, segmentation
 from imaging.dicom.series import DicomSeries
 
@@ -34,12 +35,7 @@ SCHEME = "99BMT"
 SLICES_WITH_TUMOUR = hd.sr.CodedConcept("BMT001", SCHEME, "Slices with tumour")
 HIGHEST_PROBABILITY = hd.sr.CodedConcept("BMT002", SCHEME, "Highest slice tumour probability")
 INPUT_SEQUENCES = hd.sr.CodedConcept("BMT003", SCHEME, "Input sequences")
-SEQUENCE_CODES = {
-    "pre-contrast, FLAIR, post-contrast": hd.sr.CodedConcept(
-        "BMT010", SCHEME, "pre-contrast, FLAIR, post-contrast"
-    ),
-    "FLAIR only": hd.sr.CodedConcept("BMT011", SCHEME, "FLAIR only"),
-}
+SEQUENCE_CODES = {THREE: hd.sr.CodedConcept("BMT010", SCHEME, THREE), FLAIR_ONLY: hd.sr.CodedConcept("BMT011", SCHEME, FLAIR_ONLY)}
 MILLILITRE = hd.sr.CodedConcept("mL", "UCUM", "milliliter")
 SLICES_UNIT = hd.sr.CodedConcept("{slices}", "UCUM", "slices")
 NO_UNIT = hd.sr.CodedConcept("1", "UCUM", "no units")

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import base64
 import gzip
-import logging
 from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
 from mri_client import MRIClient, MRIError
-
-logger = logging.getLogger(__name__)
 
 #: Seconds to connect to the service (a request's whole time is ``MRI_GATEWAY_SERVICE_TIMEOUT_S``).
 CONNECT_TIMEOUT_S = 10.0
