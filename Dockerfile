@@ -23,7 +23,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /build
-COPY docker/requirements-common.txt docker/requirements-cpu.txt docker/requirements-gpu.txt docker/
+COPY docker/requirements-common.txt docker/requirements-cpu.txt docker/requirements-gpu.txt docker/requirements-gateway.txt docker/
 
 # The CPU image serves the ONNX exports with ONNX Runtime or OpenVINO, whichever is faster on the host
 # (MRI_RUNTIME=auto, measured at start-up): no TensorFlow, no Keras; the build fails if either slipped in.
@@ -34,9 +34,12 @@ RUN pip install -r docker/requirements-cpu.txt \
 FROM venv AS deps-gpu
 RUN pip install -r docker/requirements-gpu.txt
 
-# The gateway talks to the service over HTTP and runs no model: the common pins, no TensorFlow.
+# The gateway talks to the service over HTTP and runs no model: the common pins, no TensorFlow, and
+# the client package (client/, mri_client: the one client of the service's API) with its pinned
+# dependencies, resolved together.
 FROM venv AS deps-gateway
-RUN pip install -r docker/requirements-common.txt
+COPY client/ client/
+RUN pip install -r docker/requirements-gateway.txt ./client
 
 # ---- runtime base: non-root user, environment, health check, start command ---------------------
 # The service logs the runtime and the devices it sees at start-up; TensorFlow's own log stays on
@@ -87,8 +90,9 @@ COPY models/ models/
 # The DICOM node + DICOMweb client between a PACS and the service (python -m gateway; settings
 # MRI_GATEWAY_*, docs/integration.md). Its jobs, spool, results and audit live in
 # MRI_GATEWAY_STATE_DIR: mount a volume there so that they survive a restart. It runs gateway/ and
-# imaging/, the DICOM layer the service and the gateway share (series geometry, the SEG's segment);
-# tests/gateway/test_image.py starts exactly these files on exactly these requirements. Its HTTP API
+# imaging/, the DICOM layer the service and the gateway share (series, geometry, voxels, the SEG), on
+# the venv of deps-gateway (mri_client installed there); tests/gateway/test_image.py starts exactly
+# these files on exactly these requirements. Its HTTP API
 # binds 127.0.0.1 unless MRI_GATEWAY_HTTP_HOST=0.0.0.0 with MRI_GATEWAY_API_TOKEN (compose sets both).
 FROM ${PYTHON_IMAGE} AS gateway
 ARG APP_UID=10001

@@ -17,7 +17,8 @@ import numpy as np
 import pydicom
 from scipy import ndimage
 
-from gateway.series import SeriesGeometry
+from imaging.dicom.seg import MANUFACTURER
+from imaging.dicom.series import DicomSeries
 
 SERIES_NUMBER = 9903
 DESCRIPTION = "FLAIR abnormality outline (automatic)"
@@ -44,15 +45,15 @@ def _letter(direction) -> str:
     return ("LR", "PA", "HF")[axis][0 if direction[axis] > 0 else 1]
 
 
-def secondary_capture(
-    geometry: SeriesGeometry, voxels: np.ndarray, mask: np.ndarray, series_uid: str, manufacturer: str
-) -> list[pydicom.Dataset]:
+def secondary_capture(series: DicomSeries, voxels: np.ndarray, mask: np.ndarray, series_uid: str) -> list[pydicom.Dataset]:
     """The Secondary Capture instances of one analysed series (module docstring)."""
     images = outlined(voxels, mask)
+    frames = [series.frames[k].geometry for k in series.geometry.order]
+    sources = [series.images[i].header for i, _ in series.source_frames()]
     out = []
-    for k, (frame, image) in enumerate(zip(geometry.frames, images, strict=True)):
+    for k, (frame, source, image) in enumerate(zip(frames, sources, images, strict=True)):
         sc = hd.sc.SCImage.from_ref_dataset(
-            ref_dataset=frame.dataset,
+            ref_dataset=source,
             pixel_array=image,
             photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
             bits_allocated=8,
@@ -61,8 +62,8 @@ def secondary_capture(
             series_number=SERIES_NUMBER,
             sop_instance_uid=hd.UID(),
             instance_number=k + 1,
-            manufacturer=manufacturer,
-            pixel_spacing=frame.spacing,
+            manufacturer=MANUFACTURER,
+            pixel_spacing=frame.pixel_spacing,
             patient_orientation=(_letter(frame.orientation[:3]), _letter(frame.orientation[3:])),
             transfer_syntax_uid=pydicom.uid.ExplicitVRLittleEndian,
         )

@@ -4,7 +4,7 @@ DICOM has no end-of-series signal. A series is analysed only when, besides its s
 for ``MRI_GATEWAY_STABLE_S`` (the scheduler's part):
 
 - the association that last brought instances of it ended normally (released), not aborted;
-- its slices make one regular stack: no gap inside (:class:`gateway.series.SeriesGap`);
+- its slices make one regular stack: no gap inside (:class:`imaging.dicom.errors.SliceGap`);
 - its instance numbers (single-frame instances) run from 1 without a hole, so that the first slices
   and any inside are there (``MRI_GATEWAY_CHECK_INSTANCE_NUMBERS=false`` for scanners that number
   instances across a study); the last slices of a series cannot be told from its headers: the
@@ -23,7 +23,8 @@ from collections.abc import Sequence
 
 import pydicom
 
-from gateway.series import SeriesGap, geometry
+from imaging.dicom.errors import DicomError, SliceGap
+from imaging.dicom.series import read_series
 
 
 class Incomplete(Exception):
@@ -38,10 +39,10 @@ def check_received(headers: Sequence[pydicom.Dataset], transfer_aborted: bool, i
     if instance_numbers:
         _instance_numbers(headers)
     try:
-        geometry(headers)
-    except SeriesGap as exc:
-        raise Incomplete(str(exc).removeprefix("mixed geometry: ")) from None
-    except ValueError:
+        read_series(headers)
+    except SliceGap as exc:
+        raise Incomplete(str(exc)) from None
+    except DicomError:
         return
 
 

@@ -11,7 +11,7 @@ import hashlib
 import logging
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-QUIET = ("highdicom", "pynetdicom", "dicomweb_client", "urllib3")
+QUIET = ("highdicom", "pynetdicom", "dicomweb_client", "urllib3", "httpx", "httpcore")
 
 
 def tag(uid: str | None) -> str:
@@ -24,6 +24,6 @@ def tag(uid: str | None) -> str:
 def configure(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=FORMAT, force=True)
     # libraries that log at INFO what must not reach the log (highdicom: SOP Instance UIDs; pynetdicom:
-    # every association) speak from WARNING up
+    # every association; httpx: every request to the service, the readiness probe's too) speak from WARNING up
     for name in QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -32,6 +32,8 @@ from gateway.service_client import ServiceRefused, ServiceUnavailable, analyse
 from gateway.settings import GatewaySettings
 from gateway.spool import Spool, dataset_bytes
 from gateway.states import RUNNING
+from imaging.dicom.errors import DicomError
+from imaging.dicom.series import DicomSeries, read_series
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ def run(job: Job, ctx: Context) -> None:
         if saved is None:
             saved = _analyse(job, ctx)
         _send(job, ctx, saved)
-    except series.SeriesError as exc:
+    except DicomError as exc:  # the series (imaging.dicom's refusals), or no SEG can be made from it
         raise Permanent(str(exc)) from None
     except (ServiceUnavailable, dicomweb.DicomwebUnavailable) as exc:
         raise Transient(str(exc), getattr(exc, "retry_after", None)) from None
@@ -130,14 +132,14 @@ def _analyse(job: Job, ctx: Context) -> list[pydicom.Dataset]:
 
 def _infer(job: Job, ctx: Context, role: selection.Role, listed: dict) -> list[pydicom.Dataset]:
     _phase(job, ctx, "reading the series")
-    geometry, volume = _volume(job, ctx, role, listed)
+    flair_series, volume = _volume(job, ctx, role, listed)
     settings = ctx.settings
     key = settings.service_api_key.get_secret_value() if settings.service_api_key else None
     logger.info("job %d: series %s (%s) to the service, %s",
                 job.id, tag(job.series_uid), role.sequences, "x".join(map(str, volume.shape)))  # fmt: skip
     _phase(job, ctx, "waiting for the service")
     started = time.monotonic()
-    answer = analyse(settings.service_url, volume, geometry.affine, key, settings.service_timeout_s)
+    answer = analyse(settings.service_url, volume, flair_series.affine, key, settings.service_timeout_s)
     logger.info("job %d: the service answered in %.2f s", job.id, time.monotonic() - started)
     if answer.sequences != role.sequences:
         raise Permanent(f"the service read the input as {answer.sequences!r}, expected {role.sequences!r}")
@@ -148,16 +150,18 @@ def _infer(job: Job, ctx: Context, role: selection.Role, listed: dict) -> list[p
     )
     uids = results.ResultUids.new()
     try:
-        seg, sr = results.build(geometry, findings, uids)
+        seg, sr = results.build(flair_series, findings, uids)
         named = {"seg": seg, "sr": sr}
         if settings.secondary_capture:
             flair = volume[..., 1] if volume.ndim == 4 else volume
-            images = capture.secondary_capture(geometry, flair, answer.mask, hd.UID(), results.MANUFACTURER)
+            images = capture.secondary_capture(flair_series, flair, answer.mask, hd.UID())
             named |= {f"sc-{k:04d}": ds for k, ds in enumerate(images, start=1)}
+    except DicomError:
+        raise
     except (ValueError, TypeError, AttributeError, KeyError) as exc:  # highdicom: what a SEG must copy is missing
         raise Permanent(f"a SEG and SR cannot be made from this series ({type(exc).__name__}: {exc})") from None
     ctx.spool.save_results(job.id, named)
-    summary = findings.summary(geometry) | {
+    summary = findings.summary(flair_series) | {
         "reason": role.reason,
         "inputs": {"flair": job.series_uid, **role.companions},
         "service_tumour_volume_ml": answer.tumour_volume_ml,
@@ -216,19 +220,19 @@ def _instances(job: Job, ctx: Context, series_uid: str, listed: dict) -> list[py
     return series.read(files)
 
 
-def _volume(job: Job, ctx: Context, role: selection.Role, listed: dict) -> tuple[series.SeriesGeometry, np.ndarray]:
-    """The FLAIR series' geometry and voxels ``(S, R, C)``, or ``(S, R, C, 3)`` with its companions."""
-    geometry = series.geometry(_instances(job, ctx, job.series_uid, listed))
-    flair = series.pixels(geometry)
+def _volume(job: Job, ctx: Context, role: selection.Role, listed: dict) -> tuple[DicomSeries, np.ndarray]:
+    """The FLAIR series and its voxels ``(S, R, C)``, or ``(S, R, C, 3)`` with its companions."""
+    flair_series = series.analysable(_instances(job, ctx, job.series_uid, listed))
+    flair = flair_series.pixels()
     if not role.companions:
-        return geometry, flair
+        return flair_series, flair
     channels = {selection.FLAIR: flair}
     for kind, uid in role.companions.items():
-        other = series.geometry(_instances(job, ctx, uid, listed))
-        if not geometry.same_grid(other):
+        other = read_series(_instances(job, ctx, uid, listed))
+        if not flair_series.same_grid(other):
             raise Permanent(f"the {kind} series is not on the FLAIR grid")
-        channels[kind] = series.pixels(other)
-    return geometry, np.stack([channels[k] for k in CHANNELS], axis=-1)
+        channels[kind] = other.pixels()
+    return flair_series, np.stack([channels[k] for k in CHANNELS], axis=-1)
 
 
 def _send(job: Job, ctx: Context, datasets: list[pydicom.Dataset]) -> None:

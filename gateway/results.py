@@ -1,11 +1,9 @@
 """What goes back to the PACS for one analysed series: a DICOM SEG and a DICOM SR (TID 1500), both
 new series of the source study (highdicom).
 
-**SEG**: one binary segment "FLAIR abnormality" (SNOMED CT: Morphologically abnormal structure /
-Neoplasm), algorithm AUTOMATIC named after the segmenter (name and version); one frame per source
-frame, empty ones included (``omit_empty_frames=False``, which some viewers need to lay the mask
-over every slice), each referencing its source instance (and frame) and sharing its Frame of
-Reference.
+**SEG**: the one SEG of the shared DICOM layer (:func:`imaging.dicom.seg.segmentation`, the
+service's own ``POST /volume?output=dicom-seg``), made by the segmenter (name and version): one
+binary segment "FLAIR abnormality", one frame per source frame, empty ones included.
 
 **SR** (Comprehensive 3D SR, TID 1500 Measurement Report, procedure LOINC 24590-2 "Brain MRI"):
 one volumetric measurement group referencing the SEG's segment 1 and the source series, with
@@ -28,21 +26,16 @@ import numpy as np
 import pydicom
 from pydicom.sr.codedict import codes
 
-from gateway.series import SeriesError, SeriesGeometry
-from imaging.dicom.seg import SEGMENT_LABEL, segment_description
+from gateway.selection import FLAIR_ONLY, THREE
+from imaging.dicom.seg import MANUFACTURER, SEGMENT_LABEL, SegUids, segmentation
+from imaging.dicom.series import DicomSeries
 
-MANUFACTURER = "brain-mri-tumour gateway"
-SEG_SERIES_NUMBER, SR_SERIES_NUMBER = 9901, 9902
+SR_SERIES_NUMBER = 9902
 SCHEME = "99BMT"
 SLICES_WITH_TUMOUR = hd.sr.CodedConcept("BMT001", SCHEME, "Slices with tumour")
 HIGHEST_PROBABILITY = hd.sr.CodedConcept("BMT002", SCHEME, "Highest slice tumour probability")
 INPUT_SEQUENCES = hd.sr.CodedConcept("BMT003", SCHEME, "Input sequences")
-SEQUENCE_CODES = {
-    "pre-contrast, FLAIR, post-contrast": hd.sr.CodedConcept(
-        "BMT010", SCHEME, "pre-contrast, FLAIR, post-contrast"
-    ),
-    "FLAIR only": hd.sr.CodedConcept("BMT011", SCHEME, "FLAIR only"),
-}
+SEQUENCE_CODES = {THREE: hd.sr.CodedConcept("BMT010", SCHEME, THREE), FLAIR_ONLY: hd.sr.CodedConcept("BMT011", SCHEME, FLAIR_ONLY)}
 MILLILITRE = hd.sr.CodedConcept("mL", "UCUM", "milliliter")
 SLICES_UNIT = hd.sr.CodedConcept("{slices}", "UCUM", "slices")
 NO_UNIT = hd.sr.CodedConcept("1", "UCUM", "no units")
@@ -64,14 +57,14 @@ class Findings:
     classifier: Model
     segmenter: Model
 
-    def voxel_ml(self, geometry: SeriesGeometry) -> float:
-        return float(np.prod(geometry.spacing_mm)) / 1000.0
-
-    def summary(self, geometry: SeriesGeometry) -> dict:
+    def summary(self, series: DicomSeries) -> dict:
+        """The job's result figures; the volume in mL from the series' voxel size (the gateway reads
+        only series that give it: :func:`gateway.series.analysable`)."""
         voxels = int(self.mask.sum())
+        voxel_ml = float(np.prod(series.spacing_mm)) / 1000.0
         return {
             "tumour_voxels": voxels,
-            "tumour_volume_ml": round(voxels * self.voxel_ml(geometry), 6),
+            "tumour_volume_ml": round(voxels * voxel_ml, 6),
             "tumour_slices": int((self.mask.reshape(len(self.mask), -1).sum(axis=1) > 0).sum()),
             "highest_tumour_probability": max(self.probabilities, default=0.0),
             "sequences": self.sequences,
@@ -96,47 +89,12 @@ class ResultUids:
         return cls(hd.UID(), hd.UID(), hd.UID(), hd.UID())
 
 
-def segmentation(geometry: SeriesGeometry, findings: Findings, uids: ResultUids) -> hd.seg.Segmentation:
-    """The DICOM SEG of ``findings.mask`` on the source frames of ``geometry``."""
-    sources, mask = _sources(geometry, findings.mask)
-    description = segment_description(findings.segmenter.name, findings.segmenter.version)
-    return hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=mask,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[description],
-        series_instance_uid=uids.seg_series,
-        series_number=SEG_SERIES_NUMBER,
-        sop_instance_uid=uids.seg_instance,
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        manufacturer_model_name=findings.segmenter.name,
-        software_versions=f"{findings.segmenter.name} {findings.segmenter.version}",
-        device_serial_number="0",
-        series_description=f"{SEGMENT_LABEL} (automatic)",
-        omit_empty_frames=False,
-    )
-
-
-def _sources(geometry: SeriesGeometry, mask: np.ndarray) -> tuple[list[pydicom.Dataset], np.ndarray]:
-    """highdicom's source images and the mask in their frame order."""
-    mask = np.ascontiguousarray(mask, dtype=np.uint8)
-    frames = geometry.frames
-    if all(f.number is None for f in frames):
-        return [f.dataset for f in frames], mask
-    instances = {id(f.dataset) for f in frames}
-    if len(instances) != 1:
-        raise SeriesError(f"a SEG can reference one multi-frame instance, the series has {len(instances)}")
-    source_order = np.argsort([f.number for f in frames])
-    return [frames[0].dataset], mask[source_order]
-
-
 def measurement_report(
-    geometry: SeriesGeometry, findings: Findings, seg: pydicom.Dataset, uids: ResultUids
+    series: DicomSeries, findings: Findings, seg: pydicom.Dataset, uids: ResultUids
 ) -> hd.sr.Comprehensive3DSR:
     """The TID 1500 measurement report of ``findings``, referencing ``seg``."""
-    summary = findings.summary(geometry)
-    source_series = str(geometry.frames[0].dataset.SeriesInstanceUID)
+    summary = findings.summary(series)
+    source_series = str(series.datasets[0].SeriesInstanceUID)
     segmenter = hd.sr.AlgorithmIdentification(
         name=findings.segmenter.name, version=findings.segmenter.version
     )
@@ -203,9 +161,10 @@ def measurement_report(
     return sr
 
 
-def build(
-    geometry: SeriesGeometry, findings: Findings, uids: ResultUids
-) -> tuple[pydicom.Dataset, pydicom.Dataset]:
+def build(series: DicomSeries, findings: Findings, uids: ResultUids) -> tuple[pydicom.Dataset, pydicom.Dataset]:
     """``(SEG, SR)`` of one analysed series."""
-    seg = segmentation(geometry, findings, uids)
-    return seg, measurement_report(geometry, findings, seg, uids)
+    segmenter = findings.segmenter
+    seg = segmentation(
+        series, findings.mask, segmenter.name, segmenter.version, SegUids(uids.seg_series, uids.seg_instance)
+    )
+    return seg, measurement_report(series, findings, seg, uids)

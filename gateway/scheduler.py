@@ -4,9 +4,10 @@ finished jobs are cleaned after the retention time.
 
 Each of ``MRI_GATEWAY_WORKERS`` threads, every ``MRI_GATEWAY_POLL_S`` seconds: queue the jobs of
 every study quiet for ``MRI_GATEWAY_STABLE_S`` seconds, then claim the oldest due job and run it
-(:func:`gateway.pipeline.run`). A transient failure (service down or answering 503/429, destination
-refusing, DICOMweb server unavailable) queues the job again after ``BACKOFF_S x 2^(attempt-1)``
-seconds (at most ``BACKOFF_MAX_S``, at least the service's ``Retry-After``) until
+(:func:`gateway.pipeline.run`). A transient failure (the service unreachable or answering what the
+client's retry policy retries, :mod:`mri_client.retry`; a destination refusing; a DICOMweb server
+unavailable) queues the job again after ``BACKOFF_S x 2^(attempt-1)`` seconds (at most
+``BACKOFF_MAX_S``, at least the service's ``Retry-After``: that policy's delay) until
 ``RETRY_HORIZON_H`` hours have passed since its first try, then fails it. A series with instances
 missing waits for them until ``INCOMPLETE_WAIT_S`` after its last instance. At start-up, jobs a
 stopped gateway left running are queued again, or failed when it stopped in them twice
@@ -20,6 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+
+from mri_client.retry import delay_s
 
 from gateway import pipeline
 from gateway.audit import Audit
@@ -138,8 +141,7 @@ class Scheduler:
             horizon = f"{settings.retry_horizon_h:g} h (MRI_GATEWAY_RETRY_HORIZON_H)"
             self._finish(job, FAILED, f"gave up after {job.attempts} tries over {horizon}: {exc}")
             return
-        delay = min(settings.backoff_max_s, settings.backoff_s * 2 ** (job.attempts - 1))
-        delay = max(delay, exc.retry_after or 0.0)
+        delay = delay_s(job.attempts - 1, settings.backoff_s, settings.backoff_max_s, exc.retry_after)
         self.ctx.store.requeue(job.id, f"try {job.attempts}: {exc}", self.clock() + delay)
         self.metrics.retries.inc()
         logger.warning("job %d: %s; trying again in %.1f s", job.id, exc, delay)
@@ -152,7 +154,7 @@ class Scheduler:
             wait = f"{settings.incomplete_wait_s:g} s (MRI_GATEWAY_INCOMPLETE_WAIT_S)"
             self._finish(job, FAILED, f"incomplete series: {exc}; nothing more arrived within {wait}")
             return
-        delay = min(left, settings.backoff_max_s, settings.backoff_s * 2 ** (job.attempts - 1))
+        delay = min(left, delay_s(job.attempts - 1, settings.backoff_s, settings.backoff_max_s))
         self.ctx.store.requeue(job.id, f"incomplete: {exc}; waiting for the missing instances", self.clock() + delay)
         logger.warning("job %d: incomplete: %s; waiting up to %.0f s more", job.id, exc, left)
 

@@ -43,7 +43,9 @@ import numpy as np
 import pydicom
 from pydicom.uid import UID
 
-from gateway.series import SeriesError, SeriesGeometry, frames_of, geometry
+from imaging.dicom.errors import DicomError
+from imaging.dicom.frames import frames_of
+from imaging.dicom.series import DicomSeries, read_series
 
 _B, _E = r"(?<![a-z])", r"(?![a-z])"  # word edges where "_" and digits also separate words
 FLAIR_NAME = r"flair|dark[\s_-]*fluid|tirm"
@@ -152,8 +154,8 @@ def is_original(ds: pydicom.Dataset) -> bool:
 
 def is_axial(ds: pydicom.Dataset) -> bool:
     try:
-        orientation = np.array(frames_of(ds)[0].orientation)
-    except (SeriesError, IndexError):
+        orientation = frames_of(ds, "the first instance")[0].geometry.orientation
+    except (DicomError, IndexError):
         return False
     return abs(float(np.cross(orientation[:3], orientation[3:])[2])) >= AXIAL_COSINE
 
@@ -199,10 +201,10 @@ def plan(study: Mapping[str, Sequence[pydicom.Dataset]], rules: Rules) -> dict[s
     return roles
 
 
-def _grid(headers) -> SeriesGeometry | None:
+def _grid(headers) -> DicomSeries | None:
     try:
-        return geometry(headers)
-    except SeriesError:
+        return read_series(headers)
+    except DicomError:
         return None
 
 

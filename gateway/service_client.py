@@ -1,30 +1,29 @@
-"""The inference service, over HTTP only: one ``POST /volume`` per analysed series.
+"""The inference service, over HTTP only: one ``POST /volume`` per analysed series, through the
+one client of the service's API (:class:`mri_client.MRIClient`, the ``mri-client`` package).
 
 The series' voxels (slice, row, column; with pre- and post-contrast, a 4-D volume with the three
 sequences on the last axis, the LGG channel order) go as a gzipped NIfTI with the series' own
 affine; the mask comes back as NIfTI on that same grid (``mask_format=nifti``), so mask slice
-``k`` is frame ``k`` of the series in slice order. A service that cannot be reached, times out or
-answers 5xx / 429 raises :class:`ServiceUnavailable` (retried with backoff, honouring
-``Retry-After``); any other refusal (401, 413, 415, 422) raises :class:`ServiceRefused` with the
-service's own message (the job fails).
+``k`` is frame ``k`` of the series in slice order. What is worth trying again is the client's one
+retry policy (:mod:`mri_client.retry`: no answer, 503, 429, 502, 504): it raises
+:class:`ServiceUnavailable` (with the service's ``Retry-After``), and the scheduler tries the job
+again later from the job store (the client itself does not retry: ``retries=0``). Any other answer
+(401, 413, 415, 422, 500) raises :class:`ServiceRefused` with the service's own message (the job
+fails).
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
-import logging
 from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
-import requests
+from mri_client import MRIClient, MRIError
 
-logger = logging.getLogger(__name__)
-
-VOLUME_PATH = "/volume"
-API_KEY_HEADER = "X-API-Key"
-_TRANSIENT = {429, 500, 502, 503, 504}
+#: Seconds to connect to the service (a request's whole time is ``MRI_GATEWAY_SERVICE_TIMEOUT_S``).
+CONNECT_TIMEOUT_S = 10.0
 
 
 class ServiceUnavailable(Exception):
@@ -61,29 +60,19 @@ def nifti_bytes(volume: np.ndarray, affine: np.ndarray) -> bytes:
 
 def analyse(url: str, volume: np.ndarray, affine: np.ndarray, api_key: str | None, timeout: float) -> Answer:
     """``POST /volume`` of one volume; the answer with its mask on the volume's grid."""
-    headers = {API_KEY_HEADER: api_key} if api_key else {}
     body = nifti_bytes(volume, affine)
     try:
-        response = requests.post(
-            url.rstrip("/") + VOLUME_PATH,
-            params={"mask_format": "nifti"},
-            files={"file": ("series.nii.gz", body, "application/gzip")},
-            headers=headers,
-            timeout=(10, timeout),
-        )
-    except requests.RequestException as exc:
-        raise ServiceUnavailable(f"the service at {url} cannot be reached ({type(exc).__name__})") from None
-    if response.status_code in _TRANSIENT:
-        raise ServiceUnavailable(
-            f"the service answered {response.status_code}: {_detail(response)}", _retry_after(response)
-        )
-    if response.status_code != 200:
-        raise ServiceRefused(f"the service refused the series ({response.status_code}): {_detail(response)}")
+        with MRIClient(url, api_key, retries=0, timeout=timeout, connect_timeout=CONNECT_TIMEOUT_S) as client:
+            answer = client.volume([("series.nii.gz", body)], mask_format="nifti")
+    except MRIError as exc:
+        if exc.status_code is None:
+            raise ServiceUnavailable(f"the service at {url} cannot be reached ({exc})") from None
+        if exc.transient:
+            raise ServiceUnavailable(f"the service answered {exc.status_code}: {_detail(exc)}", exc.retry_after) from None
+        raise ServiceRefused(f"the service refused the series ({exc.status_code}): {_detail(exc)}") from None
     try:
-        answer = response.json()
-        mask = _mask(answer["mask"]["data"], volume.shape[:3])
         return Answer(
-            mask=mask,
+            mask=_mask(answer["mask"]["data"], volume.shape[:3]),
             probabilities=[float(s["tumour_probability"]) for s in answer["per_slice"]],
             sequences=str(answer["sequences"]),
             models={role: dict(ref) for role, ref in answer["model"].items()},
@@ -102,25 +91,11 @@ def _mask(data: str, shape: tuple[int, ...]) -> np.ndarray:
     return mask
 
 
-def _detail(response: requests.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except ValueError:
-        detail = None
-    text = str(detail if detail is not None else response.text).replace("\n", " ")
-    return text[:300]
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return float(response.headers.get("Retry-After", ""))
-    except ValueError:
-        return None
+def _detail(exc: MRIError) -> str:
+    return str(exc.detail if exc.detail is not None else exc).replace("\n", " ")[:300]
 
 
 def ready(url: str, timeout: float = 5) -> bool:
     """True when the service's readiness endpoint answers 200."""
-    try:
-        return requests.get(url.rstrip("/") + "/v2/health/ready", timeout=timeout).status_code == 200
-    except requests.RequestException:
-        return False
+    with MRIClient(url, retries=0, timeout=timeout) as client:
+        return client.ready()

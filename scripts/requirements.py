@@ -9,7 +9,10 @@ turns them into the files the Dockerfile, CI and ``scripts/setup_env.sh`` instal
   the service's default ``MRI_RUNTIME=auto`` picks the fastest at start-up (no TensorFlow);
 - ``requirements-gpu.txt``: the common file plus Keras and ``tensorflow[and-cuda]`` at the
   ``keras`` extra's TensorFlow version (CUDA and cuDNN as pip wheels): the GPU image runs the
-  ``keras`` runtime.
+  ``keras`` runtime;
+- ``requirements-gateway.txt``: the common file plus the ``gateway`` extra, the pins of the client
+  package's dependencies (client/pyproject.toml; the gateway image installs the package with them,
+  and every one of them must be pinned in the common dependencies or that extra).
 
     python -m scripts.requirements           # (re)write the files
     python -m scripts.requirements --check   # exit 1, naming the files, when they are out of date
@@ -33,6 +36,8 @@ RUNTIME_EXTRAS = ("keras", "onnxruntime", "openvino")
 #: The runtimes the CPU image installs: the ONNX exports' two (docs/runtimes.md).
 CPU_RUNTIMES = ("onnxruntime", "openvino")
 GPU_RUNTIME = "keras"
+GATEWAY_EXTRA = "gateway"
+CLIENT_PYPROJECT = Path("client") / "pyproject.toml"
 HEADER = "# Generated from pyproject.toml by `python -m scripts.requirements`: edit pyproject.toml, not this file.\n"
 
 
@@ -56,9 +61,15 @@ def render(pyproject: Path = REPO / "pyproject.toml", cpu_runtimes: tuple[str, .
     """``file name -> content`` of the three requirement files for the given pyproject.toml."""
     project = tomllib.loads(pyproject.read_text())["project"]
     common = project["dependencies"]
-    extras = {name: project["optional-dependencies"][name] for name in RUNTIME_EXTRAS}
+    extras = {name: project["optional-dependencies"][name] for name in (*RUNTIME_EXTRAS, GATEWAY_EXTRA)}
     for requirement in common + [r for lines in extras.values() for r in lines]:
         _version(requirement)
+    client = tomllib.loads((pyproject.parent / CLIENT_PYPROJECT).read_text())["project"]["dependencies"]
+    unpinned = sorted({_name(d) for d in client} - {_name(d) for d in common + extras[GATEWAY_EXTRA]})
+    if unpinned:
+        raise ValueError(
+            f"pyproject.toml: the client package's dependencies {unpinned} need a pin in the {GATEWAY_EXTRA!r} extra"
+        )
     if any(_name(d) in TENSORFLOW | {"keras"} | set(RUNTIME_EXTRAS) for d in common):
         raise ValueError("pyproject.toml: inference runtimes belong in their extras, not in dependencies")
     tensorflow = [d for d in extras[GPU_RUNTIME] if _name(d) in TENSORFLOW]
@@ -82,6 +93,11 @@ def render(pyproject: Path = REPO / "pyproject.toml", cpu_runtimes: tuple[str, .
         + "# NVIDIA driver and the NVIDIA container toolkit. Linux x86_64 only.\n-r requirements-common.txt\n"
         + "".join(f"{d}\n" for d in keras)
         + f"tensorflow[and-cuda]=={tf_versions.pop()}\n",
+        "requirements-gateway.txt": HEADER
+        + "# Gateway image (Dockerfile target `gateway`): serving deps + the pinned dependencies of the client\n"
+        + "# package (client/), installed with it; the gateway runs no model (no inference runtime).\n"
+        + "-r requirements-common.txt\n"
+        + "".join(f"{d}\n" for d in extras[GATEWAY_EXTRA]),
     }
 
 

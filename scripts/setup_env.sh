@@ -43,7 +43,7 @@ TEST_PIP=(
   "-e .[test]"   # the test tools (pyproject.toml, extra `test`)
   "-e ./client"  # the mri-client package
 )
-STAMP_INPUTS=(pyproject.toml client/pyproject.toml docker/requirements-*.txt scripts/setup_env.sh)
+STAMP_INPUTS=(pyproject.toml client/pyproject.toml 'docker/requirements-*.txt' scripts/setup_env.sh)  # globs: in the repository
 
 post_install() {
   : # steps that need the installed environment (it is active here; $profile says which)
@@ -125,7 +125,9 @@ install_apt() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
 }
 
-inputs=$(cd "$repo" && { "$python" -c 'import sys; print(sys.version)'; cat "${STAMP_INPUTS[@]}"; } | sha256sum | cut -d' ' -f1)
+# STAMP_INPUTS unquoted on purpose: its globs expand in the repository, wherever this runs from
+# shellcheck disable=SC2068
+inputs=$(cd "$repo" && { "$python" -c 'import sys; print(sys.version)'; cat ${STAMP_INPUTS[@]}; } | sha256sum | cut -d' ' -f1)
 key_of() { printf '%s %s\n' "$inputs" "$1" | sha256sum | cut -d' ' -f1; }
 key=$(key_of "$profile")
 stamp="$venv/.mri-setup-stamp"

@@ -13,6 +13,11 @@ class DicomError(ValueError):
     (the service answers 422)."""
 
 
+class SliceGap(DicomError):
+    """A step between slices larger than the series' smallest: a slice is missing inside the series
+    (it may still be arriving: the gateway waits for it) or the files are not one series."""
+
+
 class UnsupportedDicom(DicomError):
     """Pixel data in a transfer syntax no installed decoder reads (the service answers 415)."""
 

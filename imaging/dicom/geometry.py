@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imaging.dicom.errors import DicomError
+from imaging.dicom.errors import DicomError, SliceGap
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: Slices closer than this along the normal (mm) are one position (a duplicate).
@@ -57,7 +57,8 @@ class SeriesGeometry:
 
 def series_geometry(slices: Sequence[SliceGeometry], thickness: float | None) -> SeriesGeometry:
     """Order the slices and build the affine (``thickness``: the declared slice step or thickness,
-    used for a single slice); :class:`DicomError` for mixed orientations or spacings, duplicates or gaps."""
+    used for a single slice); :class:`DicomError` for mixed orientations or spacings, duplicates or gaps
+    (:class:`SliceGap`)."""
     first = slices[0]
     for item in slices[1:]:
         if not np.allclose(item.orientation, first.orientation, atol=1e-3):
@@ -86,7 +87,7 @@ def series_geometry(slices: Sequence[SliceGeometry], thickness: float | None) ->
 
 def slice_step(distances: np.ndarray, labels: Sequence[str]) -> float:
     """The median step (mm) between consecutive ``distances`` (ascending, one per slice, ``labels``
-    naming them); :class:`DicomError` for two slices at one position or a gap."""
+    naming them); :class:`DicomError` for two slices at one position, :class:`SliceGap` for a gap."""
     steps = np.diff(np.asarray(distances, float))
     for i, gap in enumerate(steps):
         if gap < DUPLICATE_MM:
@@ -97,7 +98,7 @@ def slice_step(distances: np.ndarray, labels: Sequence[str]) -> float:
     smallest = float(steps.min())
     for i, gap in enumerate(steps):
         if gap > smallest * (1 + SPACING_TOLERANCE):
-            raise DicomError(
+            raise SliceGap(
                 f"a gap in the series: {gap:.2f} mm between {labels[i]} and {labels[i + 1]} "
                 f"(at {distances[i]:.2f} and {distances[i + 1]:.2f} mm) where the series steps "
                 f"{smallest:.2f} mm; a slice is missing or the files are not one series"

@@ -74,12 +74,8 @@ def segmentation(
     for the series), made by the model ``model_name``/``model_version``."""
     if np.shape(mask) != series.shape:
         raise ValueError(f"the mask is {np.shape(mask)}, the series {series.shape}")
-    if series.geometry.missing:
-        raise SegError(f"a DICOM SEG cannot be made from this series (the series lacks {_lacks(series)})")
+    check_source(series)
     sources, by_frame = _sources(series, np.asarray(mask))
-    missing = [keyword for keyword in SEG_NEEDS if keyword not in sources[0]]
-    if missing:
-        raise SegError(f"a DICOM SEG cannot be made from this series (the series lacks {', '.join(missing)})")
     uids = uids or SegUids.new()
     try:
         return hd.seg.Segmentation(
@@ -103,6 +99,21 @@ def segmentation(
         named = _named_attribute(exc)
         reason = f"the series lacks {named}" if named else "its DICOM attributes are incomplete"
         raise SegError(f"a DICOM SEG cannot be made from this series ({reason})") from None
+
+
+def check_source(series: DicomSeries) -> None:
+    """:class:`SegError` when no SEG can be made from ``series``, whatever the mask (the module's
+    refusals): a caller can ask before it computes the mask (the gateway does, before the service)."""
+    if series.geometry.missing:
+        raise SegError(f"a DICOM SEG cannot be made from this series (the series lacks {_lacks(series)})")
+    if len(series.images) > 1 and any(len(image.frames) > 1 for image in series.images):
+        raise SegError(
+            f"a DICOM SEG can reference one multi-frame image; the series has {len(series.images)} images"
+        )
+    first = series.images[series.source_frames()[0][0]].header
+    missing = [keyword for keyword in SEG_NEEDS if keyword not in first]
+    if missing:
+        raise SegError(f"a DICOM SEG cannot be made from this series (the series lacks {', '.join(missing)})")
 
 
 def segmentation_bytes(
@@ -129,16 +140,13 @@ def segment_description(name: str, version: str) -> hd.seg.SegmentDescription:
 
 
 def _sources(series: DicomSeries, mask: np.ndarray) -> tuple[list[Dataset], np.ndarray]:
-    """highdicom's source images and the mask frame by frame in their order (module policy)."""
+    """highdicom's source images and the mask frame by frame in their order (module policy; a source
+    :func:`check_source` accepts)."""
     mask = np.ascontiguousarray(mask != 0, dtype=np.uint8)
     where = series.source_frames()
     if all(len(image.frames) == 1 for image in series.images):
         step = series.geometry.slice_step_mm
         return [_with_thickness(series.images[i].header, step) for i, _ in where], mask
-    if len(series.images) > 1:
-        raise SegError(
-            f"a DICOM SEG can reference one multi-frame image; the series has {len(series.images)} images"
-        )
     by_frame = np.empty_like(mask)
     by_frame[[n for _, n in where]] = mask
     return [series.images[0].header], by_frame

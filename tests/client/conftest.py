@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import serve_app, service_app
+from tests.servers import in_thread, serve_app, service_app
 from tests.tiny_models import BRAIN, build_tiny_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,15 +166,11 @@ def stub_server(
         server.server_activate()
     server.upstream, server.failures, server.seen, server.lock = upstream, failures, [], threading.Lock()
     server.gets, server.hold_after, server.release = [], hold_after, threading.Event()
-    server.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
+    with in_thread(server) as server.url:
+        try:
+            yield server
+        finally:
+            server.release.set()  # held requests end before the server stops
 
 
 @pytest.fixture

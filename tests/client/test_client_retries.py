@@ -1,4 +1,4 @@
-"""Retries with exponential backoff: on 503 answers and on connection errors, not on 4xx.
+"""Retries with exponential backoff: on 503 answers and on connection errors, not on 4xx or 500.
 
 Deterministic: the client's ``time.sleep`` is replaced by a recorder (no real waiting, nothing
 racing a back-off), and the server that "comes up late" starts listening, from inside that
@@ -7,10 +7,14 @@ recorder, on a socket bound (and kept) before the first attempt.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from mri_client import MRIClient, MRIError
 from mri_client.cli import main
+from mri_client.retry import delay_s, retry_after_s, retryable
 
+from tests.gateway.web import answering
 from tests.servers import bound_socket
 
 
@@ -113,3 +117,35 @@ def test_cli_retries_and_sends_the_api_key(
     assert len(stub.seen) == 3 and {key for _, key in stub.seen} == {"client-test-key"}
     assert stub.gets == ["/v2/health/ready", "/v2/models"], "one service check before the files"
     assert ",ok," in out.read_text() and len(sleeps) == 2
+
+
+def test_a_500_is_final_and_retry_after_is_honoured_above_the_cap(sleeps):
+    """The one retry policy (mri_client.retry): a 500 is a defect, not retried; a 503's Retry-After is
+    waited even when it is longer than max_backoff; the error says whether it is worth trying again."""
+    with (
+        answering(500, body={"detail": "internal server error"}) as broken,
+        MRIClient(broken.url, retries=3) as client,
+        pytest.raises(MRIError) as info,
+    ):
+        client.models()
+    assert len(broken.requests) == 1 and sleeps == [] and not info.value.transient
+    assert info.value.status_code == 500 and info.value.detail == "internal server error"
+
+    with (
+        answering(503, {"Retry-After": "12"}, {"detail": "busy"}) as busy,
+        MRIClient(busy.url, retries=2, backoff=0.01, max_backoff=1.0) as client,
+        pytest.raises(MRIError) as info,
+    ):
+        client.models()
+    assert len(busy.requests) == 3 and len(sleeps) == 2 and all(12 <= s <= 13.2 for s in sleeps)
+    assert info.value.transient and info.value.retry_after == 12
+
+
+def test_retry_after_as_an_http_date_and_the_delay_rule():
+    now = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_s("Tue, 01 Jan 2030 12:00:30 GMT", now) == 30
+    assert retry_after_s("Tue, 01 Jan 2030 11:00:00 GMT", now) == 0  # in the past: no wait
+    assert retry_after_s("soon") is None and retry_after_s("") is None and retry_after_s(" 5 ") == 5
+    assert [delay_s(n, 0.5, 3.0) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert delay_s(0, 0.5, 3.0, retry_after=10) == 10
+    assert [s for s in range(400, 600) if retryable(s)] == [429, 502, 503, 504] and retryable(None)

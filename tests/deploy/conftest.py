@@ -135,13 +135,28 @@ def requirement_lines(path: Path) -> list[str]:
     return lines
 
 
-def installed_requirement_files(dockerfile: Dockerfile, target: str) -> list[str]:
-    """The files ``pip install -r`` installs into the venv that ``target`` copies from a stage."""
+def _venv_installs(dockerfile: Dockerfile, target: str) -> list[list[str]]:
+    """The arguments of every ``pip install`` that builds the venv ``target`` copies from a stage."""
     copies = [i for i in dockerfile.stage(target).all("COPY") if "/opt/venv" in i.value]
     assert len(copies) == 1, f"{target}: expected one COPY of /opt/venv"
     deps = re.search(r"--from=(\S+)", copies[0].value).group(1)
     runs = [i.value for s in dockerfile.chain(deps) for i in s.all("RUN")]
-    return [f for run in runs for f in re.findall(r"pip install .*?-r\s+(\S+)", run)]
+    return [command.split() for run in runs for command in re.findall(r"pip install ([^&;\\]+)", run)]
+
+
+def installed_requirement_files(dockerfile: Dockerfile, target: str) -> list[str]:
+    """The files ``pip install -r`` installs into the venv that ``target`` copies from a stage."""
+    return [args[i + 1] for args in _venv_installs(dockerfile, target) for i, a in enumerate(args[:-1]) if a == "-r"]
+
+
+def installed_projects(dockerfile: Dockerfile, target: str) -> list[str]:
+    """The repository folders (``./client``) that ``pip install`` installs as projects into that venv."""
+    return [
+        a.removeprefix("./").rstrip("/")
+        for args in _venv_installs(dockerfile, target)
+        for i, a in enumerate(args)
+        if a.startswith("./") and (i == 0 or args[i - 1] != "-r")
+    ]
 
 
 @pytest.fixture(scope="session")

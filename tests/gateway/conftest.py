@@ -25,6 +25,9 @@ from tests.servers import serve_app, service_app
 
 REPO = Path(__file__).resolve().parents[2]
 CASE = REPO / "tests" / "fixtures" / "lgg-volume" / "TCGA_HT_7605_19950916"
+#: PYTHONPATH of a gateway process started by a test: this checkout's code and its client package
+#: (mri_client, which the gateway calls the service through), whatever copy the environment installed.
+SOURCES = os.pathsep.join([str(REPO), str(REPO / "client" / "src")])
 
 #: Skipped without Orthanc on a developer's machine; in CI (``CI`` set, scripts/setup_env.sh installs
 #: Orthanc) they run and fail when it is missing.
@@ -105,7 +108,7 @@ class GatewayProcess:
             "MRI_GATEWAY_BACKOFF_MAX_S": "2",
             "MRI_GATEWAY_CALLING_AES": "SCANNER",
             "MRI_GATEWAY_MIN_FREE_DISK_MB": "0",
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": SOURCES,
         } | self.env
         self.starts += 1
         log = open(self.log_path, "ab")  # noqa: SIM115 - the process keeps it

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from gateway import states
 from gateway.api import create_app
 from gateway.jobs import DIMSE
-from tests.gateway.conftest import REPO, push, study
+from tests.gateway.conftest import REPO, SOURCES, push, study
 from tests.servers import bound_socket
 
 TOKEN = "api-test-token"
@@ -130,7 +130,7 @@ def test_bulk_redrive_by_api_and_cli(local_gateway):
     assert client.post("/jobs/retry", json={"reason_contains": "pacs DOWN"}).json() == {"queued": [down, refused]}
     assert gateway.store.get(other).state == states.FAILED
     env = {k: v for k, v in os.environ.items() if not k.startswith("MRI_GATEWAY_")}
-    env |= {"MRI_GATEWAY_STATE_DIR": str(gateway.settings.state_dir), "PYTHONPATH": str(REPO)}
+    env |= {"MRI_GATEWAY_STATE_DIR": str(gateway.settings.state_dir), "PYTHONPATH": SOURCES}
     run = subprocess.run(
         [sys.executable, "-m", "gateway", "retry", "--reason", "refused", "--since-hours", "1"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,

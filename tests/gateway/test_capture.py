@@ -10,9 +10,9 @@ from tests.gateway.conftest import dciodvfy_errors, study
 
 def test_the_outline_is_red_on_the_mask_edge_only_and_the_images_are_valid(tmp_path):
     flair = study("capture-unit", ["flair"])["flair"]
-    geometry = series.geometry(flair)
-    voxels = series.pixels(geometry)
-    mask = np.zeros(geometry.shape, np.uint8)
+    read = series.analysable(flair)
+    voxels = read.pixels()
+    mask = np.zeros(read.shape, np.uint8)
     mask[5, 100:140, 90:130] = 1
     images = capture.outlined(voxels, mask)
     red = np.all(images == capture.OUTLINE_RGB, axis=-1)
@@ -22,7 +22,7 @@ def test_the_outline_is_red_on_the_mask_edge_only_and_the_images_are_valid(tmp_p
     grey = images[4]
     assert np.array_equal(grey[..., 0], grey[..., 1]) and grey.max() == 255
 
-    instances = capture.secondary_capture(geometry, voxels, mask, "1.2.826.0.1.3680043.10.543.1", "test")
+    instances = capture.secondary_capture(read, voxels, mask, "1.2.826.0.1.3680043.10.543.1")
     assert len(instances) == len(flair) and [int(ds.InstanceNumber) for ds in instances] == list(range(1, 13))
     assert {ds.StudyInstanceUID for ds in instances} == {flair[0].StudyInstanceUID}
     assert instances[5].BurnedInAnnotation == "YES" and instances[5].SeriesNumber == capture.SERIES_NUMBER

@@ -2,7 +2,8 @@
 to Orthanc; Orthanc's Lua script routes each stable MR series to the gateway (a real process); the
 gateway asks the real service (bundled models) and stores a SEG and an SR back in Orthanc; the test
 finds them with QIDO-RS, reads them with highdicom, validates them with dciodvfy and compares the
-SEG with the service's own ``/volume`` answer (identical) and with the expert mask (Dice reported)."""
+SEG with the service's own ``/volume`` answer (identical: the same mask, and for a DICOM series the
+same SEG as ``output=dicom-seg`` but for UIDs and times) and with the expert mask (Dice reported)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ import pydicom
 import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
+from mri_client import MRIClient
 
 from tests.gateway.conftest import dciodvfy_errors, fixture_case, needs_orthanc, push, study, wait_for
+from tests.imaging.dicom.seg_samples import comparable
 from tests.service.volume_samples import dice, nifti_bytes
 
 #: The voxel size (x, y, z mm) of the series scripts/lgg_to_dicom.py makes (row, column, slice step):
@@ -196,6 +199,11 @@ def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
     logger.warning("gateway SEG vs expert mask, FLAIR only: Dice %.3f", score)
     assert sr_measurements(sr)["Volume"] == pytest.approx(answer["tumour_volume_ml"], rel=1e-6)
     assert dciodvfy_errors(seg, tmp_path) == [] and dciodvfy_errors(sr, tmp_path) == []
+
+    # the SEG in the PACS is the service's own SEG of the same DICOM files, but for UIDs and times
+    with MRIClient(service_url, retries=0, timeout=300) as client:
+        theirs = client.volume([(name, data) for _, (name, data, _) in dicom_files(flair)], output="dicom-seg")
+    assert comparable(seg, flair) == comparable(pydicom.dcmread(io.BytesIO(theirs["dicom_seg"])), flair)
 
     # the log names studies and series by hashes only, never patients
     log = gateway.log()

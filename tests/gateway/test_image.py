@@ -1,7 +1,8 @@
 """The gateway image, started without a Docker engine: its file set built exactly as the Dockerfile's
 ``gateway`` stage copies it (COPY sources through .dockerignore, into a folder standing for its
 WORKDIR) and run on exactly the packages of its requirements (``python -S`` with a folder of links
-to the distributions ``deps-gateway`` installs, nothing else): every module of the package imports,
+to the distributions ``deps-gateway`` installs, the client package (client/, built there from its
+COPY) included, nothing else): every module of the package imports,
 ``python -m gateway --help`` works, and the image's CMD starts a gateway that the image's
 HEALTHCHECK finds healthy, that answers a C-ECHO from a known AE, and that SIGTERM stops cleanly."""
 
@@ -13,13 +14,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
-from tests.deploy.conftest import installed_requirement_files, parse_dockerfile, requirement_lines
+from tests.deploy.conftest import (
+    installed_projects,
+    installed_requirement_files,
+    parse_dockerfile,
+    requirement_lines,
+)
 from tests.deploy.test_container_start import image_site
 from tests.gateway.conftest import REPO, wait_for
 from tests.gateway.orthanc import free_port
@@ -39,6 +46,16 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
     return result
 
 
+def _copy_tree(source: str, target: Path, patterns: list[str]) -> None:
+    """The files of ``source`` (repo-relative) that the build context holds, copied under ``target``."""
+    for path in sorted((REPO / source).rglob("*")) if (REPO / source).is_dir() else [REPO / source]:
+        relative = path.relative_to(REPO).as_posix()
+        if path.is_file() and not _ignored(relative, patterns):
+            destination = target / path.relative_to(REPO / source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+
+
 @pytest.fixture(scope="module")
 def image(tmp_path_factory) -> dict:
     """``{"app": the WORKDIR's files, "python": the command, "env": the image's environment}``."""
@@ -53,14 +70,22 @@ def image(tmp_path_factory) -> dict:
     assert copies, "the gateway stage copies its code"
     for *sources, target in copies:
         for source in sources:
-            for path in sorted((REPO / source).rglob("*")) if (REPO / source).is_dir() else [REPO / source]:
-                relative = path.relative_to(REPO).as_posix()
-                if path.is_file() and not _ignored(relative, patterns):
-                    destination = app / target / path.relative_to(REPO / source)
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, destination)
+            _copy_tree(source, app / target, patterns)
     files = installed_requirement_files(dockerfile, STAGE)
-    site = image_site([line for f in files for line in requirement_lines(REPO / f)], root / "site-packages")
+    lines = [line for f in files for line in requirement_lines(REPO / f)]
+    projects = installed_projects(dockerfile, STAGE)
+    assert projects == ["client"], "deps-gateway installs the client package"
+    deps_copies = [ins.value.split()[:-1] for s in dockerfile.chain("deps-gateway") for ins in s.all("COPY")]
+    packages = {}
+    for project in projects:
+        assert any(f"{project}/" in sources for sources in deps_copies), f"deps-gateway does not COPY {project}/"
+        config = tomllib.loads((REPO / project / "pyproject.toml").read_text())
+        lines += config["project"]["dependencies"]  # pip resolves the package's ranges with the pins
+        where = REPO / project / config["tool"]["setuptools"]["packages"]["find"]["where"][0]
+        packages |= {p.relative_to(REPO).as_posix(): p.name for p in where.iterdir() if (p / "__init__.py").is_file()}
+    site = image_site(lines, root / "site-packages")
+    for source, name in packages.items():  # installed as pip builds it: the package's files, no link to here
+        _copy_tree(source, site / name, patterns)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MRI_", "PYTHON"))}
     env |= {k: v for k, v in dockerfile.env(STAGE).items() if k != "PATH"}
     assert env["PYTHONPATH"] == "/app"
@@ -79,6 +104,7 @@ def test_the_file_set_holds_the_package_and_what_it_imports_and_nothing_else(ima
     app = image["app"]
     assert (app / "gateway" / "__main__.py").is_file() and not (app / "tests").exists()
     assert not list(app.rglob("__pycache__"))
+    assert not (app / "client").exists(), "the client package is installed in the venv, not copied into /app"
     walk = "import gateway, importlib, pkgutil; [importlib.import_module(m.name) for m in pkgutil.walk_packages(gateway.__path__, 'gateway.')]"
     run = _run(image, "-c", walk + "; import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'service', 'training')))")
     assert run.returncode == 0, run.stderr

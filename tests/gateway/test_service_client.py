@@ -10,6 +10,7 @@ import pytest
 from gateway import series
 from gateway.service_client import ServiceRefused, ServiceUnavailable, analyse
 from tests.gateway.conftest import study
+from tests.gateway.web import answering
 from tests.servers import bound_socket, serve_app, service_app
 from tests.tiny_models import BRAIN, build_tiny_models
 
@@ -24,8 +25,8 @@ def keyed_url(tmp_path_factory):
 
 
 def _flair_volume():
-    geometry = series.geometry(study("client", ("flair",))["flair"])
-    return geometry, series.pixels(geometry)
+    read = series.analysable(study("client", ("flair",))["flair"])
+    return read, read.pixels()
 
 
 def test_flair_only_and_three_sequences_come_back_on_the_series_grid(keyed_url):
@@ -47,3 +48,23 @@ def test_a_refused_key_fails_and_an_unreachable_service_is_retried(keyed_url):
     with pytest.raises(ServiceUnavailable, match="cannot be reached"):
         analyse(f"http://127.0.0.1:{sock.getsockname()[1]}", flair, geometry.affine, KEY, 120)
     sock.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(503, ServiceUnavailable), (429, ServiceUnavailable), (502, ServiceUnavailable), (504, ServiceUnavailable),
+     (500, ServiceRefused), (422, ServiceRefused), (413, ServiceRefused)],
+)  # fmt: skip
+def test_the_clients_one_retry_policy_decides_and_the_gateway_asks_once(status, outcome):
+    """What mri_client.retry tries again is a retry of the job (with the service's Retry-After); the
+    client itself sends one request (the job store keeps the retries); a 500 (a defect) fails it."""
+    read, flair = _flair_volume()
+    with (
+        answering(status, {"Retry-After": "7"}, {"detail": "the service's reason"}) as service,
+        pytest.raises(outcome, match=f"{status}.*the service's reason") as info,
+    ):
+        analyse(service.url, flair, read.affine, KEY, 30)
+    [(line, headers)] = service.requests
+    assert line.startswith("POST /volume?") and "mask_format=nifti" in line and headers["X-API-Key"] == KEY
+    if outcome is ServiceUnavailable:
+        assert info.value.retry_after == 7

@@ -26,7 +26,9 @@ def test_docker_requirement_files_match_pyproject():
 def _copy_project(tmp_path):
     (tmp_path / "docker").mkdir()
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
-    for name in ("common", "cpu", "gpu"):
+    (tmp_path / "client").mkdir()
+    shutil.copy(REPO / "client" / "pyproject.toml", tmp_path / "client" / "pyproject.toml")
+    for name in ("common", "cpu", "gpu", "gateway"):
         shutil.copy(REPO / "docker" / f"requirements-{name}.txt", tmp_path / "docker")
     return tmp_path
 
@@ -65,4 +67,16 @@ def test_an_unpinned_serving_dependency_is_refused(tmp_path):
     assert loose != text
     (project / "pyproject.toml").write_text(loose)
     with pytest.raises(ValueError, match=re.escape(f"{name}>={version}") + ".*must be pinned"):
+        _script().render(project / "pyproject.toml")
+
+
+def test_a_client_dependency_without_a_pin_for_the_gateway_image_is_refused(tmp_path):
+    project = _copy_project(tmp_path)
+    assert _script().stale(project) == []
+    client = project / "client" / "pyproject.toml"
+    text = client.read_text()
+    added = text.replace("dependencies = [", 'dependencies = [\n    "rich>=13",', 1)
+    assert added != text
+    client.write_text(added)
+    with pytest.raises(ValueError, match=r"the client package's dependencies \['rich'\] need a pin"):
         _script().render(project / "pyproject.toml")

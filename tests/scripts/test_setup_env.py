@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 STAMPED = ["pyproject.toml", "client/pyproject.toml", "scripts/setup_env.sh"] + [
-    f"docker/requirements-{n}.txt" for n in ("common", "cpu", "gpu")
+    f"docker/requirements-{n}.txt" for n in ("common", "cpu", "gpu", "gateway")
 ]
 
 

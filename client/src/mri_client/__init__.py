@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 
-from .client import RETRY_STATUSES, MRIClient, MRIError
+from .client import MRIClient, MRIError
 from .masks import mask_to_png, rle_to_pixels, write_mask
+from .retry import RETRY_STATUSES
 
 __version__ = "0.1.0"
 __all__ = ["RETRY_STATUSES", "MRIClient", "MRIError", "mask_to_png", "rle_to_pixels", "write_mask"]

@@ -21,10 +21,11 @@ from typing import IO, Any, TextIO
 
 from . import __version__
 from .batch import check_service, mask_paths, process
-from .client import MRIClient, MRIError
+from .client import DEFAULT_TIMEOUT_S, MRIClient, MRIError
 from .files import MASK_GLOB, find_inputs
 from .output import RowWriter, columns
 from .progress import MODES, Progress
+from .retry import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from .volumes import COLUMNS as VOLUME_COLUMNS
 from .volumes import find_volumes, process_volume
 
@@ -95,11 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--retries",
         type=_non_negative,
-        default=3,
-        help="retries after 503/connection errors (exponential backoff)",
+        default=DEFAULT_RETRIES,
+        help="retries after no answer or 503/502/504/429 (exponential backoff, at least Retry-After)",
     )
-    parser.add_argument("--backoff", type=float, default=0.5, help="first retry delay in seconds")
-    parser.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
+    parser.add_argument("--backoff", type=float, default=DEFAULT_BACKOFF_S, help="first retry delay in seconds")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="per-request timeout in seconds")
     parser.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="output format")
     parser.add_argument("-o", "--output", help="output file (default: standard output)")
     parser.add_argument(

@@ -1,4 +1,8 @@
-"""HTTP client for the brain-MRI tumour detection API, with retries and exponential backoff."""
+"""HTTP client for the brain-MRI tumour detection API, with the retry policy of :mod:`mri_client.retry`.
+
+The one client of the service's API: ``mri-client`` and the DICOM gateway (``gateway/service_client.py``)
+both send their requests through :class:`MRIClient`.
+"""
 
 from __future__ import annotations
 
@@ -12,43 +16,64 @@ from typing import Any, TypeVar, Union
 import httpx
 
 from .files import content_type_for
+from .retry import (
+    DEFAULT_BACKOFF_S,
+    DEFAULT_MAX_BACKOFF_S,
+    DEFAULT_RETRIES,
+    delay_s,
+    retry_after_s,
+    retryable,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Answers worth trying again: the service is starting (503), overloaded or behind a proxy.
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Seconds a request may take (``timeout``), by default.
+DEFAULT_TIMEOUT_S = 60.0
 
 _Client = TypeVar("_Client", bound="MRIClient")
 ImageInput = Union[bytes, bytearray, str, "os.PathLike[str]"]
 
 
 class MRIError(Exception):
-    """A request that failed: an HTTP error answer (``status_code`` set) or a connection error."""
+    """A request that failed: an HTTP error answer (``status_code`` set, ``detail`` the service's
+    reason) or no answer (``status_code`` None: connection error or timeout). ``retry_after``: the
+    seconds the answer's ``Retry-After`` asked for, if any."""
 
-    def __init__(self, message: str, status_code: int | None = None, detail: Any = None) -> None:
+    def __init__(
+        self, message: str, status_code: int | None = None, detail: Any = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.detail = detail
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        """Whether the same request may succeed later (:func:`mri_client.retry.retryable`)."""
+        return retryable(self.status_code)
 
 
 class MRIClient:
     """Client of the API: ``classify``, ``segment`` and ``analyze`` one slice (bytes or a path).
 
-    ``retries`` is how many times a request is tried again after a connection error or a
-    503/502/504/429 answer, waiting ``backoff * 2**attempt`` seconds (or the server's
-    ``Retry-After``), at most ``max_backoff``. ``api_key`` is sent as ``X-API-Key``. The client is
-    safe to share between threads; close it (or use it as a context manager) when done.
+    ``retries`` is how many times a request is tried again after no answer (connection error,
+    timeout) or a 503/502/504/429 answer, waiting ``backoff * 2**attempt`` seconds, at most
+    ``max_backoff``, never less than the server's ``Retry-After`` (:mod:`mri_client.retry`; 0: the
+    caller retries, as the gateway does from its job store). ``timeout``: seconds a request may take
+    (``connect_timeout``: to connect, default the same). ``api_key`` is sent as ``X-API-Key``. The
+    client is safe to share between threads; close it (or use it as a context manager) when done.
     """
 
     def __init__(
         self,
         url: str = "http://localhost:8000",
         api_key: str | None = None,
-        retries: int = 3,
-        backoff: float = 0.5,
-        timeout: float = 60.0,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF_S,
+        timeout: float = DEFAULT_TIMEOUT_S,
         *,
-        max_backoff: float = 30.0,
+        connect_timeout: float | None = None,
+        max_backoff: float = DEFAULT_MAX_BACKOFF_S,
         max_connections: int = 16,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -60,8 +85,9 @@ class MRIClient:
         self.max_backoff = max_backoff
         headers = {"X-API-Key": api_key} if api_key else {}
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        timeouts = httpx.Timeout(timeout, connect=timeout if connect_timeout is None else connect_timeout)
         self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, limits=limits, transport=transport
+            base_url=self.url, headers=headers, timeout=timeouts, limits=limits, transport=transport
         )
 
     # -- inference -------------------------------------------------------------------------------
@@ -168,18 +194,16 @@ class MRIClient:
         return self._request("POST", path, params=params, files=files)
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
-        delay = self.backoff * (2**attempt)
-        retry_after = response.headers.get("Retry-After") if response is not None else None
-        if retry_after and retry_after.strip().isdigit():
-            delay = max(delay, float(retry_after))
-        delay = min(delay, self.max_backoff)
-        return delay + random.uniform(0, delay * 0.1)
+        retry_after = retry_after_s(response.headers.get("Retry-After")) if response is not None else None
+        delay = delay_s(attempt, self.backoff, self.max_backoff, retry_after)
+        return delay + random.uniform(0, delay * 0.1)  # jitter: concurrent requests do not come back together
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         return _json_or_raise(self._send(method, path, **kwargs))
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """The answer to a request, after retries on connection errors and ``RETRY_STATUSES``."""
+        """The answer to a request, after the retries of :mod:`mri_client.retry` (no answer, or one
+        of its ``RETRY_STATUSES``); :class:`MRIError` when the last try got no answer."""
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
@@ -191,7 +215,7 @@ class MRIClient:
                 logger.info("%s %s: %s, retry in %.2f s", method, path, type(exc).__name__, delay)
                 time.sleep(delay)
                 continue
-            if response.status_code in RETRY_STATUSES and not last:
+            if retryable(response.status_code) and not last:
                 delay = self._delay(attempt, response)
                 logger.info("%s %s: HTTP %d, retry in %.2f s", method, path, response.status_code, delay)
                 time.sleep(delay)
@@ -219,4 +243,5 @@ def _json_or_raise(response: httpx.Response) -> dict[str, Any]:
             raise MRIError("answer is not a JSON object", response.status_code)
         return body
     detail = body.get("detail") if isinstance(body, dict) else response.text[:200]
-    raise MRIError(f"HTTP {response.status_code}: {detail}", response.status_code, detail)
+    retry_after = retry_after_s(response.headers.get("Retry-After"))
+    raise MRIError(f"HTTP {response.status_code}: {detail}", response.status_code, detail, retry_after)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imaging.dicom.errors import DicomError
+from imaging.dicom.errors import DicomError, SliceGap
 from imaging.dicom.geometry import NO_PIXEL_SPACING, NO_THICKNESS, SliceGeometry, series_geometry
 
 
@@ -38,10 +38,11 @@ def test_affine_maps_slice_row_column_to_patient_positions():
 
 def test_duplicates_and_gaps_name_the_files():
     slices, _ = _oblique_series([0.0, 3.0, 3.0, 6.0])
-    with pytest.raises(DicomError, match=r"duplicate slices: files\[1\] and files\[2\]"):
+    with pytest.raises(DicomError, match=r"duplicate slices: files\[1\] and files\[2\]") as duplicate:
         series_geometry(slices, None)
+    assert not isinstance(duplicate.value, SliceGap), "a duplicate is no missing slice to wait for"
     slices, _ = _oblique_series([0.0, 3.0, 9.0, 12.0])
-    with pytest.raises(DicomError, match=r"a gap in the series: 6.00 mm between files\[1\] and files\[2\]"):
+    with pytest.raises(SliceGap, match=r"a gap in the series: 6.00 mm between files\[1\] and files\[2\]"):
         series_geometry(slices, None)
 
 

@@ -11,7 +11,14 @@ import pydicom
 import pytest
 
 from imaging.dicom.errors import SegError
-from imaging.dicom.seg import MANUFACTURER, SERIES_NUMBER, SegUids, segmentation, segmentation_bytes
+from imaging.dicom.seg import (
+    MANUFACTURER,
+    SERIES_NUMBER,
+    SegUids,
+    check_source,
+    segmentation,
+    segmentation_bytes,
+)
 from imaging.dicom.series import read_series
 from tests.imaging.dicom.seg_samples import comparable
 from tests.service import volume_samples as vs
@@ -79,11 +86,13 @@ def test_a_missing_slice_thickness_takes_the_step_on_a_copy_and_a_missing_spacin
     assert float(measures.SliceThickness) == pytest.approx(3.0)
     assert not any("SliceThickness" in ds for ds in thin)  # the caller's datasets are unchanged
     flat = _read(vs.edit_series(files, lambda ds: delattr(ds, "PixelSpacing")))
-    with pytest.raises(SegError, match="lacks PixelSpacing"):
-        segmentation(read_series(flat), mask, "segmenter", "2")
     anonymous = _read(vs.edit_series(files, lambda ds: delattr(ds, "StudyInstanceUID")))
-    with pytest.raises(SegError, match="lacks StudyInstanceUID"):
-        segmentation(read_series(anonymous), mask, "segmenter", "2")
+    for datasets, lacks in ((flat, "PixelSpacing"), (anonymous, "StudyInstanceUID")):
+        with pytest.raises(SegError, match=f"lacks {lacks}"):
+            segmentation(read_series(datasets), mask, "segmenter", "2")
+        with pytest.raises(SegError, match=f"lacks {lacks}"):  # known before any mask is made
+            check_source(read_series(datasets))
+    check_source(read_series(thin))
 
 
 def test_a_series_of_several_multi_frame_images_is_refused():
