@@ -2,8 +2,10 @@
 
 ``build_ensemble`` wraps joint fold models (outputs ``mask`` and ``tumour_probability``) as the
 members of one Keras model whose outputs are the members' mean probabilities, under the same two
-names: one call per slice, whatever the member count (with flip test-time augmentation, when
-chosen, inside the same model). ``save_compact`` stores a model
+names: one call per slice, whatever the member count. Flip test-time augmentation, when chosen, is
+not built into the file: the card's top-level ``"tta"`` (:data:`contract.tta.TTA_KEY`) names it and
+the service (``MRI_TTA=card``) and :class:`training.predictor.FolderPredictor` apply it around each
+call (:mod:`contract.tta`). ``save_compact`` stores a model
 with its weights rounded to float16 precision and the file compressed (LZMA inside the ``.keras``
 zip): about half the bytes of float32, still a plain ``.keras`` file computed in float32.
 
@@ -11,7 +13,7 @@ zip): about half the bytes of float32, still a plain ``.keras`` file computed in
 (:mod:`training.choose`): ``joint.keras`` (three-sequence members), ``flair.keras`` when FLAIR
 members were chosen, their ONNX exports (:mod:`training.export`, float16 initializers holding the
 same values) and the card's model entries that the service reads (name, file, output name,
-thresholds and post-processing of each input path).
+thresholds and post-processing of each input path) and its ``"tta"``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from contract import (
     write_card,
 )
 from contract.layout import OUTPUT_KEY
+from contract.tta import TTA_KEY
 from contract.volume import POSTPROCESS_KEY
 from contract.volume_window import TARGETS_KEY
 from training.export import export_folder
@@ -42,32 +45,10 @@ from training.export import export_folder
 log = logging.getLogger(__name__)
 
 
-def mirror(x, name: str):
-    """``x`` ``(B, H, W, C)`` mirrored left-right, in standard layers (a fixed permutation matrix
-    applied along the width: the file loads anywhere, exporters turn it into a matmul). One channel
-    is reshaped away, more are moved behind the width and back."""
-    height, width, channels = x.shape[1:]
-    flip = layers.Dense(width, use_bias=False, trainable=False, name=f"{name}_matrix")
-    if channels == 1:
-        rows = layers.Reshape((height, width), name=f"{name}_rows")(x)
-    else:
-        rows = layers.Permute((1, 3, 2), name=f"{name}_rows")(x)
-    flip.build(rows.shape)
-    flip.set_weights([np.eye(width, dtype="float32")[::-1]])
-    flipped = flip(rows)
-    if channels == 1:
-        return layers.Reshape((height, width, 1), name=f"{name}_back")(flipped)
-    return layers.Permute((1, 3, 2), name=f"{name}_back")(flipped)
-
-
-def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble", tta: str = "none") -> keras.Model:
-    """One model whose outputs are the mean of ``members``' ``mask`` and ``tumour_probability``; with
-    ``tta="flip"`` each member also predicts the mirrored slice (its mask mirrored back) and the
-    mean is over both passes."""
+def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble") -> keras.Model:
+    """One model whose outputs are the mean of ``members``' ``mask`` and ``tumour_probability``."""
     if not members:
         raise ValueError("an ensemble needs at least one member")
-    if tta not in ("none", "flip"):
-        raise ValueError(f"tta must be 'none' or 'flip', got {tta!r}")
     shapes = {tuple(m.input_shape[1:]) for m in members}
     if len(shapes) != 1:
         raise ValueError(f"members take different inputs: {sorted(shapes)}")
@@ -77,12 +58,6 @@ def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble", tta
     inputs = keras.Input(shapes.pop(), name="image")
     wrapped = [keras.Model(m.inputs, m.output, name=f"member{i + 1}") for i, m in enumerate(members)]
     outs = [w(inputs) for w in wrapped]
-    if tta == "flip":
-        mirrored = mirror(inputs, "mirror_image")
-        for i, w in enumerate(wrapped):
-            out = w(mirrored)
-            outs.append({MASK_OUTPUT: mirror(out[MASK_OUTPUT], f"mirror_mask{i + 1}"),
-                         PROBABILITY_OUTPUT: out[PROBABILITY_OUTPUT]})
     # the output layers carry the output names: exporters and runtimes name outputs by their layers
     if len(outs) == 1:
         mask = layers.Identity(name=MASK_OUTPUT)(outs[0][MASK_OUTPUT])
@@ -108,10 +83,9 @@ def save_compact(model: keras.Model, path: str | Path) -> Path:
     return path
 
 
-def describe(model: keras.Model, members: int, tta: str) -> dict:
+def describe(model: keras.Model, members: int) -> dict:
     """The card's ``architecture`` and ``parameters`` of a served ensemble (``GET /v2/models``)."""
-    flip = ", flip test-time augmentation" if tta == "flip" else ""
-    return {"architecture": f"joint ResUNet + tumour head, {members} member{'s' if members > 1 else ''}{flip}",
+    return {"architecture": f"joint ResUNet + tumour head, {members} member{'s' if members > 1 else ''}",
             "parameters": int(model.count_params())}
 
 
@@ -141,9 +115,9 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int, out_dir
         recipe = cv["recipes"][path_name]
         if path_name == "flair" and files["flair"] == JOINT_FILE:
             continue
-        model = build_ensemble(fold_models(Path(runs) / recipe, members), tta=cv["tta"])
+        model = build_ensemble(fold_models(Path(runs) / recipe, members))
         if path_name == "three":
-            described = describe(model, members, cv["tta"])
+            described = describe(model, members)
         saved = save_compact(model, out / files[path_name])
         log.info("saved %s: %d members of %s (%.1f MiB)", saved, members, recipe, saved.stat().st_size / 2**20)
     if files["flair"] == JOINT_FILE and (out / FLAIR_FILE).exists():
@@ -160,8 +134,8 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int, out_dir
         for role, (output, chosen) in roles.items()
     }
     card["ensemble"] = {"members": members, "folds": [f"fold{i + 1}" for i in range(members)],
-                        "recipes": cv["recipes"], "tta": cv["tta"],
-                        "storage": "float16-precision weights, LZMA-compressed .keras"}
+                        "recipes": cv["recipes"], "storage": "float16-precision weights, LZMA-compressed .keras"}
+    card[TTA_KEY] = cv["tta"]  # applied around each call by the service (MRI_TTA=card) and FolderPredictor
     card["gate"] = cv["gate"]
     card[TARGETS_KEY] = list(cv["volume"]["intensity_targets"])  # read by the service's volume window
     card[POSTPROCESS_KEY] = cv["volume"]["postprocess"]  # read by POST /volume

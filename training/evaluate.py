@@ -18,6 +18,7 @@ import numpy as np
 
 from contract import FLAIR_CHANNEL, NATIVE_SLICE_SIZE, flair_only, read_card, write_card
 from contract.layout import GATES
+from contract.tta import TTA_KEY
 from imaging.windowing import percentile_window
 from training import card_text, lgg, metrics, thresholds
 from training.predictor import FolderPredictor
@@ -143,9 +144,8 @@ def members(data: str, runs: str | Path, models_dir: str | Path, counts: list[in
                      else card["models"]["segmenter"].get("flair", {}).get("file") for path in ("three", "flair")}
             for path, file in files.items():
                 if file and not (Path(tmp) / file).exists():
-                    model = build_ensemble(fold_models(Path(runs) / cv["recipes"][path], n), tta=cv["tta"])
-                    save_compact(model, Path(tmp) / file)
-            write_card(tmp, card)
+                    save_compact(build_ensemble(fold_models(Path(runs) / cv["recipes"][path], n)), Path(tmp) / file)
+            write_card(tmp, {**card, TTA_KEY: cv["tta"]})  # FolderPredictor applies the chosen tta
             predictor = FolderPredictor(tmp)
             rows[str(n)] = {}
             for part, path, given in PARTS[:2]:

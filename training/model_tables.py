@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contract.tta import FLIP, card_tta
 from training.config import REPO_ROOT
 
 #: The document whose generated block holds the model tables.
@@ -184,7 +185,7 @@ def patients_markdown(card: dict, rows: int = 4) -> list[str]:
 def served_markdown(card: dict) -> str:
     """One sentence: what the served file holds."""
     ensemble, wrapped = card.get("ensemble"), card.get("wrapped")
-    tta = card.get("tta", "none")
+    tta = card_tta(card)
     if wrapped:
         nets = ", ".join(f"{role}: `{w['architecture']}` at {w['input'][0]} px ({w['parameters']:,} parameters)"
                          for role, w in ((r, wrapped[r]) for r in ("classifier", "segmenter")))
@@ -193,7 +194,7 @@ def served_markdown(card: dict) -> str:
                 f"(`/volume`), test-time augmentation `{tta}`.")
     if ensemble:
         count = ensemble["members"]
-        flip = " with flip test-time augmentation" if ensemble.get("tta", "none") == "flip" else ""
+        flip = " with flip test-time augmentation" if tta == FLIP else ""
         return (f"Served: {count} fold model{'s' if count > 1 else ''} of `{ensemble['recipes']['three']}`"
                 f"{' averaged' if count > 1 else ''}{flip} (FLAIR-only input: `{ensemble['recipes']['flair']}`), "
                 f"gate `{card.get('gate')}`, {ensemble['storage']}.")

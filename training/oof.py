@@ -5,8 +5,8 @@ held-out patients; together they give one prediction per development slice. Vari
 
 - ``input``: ``three`` (the three sequences, as in the data) or ``flair`` (FLAIR only, repeated on
   the three channels, :func:`contract.flair_only`: how the service reads a grey upload);
-- ``tta``: ``none`` or ``flip`` (the mean of the prediction and the mirrored prediction of the
-  left-right mirrored slice).
+- ``tta``: ``none`` or ``flip`` (:mod:`contract.tta`, as the service applies it: the mean of the
+  prediction and the mirrored prediction of the left-right mirrored slice).
 
 Arrays are cached in ``<recipe_dir>/oof-<input>-<tta>.npz``: ``prob`` ``(N,)`` tumour probability,
 ``mask`` ``(N, S, S)`` float16 per-pixel probability at the model's input size ``S``, and
@@ -29,12 +29,12 @@ from contract import (
     flair_only,
     to_model_input,
 )
+from contract.tta import NO_TTA, TTAS, with_tta
 from training import lgg
 
 log = logging.getLogger(__name__)
 
 INPUTS = ("three", "flair")
-TTAS = ("none", "flip")
 
 
 @dataclass(frozen=True)
@@ -61,24 +61,20 @@ def load_development(data: str | Path, folds: dict) -> Development:
                        np.array([fold_of_patient[r.patient] for r in records]))
 
 
-def predict_joint(model, images: np.ndarray, tta: str = "none", batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """A joint model's ``(probabilities (N,), masks (N, S, S))`` for uint8 slices ``(N, H, W, 3)``."""
+def predict_joint(model, images: np.ndarray, tta: str = NO_TTA, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """A joint model's ``(probabilities (N,), masks (N, S, S))`` for uint8 slices ``(N, H, W, 3)``, each
+    call under test-time augmentation ``tta`` (:func:`contract.tta.with_tta`)."""
     size = model.input_shape[1]
+    call = with_tta(lambda x: model.predict_on_batch(x), tta)
     probs, masks = [], []
     for start in range(0, len(images), batch_size):
-        x = np.stack([to_model_input(im, size) for im in images[start : start + batch_size]])
-        out = model.predict_on_batch(x)
-        prob, mask = np.asarray(out[PROBABILITY_OUTPUT])[:, 0], np.asarray(out[MASK_OUTPUT])[..., 0]
-        if tta == "flip":
-            flipped = model.predict_on_batch(x[:, :, ::-1])
-            prob = (prob + np.asarray(flipped[PROBABILITY_OUTPUT])[:, 0]) / 2
-            mask = (mask + np.asarray(flipped[MASK_OUTPUT])[..., 0][:, :, ::-1]) / 2
-        probs.append(prob)
-        masks.append(mask.astype(np.float16))
+        out = call(np.stack([to_model_input(im, size) for im in images[start : start + batch_size]]))
+        probs.append(np.asarray(out[PROBABILITY_OUTPUT])[:, 0])
+        masks.append(np.asarray(out[MASK_OUTPUT])[..., 0].astype(np.float16))
     return np.concatenate(probs), np.concatenate(masks)
 
 
-def out_of_fold(recipe_dir: str | Path, dev: Development, input: str = "three", tta: str = "none") -> dict:
+def out_of_fold(recipe_dir: str | Path, dev: Development, input: str = "three", tta: str = NO_TTA) -> dict:
     """The out-of-fold predictions of the fold models in ``recipe_dir`` (cached; module docstring)."""
     import keras
 

@@ -4,7 +4,9 @@
 whose one pass answers both roles, with an optional FLAIR-only file. ``predict`` takes
 uint8 slices ``(N, H, W, 3)`` and an input path (``three`` or ``flair``) and returns the tumour
 probabilities ``(N,)`` and the per-pixel probabilities ``(N, S, S)`` at the model's input size ``S``,
-preparing each slice with :func:`contract.to_model_input` as the service's runners do.
+preparing each slice with :func:`contract.to_model_input` as the service's runners do, and each
+call under the card's test-time augmentation (:func:`contract.tta.card_tta`, applied by
+:func:`contract.tta.with_tta`), as the service does with ``MRI_TTA=card``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import numpy as np
 
 from contract import read_card, to_model_input, tumour_probability
 from contract.layout import ROLES, RoleSpec, gate_of, layout_files, role_spec, volume_gate_of
+from contract.tta import card_tta, with_tta
 
 
 class FolderPredictor:
-    """The models of one folder, each file loaded once."""
+    """The models of one folder, each file loaded once; ``tta``: the card's test-time augmentation."""
 
     def __init__(self, models_dir: str | Path):
         self.models_dir = Path(models_dir)
@@ -27,6 +30,7 @@ class FolderPredictor:
         self.models = {f: keras.saving.load_model(self.models_dir / f, compile=False) for f in layout_files(self.card)}
         self.gate = gate_of(self.card)
         self.volume_gate = volume_gate_of(self.card)
+        self.tta = card_tta(self.card)
 
     def spec(self, role: str, path: str = "three") -> RoleSpec:
         return role_spec(self.card, role, path)
@@ -38,11 +42,9 @@ class FolderPredictor:
     def _run(self, file: str, images: np.ndarray, batch_size: int) -> list:
         model = self.models[file]
         size = model.input_shape[1]
-        outs = []
-        for start in range(0, len(images), batch_size):
-            x = np.stack([to_model_input(im, size) for im in images[start : start + batch_size]])
-            outs.append(model.predict_on_batch(x))
-        return outs
+        call = with_tta(lambda x: model.predict_on_batch(x), self.tta)
+        return [call(np.stack([to_model_input(im, size) for im in images[start : start + batch_size]]))
+                for start in range(0, len(images), batch_size)]
 
     def predict(self, images: np.ndarray, path: str = "three", batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """Tumour probabilities ``(N,)`` and per-pixel probabilities ``(N, S, S)`` (module docstring)."""
