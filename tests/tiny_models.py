@@ -9,6 +9,9 @@ the 0..255 range.
 - ``tumour_probability``: sigmoid(20 * (pooled FLAIR / 255 - c)), the FLAIR channel pooled over
   the slice by its mean (``pooling="mean"``) or its maximum (``"max"``).
 
+These answers are mirror-symmetric; :func:`build_random_joint` gives a joint model that is not (random
+weights), for tests of test-time augmentation.
+
 :data:`SYNTHETIC` (mean, c = 0.5) suits the synthetic slices of tests/service/samples.py: a slice is
 "tumour" when its mean FLAIR is above 127.5. :data:`BRAIN` (max, c = 0.3) suits real LGG slices: an
 empty (black) slice is "no tumour", a brain slice is "tumour" and its mask the brighter FLAIR.
@@ -155,4 +158,26 @@ def build_tiny_joint(
     }}
     (models_dir / CARD_FILE).write_text(json.dumps(card, indent=2))
     export_folder(models_dir)
+    return models_dir
+
+
+def build_random_joint(models_dir: Path, size: int = TINY_SIZE, tta: str | None = None) -> Path:
+    """A models folder of one joint model with random weights (seed 0, :func:`training.models.build_joint`):
+    not mirror-symmetric, so flip test-time augmentation changes its answers. The card names the file
+    and outputs of each role and, given ``tta``, its ``"tta"`` (:data:`contract.tta.TTA_KEY`); no export."""
+    import keras
+
+    from contract.tta import TTA_KEY
+    from training.models import build_joint
+
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(0)
+    build_joint(size, base_filters=4).save(models_dir / JOINT_FILE)
+    outputs = {"classifier": PROBABILITY_OUTPUT, "segmenter": MASK_OUTPUT}
+    card: dict[str, Any] = {"models": {role: {"name": f"random-{role}", "file": JOINT_FILE, "output_name": output}
+                                       for role, output in outputs.items()}}
+    if tta is not None:
+        card[TTA_KEY] = tta
+    (models_dir / CARD_FILE).write_text(json.dumps(card, indent=2))
     return models_dir

@@ -8,30 +8,20 @@ import shutil
 import numpy as np
 import pytest
 
-from contract.spec import CARD_FILE, JOINT_FILE, MASK_OUTPUT, PROBABILITY_OUTPUT
+from contract.spec import CARD_FILE, JOINT_FILE
 from contract.tta import TTA_KEY
 from service.inference import load_models
 from service.main import create_app
 from service.settings import Settings
 from tests.service import samples
 from tests.service.apps import started
+from tests.tiny_models import build_random_joint
 
 
 @pytest.fixture(scope="module")
 def asymmetric(tmp_path_factory):
     """A joint model with random weights (not mirror-symmetric), served by the Keras runtime."""
-    import keras
-
-    from training.models import build_joint
-
-    keras.utils.set_random_seed(0)
-    folder = tmp_path_factory.mktemp("asymmetric")
-    build_joint(32, base_filters=4).save(folder / JOINT_FILE)
-    outputs = {"classifier": PROBABILITY_OUTPUT, "segmenter": MASK_OUTPUT}
-    card = {"models": {role: {"name": f"random-{role}", "file": JOINT_FILE, "output_name": output}
-                       for role, output in outputs.items()}}
-    (folder / CARD_FILE).write_text(json.dumps(card))
-    return folder
+    return build_random_joint(tmp_path_factory.mktemp("asymmetric"))
 
 
 def _load(folder, **settings):
