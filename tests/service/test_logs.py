@@ -6,6 +6,8 @@ import io
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -17,6 +19,22 @@ PNG = samples.png_bytes(np.full((40, 40, 3), 200, np.uint8))
 
 def _records_of(caplog, request_id: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+
+
+@contextmanager
+def _json_access_lines() -> Iterator[list[dict]]:
+    """The access lines logged inside the block, as a real JSON handler writes them (filled on exit)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    access = logging.getLogger("service.access")
+    access.addHandler(handler)
+    lines: list[dict] = []
+    try:
+        yield lines
+    finally:
+        access.removeHandler(handler)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
 
 
 def test_a_callers_request_id_is_echoed_and_in_every_log_line_of_the_request(make_client, caplog):
@@ -64,17 +82,8 @@ def test_text_and_json_formats_write_the_request_id():
 
 def test_json_log_lines_of_a_request_under_a_real_handler(make_client):
     """MRI_LOG_FORMAT=json: the access line of a request is one JSON object with its request_id."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter("json"))
-    access = logging.getLogger("service.access")
-    access.addHandler(handler)
-    try:
-        client = make_client(log_format="json")
-        client.get("/v2/models", headers={"X-Request-ID": "json-7"})
-    finally:
-        access.removeHandler(handler)
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    with _json_access_lines() as lines:
+        make_client(log_format="json").get("/v2/models", headers={"X-Request-ID": "json-7"})
     assert any(line["request_id"] == "json-7" and "endpoint=/v2/models" in line["message"] for line in lines)
 
 
@@ -119,15 +128,8 @@ def test_file_names_and_dicom_identifiers_stay_out_of_info_logs(make_client, cap
 
 
 def test_the_access_line_carries_its_values_as_structured_fields(make_client):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter("json"))
-    access = logging.getLogger("service.access")
-    access.addHandler(handler)
-    try:
+    with _json_access_lines() as lines:
         make_client().get("/v2/models", headers={"X-Request-ID": "fields-1"})
-    finally:
-        access.removeHandler(handler)
-    line = next(json.loads(x) for x in stream.getvalue().splitlines() if "fields-1" in x)
+    line = next(x for x in lines if x.get("request_id") == "fields-1")
     assert line["endpoint"] == "/v2/models" and line["status"] == 200 and line["method"] == "GET"
     assert isinstance(line["latency_ms"], float) and line["images"] == 0
