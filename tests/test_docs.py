@@ -37,9 +37,6 @@ FIGURES = [README, *DOCS, REPO / "client" / "README.md", *sorted((REPO / "servic
 #: Figures known to be measured with models no longer served, by (file, section): each to be
 #: re-measured with the command its section names (then its marker updated and its entry removed).
 STALE = {
-    ("docs/benchmarks.md", "Latency per request, and the member count"): "python -m scripts.benchmark_service",
-    ("docs/benchmarks.md", "Load and cross-request batching"): "python -m scripts.benchmark_load",
-    ("docs/deployment.md", "Kubernetes"): "python -m scripts.benchmark_load (resident memory)",
 }
 
 

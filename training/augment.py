@@ -126,7 +126,10 @@ class AugmentLayer(keras.layers.Layer):
     def _window_some(self, image, batch):
         """:meth:`_window` on ``ceil(windowed x batch)`` slices drawn at random, the others unchanged: a fixed
         count rather than a coin per slice, so that only those slices are computed (static shapes)."""
-        count = ops.cast(ops.ceil(ops.cast(batch, "float32") * self.augment.windowed), "int32")
+        if image.shape[0] is not None:  # static under JAX (a traced slice bound is refused there)
+            count = math.ceil(image.shape[0] * self.augment.windowed)
+        else:
+            count = ops.cast(ops.ceil(ops.cast(batch, "float32") * self.augment.windowed), "int32")
         chosen = ops.argsort(self._uniform((batch,), 0.0, 1.0))[:count]
         windowed = self._window(ops.take(image, chosen, axis=0), ops.shape(chosen)[0])
         return ops.scatter_update(image, ops.expand_dims(chosen, -1), windowed)
