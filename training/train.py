@@ -260,6 +260,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
         model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, loss_weights=loss_weights, metrics=metrics)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / CONFIG_FILE).write_text(json.dumps(cfg.as_dict(), indent=2) + "\n")
+    model.build_state()
     log.info(
         "training %s (%d parameters, %s) on %d slices, validating on %d, epochs %d..%d",
         model.net.name,

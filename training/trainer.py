@@ -88,6 +88,19 @@ class TrainingModel(keras.Model):
         targets, predictions = self._split(y_pred)
         return super().compute_metrics(x, targets, predictions, sample_weight)
 
+    def build_state(self) -> None:
+        """Create the optimizer's slots and the loss's and metrics' state now, eagerly, on one blank batch
+        (metrics reset after). Created inside the first traced step instead, they make TensorFlow trace
+        the step twice, and a trace of the augmented step costs seconds. Call after ``compile``."""
+        side = self.net.input_shape[1]
+        x = ops.zeros((1, side, side, PACKED_CHANNELS), "uint8")
+        y_pred = self(x, training=False)
+        self.compute_loss(x=x, y_pred=y_pred, training=False)
+        self.compute_metrics(x, None, y_pred)
+        self.reset_metrics()
+        if not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
+
     def get_config(self) -> dict:
         return {**super().get_config(), "net": keras.saving.serialize_keras_object(self.net),
                 "augment": self.augment_settings, "seed": self.seed, "kind": self.kind}
