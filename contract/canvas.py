@@ -88,7 +88,12 @@ def _spacing(spacing: Sequence[float | None] | None) -> tuple[float, float]:
     if spacing is None:
         return 1.0, 1.0
     row, column = spacing
-    if row is None or column is None or not (np.isfinite(row) and np.isfinite(column)) or min(row, column) <= 0:
+    if (
+        row is None
+        or column is None
+        or not (np.isfinite(row) and np.isfinite(column))
+        or min(row, column) <= 0
+    ):
         return 1.0, 1.0
     return float(row), float(column)
 

@@ -85,7 +85,12 @@ def probe_input(size: int) -> np.ndarray:
     ramp = 255.0 * (x + y) / 2.0
     disc = np.where((x - 0.6) ** 2 + (y - 0.4) ** 2 < 0.04, 230.0, 40.0)
     channels = [127.5 + 127.5 * np.sin(2 * np.pi * (k + 1) * (x + 0.5 * y) + k) for k in range(3)]
-    images = [np.stack([grey] * 3, -1), np.stack([ramp] * 3, -1), np.stack([disc] * 3, -1), np.stack(channels, -1)]
+    images = [
+        np.stack([grey] * 3, -1),
+        np.stack([ramp] * 3, -1),
+        np.stack([disc] * 3, -1),
+        np.stack(channels, -1),
+    ]
     return np.stack(images).astype(np.float32)
 
 

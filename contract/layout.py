@@ -77,9 +77,11 @@ def layout_files(card: dict[str, Any]) -> list[str]:
     for path in PATHS:
         specs = [role_spec(card, role, path) for role in ROLES]
         if len({s.file for s in specs}) != 1:
-            raise ValueError(f"the model card's roles name different files on the {path} path: "
-                             f"{[s.file for s in specs]} (one file answers both roles; a classifier and a "
-                             "segmenter file become one with python -m training wrap)")
+            raise ValueError(
+                f"the model card's roles name different files on the {path} path: "
+                f"{[s.file for s in specs]} (one file answers both roles; a classifier and a "
+                "segmenter file become one with python -m training wrap)"
+            )
         files.append(specs[0].file)
     return list(dict.fromkeys(files))
 

@@ -74,7 +74,9 @@ def to_model_input(image: np.ndarray, size: int) -> np.ndarray:
     h, w = image.shape[:2]
     if (h, w) != (size, size):
         shrinking = h * w > size * size
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        image = cv2.resize(
+            image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        )
     return image.astype(np.float32)
 
 
@@ -144,6 +146,7 @@ def write_card(models_dir: str | Path, card: dict[str, Any]) -> Path:
     path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return path
 
+
 # Name of the Rescaling layer (x / 255) that opens every saved model: the in-model preprocessing.
 PREPROCESS_LAYER = "preprocess"
 INPUT_SCALE = 1.0 / 255.0
@@ -152,5 +155,7 @@ INPUT_SCALE = 1.0 / 255.0
 def has_preprocess_layer(model) -> bool:
     """Whether a Keras model holds the ``PREPROCESS_LAYER`` Rescaling, in itself or in a nested
     model (each member of an ensemble carries its own)."""
-    return any(layer.name == PREPROCESS_LAYER or (hasattr(layer, "layers") and has_preprocess_layer(layer))
-               for layer in model.layers)
+    return any(
+        layer.name == PREPROCESS_LAYER or (hasattr(layer, "layers") and has_preprocess_layer(layer))
+        for layer in model.layers
+    )

@@ -81,6 +81,7 @@ def postprocess_of(card: dict, override: str | None = None) -> str:
         raise ValueError(f"unknown post-processing {method!r}; choose from {POSTPROCESS_CHOICES}")
     return method
 
+
 _RAS = axcodes2ornt(("R", "A", "S"))
 
 
@@ -106,9 +107,7 @@ class AxialFrame:
     def of(cls, affine: np.ndarray, shape: Sequence[int]) -> AxialFrame:
         affine = np.asarray(affine, dtype=np.float64)
         zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-        return cls(
-            io_orientation(affine), tuple(int(s) for s in shape[:3]), tuple(float(z) for z in zooms)
-        )
+        return cls(io_orientation(affine), tuple(int(s) for s in shape[:3]), tuple(float(z) for z in zooms))
 
     def _input_axis(self, canonical: int) -> int:
         return int(np.flatnonzero(self.ornt[:, 0] == canonical)[0])

@@ -110,7 +110,9 @@ class Gatekeeper:
     def refuse(self, calling_ae: str, called_ae: str, address: str) -> Refusal | None:
         """None when the association may go on, else why not."""
         if called_ae.strip() != self.settings.ae_title:
-            return Refusal(f"called AE title {called_ae.strip()!r} is not this gateway's", CALLED_AE_NOT_RECOGNISED)
+            return Refusal(
+                f"called AE title {called_ae.strip()!r} is not this gateway's", CALLED_AE_NOT_RECOGNISED
+            )
         if self.any_caller:
             return None
         known = [rule for rule in self.callers if rule.ae_title == calling_ae.strip()]
@@ -118,7 +120,8 @@ class Gatekeeper:
             return Refusal(f"calling AE title {calling_ae.strip()!r} is not known", CALLING_AE_NOT_RECOGNISED)
         if not any(rule.matches(address) for rule in known):
             return Refusal(
-                f"calling AE title {calling_ae.strip()!r} is not allowed from {address}", CALLING_AE_NOT_RECOGNISED
+                f"calling AE title {calling_ae.strip()!r} is not allowed from {address}",
+                CALLING_AE_NOT_RECOGNISED,
             )
         return None
 
@@ -126,7 +129,9 @@ class Gatekeeper:
         """``name -> destination`` of every place results may go."""
         from gateway.destinations import DICOMWEB_SCHEME, peer_destination
 
-        out = {name: f"{DICOMWEB_SCHEME}{server.url}" for name, server in self.settings.dicomweb_servers.items()}
+        out = {
+            name: f"{DICOMWEB_SCHEME}{server.url}" for name, server in self.settings.dicomweb_servers.items()
+        }
         out |= {aet: peer_destination(aet, address) for aet, address in self.settings.peers.items()}
         if self.settings.destination:
             out["default"] = self.settings.destination

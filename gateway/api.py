@@ -54,11 +54,15 @@ def require_token(
 
 
 class PullRequest(BaseModel):
-    server: str | None = Field(None, description="Name of a configured DICOMweb server (MRI_GATEWAY_DICOMWEB_SERVERS)")
+    server: str | None = Field(
+        None, description="Name of a configured DICOMweb server (MRI_GATEWAY_DICOMWEB_SERVERS)"
+    )
     dicomweb_url: str | None = Field(None, description="Or the base URL of a configured server")
     study_instance_uid: str = Field(pattern=_UID, max_length=64)
     series_instance_uid: str | None = Field(None, pattern=_UID, max_length=64)
-    destination: str | None = Field(None, description="A configured destination (name or value); default: back")
+    destination: str | None = Field(
+        None, description="A configured destination (name or value); default: back"
+    )
 
     @model_validator(mode="after")
     def _one_server(self) -> PullRequest:
@@ -68,8 +72,12 @@ class PullRequest(BaseModel):
 
 
 class RedriveRequest(BaseModel):
-    reason_contains: str | None = Field(None, max_length=200, description="Only failed jobs whose reason contains it")
-    since: float | None = Field(None, description="Only jobs that failed at or after this time (Unix seconds)")
+    reason_contains: str | None = Field(
+        None, max_length=200, description="Only failed jobs whose reason contains it"
+    )
+    since: float | None = Field(
+        None, description="Only jobs that failed at or after this time (Unix seconds)"
+    )
 
 
 jobs_router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -130,7 +138,10 @@ async def pull(request: Request, body: PullRequest) -> list[dict[str, Any]]:
             raise HTTPException(502 if exc.status in (401, 403) else 404, str(exc)) from None
         except dicomweb.DicomwebUnavailable as exc:
             raise HTTPException(502, str(exc)) from None
-    ids = [gateway.store.create(body.study_instance_uid, uid, DICOMWEB, server.url, destination)[0] for uid in series]
+    ids = [
+        gateway.store.create(body.study_instance_uid, uid, DICOMWEB, server.url, destination)[0]
+        for uid in series
+    ]
     return [gateway.store.get(i).public() for i in ids]
 
 
@@ -143,11 +154,17 @@ async def health(request: Request) -> JSONResponse:
     try:
         counts = gateway.store.counts()
     except Exception as exc:  # noqa: BLE001 - any store failure is 'not healthy'
-        return JSONResponse({"status": "job store unavailable", "detail": type(exc).__name__}, status_code=503)
+        return JSONResponse(
+            {"status": "job store unavailable", "detail": type(exc).__name__}, status_code=503
+        )
     listening = gateway.listener.server is not None
     disk = gateway.watermark.status()
     service = {"url": gateway.settings.service_url, "ready": await _service_ready(request.app)}
-    problems = [name for name, ok in (("service not ready", service["ready"]), ("disk below the watermark", disk["ok"])) if not ok]
+    problems = [
+        name
+        for name, ok in (("service not ready", service["ready"]), ("disk below the watermark", disk["ok"]))
+        if not ok
+    ]
     body = {
         "status": "ok" if not problems else "degraded",
         "problems": problems,
@@ -173,7 +190,9 @@ async def _service_ready(app: FastAPI) -> bool:
 
 
 def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(request.app.state.gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
 
 
 def create_app(gateway) -> FastAPI:

@@ -78,7 +78,9 @@ class Gateway:
     def receive(self, study: str, series: str, sop: str, data: bytes, calling_ae: str) -> int:
         """Spool one received instance, then count it in its series' job (the C-STORE handler)."""
         self.spool.store(study, series, sop, data)
-        job_id, new = self.store.record_instance(study, series, sop, calling_ae, self.destination_for(calling_ae))
+        job_id, new = self.store.record_instance(
+            study, series, sop, calling_ae, self.destination_for(calling_ae)
+        )
         self.metrics.instances.inc()
         logger.debug("instance of series %s from %s in job %d%s", tag(series), calling_ae, job_id,
                      "" if new else " (repeated)")  # fmt: skip

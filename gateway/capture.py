@@ -45,7 +45,9 @@ def _letter(direction) -> str:
     return ("LR", "PA", "HF")[axis][0 if direction[axis] > 0 else 1]
 
 
-def secondary_capture(series: DicomSeries, voxels: np.ndarray, mask: np.ndarray, series_uid: str) -> list[pydicom.Dataset]:
+def secondary_capture(
+    series: DicomSeries, voxels: np.ndarray, mask: np.ndarray, series_uid: str
+) -> list[pydicom.Dataset]:
     """The Secondary Capture instances of one analysed series (module docstring)."""
     images = outlined(voxels, mask)
     frames = [series.frames[k].geometry for k in series.geometry.order]

@@ -31,7 +31,9 @@ class Incomplete(Exception):
     """Instances of the series are missing (the message says which, or how it is known)."""
 
 
-def check_received(headers: Sequence[pydicom.Dataset], transfer_aborted: bool, instance_numbers: bool) -> None:
+def check_received(
+    headers: Sequence[pydicom.Dataset], transfer_aborted: bool, instance_numbers: bool
+) -> None:
     """Incomplete when a received (or fetched) series lacks instances; other geometry problems are
     left to the analysis, which fails the job with them."""
     if transfer_aborted:
@@ -49,7 +51,9 @@ def check_received(headers: Sequence[pydicom.Dataset], transfer_aborted: bool, i
 def check_listed(listed: int | None, found: int, what: str) -> None:
     """Incomplete when a DICOMweb server lists ``listed`` instances of a series and ``found`` came."""
     if listed is not None and found < listed:
-        raise Incomplete(f"the server lists {listed} instances of the series, {what} {found}: still arriving?")
+        raise Incomplete(
+            f"the server lists {listed} instances of the series, {what} {found}: still arriving?"
+        )
 
 
 def _instance_numbers(headers: Sequence[pydicom.Dataset]) -> None:

@@ -35,7 +35,10 @@ def content_key(
     """The key of analysing ``series_uid`` (its instances ``sop_uids``) with ``companions``
     (``role -> (series UID, its instances)``) as ``sequences``."""
     hasher = hashlib.sha256()
-    parts = [("analysed", series_uid, sop_uids), *((role, s, i) for role, (s, i) in sorted(companions.items()))]
+    parts = [
+        ("analysed", series_uid, sop_uids),
+        *((role, s, i) for role, (s, i) in sorted(companions.items())),
+    ]
     hasher.update(f"{study_uid}|{sequences}".encode())
     for role, series, sops in parts:
         hasher.update(f"|{role}:{series}:".encode())
@@ -53,7 +56,9 @@ class ContentQueries:
                 "INSERT OR IGNORE INTO instances (job_id, sop) VALUES (?, ?)",
                 [(job_id, digest(uid)) for uid in sop_uids],
             )
-            count = self._db.execute("SELECT COUNT(*) FROM instances WHERE job_id = ?", (job_id,)).fetchone()[0]
+            count = self._db.execute("SELECT COUNT(*) FROM instances WHERE job_id = ?", (job_id,)).fetchone()[
+                0
+            ]
             self._db.execute("UPDATE jobs SET instances = ? WHERE id = ?", (count, job_id))
         return int(count)
 

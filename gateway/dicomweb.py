@@ -60,7 +60,9 @@ def _call(what: str, function, *args, **kwargs):
     except HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else 0
         if status in (401, 403):
-            raise DicomwebRefused(f"{what}: HTTP {status}: the server refused the gateway's credentials", status) from None
+            raise DicomwebRefused(
+                f"{what}: HTTP {status}: the server refused the gateway's credentials", status
+            ) from None
         if status and status < 500:
             raise DicomwebRefused(f"{what}: HTTP {status}", status) from None
         raise DicomwebUnavailable(f"{what}: HTTP {status or 'error'}") from None

@@ -114,7 +114,10 @@ class DicomListener:
             self.address, block=False, evt_handlers=handlers, ssl_context=self.ssl_context
         )
         logger.info(
-            "DICOM listener %s on %s:%d%s", self.ae.ae_title, *self.port_bound(), " (TLS)" if self.ssl_context else ""
+            "DICOM listener %s on %s:%d%s",
+            self.ae.ae_title,
+            *self.port_bound(),
+            " (TLS)" if self.ssl_context else "",
         )
 
     def port_bound(self) -> tuple[str, int]:
@@ -132,7 +135,9 @@ class DicomListener:
     def _on_requested(self, event) -> None:
         primitive = event.assoc.requestor.primitive
         calling, called = str(primitive.calling_ae_title).strip(), str(primitive.called_ae_title).strip()
-        record = AssociationRecord(calling, called, str(event.assoc.requestor.address), self.ssl_context is not None)
+        record = AssociationRecord(
+            calling, called, str(event.assoc.requestor.address), self.ssl_context is not None
+        )
         refusal = self.gate(calling, called, record.address)
         if refusal is None:
             with self._lock:

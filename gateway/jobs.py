@@ -188,7 +188,9 @@ class SqliteJobStore(ContentQueries, RecoveryQueries):
             ).fetchone()
             if row is not None:
                 return int(row[0]), False
-            return self._insert(study_uid, series_uid, source, origin, destination, QUEUED, self._clock()), True
+            return self._insert(
+                study_uid, series_uid, source, origin, destination, QUEUED, self._clock()
+            ), True
 
     def _insert(self, study, series, source, origin, destination, state, now) -> int:
         assert state in INITIAL
@@ -210,7 +212,9 @@ class SqliteJobStore(ContentQueries, RecoveryQueries):
         )
         if cursor.rowcount != 1:
             job = self.get(job_id)
-            raise InvalidTransition(f"job {job_id}: {job.state if job else 'no such job'} -> {to} is not allowed")
+            raise InvalidTransition(
+                f"job {job_id}: {job.state if job else 'no such job'} -> {to} is not allowed"
+            )
 
     def promote_stable(self, quiet_since: float) -> list[int]:
         """``receiving`` -> ``queued`` for every study none of whose series received an instance
@@ -241,7 +245,9 @@ class SqliteJobStore(ContentQueries, RecoveryQueries):
         if unknown:
             raise ValueError(f"not updatable here: {sorted(unknown)}")
         sets = {**_encoded(fields), "updated_at": self._clock()}
-        self._tx(f"UPDATE jobs SET {', '.join(f'{n} = ?' for n in sets)} WHERE id = ?", (*sets.values(), job_id))
+        self._tx(
+            f"UPDATE jobs SET {', '.join(f'{n} = ?' for n in sets)} WHERE id = ?", (*sets.values(), job_id)
+        )
 
     def finish(self, job_id: int, state: str, reason: str | None = None) -> None:
         if state not in FINISHED:
@@ -266,7 +272,9 @@ class SqliteJobStore(ContentQueries, RecoveryQueries):
 
     def expired(self, finished_before: float) -> list[Job]:
         marks = ", ".join("?" * len(FINISHED))
-        return self._jobs(f"WHERE state IN ({marks}) AND updated_at < ? ORDER BY id", (*FINISHED, finished_before))
+        return self._jobs(
+            f"WHERE state IN ({marks}) AND updated_at < ? ORDER BY id", (*FINISHED, finished_before)
+        )
 
     def delete(self, job_id: int) -> None:
         with self._lock:

@@ -73,7 +73,9 @@ class Context:
         """The configured DICOMweb server a pulled job reads from; Permanent when it is no longer configured."""
         server = self.access.server(job.origin)
         if server is None:
-            raise Permanent(f"{job.origin} is not a configured DICOMweb server (MRI_GATEWAY_DICOMWEB_SERVERS)")
+            raise Permanent(
+                f"{job.origin} is not a configured DICOMweb server (MRI_GATEWAY_DICOMWEB_SERVERS)"
+            )
         return server
 
 
@@ -114,7 +116,9 @@ def _analyse(job: Job, ctx: Context) -> list[pydicom.Dataset]:
         )
     used = {"flair": job.series_uid, **role.companions}
     for uid in used.values():
-        check_received(headers[uid], job.transfer_aborted and uid == job.series_uid, ctx.settings.check_instance_numbers)
+        check_received(
+            headers[uid], job.transfer_aborted and uid == job.series_uid, ctx.settings.check_instance_numbers
+        )
         check_listed(listed.get(uid), len(headers[uid]), "its metadata lists")
     sops = {uid: [str(ds.SOPInstanceUID) for ds in headers[uid]] for uid in used.values()}
     companions = {kind: (uid, sops[uid]) for kind, uid in role.companions.items()}
@@ -125,7 +129,9 @@ def _analyse(job: Job, ctx: Context) -> list[pydicom.Dataset]:
     if same is not None and same.state == RUNNING:
         raise Transient(f"job {same.id} is analysing the same instances")
     if same is not None:
-        raise Skipped(f"already analysed: job {same.id} ({same.state}) had the same instances; no second SEG and SR")
+        raise Skipped(
+            f"already analysed: job {same.id} ({same.state}) had the same instances; no second SEG and SR"
+        )
     ctx.store.set_instances(job.id, sops[job.series_uid])
     return _infer(job, ctx, role, listed)
 
@@ -158,8 +164,15 @@ def _infer(job: Job, ctx: Context, role: selection.Role, listed: dict) -> list[p
             named |= {f"sc-{k:04d}": ds for k, ds in enumerate(images, start=1)}
     except DicomError:
         raise
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # highdicom: what a SEG must copy is missing
-        raise Permanent(f"a SEG and SR cannot be made from this series ({type(exc).__name__}: {exc})") from None
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+    ) as exc:  # highdicom: what a SEG must copy is missing
+        raise Permanent(
+            f"a SEG and SR cannot be made from this series ({type(exc).__name__}: {exc})"
+        ) from None
     ctx.spool.save_results(job.id, named)
     summary = findings.summary(flair_series) | {
         "reason": role.reason,

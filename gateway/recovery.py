@@ -55,7 +55,9 @@ class RecoveryQueries:
                 self.finish(job.id, FAILED, _stopped_reason(count, job.phase))
                 failed.append(job)
             else:
-                self.requeue(job.id, f"resumed: the gateway stopped while running it ({job.phase})", self._clock())
+                self.requeue(
+                    job.id, f"resumed: the gateway stopped while running it ({job.phase})", self._clock()
+                )
                 queued.append(job)
         return queued, failed
 
@@ -65,7 +67,6 @@ class RecoveryQueries:
             job = self.get(job_id)
             if job is not None and job.state == RUNNING:
                 self.requeue(job_id, "the gateway was stopped while running it", self._clock())
-
 
 
 def _stopped_reason(count: int, phase: str | None) -> str:

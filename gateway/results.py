@@ -35,7 +35,10 @@ SCHEME = "99BMT"
 SLICES_WITH_TUMOUR = hd.sr.CodedConcept("BMT001", SCHEME, "Slices with tumour")
 HIGHEST_PROBABILITY = hd.sr.CodedConcept("BMT002", SCHEME, "Highest slice tumour probability")
 INPUT_SEQUENCES = hd.sr.CodedConcept("BMT003", SCHEME, "Input sequences")
-SEQUENCE_CODES = {THREE: hd.sr.CodedConcept("BMT010", SCHEME, THREE), FLAIR_ONLY: hd.sr.CodedConcept("BMT011", SCHEME, FLAIR_ONLY)}
+SEQUENCE_CODES = {
+    THREE: hd.sr.CodedConcept("BMT010", SCHEME, THREE),
+    FLAIR_ONLY: hd.sr.CodedConcept("BMT011", SCHEME, FLAIR_ONLY),
+}
 MILLILITRE = hd.sr.CodedConcept("mL", "UCUM", "milliliter")
 SLICES_UNIT = hd.sr.CodedConcept("{slices}", "UCUM", "slices")
 NO_UNIT = hd.sr.CodedConcept("1", "UCUM", "no units")
@@ -161,7 +164,9 @@ def measurement_report(
     return sr
 
 
-def build(series: DicomSeries, findings: Findings, uids: ResultUids) -> tuple[pydicom.Dataset, pydicom.Dataset]:
+def build(
+    series: DicomSeries, findings: Findings, uids: ResultUids
+) -> tuple[pydicom.Dataset, pydicom.Dataset]:
     """``(SEG, SR)`` of one analysed series."""
     segmenter = findings.segmenter
     seg = segmentation(

@@ -155,7 +155,9 @@ class Scheduler:
             self._finish(job, FAILED, f"incomplete series: {exc}; nothing more arrived within {wait}")
             return
         delay = min(left, delay_s(job.attempts - 1, settings.backoff_s, settings.backoff_max_s))
-        self.ctx.store.requeue(job.id, f"incomplete: {exc}; waiting for the missing instances", self.clock() + delay)
+        self.ctx.store.requeue(
+            job.id, f"incomplete: {exc}; waiting for the missing instances", self.clock() + delay
+        )
         logger.warning("job %d: incomplete: %s; waiting up to %.0f s more", job.id, exc, left)
 
     def release_study(self, study_uid: str) -> None:

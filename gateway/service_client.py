@@ -68,7 +68,9 @@ def analyse(url: str, volume: np.ndarray, affine: np.ndarray, api_key: str | Non
         if exc.status_code is None:
             raise ServiceUnavailable(f"the service at {url} cannot be reached ({exc})") from None
         if exc.transient:
-            raise ServiceUnavailable(f"the service answered {exc.status_code}: {_detail(exc)}", exc.retry_after) from None
+            raise ServiceUnavailable(
+                f"the service answered {exc.status_code}: {_detail(exc)}", exc.retry_after
+            ) from None
         raise ServiceRefused(f"the service refused the series ({exc.status_code}): {_detail(exc)}") from None
     try:
         return Answer(

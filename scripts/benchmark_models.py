@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--models", nargs="+", default=["resunet_encoder", "resunet"], choices=["resunet_encoder", "resunet"])
+    p.add_argument(
+        "--models", nargs="+", default=["resunet_encoder", "resunet"], choices=["resunet_encoder", "resunet"]
+    )
     args = p.parse_args(argv)
     print(f"{'model':<16} {'size':>5} {'params':>11} {'infer img/s':>12} {'train img/s':>12}")
     for size in args.sizes:
@@ -46,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             model.compile(optimizer="adam", loss=loss)
             infer = _rate(lambda model=model, x=x: model.predict_on_batch(x), args.batch, args.steps)
             train = _rate(lambda model=model, x=x, y=y: model.train_on_batch(x, y), args.batch, args.steps)
-            print(f"{name:<16} {size:>5} {model.count_params():>11,} {infer:>12.1f} {train:>12.1f}", flush=True)
+            print(
+                f"{name:<16} {size:>5} {model.count_params():>11,} {infer:>12.1f} {train:>12.1f}", flush=True
+            )
     return 0
 
 

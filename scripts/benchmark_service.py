@@ -96,8 +96,10 @@ def default_runtimes() -> list[str]:
 
 def multipart(name: str, data: bytes, content_type: str) -> bytes:
     """A ``multipart/form-data`` body with one file in field ``file``."""
-    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n").encode()
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
     return head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
@@ -108,7 +110,9 @@ def volume_nifti() -> bytes:
 
     paths = sorted(VOLUME_SLICES.glob("*[0-9].jpg"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
     flair = np.stack([np.asarray(Image.open(p))[..., 1] for p in paths], axis=-1)  # (rows, cols, slices)
-    image = nib.Nifti1Image(np.ascontiguousarray(flair.transpose(1, 0, 2)[:, ::-1]), np.diag([1.0, 1.0, 3.0, 1.0]))
+    image = nib.Nifti1Image(
+        np.ascontiguousarray(flair.transpose(1, 0, 2)[:, ::-1]), np.diag([1.0, 1.0, 3.0, 1.0])
+    )
     return gzip.compress(image.to_bytes())
 
 
@@ -120,7 +124,9 @@ class Client:
         self.connection = http.client.HTTPConnection(host, int(port), timeout=300)
 
     def post(self, path: str, body: bytes) -> bytes:
-        self.connection.request("POST", path, body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+        self.connection.request(
+            "POST", path, body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+        )
         response = self.connection.getresponse()
         data = response.read()
         if response.status != 200:
@@ -204,20 +210,33 @@ def same_answers(reference: dict, answer: dict) -> bool:
     """Same verdicts and masks, probabilities within 1e-4 (two /analyze answers)."""
     ref_c, got_c = reference["classification"], answer["classification"]
     ref_s, got_s = reference["segmentation"] or {}, answer["segmentation"] or {}
-    return (ref_c["has_tumour"] == got_c["has_tumour"]
-            and abs(ref_c["tumour_probability"] - got_c["tumour_probability"]) <= 1e-4
-            and ref_s.get("mask") == got_s.get("mask"))
+    return (
+        ref_c["has_tumour"] == got_c["has_tumour"]
+        and abs(ref_c["tumour_probability"] - got_c["tumour_probability"]) <= 1e-4
+        and ref_s.get("mask") == got_s.get("mask")
+    )
 
 
 class InProcess:
     """scripts/model_call_timing.py --serve in a child process: in-process timings on demand."""
 
     def __init__(self, models_dir: Path, candidate: str, image: Path) -> None:
-        command = [sys.executable, "-m", "scripts.model_call_timing", "--serve", "--models-dir", str(models_dir),
-                   "--runtime", candidate, "--image", str(image)]
+        command = [
+            sys.executable,
+            "-m",
+            "scripts.model_call_timing",
+            "--serve",
+            "--models-dir",
+            str(models_dir),
+            "--runtime",
+            candidate,
+            "--image",
+            str(image),
+        ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True)
+        self.process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         self._read()
 
     def _read(self) -> dict:
@@ -247,8 +266,13 @@ def start(stack: ExitStack, config: tuple[str, Path, str], image: Path) -> dict:
     _, folder, runtime = config
     name, _, rest = runtime.partition(":")
     threads, _, precision = rest.partition(":")
-    env = {**os.environ, "MRI_MODELS_DIR": str(folder), "MRI_LOG_LEVEL": "WARNING", "MRI_RUNTIME": name,
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "MRI_MODELS_DIR": str(folder),
+        "MRI_LOG_LEVEL": "WARNING",
+        "MRI_RUNTIME": name,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     if threads:
         env["MRI_INTRA_OP_THREADS"] = threads
     began = time.perf_counter()
@@ -262,20 +286,44 @@ def start(stack: ExitStack, config: tuple[str, Path, str], image: Path) -> dict:
         raise SystemExit(f"{runtime}: served at precision {listed['precision']}")
     timer = InProcess(folder, serves, image)
     stack.callback(timer.close)
-    return {"process": process, "url": url, "startup": startup, "serves": serves, "timer": timer,
-            "tta": listed["tta"], "choice": listed["runtime_choice"]}
+    return {
+        "process": process,
+        "url": url,
+        "startup": startup,
+        "serves": serves,
+        "timer": timer,
+        "tta": listed["tta"],
+        "choice": listed["runtime_choice"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models-dir", type=_folder, nargs="+", default=[("models", REPO / "models")],
-                        metavar="[NAME=]DIR", help="the models folder(s), each measured on every configuration")
-    parser.add_argument("--runtimes", nargs="+", default=None,
-                        help="auto, or NAME:THREADS[:PRECISION] (default: auto and each installed runtime at the "
-                             "thread counts auto times)")
-    parser.add_argument("--endpoints", nargs="+", default=["/analyze"], choices=ENDPOINTS,
-                        help="endpoints timed at one client (/analyze always)")
-    parser.add_argument("--n", type=int, default=30, help="measured requests (and in-process calls) per round")
+    parser.add_argument(
+        "--models-dir",
+        type=_folder,
+        nargs="+",
+        default=[("models", REPO / "models")],
+        metavar="[NAME=]DIR",
+        help="the models folder(s), each measured on every configuration",
+    )
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        default=None,
+        help="auto, or NAME:THREADS[:PRECISION] (default: auto and each installed runtime at the "
+        "thread counts auto times)",
+    )
+    parser.add_argument(
+        "--endpoints",
+        nargs="+",
+        default=["/analyze"],
+        choices=ENDPOINTS,
+        help="endpoints timed at one client (/analyze always)",
+    )
+    parser.add_argument(
+        "--n", type=int, default=30, help="measured requests (and in-process calls) per round"
+    )
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the throughput run")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each throughput run")
     parser.add_argument("--rounds", type=int, default=3, help="repeats, configurations interleaved")
@@ -284,13 +332,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     endpoints = list(dict.fromkeys(["/analyze", *args.endpoints]))
-    bodies = {p: multipart(args.image.name, args.image.read_bytes(), "image/tiff") for p in endpoints if p != "/volume"}
+    bodies = {
+        p: multipart(args.image.name, args.image.read_bytes(), "image/tiff")
+        for p in endpoints
+        if p != "/volume"
+    }
     if "/volume" in endpoints:
         bodies["/volume"] = multipart("volume.nii.gz", volume_nifti(), "application/gzip")
     runtimes = args.runtimes or default_runtimes()
-    print(f"processor: {processor()}; {os.cpu_count()} cores, {len(os.sched_getaffinity(0))} usable; "
-          f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; image {args.image.name}; "
-          f"rounds {args.rounds}", flush=True)
+    print(
+        f"processor: {processor()}; {os.cpu_count()} cores, {len(os.sched_getaffinity(0))} usable; "
+        f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; image {args.image.name}; "
+        f"rounds {args.rounds}",
+        flush=True,
+    )
 
     configs = [(name, folder, runtime) for name, folder in args.models_dir for runtime in runtimes]
     ms = {c: {p: [] for p in [*endpoints, "model", "overhead", "none", "flip", "pipeline"]} for c in configs}
@@ -298,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     counts = {c: [0, 0.0] for c in configs}
     with ExitStack() as stack:
         servers = {c: start(stack, c, args.image) for c in configs}
-        answers = {c: json.loads(Client(s["url"]).post("/analyze", bodies["/analyze"])) for c, s in servers.items()}
+        answers = {
+            c: json.loads(Client(s["url"]).post("/analyze", bodies["/analyze"])) for c, s in servers.items()
+        }
         for _ in range(args.rounds):
             for config, server in servers.items():
                 paired(server, bodies["/analyze"], args.n, ms[config], cpu[config])
@@ -313,9 +370,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
         for config, server in servers.items():
             if config[2] == "auto":
-                choice = ", ".join(f"{c['runtime']}:{c['threads']} {c['ms']} ms" if c["ms"] is not None
-                                   else f"{c['runtime']}:{c['threads']} refused" for c in server["choice"]["candidates"])
-                print(f"{config[0]} auto chose {server['serves']} in {server['choice']['seconds']} s: {choice}")
+                choice = ", ".join(
+                    f"{c['runtime']}:{c['threads']} {c['ms']} ms"
+                    if c["ms"] is not None
+                    else f"{c['runtime']}:{c['threads']} refused"
+                    for c in server["choice"]["candidates"]
+                )
+                print(
+                    f"{config[0]} auto chose {server['serves']} in {server['choice']['seconds']} s: {choice}"
+                )
     _table(args, configs, endpoints, servers, ms, cpu, counts, answers)
     return 0
 
@@ -323,10 +386,23 @@ def main(argv: list[str] | None = None) -> int:
 def _table(args, configs, endpoints, servers, ms, cpu, counts, answers) -> None:
     first = args.models_dir[0][0]
     p50 = {c: {k: float(np.median(v)) for k, v in ms[c].items() if v} for c in configs}
-    header = ["models", "runtime", "serves", "tta", "start-up s", "model ms (in-process)", "/analyze p50 ms",
-              "overhead ms", *(f"{p} p50 ms" for p in endpoints if p != "/analyze"),
-              f"/analyze slices/s, {args.clients} clients", "/analyze server CPU ms", "flip pass ms",
-              "/analyze vs keras", "answers = keras", f"/analyze vs {first}"]
+    header = [
+        "models",
+        "runtime",
+        "serves",
+        "tta",
+        "start-up s",
+        "model ms (in-process)",
+        "/analyze p50 ms",
+        "overhead ms",
+        *(f"{p} p50 ms" for p in endpoints if p != "/analyze"),
+        f"/analyze slices/s, {args.clients} clients",
+        "/analyze server CPU ms",
+        "flip pass ms",
+        "/analyze vs keras",
+        "answers = keras",
+        f"/analyze vs {first}",
+    ]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for config in configs:
@@ -334,13 +410,23 @@ def _table(args, configs, endpoints, servers, ms, cpu, counts, answers) -> None:
         kerases = [c for c in configs if c[0] == name and c[2].startswith("keras")]  # MRI_RUNTIME=keras rows
         keras = min(kerases, key=lambda c: p50[c]["/analyze"]) if kerases else None
         figures = p50[config]
-        row = [name, runtime, servers[config]["serves"], servers[config]["tta"], f"{servers[config]['startup']:.1f}",
-               f"{figures['model']:.1f}", f"{figures['/analyze']:.1f}", f"{figures['overhead']:.1f}",
-               *(f"{figures[p]:.1f}" for p in endpoints if p != "/analyze"),
-               f"{counts[config][0] / counts[config][1]:.1f}", f"{1000 * cpu[config][0] / cpu[config][1]:.1f}",
-               f"{figures['flip'] - figures['none']:.1f}", _speed_up(ms, keras, config),
-               "n/a" if keras is None else ("yes" if same_answers(answers[keras], answers[config]) else "no"),
-               _speed_up(ms, next((c for c in configs if c[0] == first and c[2] == runtime), None), config)]
+        row = [
+            name,
+            runtime,
+            servers[config]["serves"],
+            servers[config]["tta"],
+            f"{servers[config]['startup']:.1f}",
+            f"{figures['model']:.1f}",
+            f"{figures['/analyze']:.1f}",
+            f"{figures['overhead']:.1f}",
+            *(f"{figures[p]:.1f}" for p in endpoints if p != "/analyze"),
+            f"{counts[config][0] / counts[config][1]:.1f}",
+            f"{1000 * cpu[config][0] / cpu[config][1]:.1f}",
+            f"{figures['flip'] - figures['none']:.1f}",
+            _speed_up(ms, keras, config),
+            "n/a" if keras is None else ("yes" if same_answers(answers[keras], answers[config]) else "no"),
+            _speed_up(ms, next((c for c in configs if c[0] == first and c[2] == runtime), None), config),
+        ]
         print("| " + " | ".join(row) + " |", flush=True)
 
 

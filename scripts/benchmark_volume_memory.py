@@ -84,7 +84,12 @@ def dicom_zip(slices: np.ndarray) -> bytes:
             ds.Modality, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = "MR", series, frame
             ds.StudyInstanceUID, ds.StudyID, ds.StudyDate, ds.StudyTime = study, "1", "20260101", "120000"
             ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "BENCH", "Bench^Mark", "", "O"
-            ds.AccessionNumber, ds.ReferringPhysicianName, ds.SeriesNumber, ds.InstanceNumber = "", "", 1, k + 1
+            ds.AccessionNumber, ds.ReferringPhysicianName, ds.SeriesNumber, ds.InstanceNumber = (
+                "",
+                "",
+                1,
+                k + 1,
+            )
             ds.ImageOrientationPatient, ds.ImagePositionPatient = [1, 0, 0, 0, 1, 0], [0, 0, 0.6 * k]
             ds.PixelSpacing, ds.Rows, ds.Columns = [0.5, 0.5], *image.shape
             ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
@@ -118,9 +123,27 @@ def start_service(models_dir: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "MRI_MODELS_DIR": str(models_dir), "MRI_LOG_LEVEL": "WARNING", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1", "--port", str(port),
-               "--no-access-log", "--http", "h11", "--log-level", "warning"]
+    env = {
+        **os.environ,
+        "MRI_MODELS_DIR": str(models_dir),
+        "MRI_LOG_LEVEL": "WARNING",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "service.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--http",
+        "h11",
+        "--log-level",
+        "warning",
+    ]
     process = subprocess.Popen(command, cwd=REPO, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240
@@ -156,7 +179,9 @@ def post(url: str, data: bytes, name: str) -> tuple[int, float]:
     return response.status_code, time.perf_counter() - start
 
 
-def measure(url: str, pid: int, uploads: list[tuple[bytes, str]]) -> tuple[list[tuple[int, float]], float, float]:
+def measure(
+    url: str, pid: int, uploads: list[tuple[bytes, str]]
+) -> tuple[list[tuple[int, float]], float, float]:
     """Send the uploads at once; (status, seconds) of each, idle and peak resident MiB of the service."""
     idle = status_kib(pid, "VmRSS") / 1024
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
@@ -187,7 +212,10 @@ def one_model_call(models_dir: Path, slices: int) -> None:
             Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
             runner.call_model(batch)
             grown = (status_kib(os.getpid(), "VmHWM") - before) * 1024
-            print(f"{MODEL_CALL} {models.runtime} {runner.file} {runner.input_size} {slices} {grown}", flush=True)
+            print(
+                f"{MODEL_CALL} {models.runtime} {runner.file} {runner.input_size} {slices} {grown}",
+                flush=True,
+            )
     finally:
         models.close()
 
@@ -197,27 +225,52 @@ MODEL_CALL = "model-call:"
 
 def model_calls(models_dir: Path, sizes: list[int]) -> None:
     """The model term: one fresh process per call size (``one_model_call``), a row per model file."""
-    print(f"{'runtime':>12} {'file':>16} {'S':>4} {'slices':>6} {'peak over before MiB':>21} {'bytes/input pixel':>18}")
+    print(
+        f"{'runtime':>12} {'file':>16} {'S':>4} {'slices':>6} {'peak over before MiB':>21} {'bytes/input pixel':>18}"
+    )
     for slices in sizes:
-        command = [sys.executable, "-m", "scripts.benchmark_volume_memory", "--models-dir", str(models_dir),
-                   "--one-model-call", str(slices)]
+        command = [
+            sys.executable,
+            "-m",
+            "scripts.benchmark_volume_memory",
+            "--models-dir",
+            str(models_dir),
+            "--one-model-call",
+            str(slices),
+        ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MRI_LOG_LEVEL": "WARNING"}
         out = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():
             if line.startswith(MODEL_CALL):
                 runtime, name, side, n, grown = line.split()[1:]
                 per_pixel = int(grown) / (int(n) * int(side) ** 2)
-                print(f"{runtime:>12} {name:>16} {side:>4} {n:>6} {int(grown) / MIB:>21.0f} {per_pixel:>18.0f}", flush=True)
+                print(
+                    f"{runtime:>12} {name:>16} {side:>4} {n:>6} {int(grown) / MIB:>21.0f} {per_pixel:>18.0f}",
+                    flush=True,
+                )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
-    parser.add_argument("--cases", nargs="+", default=["256x256x128:int16", "512x512x176:int16", "512x512x352:int16"])
-    parser.add_argument("--concurrent", type=int, default=4, help="copies of the last case sent at once (0: none)")
-    parser.add_argument("--output", choices=["json", "dicom-seg"], default="json", help="dicom-seg: zip cases only")
-    parser.add_argument("--model-calls", type=int, nargs="+", metavar="N",
-                        help="measure the model term instead: one call of N slices per fresh process")
+    parser.add_argument(
+        "--cases", nargs="+", default=["256x256x128:int16", "512x512x176:int16", "512x512x352:int16"]
+    )
+    parser.add_argument(
+        "--concurrent", type=int, default=4, help="copies of the last case sent at once (0: none)"
+    )
+    parser.add_argument(
+        "--output", choices=["json", "dicom-seg"], default="json", help="dicom-seg: zip cases only"
+    )
+    parser.add_argument(
+        "--model-calls",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="measure the model term instead: one call of N slices per fresh process",
+    )
     parser.add_argument("--one-model-call", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one_model_call:
@@ -226,8 +279,10 @@ def main(argv: list[str] | None = None) -> None:
         return model_calls(args.models_dir, args.model_calls)
     OUTPUT["output"] = args.output
     budget = Settings().volume_memory_budget_bytes / MIB
-    print(f"{'case':>24} {'voxels':>12} {'status':>6} {'s':>6} {'idle MiB':>9} {'peak-idle MiB':>14} "
-          f"{'B/voxel':>8} {'estimate MiB':>13}")
+    print(
+        f"{'case':>24} {'voxels':>12} {'status':>6} {'s':>6} {'idle MiB':>9} {'peak-idle MiB':>14} "
+        f"{'B/voxel':>8} {'estimate MiB':>13}"
+    )
     for case in args.cases:
         data, name, voxels = make_volume(case)
         process, url = start_service(args.models_dir)
@@ -239,8 +294,11 @@ def main(argv: list[str] | None = None) -> None:
             process.terminate()
             process.wait()
         growth = peak - idle
-        print(f"{case:>24} {voxels:>12} {status:>6} {seconds:>6.1f} {idle:>9.0f} {growth:>14.0f} "
-              f"{growth * MIB / voxels:>8.2f} {estimate(data, name, side) / MIB:>13.0f}", flush=True)
+        print(
+            f"{case:>24} {voxels:>12} {status:>6} {seconds:>6.1f} {idle:>9.0f} {growth:>14.0f} "
+            f"{growth * MIB / voxels:>8.2f} {estimate(data, name, side) / MIB:>13.0f}",
+            flush=True,
+        )
     if args.concurrent:
         case = args.cases[-1]
         data, name, voxels = make_volume(case)
@@ -252,8 +310,10 @@ def main(argv: list[str] | None = None) -> None:
             process.terminate()
             process.wait()
         statuses = ", ".join(f"{s} in {t:.0f} s" for s, t in answers)
-        print(f"{args.concurrent} x {case} at once: {statuses}; peak over idle {peak - idle:.0f} MiB "
-              f"(idle {idle:.0f} MiB; volume memory budget {budget:.0f} MiB)")
+        print(
+            f"{args.concurrent} x {case} at once: {statuses}; peak over idle {peak - idle:.0f} MiB "
+            f"(idle {idle:.0f} MiB; volume memory budget {budget:.0f} MiB)"
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from imaging.metrics import dice
 logger = logging.getLogger("check_folder")
 
 
-
 @dataclass(frozen=True)
 class Slice:
     """One labelled slice: its case, number, image file and mask file."""
@@ -118,21 +117,36 @@ def check(slices: list[Slice], client: MRIClient) -> Report:
         truths, preds = by_case.setdefault(item.case, ([], []))
         truths.append(truth)
         preds.append(pred)
-        logger.info("%-40s truth %-7s probability %.3f  mask pixels %5d  Dice %s",
-                    item.image.name, "tumour" if has else "healthy",
-                    answer["classification"]["tumour_probability"], pred.sum(),
-                    f"{report.tumour_dice[-1]:.3f}" if has else "-")
+        logger.info(
+            "%-40s truth %-7s probability %.3f  mask pixels %5d  Dice %s",
+            item.image.name,
+            "tumour" if has else "healthy",
+            answer["classification"]["tumour_probability"],
+            pred.sum(),
+            f"{report.tumour_dice[-1]:.3f}" if has else "-",
+        )
     report.volume_dice = {case: dice(np.stack(t), np.stack(p)) for case, (t, p) in by_case.items()}
     return report
 
 
 def log_summary(report: Report) -> None:
     """The summary lines (the figures the check exists to report)."""
-    logger.info("slices %d (tumour %d): classification accuracy %.3f (%d/%d)", report.slices,
-                report.tumour_slices, report.accuracy, report.correct, report.slices)
-    logger.info("tumour slices found %d/%d; mean Dice on tumour slices %.3f; masks on healthy slices %d/%d",
-                report.found, report.tumour_slices, report.mean_tumour_dice, report.healthy_with_mask,
-                report.slices - report.tumour_slices)
+    logger.info(
+        "slices %d (tumour %d): classification accuracy %.3f (%d/%d)",
+        report.slices,
+        report.tumour_slices,
+        report.accuracy,
+        report.correct,
+        report.slices,
+    )
+    logger.info(
+        "tumour slices found %d/%d; mean Dice on tumour slices %.3f; masks on healthy slices %d/%d",
+        report.found,
+        report.tumour_slices,
+        report.mean_tumour_dice,
+        report.healthy_with_mask,
+        report.slices - report.tumour_slices,
+    )
     if report.errors:
         logger.info("slices the service could not answer: %d", len(report.errors))
     for case, score in sorted(report.volume_dice.items()):
@@ -159,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     slices = find_slices(args.folder)
     if not slices:
-        logger.error("no labelled slices in %s: expected <case>_<n>.<ext> files with <case>_<n>_mask.<ext> "
-                     "beside them, in this folder or in its case folders", args.folder)
+        logger.error(
+            "no labelled slices in %s: expected <case>_<n>.<ext> files with <case>_<n>_mask.<ext> "
+            "beside them, in this folder or in its case folders",
+            args.folder,
+        )
         return 2
     with MRIClient(args.url, api_key=args.api_key, retries=5) as client:
         try:

@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", default="runs/cv", help="parent of <recipe>/fold<i>/")
     p.add_argument("--folds", default=str(REPO / "models" / "folds.json"), help="the folds file")
     p.add_argument("--deadline-s", type=float, required=True, help="seconds from now by which to have packed")
-    p.add_argument("--pack-margin-s", type=float, default=45, help="seconds kept for the last epochs and packing")
+    p.add_argument(
+        "--pack-margin-s", type=float, default=45, help="seconds kept for the last epochs and packing"
+    )
     p.add_argument("--concurrency", type=int, default=5, help="fold processes at once")
     p.add_argument("--workers", type=int, default=3, help="batch-preparing threads per fold process")
     args = p.parse_args(argv)
@@ -45,8 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.time() + args.deadline_s
     k = json.loads(Path(args.folds).read_text())["k"]
     jobs = [(r, f) for r in args.recipes for f in range(1, k + 1)]
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax"),
-           "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax"),
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
     Path(args.runs).mkdir(parents=True, exist_ok=True)
     running: dict[tuple[str, int], subprocess.Popen] = {}
     ended: dict[tuple[str, int], int] = {}
@@ -61,11 +67,29 @@ def main(argv: list[str] | None = None) -> int:
                 ended[(recipe, fold)] = -1
                 continue
             logfile = open(Path(args.runs) / f"{Path(recipe).stem}-fold{fold}.log", "w")  # noqa: SIM115 (the child holds it)
-            cmd = [sys.executable, "-m", "training", "cv", "--recipe", recipe, "--fold", str(fold),
-                   "--data", args.data, "--runs", args.runs, "--folds", args.folds,
-                   "--max-minutes", f"{minutes:.2f}", "--workers", str(args.workers)]
-            running[(recipe, fold)] = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=logfile,
-                                                       stderr=subprocess.STDOUT)
+            cmd = [
+                sys.executable,
+                "-m",
+                "training",
+                "cv",
+                "--recipe",
+                recipe,
+                "--fold",
+                str(fold),
+                "--data",
+                args.data,
+                "--runs",
+                args.runs,
+                "--folds",
+                args.folds,
+                "--max-minutes",
+                f"{minutes:.2f}",
+                "--workers",
+                str(args.workers),
+            ]
+            running[(recipe, fold)] = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=logfile, stderr=subprocess.STDOUT
+            )
             log.info("started %s fold %d (%.1f min budget)", recipe, fold, minutes)
         time.sleep(2)
         for key, proc in list(running.items()):
@@ -95,11 +119,14 @@ def _ready(jobs: list[tuple[str, int]], runs: str, waiting: set[tuple[str, int]]
 
 
 def _pack(recipe: str, args, env) -> None:
-    code = ("import sys; from training.cv import pack_folds; "
-            "print(pack_folds(sys.argv[1], sys.argv[2]))")
+    code = "import sys; from training.cv import pack_folds; print(pack_folds(sys.argv[1], sys.argv[2]))"
     target = Path(args.out) / f"{Path(recipe).stem}.npz"
-    subprocess.run([sys.executable, "-c", code, str(Path(args.runs) / Path(recipe).stem), str(target)],
-                   cwd=REPO, env=env, check=False)
+    subprocess.run(
+        [sys.executable, "-c", code, str(Path(args.runs) / Path(recipe).stem), str(target)],
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
     log.info("packed %s", target)
 
 

@@ -51,8 +51,9 @@ class Timer:
         from service.settings import Settings
 
         self.pipeline, self.limits = pipeline, ImageLimits()
-        self.models = load_models(Settings(models_dir=models_dir, batching=False, tta=tta),
-                                  candidate=parse_candidate(candidate))
+        self.models = load_models(
+            Settings(models_dir=models_dir, batching=False, tta=tta), candidate=parse_candidate(candidate)
+        )
         self.upload = pipeline.Upload("file", image.read_bytes(), None)
         slices = pipeline.decode_uploads([self.upload], self.limits)
         runner = self.models.classifier

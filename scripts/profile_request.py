@@ -63,12 +63,28 @@ class AsgiDriver:
     async def _call(self) -> None:
         body, chunk = self.body, self.chunk
         parts = [body[i : i + chunk] for i in range(0, len(body), chunk)]
-        messages = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)]
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": "/analyze", "raw_path": b"/analyze", "query_string": b"", "root_path": "",
-                 "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "state": {},
-                 "headers": [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode()),
-                             (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]}
+        messages = [
+            {"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)
+        ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/analyze",
+            "raw_path": b"/analyze",
+            "query_string": b"",
+            "root_path": "",
+            "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 50000),
+            "state": {},
+            "headers": [
+                (b"host", b"127.0.0.1:8000"),
+                (b"content-length", str(len(body)).encode()),
+                (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()),
+            ],
+        }
 
         async def receive():
             return messages.pop(0) if messages else {"type": "http.disconnect"}
@@ -135,8 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     def form() -> None:
         async def read():
             messages = [{"type": "http.request", "body": body, "more_body": False}]
-            scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": [
-                (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]}
+            scope = {
+                "type": "http",
+                "method": "POST",
+                "path": "/",
+                "query_string": b"",
+                "headers": [(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())],
+            }
             form = await Request(scope, lambda: asyncio.sleep(0, messages.pop(0))).form()
             await form["file"].read()
             await form.close()
@@ -177,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     per_round = {k: np.asarray(v) for k, v in samples.items()}
     staged = per_round["form"] + per_round["decode"] + per_round["analyze"] + per_round["serialize"]
     derived = {
-        "encode": per_round["analyze"] - sum(per_round[k] for k in ("prepare", "model", "mask", "postprocess")),
+        "encode": per_round["analyze"]
+        - sum(per_round[k] for k in ("prepare", "model", "mask", "postprocess")),
         "framework: app minus the stages": per_round["app"] - staged,
         "server, socket, client: HTTP minus the app": per_round["http"] - per_round["app"],
         "app (ASGI, in-process)": per_round["app"],
@@ -186,12 +208,24 @@ def main(argv: list[str] | None = None) -> int:
     }
     figures = {k: float(np.median(v)) for k, v in {**per_round, **derived}.items()}
 
-    print(f"processor: {processor()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"{serves}, test-time augmentation {models.tta}; {args.image.name}; medians of {args.n} rounds")
+    print(
+        f"processor: {processor()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"{serves}, test-time augmentation {models.tta}; {args.image.name}; medians of {args.n} rounds"
+    )
     print("| stage | ms | share of the HTTP request |")
     print("|---|---|---|")
     total = figures["HTTP /analyze"]
-    order = ("form", "decode", "prepare", "model", "mask", "postprocess", "encode", "serialize", *list(derived)[1:])
+    order = (
+        "form",
+        "decode",
+        "prepare",
+        "model",
+        "mask",
+        "postprocess",
+        "encode",
+        "serialize",
+        *list(derived)[1:],
+    )
     for name in order:
         print(f"| {name} | {figures[name]:.2f} | {100 * figures[name] / total:.0f}% |")
     return 0

@@ -53,11 +53,15 @@ def _version(requirement: str) -> str:
     """The exact version of a ``name==version`` requirement; ValueError for anything else."""
     spec = requirement.split(";")[0]
     if "==" not in spec or any(op in spec for op in (">", "<", "~", "!", ",")):
-        raise ValueError(f"pyproject.toml: serving dependency {requirement!r} must be pinned as name==version")
+        raise ValueError(
+            f"pyproject.toml: serving dependency {requirement!r} must be pinned as name==version"
+        )
     return spec.split("==", 1)[1].strip()
 
 
-def render(pyproject: Path = REPO / "pyproject.toml", cpu_runtimes: tuple[str, ...] = CPU_RUNTIMES) -> dict[str, str]:
+def render(
+    pyproject: Path = REPO / "pyproject.toml", cpu_runtimes: tuple[str, ...] = CPU_RUNTIMES
+) -> dict[str, str]:
     """``file name -> content`` of the three requirement files for the given pyproject.toml."""
     project = tomllib.loads(pyproject.read_text())["project"]
     common = project["dependencies"]

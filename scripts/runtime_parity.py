@@ -48,12 +48,20 @@ def answers(models_dir: Path, runtime: str, slices: list) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="the models folder")
-    parser.add_argument("--weights", choices=["float32", "float16"], default=None,
-                        help="re-export a copy with these ONNX weights first (default: measure the folder as it is)")
+    parser.add_argument(
+        "--weights",
+        choices=["float32", "float16"],
+        default=None,
+        help="re-export a copy with these ONNX weights first (default: measure the folder as it is)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    paths = sorted(p for folder in FOLDERS for p in folder.rglob("*")
-                   if p.suffix in {".tif", ".jpg"} and not p.stem.endswith("_mask"))
+    paths = sorted(
+        p
+        for folder in FOLDERS
+        for p in folder.rglob("*")
+        if p.suffix in {".tif", ".jpg"} and not p.stem.endswith("_mask")
+    )
     slices = [decode_image(p.read_bytes(), None, ImageLimits()) for p in paths]
     with tempfile.TemporaryDirectory() as tmp:
         models_dir = args.models_dir
@@ -64,20 +72,26 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(args.models_dir, models_dir)
             export_folder(models_dir, args.weights)
         exports = read_card(models_dir).get(EXPORTS_KEY, {})
-        sizes = ", ".join(f"{e['file']} {e['bytes'] / 2**20:.1f} MiB ({e['weights']})" for e in exports.values())
+        sizes = ", ".join(
+            f"{e['file']} {e['bytes'] / 2**20:.1f} MiB ({e['weights']})" for e in exports.values()
+        )
         print(f"{len(slices)} slices ({', '.join(os.path.relpath(f, REPO) for f in FOLDERS)}); {sizes}")
         reference = answers(models_dir, "keras", slices)
-        print("| runtime | max slice probability diff | max pixel probability diff | verdicts differ | masks differ |")
+        print(
+            "| runtime | max slice probability diff | max pixel probability diff | verdicts differ | masks differ |"
+        )
         print("|---|---|---|---|---|")
         for runtime in (r for r in RUNTIMES if r != "keras"):
             got = answers(models_dir, runtime, slices)
             pairs = list(zip(reference["classify"], got["classify"], strict=True))
             masks = zip(reference["segment"], got["segment"], strict=True)
-            print(f"| {runtime} "
-                  f"| {max(abs(a.tumour_probability - b.tumour_probability) for a, b in pairs):.2g} "
-                  f"| {float(np.max(np.abs(reference['pixels'] - got['pixels']))):.2g} "
-                  f"| {sum(a.has_tumour != b.has_tumour for a, b in pairs)} of {len(pairs)} "
-                  f"| {sum(a.mask.counts != b.mask.counts for a, b in masks)} of {len(pairs)} |")
+            print(
+                f"| {runtime} "
+                f"| {max(abs(a.tumour_probability - b.tumour_probability) for a, b in pairs):.2g} "
+                f"| {float(np.max(np.abs(reference['pixels'] - got['pixels']))):.2g} "
+                f"| {sum(a.has_tumour != b.has_tumour for a, b in pairs)} of {len(pairs)} "
+                f"| {sum(a.mask.counts != b.mask.counts for a, b in masks)} of {len(pairs)} |"
+            )
     return 0
 
 

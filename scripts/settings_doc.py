@@ -111,7 +111,11 @@ def values_text(field: FieldInfo) -> str:
     elif isinstance(annotation, type) and issubclass(annotation, Path):
         text = "a path"
     elif typing.get_origin(annotation) in (list, dict):
-        text = "a list (see its description)" if typing.get_origin(annotation) is list else "a mapping (see its description)"
+        text = (
+            "a list (see its description)"
+            if typing.get_origin(annotation) is list
+            else "a mapping (see its description)"
+        )
     elif annotation in (int, float):
         bounds = []
         for meta in field.metadata:

@@ -55,7 +55,9 @@ async def get_limits(settings: SettingsDep) -> ImageLimits:
 LimitsDep = Annotated[ImageLimits, Depends(get_limits)]
 
 
-async def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
+async def require_api_key(
+    settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]
+) -> None:
     """401 unless the request's X-API-Key equals MRI_API_KEY (no check when that is unset)."""
     if settings.api_key is None:
         return

@@ -233,13 +233,26 @@ def load_models(
             model_file(models_dir, filename, card, runtime.model_format)
         return {f: open_file(models_dir, f, card, runtime, settings.require_gpu) for f in files}
 
-    selection = select_runtime(settings.runtime, settings.intra_op_threads, usable_cores(), len(files), open_models,
-                               lambda opened: served_call_seconds(opened.values(), tta), settings.require_gpu,
-                               pinned=candidate)
-    runners = {f: FileRunner(file=f, path=o.path, version=o.version, input_size=o.input_size, model=o.model, tta=tta)
-               for f, o in selection.models.items()}
+    selection = select_runtime(
+        settings.runtime,
+        settings.intra_op_threads,
+        usable_cores(),
+        len(files),
+        open_models,
+        lambda opened: served_call_seconds(opened.values(), tta),
+        settings.require_gpu,
+        pinned=candidate,
+    )
+    runners = {
+        f: FileRunner(file=f, path=o.path, version=o.version, input_size=o.input_size, model=o.model, tta=tta)
+        for f, o in selection.models.items()
+    }
     overrides = {"classifier": settings.classifier_threshold, "segmenter": settings.segmenter_threshold}
-    roles = {(role, path): role_runner(card, role, path, runners, overrides[role]) for role in ROLES for path in PATHS}
+    roles = {
+        (role, path): role_runner(card, role, path, runners, overrides[role])
+        for role in ROLES
+        for path in PATHS
+    }
     for runner in runners.values():
         runner.warm_up()
         runner.observer = observer
@@ -252,13 +265,30 @@ def load_models(
                 max_queue=settings.max_queue,
             )
     for role in roles.values():
-        logger.info("%s (%s input): %s, output %s, threshold %.3f", role.role, role.input_path, role.runner.file,
-                    role.output, role.threshold)
-    logger.info("test-time augmentation: %s (%s)", tta, "model card" if settings.tta == TTA_FROM_CARD else "MRI_TTA")
-    return LoadedModels(roles=roles, files=runners, card=card, gate=gate_of(card, settings.gate),
-                        volume_gate=volume_gate_of(card, settings.gate), devices=selection.devices,
-                        runtime=selection.runtime.name, platform=selection.runtime.platform, selection=selection,
-                        tta=tta, tta_source="card" if settings.tta == TTA_FROM_CARD else "setting")
+        logger.info(
+            "%s (%s input): %s, output %s, threshold %.3f",
+            role.role,
+            role.input_path,
+            role.runner.file,
+            role.output,
+            role.threshold,
+        )
+    logger.info(
+        "test-time augmentation: %s (%s)", tta, "model card" if settings.tta == TTA_FROM_CARD else "MRI_TTA"
+    )
+    return LoadedModels(
+        roles=roles,
+        files=runners,
+        card=card,
+        gate=gate_of(card, settings.gate),
+        volume_gate=volume_gate_of(card, settings.gate),
+        devices=selection.devices,
+        runtime=selection.runtime.name,
+        platform=selection.runtime.platform,
+        selection=selection,
+        tta=tta,
+        tta_source="card" if settings.tta == TTA_FROM_CARD else "setting",
+    )
 
 
 #: Which image of :func:`contract.exports.probe_input` start-up timing runs (the lesion-like disc).
@@ -323,7 +353,9 @@ class OpenedFile:
     model: LoadedModel = field(repr=False)
 
 
-def open_file(models_dir: Path, filename: str, card: dict[str, Any], runtime: Runtime, require_gpu: bool) -> OpenedFile:
+def open_file(
+    models_dir: Path, filename: str, card: dict[str, Any], runtime: Runtime, require_gpu: bool
+) -> OpenedFile:
     """Load one model file with ``runtime`` and check its export against the card's probe
     (:class:`ExportMismatch` when its answers are off, e.g. in a reduced precision)."""
     path, version, export = model_file(models_dir, filename, card, runtime.model_format)
@@ -338,9 +370,17 @@ def open_file(models_dir: Path, filename: str, card: dict[str, Any], runtime: Ru
                 f"{path} refused ({runtime.name}{precision}): {why}; re-export it (python -m training export "
                 f"{models_dir}) or serve the .keras files (MRI_RUNTIME=keras)"
             )
-    logger.info("loaded %s version=%s file=%s runtime=%s threads=%d input=%d outputs=%s in %.1fs", filename, version,
-                path.name, runtime.name, runtime.threads, input_size, list(model.output_names),
-                time.perf_counter() - start)
+    logger.info(
+        "loaded %s version=%s file=%s runtime=%s threads=%d input=%d outputs=%s in %.1fs",
+        filename,
+        version,
+        path.name,
+        runtime.name,
+        runtime.threads,
+        input_size,
+        list(model.output_names),
+        time.perf_counter() - start,
+    )
     return OpenedFile(path=path, version=version, input_size=input_size, model=model)
 
 
@@ -351,8 +391,10 @@ def role_runner(
     spec = role_spec(card, role, path)
     runner = files[spec.file]
     if spec.output not in runner.model.output_names:
-        raise ValueError(f"{runner.path}: outputs {list(runner.model.output_names)}; the model card's {role} reads "
-                         f"{spec.output!r}")
+        raise ValueError(
+            f"{runner.path}: outputs {list(runner.model.output_names)}; the model card's {role} reads "
+            f"{spec.output!r}"
+        )
     return ModelRunner(
         role=role,
         input_path=path,

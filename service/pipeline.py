@@ -68,7 +68,9 @@ def classify(models: LoadedModels, slices: Sequence[DecodedSlice]) -> list[Class
     return [answers[i] for i in range(len(slices))]
 
 
-def segment(models: LoadedModels, slices: Sequence[DecodedSlice], mask_format: MaskFormat) -> list[Segmentation]:
+def segment(
+    models: LoadedModels, slices: Sequence[DecodedSlice], mask_format: MaskFormat
+) -> list[Segmentation]:
     """Segmenter answers for ``slices``, one batch per input path; masks at each upload's size,
     thresholded and post-processed (:mod:`contract.postprocess`) as the model card says."""
     answers: dict[int, Segmentation] = {}
@@ -103,26 +105,37 @@ def analyze(models: LoadedModels, slices: Sequence[DecodedSlice], mask_format: M
         passes = {"classifier": c.has_tumour, "mask": drawn, "both": c.has_tumour and drawn}[models.gate]
         segmentation = None
         if passes and mask is not None:
-            segmentation = _segmentation(mask, slices[i], mask_format, models.runner("segmenter", slices[i].sequences))
+            segmentation = _segmentation(
+                mask, slices[i], mask_format, models.runner("segmenter", slices[i].sequences)
+            )
         results.append(Analysis(classification=c, segmentation=segmentation, sequences=slices[i].sequences))
     return results
 
 
 def _classification(runner: ModelRunner, probability: float, sequences: str) -> Classification:
-    return Classification(tumour_probability=probability, has_tumour=bool(probability >= runner.threshold),
-                          threshold=runner.threshold, sequences=sequences, model=_model_ref(runner))
+    return Classification(
+        tumour_probability=probability,
+        has_tumour=bool(probability >= runner.threshold),
+        threshold=runner.threshold,
+        sequences=sequences,
+        model=_model_ref(runner),
+    )
 
 
 def _mask(runner: ModelRunner, prob: np.ndarray, image: DecodedSlice) -> np.ndarray:
     """One probability map as the upload's mask: resized, thresholded, post-processed (card)."""
-    return postprocess_mask(mask_from_probabilities(prob, image.shape, runner.threshold), **runner.postprocess)
+    return postprocess_mask(
+        mask_from_probabilities(prob, image.shape, runner.threshold), **runner.postprocess
+    )
 
 
 def _model_ref(runner: ModelRunner) -> ModelRef:
     return ModelRef(name=runner.name, version=runner.version)
 
 
-def _segmentation(mask: np.ndarray, image: DecodedSlice, mask_format: MaskFormat, runner: ModelRunner) -> Segmentation:
+def _segmentation(
+    mask: np.ndarray, image: DecodedSlice, mask_format: MaskFormat, runner: ModelRunner
+) -> Segmentation:
     height, width = mask.shape
     pixels = int(mask.sum())
     encoded: RleMask | PngMask

@@ -137,7 +137,9 @@ class ModelInfo(BaseModel):
     input: InputSpec
     threshold: float
     metrics: dict[str, Any] | None = Field(description="Test-set metrics from the model card, if any.")
-    file: str = Field(description="The model file that answers (one file answers both roles of a joint model).")
+    file: str = Field(
+        description="The model file that answers (one file answers both roles of a joint model)."
+    )
     output: str = Field(description="The output of that file this role reads.")
     flair_only: FlairPath | None = Field(
         None, description="The file and threshold answering FLAIR-only input, when not the same as above."
@@ -147,7 +149,9 @@ class ModelInfo(BaseModel):
 class DeviceInfo(BaseModel):
     """A device the runtime sees at start-up."""
 
-    name: str = Field(description="As the runtime names it, e.g. /physical_device:GPU:0, CPUExecutionProvider.")
+    name: str = Field(
+        description="As the runtime names it, e.g. /physical_device:GPU:0, CPUExecutionProvider."
+    )
     type: str = Field(description="CPU or GPU.")
 
 
@@ -156,34 +160,56 @@ class RuntimeTrial(BaseModel):
 
     runtime: str
     threads: int
-    precision: str = Field(description="Inference precision: f32, or a reduced one (e.g. bf16) the runtime offered.")
-    ms: float | None = Field(description="Median time of one served call on one probe slice (every model file, "
-                             "test-time augmentation included); null when not timed.")
-    refused: str | None = Field(description="Why it cannot serve (not installed, no export, not at parity, no GPU).")
+    precision: str = Field(
+        description="Inference precision: f32, or a reduced one (e.g. bf16) the runtime offered."
+    )
+    ms: float | None = Field(
+        description="Median time of one served call on one probe slice (every model file, "
+        "test-time augmentation included); null when not timed."
+    )
+    refused: str | None = Field(
+        description="Why it cannot serve (not installed, no export, not at parity, no GPU)."
+    )
 
 
 class RuntimeChoice(BaseModel):
     """How the runtime, threads and precision were chosen at start-up (docs/runtimes.md)."""
 
-    measured: bool = Field(description="True: the fastest of the candidates timed; false: the settings left one.")
+    measured: bool = Field(
+        description="True: the fastest of the candidates timed; false: the settings left one."
+    )
     cores: int = Field(description="Cores the process may use (CPU affinity, cgroup CPU quota).")
-    cores_per_call: int = Field(description="Most threads one model call may take: cores / model files "
-                                "(each file runs one call at a time), so the calls' threads never exceed the cores.")
+    cores_per_call: int = Field(
+        description="Most threads one model call may take: cores / model files "
+        "(each file runs one call at a time), so the calls' threads never exceed the cores."
+    )
     seconds: float = Field(description="Start-up time spent loading, checking and timing the candidates.")
     candidates: list[RuntimeTrial]
 
 
 class ModelList(BaseModel):
     models: list[ModelInfo]
-    gate: str = Field(description="Which slices count as tumour slices in /analyze and /volume: the classifier's "
-                      "verdict (classifier), a drawn mask (mask) or both.")
-    runtime: str = Field(description="The inference runtime serving the models (MRI_RUNTIME, or measured: auto).")
-    intra_op_threads: int = Field(description="Threads of each model call (MRI_INTRA_OP_THREADS, or measured; "
-                                  "0: the runtime's own default).")
-    precision: str = Field(description="Inference precision of the runtime: f32, or a reduced one that passed parity.")
+    gate: str = Field(
+        description="Which slices count as tumour slices in /analyze and /volume: the classifier's "
+        "verdict (classifier), a drawn mask (mask) or both."
+    )
+    runtime: str = Field(
+        description="The inference runtime serving the models (MRI_RUNTIME, or measured: auto)."
+    )
+    intra_op_threads: int = Field(
+        description="Threads of each model call (MRI_INTRA_OP_THREADS, or measured; "
+        "0: the runtime's own default)."
+    )
+    precision: str = Field(
+        description="Inference precision of the runtime: f32, or a reduced one that passed parity."
+    )
     runtime_choice: RuntimeChoice
-    tta: Literal["none", "flip"] = Field(description="Test-time augmentation of every model call: flip (the slice and "
-                                         "its mirror, averaged) or none.")
-    tta_source: Literal["card", "setting"] = Field(description="Where tta comes from: the model card or MRI_TTA.")
+    tta: Literal["none", "flip"] = Field(
+        description="Test-time augmentation of every model call: flip (the slice and "
+        "its mirror, averaged) or none."
+    )
+    tta_source: Literal["card", "setting"] = Field(
+        description="Where tta comes from: the model card or MRI_TTA."
+    )
     devices: list[DeviceInfo] = Field(description="Devices the runtime saw at start-up.")
     inference_device: str = Field(description="Where the models run: the first GPU if any, else the CPU.")

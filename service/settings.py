@@ -117,7 +117,9 @@ class Settings(BaseSettings):
         description="Memory all volumes being worked on may need together; a volume that does not fit waits (FIFO).",
     )
     max_volume_waiting: int = Field(
-        4, ge=0, description="Most volumes waiting for the memory budget; one more is answered 503 with Retry-After."
+        4,
+        ge=0,
+        description="Most volumes waiting for the memory budget; one more is answered 503 with Retry-After.",
     )
     volume_wait_s: float = Field(
         120.0,
@@ -133,7 +135,9 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Most seconds a request may take to send its whole body; past it 408."
     )
     max_header_bytes: int = Field(
-        16 * 1024, ge=1024, description="Most bytes of a request's header block (names and values); past it 431."
+        16 * 1024,
+        ge=1024,
+        description="Most bytes of a request's header block (names and values); past it 431.",
     )
     api_key: SecretStr | None = Field(
         None,

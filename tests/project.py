@@ -21,8 +21,10 @@ def pinned_version(name: str, pyproject: Path = REPO / "pyproject.toml") -> str:
     """The ``==`` version pyproject.toml pins ``name`` to (a serving dependency or an inference
     runtime's extra)."""
     project = tomllib.loads(pyproject.read_text())["project"]
-    lines = [*project["dependencies"], *(line for extra in project.get("optional-dependencies", {}).values()
-                                          for line in extra)]
+    lines = [
+        *project["dependencies"],
+        *(line for extra in project.get("optional-dependencies", {}).values() for line in extra),
+    ]
     pins = {(req := Requirement(line)).name.lower(): req for line in lines}
     (spec,) = pins[name].specifier
     assert spec.operator == "==", f"{name} is not pinned exactly: {spec}"

@@ -36,8 +36,7 @@ MEASURED_WITH = re.compile(r"measured-with:((?:\s+[\w./-]+@[0-9a-f]{12})+)")
 FIGURES = [README, *DOCS, REPO / "client" / "README.md", *sorted((REPO / "service").rglob("*.py"))]
 #: Figures known to be measured with models no longer served, by (file, section): each to be
 #: re-measured with the command its section names (then its marker updated and its entry removed).
-STALE = {
-}
+STALE = {}
 
 
 def prose_lines(text: str) -> list[str]:

@@ -100,13 +100,18 @@ def _tiny_joint(size: int, rule: Rule) -> Any:
     """The one-file model of ``rule``: outputs ``mask`` and ``tumour_probability`` (module docstring)."""
     import keras
 
-    pooling = {"mean": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[rule.pooling]
+    pooling = {"mean": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[
+        rule.pooling
+    ]
     inputs = keras.Input((size, size, 3), name="image")
     features = _flair_features(keras, keras.layers.Rescaling(INPUT_SCALE, name=PREPROCESS_LAYER)(inputs))
     head = keras.layers.Dense(1, activation="sigmoid", name=PROBABILITY_OUTPUT)  # layer names = output names
     out = keras.layers.Conv2D(1, 1, activation="sigmoid", name=MASK_OUTPUT)
-    model = keras.Model(inputs, {MASK_OUTPUT: out(features), PROBABILITY_OUTPUT: head(pooling(name="pool")(features))},
-                        name="tiny_joint")
+    model = keras.Model(
+        inputs,
+        {MASK_OUTPUT: out(features), PROBABILITY_OUTPUT: head(pooling(name="pool")(features))},
+        name="tiny_joint",
+    )
     head.set_weights(_head_weights(rule))
     kernel, bias = _head_weights(rule)
     out.set_weights([kernel.reshape(1, 1, 4, 1), bias])
@@ -136,8 +141,12 @@ def build_tiny_models(
 
 
 def build_tiny_joint(
-    models_dir: Path, size: int = TINY_SIZE, rule: Rule = SYNTHETIC, flair_rule: Rule | None = None,
-    gate: str = "classifier", thresholds: tuple[float, float] = (0.5, 0.5),
+    models_dir: Path,
+    size: int = TINY_SIZE,
+    rule: Rule = SYNTHETIC,
+    flair_rule: Rule | None = None,
+    gate: str = "classifier",
+    thresholds: tuple[float, float] = (0.5, 0.5),
 ) -> Path:
     """A models folder whose ``joint.keras`` answers ``rule`` and, with ``flair_rule``, a ``flair.keras``
     answers FLAIR-only input; the card's entries (``thresholds``: classifier, segmenter; the FLAIR
@@ -151,11 +160,22 @@ def build_tiny_joint(
     if flair_rule is not None:
         _tiny_joint(size, flair_rule).save(models_dir / FLAIR_FILE)
         flair_file = FLAIR_FILE
-    card = {"gate": gate, "models": {
-        role: {"name": f"tiny-{role}", "file": JOINT_FILE, "output_name": output, "threshold": t,
-               "flair": {"file": flair_file, "threshold": round(t - 0.1, 3)}}
-        for role, output, t in (("classifier", PROBABILITY_OUTPUT, thresholds[0]), ("segmenter", MASK_OUTPUT, thresholds[1]))
-    }}
+    card = {
+        "gate": gate,
+        "models": {
+            role: {
+                "name": f"tiny-{role}",
+                "file": JOINT_FILE,
+                "output_name": output,
+                "threshold": t,
+                "flair": {"file": flair_file, "threshold": round(t - 0.1, 3)},
+            }
+            for role, output, t in (
+                ("classifier", PROBABILITY_OUTPUT, thresholds[0]),
+                ("segmenter", MASK_OUTPUT, thresholds[1]),
+            )
+        },
+    }
     (models_dir / CARD_FILE).write_text(json.dumps(card, indent=2))
     export_folder(models_dir)
     return models_dir
@@ -175,8 +195,12 @@ def build_random_joint(models_dir: Path, size: int = TINY_SIZE, tta: str | None 
     keras.utils.set_random_seed(0)
     build_joint(size, base_filters=4).save(models_dir / JOINT_FILE)
     outputs = {"classifier": PROBABILITY_OUTPUT, "segmenter": MASK_OUTPUT}
-    card: dict[str, Any] = {"models": {role: {"name": f"random-{role}", "file": JOINT_FILE, "output_name": output}
-                                       for role, output in outputs.items()}}
+    card: dict[str, Any] = {
+        "models": {
+            role: {"name": f"random-{role}", "file": JOINT_FILE, "output_name": output}
+            for role, output in outputs.items()
+        }
+    }
     if tta is not None:
         card[TTA_KEY] = tta
     (models_dir / CARD_FILE).write_text(json.dumps(card, indent=2))

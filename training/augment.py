@@ -99,8 +99,12 @@ class AugmentLayer(keras.layers.Layer):
         if a.rotation or a.scale:
             x = self._rotate_and_scale(x, batch, size)
         image, mask = x[..., :3], ops.cast(x[..., 3:] >= 0.5, "float32")
-        image = ops.clip(image * self._uniform((batch, 1, 1, 3), 1 - a.gain, 1 + a.gain)
-                         + self._uniform((batch, 1, 1, 3), -a.shift, a.shift), 0.0, 255.0)
+        image = ops.clip(
+            image * self._uniform((batch, 1, 1, 3), 1 - a.gain, 1 + a.gain)
+            + self._uniform((batch, 1, 1, 3), -a.shift, a.shift),
+            0.0,
+            255.0,
+        )
         if a.windowed > 0:
             image = self._window_some(image, batch)
         image = ops.round(image)
@@ -118,10 +122,18 @@ class AugmentLayer(keras.layers.Layer):
         centre = (size - 1) / 2.0
         zero = ops.zeros_like(cos)
         # output pixel (x, y) reads input ((cos x + sin y + c0) , (-sin x + cos y + c1)): the inverse map
-        transform = ops.stack([cos, sin, centre - centre * (cos + sin), -sin, cos, centre - centre * (cos - sin),
-                               zero, zero], axis=1)
-        return ops.image.affine_transform(x, transform, interpolation="bilinear", fill_mode="constant",
-                                          fill_value=0.0, data_format="channels_last")
+        transform = ops.stack(
+            [cos, sin, centre - centre * (cos + sin), -sin, cos, centre - centre * (cos - sin), zero, zero],
+            axis=1,
+        )
+        return ops.image.affine_transform(
+            x,
+            transform,
+            interpolation="bilinear",
+            fill_mode="constant",
+            fill_value=0.0,
+            data_format="channels_last",
+        )
 
     def _window_some(self, image, batch):
         """:meth:`_window` on ``ceil(windowed x batch)`` slices drawn at random, the others unchanged: a fixed
@@ -148,7 +160,9 @@ class AugmentLayer(keras.layers.Layer):
         moved = self._uniform((batch, 1), 0.0, 1.0) < 0.5
         jitter = a.window_jitter
         low = ops.where(moved, low + span * self._uniform((batch, 3), -jitter, jitter), low)[:, None, None, :]
-        high = ops.where(moved, high + span * self._uniform((batch, 3), -jitter, jitter), high)[:, None, None, :]
+        high = ops.where(moved, high + span * self._uniform((batch, 3), -jitter, jitter), high)[
+            :, None, None, :
+        ]
         # a step at low (0 / 255) when high <= low, as imaging.windowing.linear_window
         gain = ops.where(high > low, 255.0 / ops.maximum(high - low, 1e-6), 1e6)
         return ops.clip((curved - low) * gain, 0.0, 255.0)

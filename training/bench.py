@@ -68,25 +68,37 @@ def bench(recipe: str | Path, steps: int = 20, warmup: int = 3, batch_size: int 
         keras.config.set_dtype_policy("float32")
     loss, weights, metrics, _ = _compiled_terms(cfg, net)
     model = TrainingModel(net, cfg.augment, cfg.seed, kind=None if cfg.model == "joint" else cfg.model)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, loss_weights=weights,
-                  metrics=metrics)
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, loss_weights=weights, metrics=metrics
+    )
     count = cfg.batch_size * max(4, min(steps, 64))
     data = SliceDataset(synthetic_packed(count, cfg.image_size), cfg.batch_size, draw=True)
     model.fit(data, epochs=1, steps_per_epoch=warmup, verbose=0)
     start = time.perf_counter()
     model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
     seconds = time.perf_counter() - start
-    figures = {"recipe": Path(recipe).stem, "model": cfg.model, "image_size": cfg.image_size,
-               "batch_size": cfg.batch_size, "precision": policy, "steps": steps,
-               "slices_per_s": steps * cfg.batch_size / seconds, "seconds": seconds,
-               "device": device_info(), "processor": processor(), "cpu_count": os.cpu_count()}
+    figures = {
+        "recipe": Path(recipe).stem,
+        "model": cfg.model,
+        "image_size": cfg.image_size,
+        "batch_size": cfg.batch_size,
+        "precision": policy,
+        "steps": steps,
+        "slices_per_s": steps * cfg.batch_size / seconds,
+        "seconds": seconds,
+        "device": device_info(),
+        "processor": processor(),
+        "cpu_count": os.cpu_count(),
+    }
     return figures
 
 
 def line(figures: dict) -> str:
     """The figures as one line."""
     device = figures["device"]
-    return (f"{figures['recipe']}: {figures['slices_per_s']:.1f} slices/s ({figures['model']} {figures['image_size']} px, "
-            f"batch {figures['batch_size']}, {figures['precision']}, {figures['steps']} steps in "
-            f"{figures['seconds']:.1f} s) on {device['backend']} {', '.join(device['devices'])}; processor "
-            f"{figures['processor']}, {figures['cpu_count']} cores")
+    return (
+        f"{figures['recipe']}: {figures['slices_per_s']:.1f} slices/s ({figures['model']} {figures['image_size']} px, "
+        f"batch {figures['batch_size']}, {figures['precision']}, {figures['steps']} steps in "
+        f"{figures['seconds']:.1f} s) on {device['backend']} {', '.join(device['devices'])}; processor "
+        f"{figures['processor']}, {figures['cpu_count']} cores"
+    )

@@ -61,8 +61,12 @@ def path_choices(dev: Development, oof: dict) -> dict:
     clf = thresholds.choose_classifier_threshold(dev.has_tumour, oof["prob"], dev.patients)
     seg = thresholds.choose_segmenter(dev.truth, oof["mask"], dev.patients)
     pred = _masks(oof, dev.truth.shape[1], seg)
-    return {"classifier": clf, "segmenter": {k: v for k, v in seg.items() if k != "sweep"},
-            "pred": pred, "patient_dice": _patient_dice(dev.truth, pred, intervals.patient_groups(dev.patients))}
+    return {
+        "classifier": clf,
+        "segmenter": {k: v for k, v in seg.items() if k != "sweep"},
+        "pred": pred,
+        "patient_dice": _patient_dice(dev.truth, pred, intervals.patient_groups(dev.patients)),
+    }
 
 
 def verdicts(oof: dict, pred: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
@@ -83,18 +87,26 @@ def table(dev: Development, oof: dict, chosen: dict, gate: str) -> dict:
     drawn = served.reshape(len(served), -1).any(axis=1)
 
     return {
-        "patients": len(groups), "slices": len(has), "tumour_slices": int(has.sum()), "gate": gate,
-        "classifier_threshold": threshold, "segmenter_threshold": chosen["segmenter"]["threshold"],
+        "patients": len(groups),
+        "slices": len(has),
+        "tumour_slices": int(has.sum()),
+        "gate": gate,
+        "classifier_threshold": threshold,
+        "segmenter_threshold": chosen["segmenter"]["threshold"],
         "patient_dice_mean": intervals.mean_interval(dice),
         "patient_dice_median": intervals.median_interval(dice),
-        "patient_dice_worst": {"value": float(dice.min()), "patient": sorted(set(dev.patients))[int(dice.argmin())]},
+        "patient_dice_worst": {
+            "value": float(dice.min()),
+            "patient": sorted(set(dev.patients))[int(dice.argmin())],
+        },
         "roc_auc": intervals.slice_interval(groups, lambda r: metrics.roc_auc(has[r], prob[r])),
         "accuracy": intervals.slice_interval(groups, lambda r: float((verdict[r] == has[r]).mean())),
         "sensitivity": intervals.slice_interval(groups, lambda r: _mean(verdict[r][has[r]])),
         "specificity": intervals.slice_interval(groups, lambda r: _mean(~verdict[r][~has[r]])),
         "healthy_slices_masked": intervals.slice_interval(groups, lambda r: _mean(drawn[r][~has[r]])),
         "classifier_accuracy": intervals.slice_interval(
-            groups, lambda r: float(((prob[r] >= threshold) == has[r]).mean())),
+            groups, lambda r: float(((prob[r] >= threshold) == has[r]).mean())
+        ),
     }
 
 
@@ -104,8 +116,14 @@ def _mean(values: np.ndarray) -> float:
 
 def _compare(name: str, gain: dict, rule: str) -> dict:
     taken = intervals.above_zero(gain)
-    log.info("%s: gain %.4f [%.4f, %.4f] -> %s", name, gain["value"], gain["low"], gain["high"],
-             "taken" if taken else "not taken")
+    log.info(
+        "%s: gain %.4f [%.4f, %.4f] -> %s",
+        name,
+        gain["value"],
+        gain["low"],
+        gain["high"],
+        "taken" if taken else "not taken",
+    )
     return {"gain": gain, "taken": taken, "rule": rule}
 
 
@@ -115,15 +133,22 @@ def _gate(dev: Development, oof: dict, chosen: dict) -> dict:
     right = {g: (v[g] == dev.has_tumour) for g in GATES}
     rows = {}
     for g in GATES[1:]:
-        rows[g] = intervals.slice_interval(groups, lambda r, g=g: float(right[g][r].mean() - right["classifier"][r].mean()))
+        rows[g] = intervals.slice_interval(
+            groups, lambda r, g=g: float(right[g][r].mean() - right["classifier"][r].mean())
+        )
     taken = [g for g in GATES[1:] if intervals.above_zero(rows[g])]
     best = max(taken, key=lambda g: rows[g]["value"]) if taken else "classifier"
-    return {"gate": best, "accuracy_gain_over_classifier": rows,
-            "accuracy": {g: float(right[g].mean()) for g in GATES},
-            "rule": "the classifier's verdict unless another gate raises the slice accuracy (interval above 0)"}
+    return {
+        "gate": best,
+        "accuracy_gain_over_classifier": rows,
+        "accuracy": {g: float(right[g].mean()) for g in GATES},
+        "rule": "the classifier's verdict unless another gate raises the slice accuracy (interval above 0)",
+    }
 
 
-def _challenge(recipe_dir: Path, dev: Development, current: dict, label: str, rule: str) -> tuple[dict, dict, dict]:
+def _challenge(
+    recipe_dir: Path, dev: Development, current: dict, label: str, rule: str
+) -> tuple[dict, dict, dict]:
     """Whether the three-sequence folds of ``recipe_dir`` replace the ``current`` path choices: the
     decision (:func:`_compare` of the per-patient Dice), their out-of-fold predictions and path choices."""
     oof = out_of_fold(recipe_dir, dev, "three", "none")
@@ -145,8 +170,13 @@ def _weigh_recipes(runs: Path, dev: Development, recipes: dict[str, dict], base:
         for name, c in challengers.items():
             rule = f"{name} replaces {recipe} only if it raises the mean per-patient Dice"
             if not (runs / name / f"fold{k}").exists():
-                decisions[c["question"]] = {"taken": False, "recipe": name, "label": c.get("label", name), "rule": rule,
-                                            "note": f"no {name} folds: not trained ({recipe} kept)"}
+                decisions[c["question"]] = {
+                    "taken": False,
+                    "recipe": name,
+                    "label": c.get("label", name),
+                    "rule": rule,
+                    "note": f"no {name} folds: not trained ({recipe} kept)",
+                }
                 continue
             decision, oof, own = _challenge(runs / name, dev, path, name, rule)
             decisions[c["question"]] = {**decision, "recipe": name, "label": c.get("label", name)}
@@ -157,8 +187,13 @@ def _weigh_recipes(runs: Path, dev: Development, recipes: dict[str, dict], base:
         _, recipe, plain, path = max(weighed, key=lambda w: w[0])
 
 
-def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE_RECIPE,
-           recipes_dir: str | Path = DEFAULT_RECIPES) -> dict:
+def choose(
+    data: str,
+    runs: str | Path,
+    models_dir: str | Path,
+    base: str = BASE_RECIPE,
+    recipes_dir: str | Path = DEFAULT_RECIPES,
+) -> dict:
     """Make every choice of the module docstring on the folds under ``runs`` of the recipes of ``recipes_dir``
     (starting from ``base``; the others weighed by their ``[choose]`` tables when their folds exist); write
     the choices and the out-of-fold tables into the card of ``models_dir`` (``cross_validation``: a record;
@@ -171,8 +206,11 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     flair = next((name for name, c in recipes.items() if c.get("flair_members_of") == recipe), None)
     flip = out_of_fold(runs / recipe, dev, "three", "flip")
     flip_path = path_choices(dev, flip)
-    decisions["tta"] = _compare("flip TTA", intervals.difference_interval(
-        flip_path["patient_dice"], plain_path["patient_dice"]), "two passes only if they raise the mean per-patient Dice")
+    decisions["tta"] = _compare(
+        "flip TTA",
+        intervals.difference_interval(flip_path["patient_dice"], plain_path["patient_dice"]),
+        "two passes only if they raise the mean per-patient Dice",
+    )
     tta = "flip" if decisions["tta"]["taken"] else "none"
     three, three_oof = (flip_path, flip) if tta == "flip" else (plain_path, plain)
 
@@ -182,9 +220,11 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     if flair and (runs / flair / f"fold{folds['k']}").exists():
         own = out_of_fold(runs / flair, dev, "flair", tta)
         own_path = path_choices(dev, own)
-        decisions["flair_members"] = _compare("FLAIR members", intervals.difference_interval(
-            own_path["patient_dice"], fed_path["patient_dice"]),
-            "FLAIR members only if they raise the FLAIR-only mean per-patient Dice")
+        decisions["flair_members"] = _compare(
+            "FLAIR members",
+            intervals.difference_interval(own_path["patient_dice"], fed_path["patient_dice"]),
+            "FLAIR members only if they raise the FLAIR-only mean per-patient Dice",
+        )
         if decisions["flair_members"]["taken"]:
             flair_path, flair_oof, flair_recipe = own_path, own, flair
     else:
@@ -192,22 +232,37 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
     decisions["gate"] = _gate(dev, three_oof, three)
     gate = decisions["gate"]["gate"]
     entry = {
-        "folds": folds, "recipes": {"three": recipe, "flair": flair_recipe}, "tta": tta, "gate": gate,
+        "folds": folds,
+        "recipes": {"three": recipe, "flair": flair_recipe},
+        "tta": tta,
+        "gate": gate,
         "decisions": decisions,
         "paths": {
-            name: {"classifier": chosen["classifier"], "segmenter": chosen["segmenter"],
-                   "out_of_fold": table(dev, oof, chosen, gate)}
+            name: {
+                "classifier": chosen["classifier"],
+                "segmenter": chosen["segmenter"],
+                "out_of_fold": table(dev, oof, chosen, gate),
+            }
             for name, chosen, oof in (("three", three, three_oof), ("flair", flair_path, flair_oof))
         },
-        "resamples": intervals.RESAMPLES, "command": "python -m training choose",
+        "resamples": intervals.RESAMPLES,
+        "command": "python -m training choose",
     }
     targets = intensity_targets(dev)
-    entry["volume"] = choose_postprocess(volume_dice(dev, runs, entry["recipes"], {"three": three, "flair": flair_path},
-                                                     gate, targets))
+    entry["volume"] = choose_postprocess(
+        volume_dice(dev, runs, entry["recipes"], {"three": three, "flair": flair_path}, gate, targets)
+    )
     entry["volume"]["intensity_targets"] = list(targets)
-    log.info("choices: tta %s, gate %s, FLAIR path %s; out-of-fold Dice %s", tta, gate, flair_recipe,
-             {k: v["out_of_fold"]["patient_dice_mean"] for k, v in entry["paths"].items()})
-    entry["training"] = {name: recipe_summary(runs / name, folds["k"]) for name in dict.fromkeys(entry["recipes"].values())}
+    log.info(
+        "choices: tta %s, gate %s, FLAIR path %s; out-of-fold Dice %s",
+        tta,
+        gate,
+        flair_recipe,
+        {k: v["out_of_fold"]["patient_dice_mean"] for k, v in entry["paths"].items()},
+    )
+    entry["training"] = {
+        name: recipe_summary(runs / name, folds["k"]) for name in dict.fromkeys(entry["recipes"].values())
+    }
     entry["data"] = read_card(runs / recipe / "fold1").get("data", {})
     card = read_card(models_dir)  # the record of the choices only: what is served changes through the gate
     card["cross_validation"] = entry
@@ -217,12 +272,21 @@ def choose(data: str, runs: str | Path, models_dir: str | Path, base: str = BASE
 
 def recipe_summary(recipe_dir: Path, k: int) -> dict:
     """What the fold runs of a recipe were: its configuration, the machine, the epochs and seconds of each fold."""
-    cards = [read_card(recipe_dir / f"fold{i + 1}").get("models", {}).get("segmenter", {}).get("training", {})
-             for i in range(k)]
+    cards = [
+        read_card(recipe_dir / f"fold{i + 1}").get("models", {}).get("segmenter", {}).get("training", {})
+        for i in range(k)
+    ]
     first = cards[0]
-    config = {key: value for key, value in first.get("config", {}).items()
-              if key not in ("data", "out", "runs", "max_minutes", "workers", "max_slices")}
-    return {"config": config, "image_size": config.get("image_size"), "epochs": config.get("epochs"),
-            "device": first.get("device", {}), "duration_s": [c.get("duration_s") for c in cards],
-            "epochs_run": [c.get("epochs_run") for c in cards]}
-
+    config = {
+        key: value
+        for key, value in first.get("config", {}).items()
+        if key not in ("data", "out", "runs", "max_minutes", "workers", "max_slices")
+    }
+    return {
+        "config": config,
+        "image_size": config.get("image_size"),
+        "epochs": config.get("epochs"),
+        "device": first.get("device", {}),
+        "duration_s": [c.get("duration_s") for c in cards],
+        "epochs_run": [c.get("epochs_run") for c in cards],
+    }

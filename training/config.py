@@ -82,7 +82,8 @@ class TrainConfig:
     )
     workers: int = _option(1, "threads preparing (augmenting) training batches")
     validate_every: int = _option(
-        1, "validate every N epochs (and after the last); keep=best needs 1, keep=last only watches the curves"
+        1,
+        "validate every N epochs (and after the last); keep=best needs 1, keep=last only watches the curves",
     )
     precision: str = _option(
         "auto",

@@ -34,7 +34,13 @@ from training.folds import fold_split, read_folds
 log = logging.getLogger(__name__)
 
 #: The small files of a fold folder that travel with its weights (paths relative to the fold folder).
-FOLD_TEXT_FILES = ("model_card.json", SPLIT_FILE, f"joint/{STATE_FILE}", f"joint/{CONFIG_FILE}", "joint/log.csv")
+FOLD_TEXT_FILES = (
+    "model_card.json",
+    SPLIT_FILE,
+    f"joint/{STATE_FILE}",
+    f"joint/{CONFIG_FILE}",
+    "joint/log.csv",
+)
 
 
 def recipe_name(recipe: str | Path) -> str:
@@ -54,9 +60,16 @@ def fold_finished(path: Path, model: str = "joint") -> bool:
     return json.loads(state.read_text())["epochs_done"] >= json.loads(config.read_text())["epochs"]
 
 
-def train_folds(recipe: str | Path, data: str, folds_file: str | Path, runs: str | Path,
-                folds: list[int] | None = None, max_minutes: float = 0.0, workers: int = 1,
-                verbose: int | str = 2) -> dict[int, bool]:
+def train_folds(
+    recipe: str | Path,
+    data: str,
+    folds_file: str | Path,
+    runs: str | Path,
+    folds: list[int] | None = None,
+    max_minutes: float = 0.0,
+    workers: int = 1,
+    verbose: int | str = 2,
+) -> dict[int, bool]:
     """Train (or resume) ``recipe`` on each fold in ``folds`` (0-based; default all); returns
     ``{fold: finished}``."""
     from training.train import resume_config, train
@@ -81,8 +94,18 @@ def train_folds(recipe: str | Path, data: str, folds_file: str | Path, runs: str
                 init = init.format(runs=runs, fold=i + 1)
                 if not Path(init).exists():
                     raise ValueError(f"{recipe}: fold {i + 1} starts from {init}, which does not exist yet")
-            cfg = TrainConfig(**{**options, "data": str(data), "out": str(path), "runs": str(path), "keep": "last",
-                                 "max_minutes": max_minutes, "workers": workers, "init_weights": init})
+            cfg = TrainConfig(
+                **{
+                    **options,
+                    "data": str(data),
+                    "out": str(path),
+                    "runs": str(path),
+                    "keep": "last",
+                    "max_minutes": max_minutes,
+                    "workers": workers,
+                    "init_weights": init,
+                }
+            )
             train(cfg, verbose=verbose)
         done[i] = fold_finished(path)
         log.info("%s: %s", path, "finished" if done[i] else "stopped by its time budget; run again to resume")

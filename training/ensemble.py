@@ -54,7 +54,9 @@ def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble") -> 
         raise ValueError(f"members take different inputs: {sorted(shapes)}")
     for m in members:
         if not isinstance(m.output, dict) or set(m.output) != {MASK_OUTPUT, PROBABILITY_OUTPUT}:
-            raise ValueError(f"{m.name} is not a joint model (outputs {MASK_OUTPUT!r}, {PROBABILITY_OUTPUT!r})")
+            raise ValueError(
+                f"{m.name} is not a joint model (outputs {MASK_OUTPUT!r}, {PROBABILITY_OUTPUT!r})"
+            )
     inputs = keras.Input(shapes.pop(), name="image")
     wrapped = [keras.Model(m.inputs, m.output, name=f"member{i + 1}") for i, m in enumerate(members)]
     outs = [w(inputs) for w in wrapped]
@@ -70,8 +72,9 @@ def build_ensemble(members: list[keras.Model], name: str = "joint_ensemble") -> 
 
 def save_compact(model: keras.Model, path: str | Path) -> Path:
     """Save ``model`` with float16-precision weights in an LZMA-compressed ``.keras`` file (module docstring)."""
-    model.set_weights([w.astype(np.float16).astype(w.dtype) if w.dtype == np.float32 else w
-                       for w in model.get_weights()])
+    model.set_weights(
+        [w.astype(np.float16).astype(w.dtype) if w.dtype == np.float32 else w for w in model.get_weights()]
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,8 +88,10 @@ def save_compact(model: keras.Model, path: str | Path) -> Path:
 
 def describe(model: keras.Model, members: int) -> dict:
     """The card's ``architecture`` and ``parameters`` of a served ensemble (``GET /v2/models``)."""
-    return {"architecture": f"joint ResUNet + tumour head, {members} member{'s' if members > 1 else ''}",
-            "parameters": int(model.count_params())}
+    return {
+        "architecture": f"joint ResUNet + tumour head, {members} member{'s' if members > 1 else ''}",
+        "parameters": int(model.count_params()),
+    }
 
 
 def fold_models(recipe_dir: str | Path, count: int) -> list[keras.Model]:
@@ -110,7 +115,10 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int, out_dir
         raise ValueError(f"members must be in 1..{cv['folds']['k']}, got {members}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"three": JOINT_FILE, "flair": FLAIR_FILE if cv["recipes"]["flair"] != cv["recipes"]["three"] else JOINT_FILE}
+    files = {
+        "three": JOINT_FILE,
+        "flair": FLAIR_FILE if cv["recipes"]["flair"] != cv["recipes"]["three"] else JOINT_FILE,
+    }
     for path_name in dict.fromkeys(files):
         recipe = cv["recipes"][path_name]
         if path_name == "flair" and files["flair"] == JOINT_FILE:
@@ -119,22 +127,44 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int, out_dir
         if path_name == "three":
             described = describe(model, members)
         saved = save_compact(model, out / files[path_name])
-        log.info("saved %s: %d members of %s (%.1f MiB)", saved, members, recipe, saved.stat().st_size / 2**20)
+        log.info(
+            "saved %s: %d members of %s (%.1f MiB)", saved, members, recipe, saved.stat().st_size / 2**20
+        )
     if files["flair"] == JOINT_FILE and (out / FLAIR_FILE).exists():
         (out / FLAIR_FILE).unlink()
     paths = cv["paths"]
-    roles = {"classifier": (PROBABILITY_OUTPUT, lambda p: {"threshold": p["classifier"]["threshold"]}),
-             "segmenter": (MASK_OUTPUT, lambda p: {"threshold": p["segmenter"]["threshold"],
-                                                   "postprocess": p["segmenter"]["postprocess"]})}
+    roles = {
+        "classifier": (PROBABILITY_OUTPUT, lambda p: {"threshold": p["classifier"]["threshold"]}),
+        "segmenter": (
+            MASK_OUTPUT,
+            lambda p: {
+                "threshold": p["segmenter"]["threshold"],
+                "postprocess": p["segmenter"]["postprocess"],
+            },
+        ),
+    }
     card["models"] = {
-        role: {"name": f"lgg-{role}", "file": files["three"], OUTPUT_KEY: output, **described,
-               "version": file_version(out / files["three"]), **chosen(paths["three"]),
-               "flair": {"file": files["flair"], "version": file_version(out / files["flair"]),
-                         **chosen(paths["flair"])}}
+        role: {
+            "name": f"lgg-{role}",
+            "file": files["three"],
+            OUTPUT_KEY: output,
+            **described,
+            "version": file_version(out / files["three"]),
+            **chosen(paths["three"]),
+            "flair": {
+                "file": files["flair"],
+                "version": file_version(out / files["flair"]),
+                **chosen(paths["flair"]),
+            },
+        }
         for role, (output, chosen) in roles.items()
     }
-    card["ensemble"] = {"members": members, "folds": [f"fold{i + 1}" for i in range(members)],
-                        "recipes": cv["recipes"], "storage": "float16-precision weights, LZMA-compressed .keras"}
+    card["ensemble"] = {
+        "members": members,
+        "folds": [f"fold{i + 1}" for i in range(members)],
+        "recipes": cv["recipes"],
+        "storage": "float16-precision weights, LZMA-compressed .keras",
+    }
     card[TTA_KEY] = cv["tta"]  # applied around each call by the service (MRI_TTA=card) and FolderPredictor
     card["gate"] = cv["gate"]
     card[TARGETS_KEY] = list(cv["volume"]["intensity_targets"])  # read by the service's volume window
@@ -143,7 +173,16 @@ def write_served(runs: str | Path, models_dir: str | Path, members: int, out_dir
         if key in cv:
             card[key] = cv[key]
     # what described the models of the folder the choices came from: not this candidate's
-    for stale in ("exports", "wrapped", "volume_gate", "promotion", "pipeline", "evaluation", "volume", "limitations"):
+    for stale in (
+        "exports",
+        "wrapped",
+        "volume_gate",
+        "promotion",
+        "pipeline",
+        "evaluation",
+        "volume",
+        "limitations",
+    ):
         card.pop(stale, None)
     for old in out.glob("*.onnx"):
         old.unlink()

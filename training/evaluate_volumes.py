@@ -63,7 +63,9 @@ def patient_slices(root: str | Path, records: Sequence[lgg.SliceRecord]) -> tupl
     return images, masks
 
 
-def to_nifti(slices: np.ndarray, layout: Sequence[str], spacing: Sequence[float] = NOMINAL_SPACING_MM) -> bytes:
+def to_nifti(
+    slices: np.ndarray, layout: Sequence[str], spacing: Sequence[float] = NOMINAL_SPACING_MM
+) -> bytes:
     """``.nii.gz`` bytes of slices ``(N, H, W[, C])`` (head to foot, training orientation) stored
     in the voxel axis order ``layout`` (e.g. ``("L", "P", "S")``); C = 3 gives a 4-D file."""
     ras = np.diag([*spacing, 1.0])
@@ -134,13 +136,24 @@ def evaluate_volumes(
             for layout in layouts:
                 volume, affine = read_nifti(to_nifti(slices, LAYOUTS[layout]))
                 truth_grid, _ = read_nifti(to_nifti(truth.astype(np.uint8), LAYOUTS[layout]))
-                raw = predict_volume(volume, affine, infer, t_cls, t_seg, batch_size, "none", gate or card_gate,
-                                     targets=targets,
-                                     normalise=normalise)
+                raw = predict_volume(
+                    volume,
+                    affine,
+                    infer,
+                    t_cls,
+                    t_seg,
+                    batch_size,
+                    "none",
+                    gate or card_gate,
+                    targets=targets,
+                    normalise=normalise,
+                )
                 for method in postprocess:
                     mask = postprocess_volume_mask(raw.mask, method)
                     row = _patient_row(truth_grid.astype(bool), mask)
-                    results.setdefault(f"{seq}/{layout}/{method}", {"patients": {}})["patients"][patient] = row
+                    results.setdefault(f"{seq}/{layout}/{method}", {"patients": {}})["patients"][patient] = (
+                        row
+                    )
                     canon_masks.setdefault(method, []).append(_canonical(mask, affine))
             for method, masks in canon_masks.items():
                 key = f"{seq}/{method}"
@@ -148,27 +161,39 @@ def evaluate_volumes(
         log.info("%s done (%.0f s)", patient, time.perf_counter() - start)
     for entry in results.values():
         entry.update(_summary(entry["patients"]))
-    return {"part": part, "gate": gate or next(iter(predictors.values()))[2],
-            "thresholds": {seq: list(p[1]) for seq, p in predictors.items()},
-            "nominal_spacing_mm": NOMINAL_SPACING_MM,
-            "results": results, "layout_agreement": agreement}
+    return {
+        "part": part,
+        "gate": gate or next(iter(predictors.values()))[2],
+        "thresholds": {seq: list(p[1]) for seq, p in predictors.items()},
+        "nominal_spacing_mm": NOMINAL_SPACING_MM,
+        "results": results,
+        "layout_agreement": agreement,
+    }
 
 
 def _patient_row(truth: np.ndarray, mask: np.ndarray) -> dict:
     true_voxels, predicted = int(truth.sum()), int(mask.sum())
     error = (predicted - true_voxels) / true_voxels if true_voxels else None
-    return {"dice": dice(truth, mask), "true_voxels": true_voxels, "predicted_voxels": predicted,
-            "volume_error": error}
+    return {
+        "dice": dice(truth, mask),
+        "true_voxels": true_voxels,
+        "predicted_voxels": predicted,
+        "volume_error": error,
+    }
 
 
 def _summary(rows: dict[str, dict]) -> dict:
     dices = np.array([r["dice"] for r in rows.values()])
     errors = np.array([r["volume_error"] for r in rows.values() if r["volume_error"] is not None])
-    return {"dice_mean": float(dices.mean()), "dice_median": float(np.median(dices)),
-            "volume_error_abs_mean": float(np.abs(errors).mean()) if len(errors) else None,
-            "volume_error_abs_median": float(np.median(np.abs(errors))) if len(errors) else None,
-            "volume_error_signed_mean": float(errors.mean()) if len(errors) else None,
-            "within_20_percent": int((np.abs(errors) <= 0.2).sum()), "with_tumour": len(errors)}
+    return {
+        "dice_mean": float(dices.mean()),
+        "dice_median": float(np.median(dices)),
+        "volume_error_abs_mean": float(np.abs(errors).mean()) if len(errors) else None,
+        "volume_error_abs_median": float(np.median(np.abs(errors))) if len(errors) else None,
+        "volume_error_signed_mean": float(errors.mean()) if len(errors) else None,
+        "within_20_percent": int((np.abs(errors) <= 0.2).sum()),
+        "with_tumour": len(errors),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,20 +203,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--part", default="test", choices=["train", "validation", "test"])
     parser.add_argument("--sequences", nargs="+", default=list(SEQUENCES), choices=SEQUENCES)
     parser.add_argument("--layouts", nargs="+", default=["RAS", "LPS"], choices=list(LAYOUTS))
-    parser.add_argument("--postprocess", nargs="+", default=None, choices=POSTPROCESS_CHOICES,
-                        help="3-D post-processing(s) to score (default: the model card's)")
+    parser.add_argument(
+        "--postprocess",
+        nargs="+",
+        default=None,
+        choices=POSTPROCESS_CHOICES,
+        help="3-D post-processing(s) to score (default: the model card's)",
+    )
     parser.add_argument("--gate", choices=GATES, default=None, help="the gate (default: the model card's)")
     parser.add_argument("--output", help="write the whole result as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    report = evaluate_volumes(args.data, args.models_dir, args.part, args.sequences, args.layouts,
-                              args.postprocess, gate=args.gate)
+    report = evaluate_volumes(
+        args.data, args.models_dir, args.part, args.sequences, args.layouts, args.postprocess, gate=args.gate
+    )
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     for key, entry in report["results"].items():
-        log.info("%s %s: Dice mean %.3f median %.3f | |volume error| mean %.3f median %.3f, within 20%%: %d/%d",
-                 report["part"], key, entry["dice_mean"], entry["dice_median"], entry["volume_error_abs_mean"],
-                 entry["volume_error_abs_median"], entry["within_20_percent"], entry["with_tumour"])
+        log.info(
+            "%s %s: Dice mean %.3f median %.3f | |volume error| mean %.3f median %.3f, within 20%%: %d/%d",
+            report["part"],
+            key,
+            entry["dice_mean"],
+            entry["dice_median"],
+            entry["volume_error_abs_mean"],
+            entry["volume_error_abs_median"],
+            entry["within_20_percent"],
+            entry["with_tumour"],
+        )
     log.info("layout agreement (lowest Dice between layouts): %s", report["layout_agreement"])
 
 

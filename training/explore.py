@@ -39,7 +39,12 @@ def run(data: str, output: str, samples: int = 6, seed: int = 0) -> list[Path]:
     for row, r in zip(np.atleast_2d(axes), picks, strict=False):
         image = lgg.read_image(Path(data) / r.image_path)
         mask = lgg.read_mask(Path(data) / r.mask_path)
-        for ax, panel, title in zip(row, [image, mask, overlay(image, mask)], [r.case + f" #{r.slice}", "mask", "overlay"], strict=False):
+        for ax, panel, title in zip(
+            row,
+            [image, mask, overlay(image, mask)],
+            [r.case + f" #{r.slice}", "mask", "overlay"],
+            strict=False,
+        ):
             ax.imshow(panel, cmap="gray")
             ax.set_title(title, fontsize=7)
             ax.axis("off")

@@ -74,8 +74,11 @@ def export_folder(
         raise FileNotFoundError(f"no .keras model in {models_dir}")
     if keras.backend.backend() != "tensorflow":
         command = [sys.executable, "-m", "training", "export", str(models_dir), "--weights", weights]
-        subprocess.run([*command, *(["--files", *files] if files else [])],
-                       env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=True)
+        subprocess.run(
+            [*command, *(["--files", *files] if files else [])],
+            env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+            check=True,
+        )
         return read_card(models_dir)[EXPORTS_KEY]
     entries = {path.name: export_model(path, weights) for path in sources}
     card = read_card(models_dir)
@@ -85,7 +88,9 @@ def export_folder(
     return card[EXPORTS_KEY]
 
 
-def copy_export(model_file: str, source_dir: Path, source_card: dict, target_dir: Path, target_card: dict) -> None:
+def copy_export(
+    model_file: str, source_dir: Path, source_card: dict, target_dir: Path, target_card: dict
+) -> None:
     """Copy the ONNX export of ``model_file`` and its card entry from one models folder to another.
 
     For a ``.keras`` file copied between folders (a promotion): the export made and checked with
@@ -148,12 +153,21 @@ def export_model(path: str | Path, weights: str = "float32") -> dict[str, Any]:
         "weights": weights,
         "opset": opset,
         "outputs": names,
-        "exporter": {pkg: metadata.version(pkg) for pkg in ("keras", "tensorflow", "tensorflow-cpu", "tf2onnx", "onnx")
-                     if _installed(pkg)},
+        "exporter": {
+            pkg: metadata.version(pkg)
+            for pkg in ("keras", "tensorflow", "tensorflow-cpu", "tf2onnx", "onnx")
+            if _installed(pkg)
+        },
         "probe": {"tolerance": tolerance, "max_abs_diff": diff, "outputs": probe_reference(expected)},
     }
-    log.info("exported %s -> %s (%.1f MiB, %s weights, probe difference %.2g)",
-             path.name, target.name, entry["bytes"] / 2**20, weights, diff)
+    log.info(
+        "exported %s -> %s (%.1f MiB, %s weights, probe difference %.2g)",
+        path.name,
+        target.name,
+        entry["bytes"] / 2**20,
+        weights,
+        diff,
+    )
     return entry
 
 
@@ -209,8 +223,15 @@ def _float16_weights(graph: Any) -> None:
         if np.abs(values).max(initial=0.0) > FLOAT16_MAX:
             raise ValueError(f"weight {init.name} exceeds the float16 range; export with float32 weights")
         kept.append(numpy_helper.from_array(values.astype(np.float16), f"{init.name}__float16"))
-        casts.append(helper.make_node("Cast", [f"{init.name}__float16"], [init.name],
-                                      to=TensorProto.FLOAT, name=f"{init.name}__to_float32"))
+        casts.append(
+            helper.make_node(
+                "Cast",
+                [f"{init.name}__float16"],
+                [init.name],
+                to=TensorProto.FLOAT,
+                name=f"{init.name}__to_float32",
+            )
+        )
     del graph.initializer[:]
     graph.initializer.extend(kept)
     nodes = casts + list(graph.node)

@@ -27,19 +27,33 @@ def final_split(split: dict) -> dict:
     """The split of a final run: every development patient trained on; the test part unchanged."""
     patients = split["patients"]
     development = sorted(patients["train"] + patients["validation"])
-    return {"seed": split.get("seed"), "fractions": split.get("fractions"),
-            "patients": {"train": development, "validation": list(patients["validation"]),
-                         "test": list(patients["test"])},
-            "note": "final run: trained on every development patient; the validation part is trained on too "
-                    "(watched only)"}
+    return {
+        "seed": split.get("seed"),
+        "fractions": split.get("fractions"),
+        "patients": {
+            "train": development,
+            "validation": list(patients["validation"]),
+            "test": list(patients["test"]),
+        },
+        "note": "final run: trained on every development patient; the validation part is trained on too "
+        "(watched only)",
+    }
 
 
 def run_dir_of(runs: str | Path, recipe: str | Path) -> Path:
     return Path(runs) / Path(recipe).stem
 
 
-def train_final(recipe: str | Path, data: str, models_dir: str | Path, runs: str | Path, init: str | None = None,
-                max_minutes: float = 0.0, workers: int = 1, verbose: int | str = 2) -> bool:
+def train_final(
+    recipe: str | Path,
+    data: str,
+    models_dir: str | Path,
+    runs: str | Path,
+    init: str | None = None,
+    max_minutes: float = 0.0,
+    workers: int = 1,
+    verbose: int | str = 2,
+) -> bool:
     """Train (or resume) the final run of ``recipe``; returns whether it finished all its epochs."""
     from training.train import resume_config, train
 
@@ -56,10 +70,19 @@ def train_final(recipe: str | Path, data: str, models_dir: str | Path, runs: str
         folder.mkdir(parents=True, exist_ok=True)
         split = json.loads((Path(models_dir) / SPLIT_FILE).read_text())
         (folder / SPLIT_FILE).write_text(json.dumps(final_split(split), indent=1) + "\n")
-        cfg = TrainConfig(**{**options, "data": str(data), "out": str(folder), "runs": str(folder), "keep": "last",
-                             "validate_every": options.get("epochs", TrainConfig.epochs),
-                             "init_weights": init or options.get("init_weights"), "max_minutes": max_minutes,
-                             "workers": workers})
+        cfg = TrainConfig(
+            **{
+                **options,
+                "data": str(data),
+                "out": str(folder),
+                "runs": str(folder),
+                "keep": "last",
+                "validate_every": options.get("epochs", TrainConfig.epochs),
+                "init_weights": init or options.get("init_weights"),
+                "max_minutes": max_minutes,
+                "workers": workers,
+            }
+        )
         train(cfg, verbose=verbose)
     done = json.loads((run_dir / STATE_FILE).read_text())["epochs_done"] >= resume_config(run_dir).epochs
     log.info("%s: %s", folder, "finished" if done else "stopped by its time budget; run again to resume")

@@ -40,8 +40,10 @@ def make_folds(records: list[SliceRecord], test: list[str], k: int = DEFAULT_FOL
     patients.sort(key=lambda p: -tumour[p])  # stable: the shuffle breaks ties
     folds: list[list[str]] = [[] for _ in range(k)]
     for p in patients:
-        i = min(range(k), key=lambda f: (sum(tumour[q] for q in folds[f]), sum(slices[q] for q in folds[f]),
-                                         len(folds[f])))
+        i = min(
+            range(k),
+            key=lambda f: (sum(tumour[q] for q in folds[f]), sum(slices[q] for q in folds[f]), len(folds[f])),
+        )
         folds[i].append(p)
     folds = [sorted(f) for f in folds]
     return {
@@ -60,8 +62,12 @@ def fold_split(folds: dict, fold: int) -> dict:
     if not 0 <= fold < folds["k"]:
         raise ValueError(f"fold must be in 0..{folds['k'] - 1}, got {fold}")
     train = sorted(p for i, f in enumerate(folds["folds"]) if i != fold for p in f)
-    return {"seed": folds["seed"], "fold": fold, "k": folds["k"],
-            "patients": {"train": train, "validation": list(folds["folds"][fold]), "test": list(folds["test"])}}
+    return {
+        "seed": folds["seed"],
+        "fold": fold,
+        "k": folds["k"],
+        "patients": {"train": train, "validation": list(folds["folds"][fold]), "test": list(folds["test"])},
+    }
 
 
 def read_folds(path: str | Path) -> dict:

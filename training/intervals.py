@@ -56,7 +56,9 @@ def difference_interval(a: np.ndarray, b: np.ndarray) -> dict:
 def slice_interval(groups: list[np.ndarray], metric: Callable[[np.ndarray], float]) -> dict:
     """A figure computed on slices (``metric(rows)``, e.g. ROC AUC or accuracy of those rows) with its
     interval over patient resamples (each resample's rows: its patients' slices, repeats kept)."""
-    samples = np.array([metric(np.concatenate([groups[i] for i in sample])) for sample in resamples(len(groups))])
+    samples = np.array(
+        [metric(np.concatenate([groups[i] for i in sample])) for sample in resamples(len(groups))]
+    )
     return _interval(metric(np.concatenate(groups)), samples)
 
 

@@ -24,7 +24,6 @@ from imaging.lgg_layout import labelled_slices, read_mask
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class SliceRecord:
     """One slice: its case folder, patient id, slice index, file paths and whether it holds tumour."""

@@ -57,11 +57,17 @@ def load_development(data: str | Path, folds: dict) -> Development:
     fold_of_patient = {p: i for i, fold in enumerate(folds["folds"]) for p in fold}
     records = [r for r in lgg.build_index(data) if r.patient in fold_of_patient]
     images, masks = lgg.load_arrays(data, records, NATIVE_SLICE_SIZE)
-    return Development(images, masks[..., 0].astype(bool), [r.patient for r in records],
-                       np.array([fold_of_patient[r.patient] for r in records]))
+    return Development(
+        images,
+        masks[..., 0].astype(bool),
+        [r.patient for r in records],
+        np.array([fold_of_patient[r.patient] for r in records]),
+    )
 
 
-def predict_joint(model, images: np.ndarray, tta: str = NO_TTA, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def predict_joint(
+    model, images: np.ndarray, tta: str = NO_TTA, batch_size: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
     """A joint model's ``(probabilities (N,), masks (N, S, S))`` for uint8 slices ``(N, H, W, 3)``, each
     call under test-time augmentation ``tta`` (:func:`contract.tta.with_tta`)."""
     size = model.input_shape[1]
@@ -96,9 +102,19 @@ def out_of_fold(recipe_dir: str | Path, dev: Development, input: str = "three", 
         images = dev.images[rows] if input == "three" else flair_only(dev.images[rows])
         p, m = predict_joint(model, images, tta)
         if prob is None:
-            prob, mask = np.zeros(len(dev.patients), np.float32), np.zeros((len(dev.patients), *m.shape[1:]), np.float16)
+            prob, mask = (
+                np.zeros(len(dev.patients), np.float32),
+                np.zeros((len(dev.patients), *m.shape[1:]), np.float16),
+            )
         prob[rows], mask[rows] = p, m
-        log.info("%s: fold %d predicted %d held-out slices (%s, tta %s)", recipe_dir, fold + 1, len(rows), input, tta)
+        log.info(
+            "%s: fold %d predicted %d held-out slices (%s, tta %s)",
+            recipe_dir,
+            fold + 1,
+            len(rows),
+            input,
+            tta,
+        )
     result = {"prob": prob, "mask": mask, "patients": np.array(dev.patients)}
     np.savez(cache, **result)
     return result

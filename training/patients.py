@@ -30,10 +30,14 @@ def profile(data: str, patient: str, records) -> dict:
     images, masks = lgg.load_arrays(data, lgg.records_for(records, [patient]), NATIVE_SLICE_SIZE)
     flair, tumour = images[..., FLAIR_CHANNEL], masks[..., 0].astype(bool)
     brain = flair > BRAIN_LEVEL
-    return {"institution": patient.split("_")[1], "slices": len(images), "tumour_pixels": int(tumour.sum()),
-            "flair_brain_median": float(np.median(flair[brain])),
-            "flair_brain_p99": float(np.percentile(flair[brain], 99)),
-            "flair_tumour_mean": float(flair[tumour].mean()) if tumour.any() else None}
+    return {
+        "institution": patient.split("_")[1],
+        "slices": len(images),
+        "tumour_pixels": int(tumour.sum()),
+        "flair_brain_median": float(np.median(flair[brain])),
+        "flair_brain_p99": float(np.percentile(flair[brain], 99)),
+        "flair_tumour_mean": float(flair[tumour].mean()) if tumour.any() else None,
+    }
 
 
 def patients_table(data: str, models_dir: str | Path) -> list[dict]:
@@ -44,13 +48,28 @@ def patients_table(data: str, models_dir: str | Path) -> list[dict]:
         raise ValueError(f"{models_dir} has no test figures: run python -m training evaluate first")
     dice = {part: metrics[part]["patient_dice"] for part in ("test", "test_flair_only")}
     records = lgg.build_index(data)
-    rows = [{"patient": p, "dice_three": dice["test"][p], "dice_flair": dice["test_flair_only"][p],
-             **profile(data, p, records)} for p in test_patients(card)]
+    rows = [
+        {
+            "patient": p,
+            "dice_three": dice["test"][p],
+            "dice_flair": dice["test_flair_only"][p],
+            **profile(data, p, records),
+        }
+        for p in test_patients(card)
+    ]
     rows.sort(key=lambda r: r["dice_three"])
     card.setdefault("evaluation", {})["patients"] = rows
     write_card(models_dir, card)
     for r in rows:
-        log.info("%s %s: Dice %.3f / %.3f, %d tumour pixels, FLAIR brain median %.0f p99 %.0f, tumour %s",
-                 r["patient"], r["institution"], r["dice_three"], r["dice_flair"], r["tumour_pixels"],
-                 r["flair_brain_median"], r["flair_brain_p99"], r["flair_tumour_mean"])
+        log.info(
+            "%s %s: Dice %.3f / %.3f, %d tumour pixels, FLAIR brain median %.0f p99 %.0f, tumour %s",
+            r["patient"],
+            r["institution"],
+            r["dice_three"],
+            r["dice_flair"],
+            r["tumour_pixels"],
+            r["flair_brain_median"],
+            r["flair_brain_p99"],
+            r["flair_tumour_mean"],
+        )
     return rows

@@ -27,7 +27,9 @@ class FolderPredictor:
     def __init__(self, models_dir: str | Path):
         self.models_dir = Path(models_dir)
         self.card = read_card(self.models_dir)
-        self.models = {f: keras.saving.load_model(self.models_dir / f, compile=False) for f in layout_files(self.card)}
+        self.models = {
+            f: keras.saving.load_model(self.models_dir / f, compile=False) for f in layout_files(self.card)
+        }
         self.gate = gate_of(self.card)
         self.volume_gate = volume_gate_of(self.card)
         self.tta = card_tta(self.card)
@@ -43,10 +45,14 @@ class FolderPredictor:
         model = self.models[file]
         size = model.input_shape[1]
         call = with_tta(lambda x: model.predict_on_batch(x), self.tta)
-        return [call(np.stack([to_model_input(im, size) for im in images[start : start + batch_size]]))
-                for start in range(0, len(images), batch_size)]
+        return [
+            call(np.stack([to_model_input(im, size) for im in images[start : start + batch_size]]))
+            for start in range(0, len(images), batch_size)
+        ]
 
-    def predict(self, images: np.ndarray, path: str = "three", batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, images: np.ndarray, path: str = "three", batch_size: int = 32
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Tumour probabilities ``(N,)`` and per-pixel probabilities ``(N, S, S)`` (module docstring)."""
         answers = {}
         runs: dict[str, list] = {}

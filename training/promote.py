@@ -51,11 +51,18 @@ LARGE_TUMOUR_PIXELS = 10_000
 PROMOTED, REFUSED = 0, 4
 
 
-def _part_figures(predictor: FolderPredictor, part: str, path: str, images, truth, patients) -> dict[str, Any]:
+def _part_figures(
+    predictor: FolderPredictor, part: str, path: str, images, truth, patients
+) -> dict[str, Any]:
     s = score(predictor, path, images, truth, patients)
-    return {"patient_dice": s["segmenter"]["patient_dice"], "prob": s["prob"],
-            "threshold": s["classifier"]["threshold"], "accuracy": s["classifier"]["accuracy"],
-            "roc_auc": s["classifier"]["roc_auc"], "healthy_masked": s["pipeline"]["false_positive_rate"]}
+    return {
+        "patient_dice": s["segmenter"]["patient_dice"],
+        "prob": s["prob"],
+        "threshold": s["classifier"]["threshold"],
+        "accuracy": s["classifier"]["accuracy"],
+        "roc_auc": s["classifier"]["roc_auc"],
+        "healthy_masked": s["pipeline"]["false_positive_rate"],
+    }
 
 
 def _paired(candidate: dict, served: dict, has: np.ndarray, groups: list[np.ndarray], pixels: dict) -> dict:
@@ -75,15 +82,28 @@ def _paired(candidate: dict, served: dict, has: np.ndarray, groups: list[np.ndar
         return [p for p, d in zip(names, dice, strict=True) if pixels[p] >= LARGE_TUMOUR_PIXELS and d < 0.5]
 
     return {
-        "patient_dice_mean": {"candidate": intervals.mean_interval(dice_c), "served": intervals.mean_interval(dice_s),
-                              "difference": intervals.difference_interval(dice_c, dice_s),
-                              "candidate_better_patients": int((dice_c > dice_s).sum()), "patients": len(names)},
+        "patient_dice_mean": {
+            "candidate": intervals.mean_interval(dice_c),
+            "served": intervals.mean_interval(dice_s),
+            "difference": intervals.difference_interval(dice_c, dice_s),
+            "candidate_better_patients": int((dice_c > dice_s).sum()),
+            "patients": len(names),
+        },
         "worst_patient": {"candidate": worst(dice_c), "served": worst(dice_s)},
-        "large_tumours_below_half": {"candidate": large_below_half(dice_c), "served": large_below_half(dice_s)},
-        "roc_auc": {"candidate": candidate["roc_auc"], "served": served["roc_auc"],
-                    "difference": intervals.slice_interval(groups, auc_difference)},
-        "accuracy": {"candidate": candidate["accuracy"], "served": served["accuracy"],
-                     "thresholds": {"candidate": candidate["threshold"], "served": served["threshold"]}},
+        "large_tumours_below_half": {
+            "candidate": large_below_half(dice_c),
+            "served": large_below_half(dice_s),
+        },
+        "roc_auc": {
+            "candidate": candidate["roc_auc"],
+            "served": served["roc_auc"],
+            "difference": intervals.slice_interval(groups, auc_difference),
+        },
+        "accuracy": {
+            "candidate": candidate["accuracy"],
+            "served": served["accuracy"],
+            "thresholds": {"candidate": candidate["threshold"], "served": served["threshold"]},
+        },
         "healthy_masked": {"candidate": candidate["healthy_masked"], "served": served["healthy_masked"]},
     }
 
@@ -94,26 +114,39 @@ def decide(comparison: dict[str, dict]) -> list[str]:
     for path, key in (("three", "dice_three_difference_min"), ("flair", "dice_flair_difference_min")):
         diff = comparison[path]["patient_dice_mean"]["difference"]["value"]
         if diff < RULES[key]:
-            broken.append(f"{path}: mean per-patient Dice {diff:+.4f} against the served (must be >= {RULES[key]})")
+            broken.append(
+                f"{path}: mean per-patient Dice {diff:+.4f} against the served (must be >= {RULES[key]})"
+            )
     auc = comparison["three"]["roc_auc"]
     if auc["candidate"] < auc["served"] - RULES["auc_drop_max"]:
-        broken.append(f"three: ROC AUC {auc['candidate']:.4f} against {auc['served']:.4f} "
-                      f"(may drop {RULES['auc_drop_max']} at most)")
+        broken.append(
+            f"three: ROC AUC {auc['candidate']:.4f} against {auc['served']:.4f} "
+            f"(may drop {RULES['auc_drop_max']} at most)"
+        )
     masked = comparison["three"]["healthy_masked"]["candidate"]
     if masked > RULES["healthy_masked_max"]:
-        broken.append(f"three: {masked:.1%} of healthy slices masked through /analyze's gate "
-                      f"(at most {RULES['healthy_masked_max']:.0%})")
+        broken.append(
+            f"three: {masked:.1%} of healthy slices masked through /analyze's gate "
+            f"(at most {RULES['healthy_masked_max']:.0%})"
+        )
     return broken
 
 
-def compare(data: str, candidate_dir: str | Path, served_dir: str | Path, max_slices: int | None = None,
-            volumes: bool = False) -> dict:
+def compare(
+    data: str,
+    candidate_dir: str | Path,
+    served_dir: str | Path,
+    max_slices: int | None = None,
+    volumes: bool = False,
+) -> dict:
     """Score both folders on the served folder's test patients; the paired comparison per input path."""
     served_card, candidate_card = read_card(served_dir), read_card(candidate_dir)
     patients_list = test_patients(served_card)
     if sorted(test_patients(candidate_card)) != sorted(patients_list):
-        raise ValueError(f"{candidate_dir} was split with other test patients than {served_dir}: they cannot be "
-                         "compared (a candidate must never have trained on the served folder's test patients)")
+        raise ValueError(
+            f"{candidate_dir} was split with other test patients than {served_dir}: they cannot be "
+            "compared (a candidate must never have trained on the served folder's test patients)"
+        )
     patients, images, truth = test_slices(data, patients_list, max_slices)
     has = truth.reshape(len(truth), -1).any(axis=1)
     groups = intervals.patient_groups(patients)
@@ -123,33 +156,61 @@ def compare(data: str, candidate_dir: str | Path, served_dir: str | Path, max_sl
     predictors = {"candidate": FolderPredictor(candidate_dir), "served": FolderPredictor(served_dir)}
     comparison: dict[str, Any] = {}
     for part, path, given in PARTS[:2]:  # three sequences; FLAIR only, as a grey upload is read
-        figures = {name: _part_figures(p, part, path, given(images), truth, patients) for name, p in predictors.items()}
+        figures = {
+            name: _part_figures(p, part, path, given(images), truth, patients)
+            for name, p in predictors.items()
+        }
         comparison[path] = _paired(figures["candidate"], figures["served"], has, groups, pixels)
-        log.info("%s: Dice %s, AUC %s", path, comparison[path]["patient_dice_mean"]["difference"],
-                 comparison[path]["roc_auc"]["difference"])
+        log.info(
+            "%s: Dice %s, AUC %s",
+            path,
+            comparison[path]["patient_dice_mean"]["difference"],
+            comparison[path]["roc_auc"]["difference"],
+        )
     if volumes:
         from training.evaluate_volumes import evaluate_volumes
 
         comparison["volume"] = {
-            name: {key: round(r["dice_mean"], 4) for key, r in evaluate_volumes(
-                data, folder, "test", patients=patients_list, layouts=("LPS",))["results"].items()}
-            for name, folder in (("candidate", candidate_dir), ("served", served_dir))}
+            name: {
+                key: round(r["dice_mean"], 4)
+                for key, r in evaluate_volumes(
+                    data, folder, "test", patients=patients_list, layouts=("LPS",)
+                )["results"].items()
+            }
+            for name, folder in (("candidate", candidate_dir), ("served", served_dir))
+        }
     return comparison
 
 
-def promote(data: str, candidate_dir: str | Path, served_dir: str | Path, max_slices: int | None = None,
-            volumes: bool = False, dry_run: bool = False) -> dict:
+def promote(
+    data: str,
+    candidate_dir: str | Path,
+    served_dir: str | Path,
+    max_slices: int | None = None,
+    volumes: bool = False,
+    dry_run: bool = False,
+) -> dict:
     """Compare, decide by :data:`RULES`, record, and replace the served folder when the candidate passes."""
     candidate_dir, served_dir = Path(candidate_dir), Path(served_dir)
     comparison = compare(data, candidate_dir, served_dir, max_slices, volumes)
     broken = decide(comparison)
     served_card = read_card(served_dir)
-    record = {"command": "python -m training promote", "date": time.strftime("%Y-%m-%d"), "rules": RULES,
-              "served_before": {"folder": str(served_dir), "version": _version(served_card),
-                                "architecture": _architecture(served_card)},
-              "candidate": {"folder": str(candidate_dir), "version": _version(read_card(candidate_dir))},
-              "test_patients": len(test_patients(served_card)), "max_slices": max_slices,
-              "comparison": comparison, "broken_rules": broken, "promoted": not broken and not dry_run}
+    record = {
+        "command": "python -m training promote",
+        "date": time.strftime("%Y-%m-%d"),
+        "rules": RULES,
+        "served_before": {
+            "folder": str(served_dir),
+            "version": _version(served_card),
+            "architecture": _architecture(served_card),
+        },
+        "candidate": {"folder": str(candidate_dir), "version": _version(read_card(candidate_dir))},
+        "test_patients": len(test_patients(served_card)),
+        "max_slices": max_slices,
+        "comparison": comparison,
+        "broken_rules": broken,
+        "promoted": not broken and not dry_run,
+    }
     card = read_card(candidate_dir)
     card["promotion"] = record
     write_card(candidate_dir, card)

@@ -38,8 +38,12 @@ def choose_classifier_threshold(has: np.ndarray, prob: np.ndarray, patients: lis
     for sample in resamples(len(groups), BOOTSTRAP_SAMPLES):
         idx = np.concatenate([groups[i] for i in sample])
         picks.append(best_threshold(has[idx], prob[idx]))
-    return {"threshold": float(np.median(picks)), "single_split": best_threshold(has, prob), "spread": _spread(picks),
-            "method": f"median of the accuracy-maximising thresholds of {BOOTSTRAP_SAMPLES} patient resamples"}
+    return {
+        "threshold": float(np.median(picks)),
+        "single_split": best_threshold(has, prob),
+        "spread": _spread(picks),
+        "method": f"median of the accuracy-maximising thresholds of {BOOTSTRAP_SAMPLES} patient resamples",
+    }
 
 
 def masks(prob: np.ndarray, threshold: float, size: int, postprocess: dict | None = None) -> np.ndarray:
@@ -79,10 +83,17 @@ def choose_segmenter(truth: np.ndarray, prob: np.ndarray, patients: list[str]) -
             scores.append(_patient_dice(truth, pred, groups))
     scores = np.array(scores)  # (combinations, patients)
     best = int(np.argmax(scores.mean(1)))
-    picks = [int(np.argmax(scores[:, sample].mean(1))) for sample in resamples(len(groups), BOOTSTRAP_SAMPLES)]
+    picks = [
+        int(np.argmax(scores[:, sample].mean(1))) for sample in resamples(len(groups), BOOTSTRAP_SAMPLES)
+    ]
     threshold, post = combos[best]
-    return {"threshold": threshold, "postprocess": post,
-            "threshold_spread": _spread([combos[i][0] for i in picks]),
-            "postprocess_wins": float(np.mean([combos[i][1] == post for i in picks])),
-            "sweep": [{"threshold": t, **p, "patient_dice_mean": float(s)}
-                      for (t, p), s in zip(combos, scores.mean(1), strict=True)]}
+    return {
+        "threshold": threshold,
+        "postprocess": post,
+        "threshold_spread": _spread([combos[i][0] for i in picks]),
+        "postprocess_wins": float(np.mean([combos[i][1] == post for i in picks])),
+        "sweep": [
+            {"threshold": t, **p, "patient_dice_mean": float(s)}
+            for (t, p), s in zip(combos, scores.mean(1), strict=True)
+        ],
+    }

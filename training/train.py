@@ -61,13 +61,17 @@ def load_or_make_split(cfg: TrainConfig, records: list[lgg.SliceRecord]) -> dict
     path = Path(cfg.out) / SPLIT_FILE
     served = DEFAULT_MODELS / SPLIT_FILE
     if not path.exists() and served.exists():
-        patients = set(functools.reduce(operator.iadd, json.loads(served.read_text())["patients"].values(), []))
+        patients = set(
+            functools.reduce(operator.iadd, json.loads(served.read_text())["patients"].values(), [])
+        )
         if patients == {r.patient for r in records}:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(served.read_text())
     if path.exists():
         split = json.loads(path.read_text())
-        split.setdefault("slices", {k: len(lgg.records_for(records, v)) for k, v in split["patients"].items()})
+        split.setdefault(
+            "slices", {k: len(lgg.records_for(records, v)) for k, v in split["patients"].items()}
+        )
         known = {r.patient for r in records}
         if set(functools.reduce(operator.iadd, split["patients"].values(), [])) != known:
             raise ValueError(f"{path} does not match the patients of {cfg.data}; remove it to re-split")
@@ -110,8 +114,11 @@ OUTPUTS = {
     "classifier_softmax": "(N, 2) softmax, tumour at index 1",
     "segmenter": "(N, S, S, 1) per-pixel sigmoid tumour probability",
 }
-CUSTOM_OBJECTS = {**{fn.__name__: fn for fn in (*LOSSES.values(), soft_dice)},
-                  "TrainingModel": TrainingModel, "AugmentLayer": AugmentLayer}
+CUSTOM_OBJECTS = {
+    **{fn.__name__: fn for fn in (*LOSSES.values(), soft_dice)},
+    "TrainingModel": TrainingModel,
+    "AugmentLayer": AugmentLayer,
+}
 
 
 def _network(cfg: TrainConfig) -> keras.Model:
@@ -134,8 +141,12 @@ def _compiled_terms(cfg: TrainConfig, net: keras.Model):
         return LOSSES[cfg.loss], None, [soft_dice], {"segmenter": "val_soft_dice"}
     loss = {MASK_OUTPUT: LOSSES[cfg.loss], PROBABILITY_OUTPUT: "binary_crossentropy"}
     metrics = {MASK_OUTPUT: [soft_dice], PROBABILITY_OUTPUT: [keras.metrics.AUC(name="auc"), "accuracy"]}
-    return (loss, {MASK_OUTPUT: 1.0, PROBABILITY_OUTPUT: cfg.label_weight}, metrics,
-            {"segmenter": "val_mask_soft_dice", "classifier": "val_tumour_probability_auc"})
+    return (
+        loss,
+        {MASK_OUTPUT: 1.0, PROBABILITY_OUTPUT: cfg.label_weight},
+        metrics,
+        {"segmenter": "val_mask_soft_dice", "classifier": "val_tumour_probability_auc"},
+    )
 
 
 def precision_policy(precision: str) -> str:
@@ -170,7 +181,9 @@ def _init_weights(model: keras.Model, source: str, kind: str) -> None:
     else weights (``.weights.h5``)."""
     if source.endswith(".keras"):
         loaded = keras.saving.load_model(source, compile=False)
-        nested = next((layer for layer in loaded.layers if layer.name == kind and hasattr(layer, "layers")), None)
+        nested = next(
+            (layer for layer in loaded.layers if layer.name == kind and hasattr(layer, "layers")), None
+        )
         if nested is not None:  # one half of a wrapped pair
             loaded = nested
         if len(loaded.weights) == len(model.weights) and loaded.name in (model.name, kind):
@@ -182,20 +195,31 @@ def _init_weights(model: keras.Model, source: str, kind: str) -> None:
     log.info("initialised weights from %s", source)
 
 
-def resume_config(run_dir: str | Path, max_minutes: float | None = None, workers: int | None = None) -> TrainConfig:
+def resume_config(
+    run_dir: str | Path, max_minutes: float | None = None, workers: int | None = None
+) -> TrainConfig:
     """The configuration of the run in ``run_dir``, with a new time budget (and number of batch-preparing
     threads) for this stretch if given: neither changes what the run computes."""
     path = Path(run_dir) / CONFIG_FILE
     if not (Path(run_dir) / STATE_FILE).exists() or not path.exists():
         raise ValueError(f"{run_dir} holds no resumable run ({CONFIG_FILE} and {STATE_FILE} after an epoch)")
     options = json.loads(path.read_text())
-    for retired, only in (("schedule", "cosine"), ("architecture", "resunet_encoder")):  # settings of earlier code
-        if options.pop(retired, only) != only and (retired != "architecture" or options["model"] == "classifier"):
-            raise ValueError(f"{run_dir} was a run with {retired} other than {only!r}, which this code no longer trains")
+    for retired, only in (
+        ("schedule", "cosine"),
+        ("architecture", "resunet_encoder"),
+    ):  # settings of earlier code
+        if options.pop(retired, only) != only and (
+            retired != "architecture" or options["model"] == "classifier"
+        ):
+            raise ValueError(
+                f"{run_dir} was a run with {retired} other than {only!r}, which this code no longer trains"
+            )
     options["split_fractions"] = tuple(options["split_fractions"])
     options["runs"] = str(Path(run_dir).parent)  # the folder may have moved since
     if Path(run_dir).name != options["model"]:
-        raise ValueError(f"{run_dir} is a {options['model']} run; its folder must be named {options['model']}")
+        raise ValueError(
+            f"{run_dir} is a {options['model']} run; its folder must be named {options['model']}"
+        )
     if max_minutes is not None:
         options["max_minutes"] = max_minutes
     if workers is not None:
@@ -255,9 +279,16 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
     else:
         if cfg.init_weights:
             _init_weights(net, cfg.init_weights, cfg.model)
-        model = TrainingModel(net, cfg.augment, cfg.seed, kind=None if cfg.model == "joint" else cfg.model,
-                              name=f"{cfg.model}_training")
-        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, loss_weights=loss_weights, metrics=metrics)
+        model = TrainingModel(
+            net,
+            cfg.augment,
+            cfg.seed,
+            kind=None if cfg.model == "joint" else cfg.model,
+            name=f"{cfg.model}_training",
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(rate), loss=loss, loss_weights=loss_weights, metrics=metrics
+        )
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / CONFIG_FILE).write_text(json.dumps(cfg.as_dict(), indent=2) + "\n")
     model.build_state()
@@ -271,14 +302,11 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
         epoch0 + 1,
         cfg.epochs,
     )
-    callbacks = (
-        ([TimeBudget(cfg.max_minutes)] if cfg.max_minutes > 0 else [])
-        + [
-            ReseedLayers(cfg.seed),
-            EpochCheckpoint(run_dir, monitors if cfg.keep == "best" else {}, state, cfg.patience),
-            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=resume),
-        ]
-    )
+    callbacks = ([TimeBudget(cfg.max_minutes)] if cfg.max_minutes > 0 else []) + [
+        ReseedLayers(cfg.seed),
+        EpochCheckpoint(run_dir, monitors if cfg.keep == "best" else {}, state, cfg.patience),
+        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=resume),
+    ]
     if epoch0 < cfg.epochs:
         model.fit(
             train_ds,
@@ -289,7 +317,9 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", resume: bool = False) -
             callbacks=callbacks,
             verbose=verbose,
         )
-    return _save_served(cfg, model, list(monitors), state, run_dir, split, records, augment, time.time() - started)
+    return _save_served(
+        cfg, model, list(monitors), state, run_dir, split, records, augment, time.time() - started
+    )
 
 
 def _save_served(
@@ -327,7 +357,11 @@ def _save_served(
     keras.Model(net.inputs, net.output, name=net.name).save(out)
     saved = keras.saving.load_model(out, compile=False)
     for name in names:
-        output = {"classifier": PROBABILITY_OUTPUT, "segmenter": MASK_OUTPUT}[name] if cfg.model == "joint" else None
+        output = (
+            {"classifier": PROBABILITY_OUTPUT, "segmenter": MASK_OUTPUT}[name]
+            if cfg.model == "joint"
+            else None
+        )
         card.setdefault("models", {})[name] = {
             "file": file,
             **({OUTPUT_KEY: output} if output else {}),
@@ -341,8 +375,9 @@ def _save_served(
                 "range": list(INPUT_RANGE),
                 "channels": list(CHANNELS),
             },
-            "output": OUTPUTS["classifier_softmax" if cfg.model == "classifier" and saved.output_shape[-1] == 2
-                              else name],
+            "output": OUTPUTS[
+                "classifier_softmax" if cfg.model == "classifier" and saved.output_shape[-1] == 2 else name
+            ],
             "training": {
                 "config": cfg.as_dict(),
                 "run": str(run_dir),
@@ -359,8 +394,15 @@ def _save_served(
             },
             "metrics": card.get("models", {}).get(name, {}).get("metrics", {}),
         }
-    log.info("saved %s (%.1f MiB) from epoch %d of %d (%s %s)", out, out.stat().st_size / 2**20, best["epoch"],
-             state["epochs_done"], best["monitor"], best["value"])
+    log.info(
+        "saved %s (%.1f MiB) from epoch %d of %d (%s %s)",
+        out,
+        out.stat().st_size / 2**20,
+        best["epoch"],
+        state["epochs_done"],
+        best["monitor"],
+        best["value"],
+    )
     card["split"] = split
     card["data"] = {
         "root": Path(cfg.data).name,

@@ -34,8 +34,14 @@ class TrainingModel(keras.Model):
     """``net`` (one output, or the joint ``{"mask", "tumour_probability"}``) behind the augmentation
     (module docstring); ``kind``: ``segmenter`` or ``classifier`` for a one-output net."""
 
-    def __init__(self, net: keras.Model, augment: dict | None = None, seed: int | None = None,
-                 kind: str | None = None, **kwargs):
+    def __init__(
+        self,
+        net: keras.Model,
+        augment: dict | None = None,
+        seed: int | None = None,
+        kind: str | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.net = net
         self.kind = kind
@@ -44,9 +50,13 @@ class TrainingModel(keras.Model):
         self.augmentation = AugmentLayer(self.augment_settings, seed, name="augmentation")
         if isinstance(net.output, dict):
             if set(net.output) != {MASK_OUTPUT, PROBABILITY_OUTPUT}:
-                raise ValueError(f"a net with several outputs must be joint ({MASK_OUTPUT}, {PROBABILITY_OUTPUT})")
+                raise ValueError(
+                    f"a net with several outputs must be joint ({MASK_OUTPUT}, {PROBABILITY_OUTPUT})"
+                )
         elif kind not in (SEGMENTER, CLASSIFIER):
-            raise ValueError(f"kind must be {SEGMENTER!r} or {CLASSIFIER!r} for a one-output net, got {kind!r}")
+            raise ValueError(
+                f"kind must be {SEGMENTER!r} or {CLASSIFIER!r} for a one-output net, got {kind!r}"
+            )
         side = net.input_shape[1]
         self.build((None, side, side, PACKED_CHANNELS))
 
@@ -71,18 +81,23 @@ class TrainingModel(keras.Model):
     @staticmethod
     def _split(y_pred):
         """``(targets, predictions)`` of the packed outputs (each output's channels are split in half)."""
+
         def half(value, first: bool):
             width = value.shape[-1] // 2
             return value[..., :width] if first else value[..., width:]
 
         if isinstance(y_pred, dict):
-            return ({k: half(v, False) for k, v in y_pred.items()}, {k: half(v, True) for k, v in y_pred.items()})
+            return (
+                {k: half(v, False) for k, v in y_pred.items()},
+                {k: half(v, True) for k, v in y_pred.items()},
+            )
         return half(y_pred, False), half(y_pred, True)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         targets, predictions = self._split(y_pred)
-        return super().compute_loss(x=x, y=targets, y_pred=predictions, sample_weight=sample_weight,
-                                    training=training)
+        return super().compute_loss(
+            x=x, y=targets, y_pred=predictions, sample_weight=sample_weight, training=training
+        )
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         targets, predictions = self._split(y_pred)
@@ -102,8 +117,13 @@ class TrainingModel(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "net": keras.saving.serialize_keras_object(self.net),
-                "augment": self.augment_settings, "seed": self.seed, "kind": self.kind}
+        return {
+            **super().get_config(),
+            "net": keras.saving.serialize_keras_object(self.net),
+            "augment": self.augment_settings,
+            "seed": self.seed,
+            "kind": self.kind,
+        }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

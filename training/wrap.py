@@ -51,18 +51,26 @@ def _role_entry(source: dict[str, Any], role: str, network: keras.Model, path: P
     if isinstance(entry.get("flair"), dict):  # a FLAIR-only entry of the same file: its own settings only
         entry["flair"] = {k: v for k, v in entry["flair"].items() if k not in ("file", "version")}
     entry.setdefault("name", f"lgg-{role}")
-    entry["network"] = {"architecture": network.name, "parameters": int(network.count_params()),
-                        "input": list(network.input_shape[1:]), "source": path.name,
-                        "source_version": file_version(path)}
+    entry["network"] = {
+        "architecture": network.name,
+        "parameters": int(network.count_params()),
+        "input": list(network.input_shape[1:]),
+        "source": path.name,
+        "source_version": file_version(path),
+    }
     return entry
 
 
-def wrap(classifier: str | Path, segmenter: str | Path, out: str | Path, card_from: str | Path | None = None) -> dict:
+def wrap(
+    classifier: str | Path, segmenter: str | Path, out: str | Path, card_from: str | Path | None = None
+) -> dict:
     """Write ``<out>/joint.keras`` (the pair), its ONNX export and card; returns the card (module docstring)."""
     classifier, segmenter, out = Path(classifier), Path(segmenter), Path(out)
     source = read_card(card_from) if card_from is not None else {}
-    nets = {"classifier": keras.saving.load_model(classifier, compile=False),
-            "segmenter": keras.saving.load_model(segmenter, compile=False)}
+    nets = {
+        "classifier": keras.saving.load_model(classifier, compile=False),
+        "segmenter": keras.saving.load_model(segmenter, compile=False),
+    }
     model = build_pair(nets["classifier"], nets["segmenter"])
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.onnx"):
@@ -70,22 +78,38 @@ def wrap(classifier: str | Path, segmenter: str | Path, out: str | Path, card_fr
     saved = save_compact(model, out / JOINT_FILE)
     version = file_version(saved)
     card = {k: source[k] for k in CARRIED if k in source}
-    described = {"architecture": (f"{nets['classifier'].name} ({nets['classifier'].input_shape[1]} px) + "
-                                  f"{nets['segmenter'].name} ({nets['segmenter'].input_shape[1]} px), one file"),
-                 "parameters": int(model.count_params())}
+    described = {
+        "architecture": (
+            f"{nets['classifier'].name} ({nets['classifier'].input_shape[1]} px) + "
+            f"{nets['segmenter'].name} ({nets['segmenter'].input_shape[1]} px), one file"
+        ),
+        "parameters": int(model.count_params()),
+    }
     card["models"] = {}
-    for role, output, path in (("classifier", PROBABILITY_OUTPUT, classifier), ("segmenter", MASK_OUTPUT, segmenter)):
+    for role, output, path in (
+        ("classifier", PROBABILITY_OUTPUT, classifier),
+        ("segmenter", MASK_OUTPUT, segmenter),
+    ):
         entry = _role_entry(source, role, nets[role], path)
-        card["models"][role] = {**entry, **described, "file": JOINT_FILE, OUTPUT_KEY: output, "version": version}
+        card["models"][role] = {
+            **entry,
+            **described,
+            "file": JOINT_FILE,
+            OUTPUT_KEY: output,
+            "version": version,
+        }
     if source.get("gate"):
         card["gate"] = source["gate"]
         if source.get("volume_gate"):
             card["volume_gate"] = source["volume_gate"]
     else:
         card.update(TWO_MODEL_GATES)
-    card["wrapped"] = {"command": "python -m training wrap", "card_from": str(card_from) if card_from else None,
-                       "classifier": card["models"]["classifier"]["network"],
-                       "segmenter": card["models"]["segmenter"]["network"]}
+    card["wrapped"] = {
+        "command": "python -m training wrap",
+        "card_from": str(card_from) if card_from else None,
+        "classifier": card["models"]["classifier"]["network"],
+        "segmenter": card["models"]["segmenter"]["network"],
+    }
     card.pop(EXPORTS_KEY, None)
     write_card(out, card)
     if card_from is not None and (Path(card_from) / SPLIT_FILE).exists() and not (out / SPLIT_FILE).exists():

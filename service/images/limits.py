@@ -30,7 +30,10 @@ class ImageLimits:
     def from_settings(cls, settings: Settings) -> ImageLimits:
         """The limits a configured service applies."""
         return cls(
-            settings.min_image_side, settings.max_image_side, settings.max_image_pixels, settings.max_request_pixels
+            settings.min_image_side,
+            settings.max_image_side,
+            settings.max_image_pixels,
+            settings.max_request_pixels,
         )
 
     def check(self, width: int, height: int) -> None:

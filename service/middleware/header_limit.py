@@ -26,7 +26,9 @@ class HeaderLimitMiddleware:
             size += sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
             if size > self.max_bytes:
                 await send_json_error(
-                    send, 431, f"request headers larger than {self.max_bytes} bytes; send fewer or shorter headers"
+                    send,
+                    431,
+                    f"request headers larger than {self.max_bytes} bytes; send fewer or shorter headers",
                 )
                 return
         await self.app(scope, receive, send)

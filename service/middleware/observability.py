@@ -88,5 +88,5 @@ def _endpoint(scope: Scope, root_path: str) -> str:
         return route_path
     mounted = scope.get("root_path", "")
     if mounted != root_path and mounted.startswith(root_path):
-        return mounted[len(root_path):]
+        return mounted[len(root_path) :]
     return "unmatched"

@@ -58,17 +58,34 @@ async def list_models(models: ModelsDep) -> ModelList:
     selection = models.selection
     assert selection is not None  # set by load_models
     chosen = selection.chosen
-    choice = RuntimeChoice(measured=selection.measured, cores=selection.cores, cores_per_call=selection.cores_per_call,
-                           seconds=round(selection.seconds, 2), candidates=[_trial(t) for t in selection.trials])
-    return ModelList(models=roles, gate=models.gate, intra_op_threads=chosen.threads,
-                     precision=chosen.precision or FLOAT32, runtime_choice=choice, tta=models.tta,
-                     tta_source=models.tta_source, **device_report(models))
+    choice = RuntimeChoice(
+        measured=selection.measured,
+        cores=selection.cores,
+        cores_per_call=selection.cores_per_call,
+        seconds=round(selection.seconds, 2),
+        candidates=[_trial(t) for t in selection.trials],
+    )
+    return ModelList(
+        models=roles,
+        gate=models.gate,
+        intra_op_threads=chosen.threads,
+        precision=chosen.precision or FLOAT32,
+        runtime_choice=choice,
+        tta=models.tta,
+        tta_source=models.tta_source,
+        **device_report(models),
+    )
 
 
 def _trial(trial: Trial) -> RuntimeTrial:
     c = trial.candidate
-    return RuntimeTrial(runtime=c.runtime, threads=c.threads, precision=c.precision or FLOAT32,
-                        ms=None if trial.ms is None else round(trial.ms, 2), refused=trial.refused)
+    return RuntimeTrial(
+        runtime=c.runtime,
+        threads=c.threads,
+        precision=c.precision or FLOAT32,
+        ms=None if trial.ms is None else round(trial.ms, 2),
+        refused=trial.refused,
+    )
 
 
 def device_report(models: LoadedModels) -> dict:

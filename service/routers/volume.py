@@ -55,7 +55,9 @@ async def volume(
     output: Annotated[VolumeOutput, Query(description="dicom-seg: a DICOM SEG (DICOM input).")] = "json",
     postprocess: Annotated[
         PostProcess | None,
-        Query(description=f"3-D post-processing {POSTPROCESS_CHOICES}; default: the setting, else the model card's."),
+        Query(
+            description=f"3-D post-processing {POSTPROCESS_CHOICES}; default: the setting, else the model card's."
+        ),
     ] = None,
 ) -> Response:
     """Tumour probability of every slice, the tumour mask of the volume and its volume in mL."""

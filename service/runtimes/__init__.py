@@ -26,8 +26,16 @@ AUTO = "auto"
 RuntimeSetting = Literal["auto", "keras", "onnxruntime", "openvino"]
 _CLASSES = {"keras": "KerasRuntime", "onnxruntime": "OnnxRuntime", "openvino": "OpenVinoRuntime"}
 
-__all__ = ["AUTO", "RUNTIMES", "LoadedModel", "Runtime", "RuntimeName", "RuntimeSetting", "RuntimeUnavailable",
-           "get_runtime"]
+__all__ = [
+    "AUTO",
+    "RUNTIMES",
+    "LoadedModel",
+    "Runtime",
+    "RuntimeName",
+    "RuntimeSetting",
+    "RuntimeUnavailable",
+    "get_runtime",
+]
 
 
 def get_runtime(name: str, threads: int = 0, precision: str | None = None) -> Runtime:

@@ -54,7 +54,9 @@ class Runtime(ABC):
         if threads < 0:
             raise ValueError(f"threads must be >= 0, got {threads}")
         if precision is not None and precision not in self.reduced_precisions():
-            raise ValueError(f"{self.name} offers no {precision!r} precision here (offers {self.reduced_precisions()})")
+            raise ValueError(
+                f"{self.name} offers no {precision!r} precision here (offers {self.reduced_precisions()})"
+            )
         self.threads = threads
         self.precision = precision
 

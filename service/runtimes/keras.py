@@ -74,5 +74,7 @@ class KerasRuntime(Runtime):
             raise NoGPUError(f"MRI_REQUIRE_GPU is set but {self.backend} sees no GPU to run {path.name}")
         model = self._keras.saving.load_model(path, compile=False)
         if not has_preprocess_layer(model):
-            raise ValueError(f"{path}: no '{PREPROCESS_LAYER}' Rescaling layer; the model breaks the contract")
+            raise ValueError(
+                f"{path}: no '{PREPROCESS_LAYER}' Rescaling layer; the model breaks the contract"
+            )
         return KerasModel(model, path)

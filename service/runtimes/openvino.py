@@ -25,7 +25,9 @@ REDUCED_PRECISIONS = {"BF16": "bf16", "FP16": "f16"}
 class OpenVinoModel(LoadedModel):
     def __init__(self, compiled: object, path: Path) -> None:
         if len(compiled.inputs) != 1:
-            raise ValueError(f"{path}: {len(compiled.inputs)} inputs, the contract has one (N, S, S, 3) image")
+            raise ValueError(
+                f"{path}: {len(compiled.inputs)} inputs, the contract has one (N, S, S, 3) image"
+            )
         shape = compiled.input(0).get_partial_shape()
         self.input_size = square_input_size([d.get_length() if d.is_static else None for d in shape], path)
         self._outputs = list(compiled.outputs)
@@ -58,14 +60,20 @@ class OpenVinoRuntime(Runtime):
         return tuple(hint for capability, hint in REDUCED_PRECISIONS.items() if capability in capabilities)
 
     def devices(self) -> list[Device]:
-        return [Device(d, "GPU" if d.startswith("GPU") else "CPU") for d in self._core.available_devices
-                if d == "CPU" or d.startswith("GPU")]
+        return [
+            Device(d, "GPU" if d.startswith("GPU") else "CPU")
+            for d in self._core.available_devices
+            if d == "CPU" or d.startswith("GPU")
+        ]
 
     def load(self, path: Path, require_gpu: bool = False) -> OpenVinoModel:
         gpus = [d.name for d in self.devices() if d.type == "GPU"]
         if require_gpu and not gpus:
             raise NoGPUError(f"MRI_REQUIRE_GPU is set but OpenVINO sees no GPU to run {path.name}")
-        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": self.precision or FLOAT32, "PERFORMANCE_HINT": "LATENCY"}
+        config: dict[str, object] = {
+            "INFERENCE_PRECISION_HINT": self.precision or FLOAT32,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
         device = gpus[0] if require_gpu else "CPU"

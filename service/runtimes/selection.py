@@ -92,12 +92,16 @@ class Selection(Generic[Models]):
     def summary(self) -> str:
         """One line for the start-up log: the choice and every candidate's figure or refusal."""
         figures = ", ".join(
-            f"{t.candidate.label} {t.ms:.1f} ms" if t.ms is not None else f"{t.candidate.label} {t.refused or 'not timed'}"
+            f"{t.candidate.label} {t.ms:.1f} ms"
+            if t.ms is not None
+            else f"{t.candidate.label} {t.refused or 'not timed'}"
             for t in self.trials
         )
         how = "fastest measured" if self.measured else "the only candidate"
-        return (f"runtime {self.chosen.label} ({how}; {self.cores} cores, at most {self.cores_per_call} threads "
-                f"per call; {self.seconds:.1f} s): {figures}")
+        return (
+            f"runtime {self.chosen.label} ({how}; {self.cores} cores, at most {self.cores_per_call} threads "
+            f"per call; {self.seconds:.1f} s): {figures}"
+        )
 
 
 def thread_counts(cores_per_call: int) -> list[int]:
@@ -138,7 +142,13 @@ def select_runtime(
     loaded: dict[Candidate, tuple[Runtime, Models, list[Device]]] = {}
     errors: list[BaseException] = []
     for name in names:
-        counts = [threads_setting] if threads_setting is not None else [per_call] if name == "keras" else thread_counts(per_call)
+        counts = (
+            [threads_setting]
+            if threads_setting is not None
+            else [per_call]
+            if name == "keras"
+            else thread_counts(per_call)
+        )
         precisions = None if pinned is None else [pinned.precision]
         for candidate, outcome in _load_runtime(name, counts, precisions, open_models, require_gpu):
             if isinstance(outcome, BaseException):
@@ -150,20 +160,37 @@ def select_runtime(
     if not loaded:
         if runtime_setting != AUTO and errors:
             raise errors[0]
-        raise NoRuntime("no runtime can serve these models: " + "; ".join(f"{t.candidate.label}: {t.refused}" for t in trials))
+        raise NoRuntime(
+            "no runtime can serve these models: "
+            + "; ".join(f"{t.candidate.label}: {t.refused}" for t in trials)
+        )
     medians = _time(loaded, time_call) if len(loaded) > 1 else {}
     chosen = min(loaded, key=lambda c: medians.get(c, 0.0))
     trials = [Trial(c, ms=medians.get(c)) for c in loaded] + trials
     runtime, models, devices = loaded.pop(chosen)
     loaded.clear()  # the other candidates' models are freed
-    selection = Selection(chosen=chosen, runtime=runtime, models=models, devices=devices, measured=bool(medians),
-                          cores=cores, cores_per_call=per_call, trials=tuple(trials), seconds=time.perf_counter() - start)
+    selection = Selection(
+        chosen=chosen,
+        runtime=runtime,
+        models=models,
+        devices=devices,
+        measured=bool(medians),
+        cores=cores,
+        cores_per_call=per_call,
+        trials=tuple(trials),
+        seconds=time.perf_counter() - start,
+    )
     logger.info(selection.summary())
     return selection
 
 
-def _load_runtime(name: str, counts: list[int], precisions: list[str | None] | None,
-                  open_models: Callable[[Runtime], Models], require_gpu: bool):
+def _load_runtime(
+    name: str,
+    counts: list[int],
+    precisions: list[str | None] | None,
+    open_models: Callable[[Runtime], Models],
+    require_gpu: bool,
+):
     """``(candidate, (runtime, models, devices) or the exception)`` for each thread count and precision
     (``precisions``, None: float32 and every reduced one the runtime offers) of runtime ``name``."""
     try:
@@ -176,13 +203,19 @@ def _load_runtime(name: str, counts: list[int], precisions: list[str | None] | N
         for precision in (None, *first.reduced_precisions()) if precisions is None else precisions:
             candidate = Candidate(name, threads, precision)
             try:
-                runtime = first if (threads, precision) == (counts[0], None) else get_runtime(name, threads, precision)
+                runtime = (
+                    first
+                    if (threads, precision) == (counts[0], None)
+                    else get_runtime(name, threads, precision)
+                )
                 yield candidate, (runtime, open_models(runtime), devices)
             except Exception as exc:  # noqa: BLE001 - reported and refused; raised when nothing else can serve
                 yield candidate, exc
 
 
-def _time(loaded: dict[Candidate, tuple[Runtime, Models, list[Device]]], time_call: Callable[[Models], float]) -> dict:
+def _time(
+    loaded: dict[Candidate, tuple[Runtime, Models, list[Device]]], time_call: Callable[[Models], float]
+) -> dict:
     """Median milliseconds of one served call per candidate (warm-up, then interleaved rounds)."""
     for _, models, _ in loaded.values():
         for _ in range(WARM_UP_CALLS):

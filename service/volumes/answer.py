@@ -44,7 +44,9 @@ def build_summary(
             round(s, 6) for axis, s in enumerate(volume.spacing_mm) if axis != frame.slice_axis
         ]
     voxel_ml = volume.voxel_ml
-    shape = [frame.shape[frame.slice_axis]] + [n for axis, n in enumerate(frame.shape) if axis != frame.slice_axis]
+    shape = [frame.shape[frame.slice_axis]] + [
+        n for axis, n in enumerate(frame.shape) if axis != frame.slice_axis
+    ]
     return VolumeSummary(
         shape=shape,
         spacing_mm=spacing,

@@ -76,7 +76,9 @@ class ZipMember:
                 if check_stop is not None:
                     check_stop()
             if reader.produced != self.info.file_size or reader.crc != self.info.CRC:
-                raise InvalidImage(f"{self.label} is damaged (its size or CRC-32 does not match the zip directory)")
+                raise InvalidImage(
+                    f"{self.label} is damaged (its size or CRC-32 does not match the zip directory)"
+                )
         except BaseException:
             target.close()
             raise

@@ -76,9 +76,13 @@ def open_nifti(stream: BinaryIO, limits: VolumeLimits) -> PendingVolume:
         slope_inter = header.get_slope_inter()
     except Exception as exc:
         logger.debug("NIfTI header not readable: %r", exc)
-        raise InvalidImage("the NIfTI header cannot be read (broken dimensions, data type or scaling)") from None
+        raise InvalidImage(
+            "the NIfTI header cannot be read (broken dimensions, data type or scaling)"
+        ) from None
     if magic[:2] == b"ni":
-        raise UnsupportedImage("NIfTI header/image pairs (.hdr/.img) are not supported; send one .nii or .nii.gz")
+        raise UnsupportedImage(
+            "NIfTI header/image pairs (.hdr/.img) are not supported; send one .nii or .nii.gz"
+        )
     if magic[:2] != b"n+":
         raise InvalidImage("the NIfTI header is broken (its magic string is not 'n+1' or 'n+2')")
     if min(shape, default=0) < 1:
@@ -94,7 +98,9 @@ def open_nifti(stream: BinaryIO, limits: VolumeLimits) -> PendingVolume:
     n_values = int(np.prod(shape, dtype=np.int64))
     limits.check_bytes(n_values * dtype.itemsize, "the NIfTI image")
     store = _stored_dtype(dtype, slope_inter)
-    volume = Volume(data=None, affine=affine, spacing_mm=spacing, kind="nifti", header=header, warnings=warnings)
+    volume = Volume(
+        data=None, affine=affine, spacing_mm=spacing, kind="nifti", header=header, warnings=warnings
+    )
 
     def load(check_stop: CheckStop) -> Volume:
         _skip(stream, start - size)
@@ -113,7 +119,9 @@ def open_nifti(stream: BinaryIO, limits: VolumeLimits) -> PendingVolume:
     )
 
 
-def nifti_geometry(header: nib.Nifti1Header) -> tuple[np.ndarray, tuple[float, float, float] | None, list[str]]:
+def nifti_geometry(
+    header: nib.Nifti1Header,
+) -> tuple[np.ndarray, tuple[float, float, float] | None, list[str]]:
     """The affine (voxel -> RAS+), the voxel size in mm (or None) and the warnings (module docstring)."""
     warnings: list[str] = []
     try:

@@ -72,7 +72,11 @@ def _open_zip(file: BinaryIO, limits: VolumeLimits, check_stop: CheckStop) -> Pe
     together against ``max_bytes`` (a bomb that declares what it inflates to), then the DICOM files'."""
     members = list(zip_members(file, limits.max_files))
     limits.check_files(len(members), "the zip file")
-    named = [m for m in members if PurePosixPath(m.info.filename.replace("\\", "/")).name.upper() not in _SKIPPED_NAMES]
+    named = [
+        m
+        for m in members
+        if PurePosixPath(m.info.filename.replace("\\", "/")).name.upper() not in _SKIPPED_NAMES
+    ]
     declared = sum(member.info.file_size for member in named)
     limits.check_bytes(declared, "the zip file (the sizes its directory declares)")
     budget = Budget(limits.max_bytes, "the zip file")
@@ -100,4 +104,3 @@ def _open_zip(file: BinaryIO, limits: VolumeLimits, check_stop: CheckStop) -> Pe
         pending = open_series(extracted, limits, check_stop, skipped=skipped)
         pending.close = stack.pop_all().close
     return pending
-

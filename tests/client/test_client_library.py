@@ -121,7 +121,11 @@ def test_connection_error_without_server_is_an_mri_error():
 def test_client_package_needs_only_httpx_tqdm_and_pydicom():
     """pydicom (pure Python) reads DICOM headers to group a folder into series (mri-client volume)."""
     project = tomllib.loads((REPO / "client" / "pyproject.toml").read_text())["project"]
-    assert sorted(d.split(">")[0].split("=")[0] for d in project["dependencies"]) == ["httpx", "pydicom", "tqdm"]
+    assert sorted(d.split(">")[0].split("=")[0] for d in project["dependencies"]) == [
+        "httpx",
+        "pydicom",
+        "tqdm",
+    ]
     assert project["scripts"]["mri-client"] == "mri_client.cli:main"
     code = (
         "import sys, mri_client, mri_client.cli, mri_client.masks\n"

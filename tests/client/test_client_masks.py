@@ -46,6 +46,7 @@ def test_png_from_rle_matches_pillow(name, tmp_path):
 
 def test_coco_compressed_strings():
     from pycocotools import mask as mask_api  # a declared test dependency: missing is a failure
+
     for mask in MASKS.values():
         encoded = mask_api.encode(np.asfortranarray(mask.astype(np.uint8)))
         counts = coco_string_to_counts(encoded["counts"].decode("ascii"))

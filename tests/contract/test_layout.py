@@ -4,12 +4,26 @@ import pytest
 
 from contract.layout import gate_of, layout_files, role_spec, volume_gate_of
 
-JOINT = {"gate": "mask", "models": {
-    "classifier": {"name": "lgg-classifier", "file": "joint.keras", "output_name": "tumour_probability", "threshold": 0.6,
-                   "flair": {"file": "flair.keras", "threshold": 0.4}},
-    "segmenter": {"name": "lgg-segmenter", "file": "joint.keras", "output_name": "mask", "threshold": 0.5,
-                  "postprocess": {"min_component_pixels": 50, "fill_holes": True},
-                  "flair": {"file": "flair.keras", "threshold": 0.3, "postprocess": {"min_component_pixels": 10}}}}}
+JOINT = {
+    "gate": "mask",
+    "models": {
+        "classifier": {
+            "name": "lgg-classifier",
+            "file": "joint.keras",
+            "output_name": "tumour_probability",
+            "threshold": 0.6,
+            "flair": {"file": "flair.keras", "threshold": 0.4},
+        },
+        "segmenter": {
+            "name": "lgg-segmenter",
+            "file": "joint.keras",
+            "output_name": "mask",
+            "threshold": 0.5,
+            "postprocess": {"min_component_pixels": 50, "fill_holes": True},
+            "flair": {"file": "flair.keras", "threshold": 0.3, "postprocess": {"min_component_pixels": 10}},
+        },
+    },
+}
 
 
 def test_a_joint_folder_answers_both_roles_from_one_file_per_path():
@@ -28,7 +42,10 @@ def test_a_joint_folder_answers_both_roles_from_one_file_per_path():
 def test_no_card_reads_the_joint_file_and_two_files_are_refused():
     for card in ({}, {"models": {"classifier": {"threshold": 0.7}}}):
         assert layout_files(card) == ["joint.keras"]
-        assert (role_spec(card, "classifier", "flair").file, role_spec(card, "segmenter").output) == ("joint.keras", "mask")
+        assert (role_spec(card, "classifier", "flair").file, role_spec(card, "segmenter").output) == (
+            "joint.keras",
+            "mask",
+        )
         assert gate_of(card) == volume_gate_of(card) == "classifier"
     assert role_spec({"models": {"classifier": {"threshold": 0.7}}}, "classifier", "flair").threshold == 0.7
     two = {"models": {"classifier": {"file": "classifier.keras"}, "segmenter": {"file": "segmenter.keras"}}}

@@ -45,4 +45,6 @@ def test_bad_arguments_and_card_settings():
         postprocess_mask(_mask(), min_component_pixels=-1)
     assert postprocess_settings({}) == NO_POSTPROCESS
     assert postprocess_settings({"postprocess": {"min_component_pixels": 25, "other": 1}}) == {
-        "min_component_pixels": 25, "fill_holes": False}
+        "min_component_pixels": 25,
+        "fill_holes": False,
+    }

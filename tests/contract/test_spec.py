@@ -14,8 +14,9 @@ def test_to_model_input_resizes_and_keeps_the_raw_range():
     assert spec.to_model_input(np.zeros((64, 64, 3), np.uint8), 64).shape == (64, 64, 3)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 4), np.uint8),
-                                 np.zeros((8, 8, 3), np.float32)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8, 3), np.float32)]
+)
 def test_to_model_input_refuses_other_layouts(bad):
     with pytest.raises(ValueError):
         spec.to_model_input(bad, 8)

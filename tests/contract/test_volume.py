@@ -141,8 +141,14 @@ def test_predict_volume_batches_gates_and_maps_back():
         calls = []
         done: list[tuple[int, int]] = []
         result = predict_volume(
-            volume, affine, run, 0.5, 0.5, batch_size=3,
-            postprocess="none", gate="classifier",
+            volume,
+            affine,
+            run,
+            0.5,
+            0.5,
+            batch_size=3,
+            postprocess="none",
+            gate="classifier",
             progress=lambda start, total, done=done: done.append((start, total)),
         )
         assert result.mask.shape == shape

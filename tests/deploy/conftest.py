@@ -146,7 +146,12 @@ def _venv_installs(dockerfile: Dockerfile, target: str) -> list[list[str]]:
 
 def installed_requirement_files(dockerfile: Dockerfile, target: str) -> list[str]:
     """The files ``pip install -r`` installs into the venv that ``target`` copies from a stage."""
-    return [args[i + 1] for args in _venv_installs(dockerfile, target) for i, a in enumerate(args[:-1]) if a == "-r"]
+    return [
+        args[i + 1]
+        for args in _venv_installs(dockerfile, target)
+        for i, a in enumerate(args[:-1])
+        if a == "-r"
+    ]
 
 
 def installed_projects(dockerfile: Dockerfile, target: str) -> list[str]:

@@ -205,7 +205,9 @@ def test_service_starts_like_the_image(dockerfile, models_dir, lgg_slices, tmp_p
         # one structured line per request (the service's own), no second access line from uvicorn;
         # it is written once the answer has been sent, so give a loaded machine a moment
         line_deadline = time.monotonic() + 10
-        while "endpoint=/classify status=200" not in log_path.read_text() and time.monotonic() < line_deadline:
+        while (
+            "endpoint=/classify status=200" not in log_path.read_text() and time.monotonic() < line_deadline
+        ):
             time.sleep(0.1)
         assert log_path.read_text().count("endpoint=/classify status=200") == 1
         assert '"POST /classify HTTP/1.1"' not in log_path.read_text()

@@ -46,7 +46,15 @@ def test_runtime_invariants(dockerfile, target):
 
     cmd = dockerfile.effective(target, "CMD")
     assert cmd.exec_form == [
-        "uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--http", "h11"
+        "uvicorn",
+        "service.main:app",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--no-access-log",
+        "--http",
+        "h11",
     ]
 
     env = dockerfile.env(target)
@@ -118,13 +126,17 @@ def test_copy_sources_exist_and_are_not_dockerignored(dockerfile):
                 sources += ins.value.split()[:-1]
     assert "models/" in sources
     for src in sources:
-        probe = src.rstrip("/") + ("/__init__.py" if src in {"contract/", "imaging/", "service/", "gateway/"} else "")
+        probe = src.rstrip("/") + (
+            "/__init__.py" if src in {"contract/", "imaging/", "service/", "gateway/"} else ""
+        )
         assert not ignored(probe), f".dockerignore excludes {probe}"
         assert src == "models/" or (REPO / src).exists(), f"COPY source {src} missing"
     for heavy in (".venv/bin/python", ".git/config", "tests/deploy/conftest.py", "runs/x"):
         assert ignored(heavy), f".dockerignore should exclude {heavy}"
     card = read_card(REPO / "models")
-    files = [f for keras_file in layout_files(card) for f in (keras_file, export_entry(card, keras_file)["file"])]
+    files = [
+        f for keras_file in layout_files(card) for f in (keras_file, export_entry(card, keras_file)["file"])
+    ]
     missing = [f for f in files if not (REPO / "models" / f).is_file()]
     assert not missing, f"models/ lacks {missing}: the image bakes the bundled models in"
 

@@ -201,8 +201,6 @@ def orthanc_factory(tmp_path):
         yield start
 
 
-
-
 class Clock:
     """A clock the test moves (``now`` seconds), for the store, the scheduler and the audit."""
 
@@ -264,4 +262,14 @@ def dciodvfy_errors(ds: pydicom.Dataset, tmp_path) -> list[str]:
     return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
-__all__ = ["GATEWAY_AE", "ORTHANC_AE", "Clock", "dciodvfy_errors", "needs_orthanc", "push", "run_jobs", "study", "wait_for"]
+__all__ = [
+    "GATEWAY_AE",
+    "ORTHANC_AE",
+    "Clock",
+    "dciodvfy_errors",
+    "needs_orthanc",
+    "push",
+    "run_jobs",
+    "study",
+    "wait_for",
+]

@@ -64,7 +64,9 @@ class Orthanc:
     @property
     def server(self) -> str:
         """This Orthanc as the gateway's MRI_GATEWAY_DICOMWEB_SERVERS (name ORTHANC, with its credentials)."""
-        entry = {"url": self.dicomweb} | ({"username": self.auth[0], "password": self.auth[1]} if self.auth else {})
+        entry = {"url": self.dicomweb} | (
+            {"username": self.auth[0], "password": self.auth[1]} if self.auth else {}
+        )
         return json.dumps({AE_TITLE: entry})
 
     def post(self, path: str, body) -> dict:
@@ -96,23 +98,29 @@ def run_orthanc(
     """Start Orthanc in ``folder``; ``gateway`` = (AE title, port) as a known modality ("gateway"),
     ``route`` = the routing Lua script on; ``dicom_port``: its DICOM port (default: a free one);
     ``extra``: more configuration (e.g. ``AuthenticationEnabled``). Stopped (SIGTERM, then SIGKILL) on exit."""
-    assert available(), f"Orthanc ({ORTHANC}) and its DICOMweb plugin ({DICOMWEB_PLUGIN}): scripts/setup_env.sh installs them"
+    assert available(), (
+        f"Orthanc ({ORTHANC}) and its DICOMweb plugin ({DICOMWEB_PLUGIN}): scripts/setup_env.sh installs them"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     http_port, dicom_port = free_port(), dicom_port or free_port()
-    config = json.loads(CONFIG.read_text()) | {  # the shipped configuration, on loopback in ``folder``
-        "Name": "test-pacs",
-        "StorageDirectory": str(folder / "db"),
-        "IndexDirectory": str(folder / "db"),
-        "HttpPort": http_port,
-        "DicomPort": dicom_port,
-        "RemoteAccessAllowed": False,
-        "StableAge": stable_age,
-        "Plugins": [str(DICOMWEB_PLUGIN)],
-        "DicomModalities": {"gateway": [gateway[0], "127.0.0.1", gateway[1]]} if gateway else {},
-        "LuaScripts": [str(ROUTE_LUA)] if route and gateway else [],
-        "StorageCompression": False,
-        "SaveJobs": False,
-    } | extra
+    config = (
+        json.loads(CONFIG.read_text())
+        | {  # the shipped configuration, on loopback in ``folder``
+            "Name": "test-pacs",
+            "StorageDirectory": str(folder / "db"),
+            "IndexDirectory": str(folder / "db"),
+            "HttpPort": http_port,
+            "DicomPort": dicom_port,
+            "RemoteAccessAllowed": False,
+            "StableAge": stable_age,
+            "Plugins": [str(DICOMWEB_PLUGIN)],
+            "DicomModalities": {"gateway": [gateway[0], "127.0.0.1", gateway[1]]} if gateway else {},
+            "LuaScripts": [str(ROUTE_LUA)] if route and gateway else [],
+            "StorageCompression": False,
+            "SaveJobs": False,
+        }
+        | extra
+    )
     assert config["DicomAet"] == AE_TITLE
     path = folder / "orthanc.json"
     path.write_text(json.dumps(config, indent=2))

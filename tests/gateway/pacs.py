@@ -84,5 +84,9 @@ def make_certificates(folder: Path) -> Certificates:
         openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                 "-out", f"{who}.pem", "-days", "1", *(["-extfile", f"{who}.ext"] if extension else []))  # fmt: skip
     return Certificates(
-        folder / "ca.pem", folder / "server.pem", folder / "server.key", folder / "client.pem", folder / "client.key"
+        folder / "ca.pem",
+        folder / "server.pem",
+        folder / "server.key",
+        folder / "client.pem",
+        folder / "client.key",
     )

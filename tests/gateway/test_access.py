@@ -48,13 +48,20 @@ def _echo_ok(assoc) -> bool:
     [
         ({"calling_aes": "SCANNER"}, "STRANGER", "MRI-AI", CALLING_AE_NOT_RECOGNISED),
         ({"calling_aes": "SCANNER@10.9.9.9"}, "SCANNER", "MRI-AI", CALLING_AE_NOT_RECOGNISED),
-        ({"calling_aes": "", "peers": {}}, "SCANNER", "MRI-AI", CALLING_AE_NOT_RECOGNISED),  # none known: none
+        (
+            {"calling_aes": "", "peers": {}},
+            "SCANNER",
+            "MRI-AI",
+            CALLING_AE_NOT_RECOGNISED,
+        ),  # none known: none
         ({"calling_aes": "SCANNER"}, "SCANNER", "SOMEONE-ELSE", CALLED_AE_NOT_RECOGNISED),
         ({"calling_aes": "SCANNER", "min_free_disk_mb": 10**9}, "SCANNER", "MRI-AI", LOCAL_LIMIT_EXCEEDED),
     ],
     ids=["unknown-ae", "known-ae-wrong-address", "nobody-known", "wrong-called-ae", "disk-watermark"],
 )
-def test_associations_are_refused_with_the_standard_rejection_and_audited(local_gateway, settings, calling, called, codes):
+def test_associations_are_refused_with_the_standard_rejection_and_audited(
+    local_gateway, settings, calling, called, codes
+):
     gateway = local_gateway(**settings)
     assoc = _associate(gateway.listener.port_bound()[1], calling, called)
     assert assoc.is_rejected and _rejection(assoc) == codes
@@ -84,9 +91,16 @@ def test_the_audit_names_studies_and_series_by_hash_only(local_gateway):
     [record] = wait_for(gateway.audit.tail, 10, "the association's audit record")
     assert record["instances"] == len(flair) and record["tls"] is False
     text = gateway.settings.audit_path.read_text()
-    for uid in (flair[0].StudyInstanceUID, flair[0].SeriesInstanceUID, flair[0].SOPInstanceUID, flair[0].PatientID):
+    for uid in (
+        flair[0].StudyInstanceUID,
+        flair[0].SeriesInstanceUID,
+        flair[0].SOPInstanceUID,
+        flair[0].PatientID,
+    ):
         assert str(uid) not in text
-    assert record["studies"] == [f"#{__import__('hashlib').sha256(flair[0].StudyInstanceUID.encode()).hexdigest()[:12]}"]
+    assert record["studies"] == [
+        f"#{__import__('hashlib').sha256(flair[0].StudyInstanceUID.encode()).hexdigest()[:12]}"
+    ]
 
 
 def test_dicom_tls_with_the_tests_certificate_and_only_with_it(local_gateway, tmp_path, tiny_service_url):
@@ -112,7 +126,9 @@ def test_dicom_tls_with_the_tests_certificate_and_only_with_it(local_gateway, tm
         [job] = run_jobs(gateway)
         assert job.state == states.SENT, job  # and back over TLS to the dicoms:// destination
         assert len(pacs.of("SEG")) == 1 and len(pacs.of("SR")) == 1
-    records = wait_for(lambda: [r for r in gateway.audit.tail() if r["event"] == "association"], 10, "records")
+    records = wait_for(
+        lambda: [r for r in gateway.audit.tail() if r["event"] == "association"], 10, "records"
+    )
     assert all(r["tls"] for r in records)
 
 
@@ -131,7 +147,9 @@ def test_settings_refuse_an_open_api_without_a_token_and_half_a_tls_setting(tmp_
     with pytest.raises(ValidationError, match="expected AET or AET@host"):
         GatewaySettings(calling_aes="A-TITLE-LONGER-THAN-16")
     with pytest.raises(ValidationError, match="not both"):
-        GatewaySettings(dicomweb_servers='{"PACS": {"url": "http://p", "token": "t", "username": "u", "password": "p"}}')
+        GatewaySettings(
+            dicomweb_servers='{"PACS": {"url": "http://p", "token": "t", "username": "u", "password": "p"}}'
+        )
     servers = GatewaySettings(dicomweb_servers="PACS=http://pacs:8042/dicom-web/").dicomweb_servers
     assert servers["PACS"].url == "http://pacs:8042/dicom-web"
 
@@ -146,7 +164,9 @@ def test_settings_refuse_an_open_api_without_a_token_and_half_a_tls_setting(tmp_
     ids=["bearer", "basic", "none"],
 )
 def test_dicomweb_credentials_go_with_every_request(server, authorization):
-    with answering(200, body=[{"0020000E": {"vr": "UI", "Value": ["1.2.3"]}, "00201209": {"vr": "IS", "Value": [12]}}]) as pacs:
+    with answering(
+        200, body=[{"0020000E": {"vr": "UI", "Value": ["1.2.3"]}, "00201209": {"vr": "IS", "Value": [12]}}]
+    ) as pacs:
         configured = server.model_copy(update={"url": pacs.url})
         assert dicomweb.series_of_study(configured, "1.2") == {"1.2.3": 12}
         [(line, headers)] = pacs.requests

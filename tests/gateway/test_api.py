@@ -39,7 +39,9 @@ def test_received_series_is_a_job_going_back_to_the_sender(gateway):
     assert client.post(f"/jobs/{job['id']}/retry").status_code == 409
     assert client.get("/jobs", params={"state": "bogus"}).status_code == 422
     assert "mri_gateway_instances_received_total 12.0" in client.get("/metrics").text
-    assert len(gateway.spool.series_files(str(flair[0].StudyInstanceUID), str(flair[0].SeriesInstanceUID))) == 12
+    assert (
+        len(gateway.spool.series_files(str(flair[0].StudyInstanceUID), str(flair[0].SeriesInstanceUID))) == 12
+    )
     [record] = client.get("/audit").json()
     assert record["event"] == "association" and record["instances"] == 12
 
@@ -75,7 +77,9 @@ def test_a_gateway_open_to_the_network_refuses_the_api_without_its_token(gateway
     assert httpx.get(f"{gateway.url}/jobs").status_code == 401
     assert httpx.post(f"{gateway.url}/jobs/retry", json={}).status_code == 401
     assert httpx.get(f"{gateway.url}/jobs", headers={"Authorization": f"Bearer {TOKEN}"}).json() == []
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MRI_GATEWAY_")} | {"MRI_GATEWAY_HTTP_HOST": "0.0.0.0"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MRI_GATEWAY_")} | {
+        "MRI_GATEWAY_HTTP_HOST": "0.0.0.0"
+    }
     run = subprocess.run([sys.executable, "-m", "gateway"], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=60, check=False)  # fmt: skip
     assert run.returncode == 2 and "needs MRI_GATEWAY_API_TOKEN" in run.stderr, run.stderr
@@ -94,7 +98,9 @@ def test_a_gateway_open_to_the_network_refuses_the_api_without_its_token(gateway
     ],
     ids=["unconfigured-url", "unconfigured-name", "unconfigured-destination", "bad-uid", "no-server", "two-servers"],
 )  # fmt: skip
-def test_pulls_only_from_configured_servers_and_results_only_to_configured_destinations(local_gateway, body, status, word):
+def test_pulls_only_from_configured_servers_and_results_only_to_configured_destinations(
+    local_gateway, body, status, word
+):
     gateway = local_gateway(dicomweb_servers={"PACS": "http://127.0.0.1:9/dicom-web"})
     answer = TestClient(create_app(gateway)).post("/jobs", json=body)
     assert answer.status_code == status and word in answer.text, answer.text
@@ -107,7 +113,12 @@ def test_a_pull_names_a_configured_destination_and_an_unreachable_server_is_502(
     gateway = local_gateway(dicomweb_servers={"PACS": url}, peers={"ARCHIVE": "127.0.0.1:104"})
     client = TestClient(create_app(gateway))
     assert client.post("/jobs", json={"server": "PACS", "study_instance_uid": "1.2"}).status_code == 502
-    one = {"server": "PACS", "study_instance_uid": "1.2", "series_instance_uid": "1.2.3", "destination": "ARCHIVE"}
+    one = {
+        "server": "PACS",
+        "study_instance_uid": "1.2",
+        "series_instance_uid": "1.2.3",
+        "destination": "ARCHIVE",
+    }
     [job] = client.post("/jobs", json=one).json()
     assert job["destination"] == "dicom://ARCHIVE@127.0.0.1:104" and job["origin"] == url
     [again] = client.post("/jobs", json=one | {"destination": None}).json()
@@ -125,9 +136,13 @@ def _failed_jobs(gateway, reasons: list[str]) -> list[int]:
 
 def test_bulk_redrive_by_api_and_cli(local_gateway):
     gateway = local_gateway()
-    down, refused, other = _failed_jobs(gateway, ["gave up: PACS down", "gave up: PACS down", "the service refused"])
+    down, refused, other = _failed_jobs(
+        gateway, ["gave up: PACS down", "gave up: PACS down", "the service refused"]
+    )
     client = TestClient(create_app(gateway))
-    assert client.post("/jobs/retry", json={"reason_contains": "pacs DOWN"}).json() == {"queued": [down, refused]}
+    assert client.post("/jobs/retry", json={"reason_contains": "pacs DOWN"}).json() == {
+        "queued": [down, refused]
+    }
     assert gateway.store.get(other).state == states.FAILED
     env = {k: v for k, v in os.environ.items() if not k.startswith("MRI_GATEWAY_")}
     env |= {"MRI_GATEWAY_STATE_DIR": str(gateway.settings.state_dir), "PYTHONPATH": SOURCES}

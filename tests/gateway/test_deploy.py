@@ -64,6 +64,10 @@ def test_orthanc_trial_routes_to_the_gateway_and_the_gateway_answers_back():
         peers=gateway_env["MRI_GATEWAY_PEERS"], dicomweb_servers=gateway_env["MRI_GATEWAY_DICOMWEB_SERVERS"]
     )
     assert config["DicomModalities"]["gateway"] == [settings.ae_title, "mri-gateway", settings.dicom_port]
-    assert settings.peers == {config["DicomAet"]: f"orthanc:{config['DicomPort']}"}  # allowed to call, and back
-    assert settings.dicomweb_servers["ORTHANC"].url == f"http://orthanc:{config['HttpPort']}{config['DicomWeb']['Root']}".rstrip("/")
+    assert settings.peers == {
+        config["DicomAet"]: f"orthanc:{config['DicomPort']}"
+    }  # allowed to call, and back
+    assert settings.dicomweb_servers[
+        "ORTHANC"
+    ].url == f"http://orthanc:{config['HttpPort']}{config['DicomWeb']['Root']}".rstrip("/")
     assert any(p.endswith(f":{config['DicomPort']}") for p in orthanc["ports"])

@@ -164,7 +164,9 @@ def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
     orthanc = orthanc_factory(  # no routing: the gateway pulls, with the credentials Orthanc asks for
         AuthenticationEnabled=True, RegisteredUsers={"gateway": "pull-and-store"}
     )
-    gateway = gateway_factory(MRI_GATEWAY_SERVICE_URL=service_url, MRI_GATEWAY_DICOMWEB_SERVERS=orthanc.server).start()
+    gateway = gateway_factory(
+        MRI_GATEWAY_SERVICE_URL=service_url, MRI_GATEWAY_DICOMWEB_SERVERS=orthanc.server
+    ).start()
     flair = study("pull-flair", ["flair"])["flair"]
     push(flair, orthanc.dicom_port, called="ORTHANC")
     study_uid = str(flair[0].StudyInstanceUID)
@@ -184,8 +186,12 @@ def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
     assert len(again) == 3 and job["id"] not in [j["id"] for j in again]
     jobs = {j["series_instance_uid"]: j for j in gateway.wait_finished(4)[1:]}
     again = jobs.pop(str(flair[0].SeriesInstanceUID))
-    assert again["state"] == "skipped" and again["reason"].startswith(f"already analysed: job {job['id']}"), again
-    assert sorted(j["reason"] for j in jobs.values()) == [f"not a brain MR series: Modality {m}" for m in ("SEG", "SR")]
+    assert again["state"] == "skipped" and again["reason"].startswith(f"already analysed: job {job['id']}"), (
+        again
+    )
+    assert sorted(j["reason"] for j in jobs.values()) == [
+        f"not a brain MR series: Modality {m}" for m in ("SEG", "SR")
+    ]
     results_in(orthanc, study_uid)  # still one of each
 
     mask = seg_mask(seg, flair)
@@ -202,7 +208,9 @@ def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
 
     # the SEG in the PACS is the service's own SEG of the same DICOM files, but for UIDs and times
     with MRIClient(service_url, retries=0, timeout=300) as client:
-        theirs = client.volume([(name, data) for _, (name, data, _) in dicom_files(flair)], output="dicom-seg")
+        theirs = client.volume(
+            [(name, data) for _, (name, data, _) in dicom_files(flair)], output="dicom-seg"
+        )
     assert comparable(seg, flair) == comparable(pydicom.dcmread(io.BytesIO(theirs["dicom_seg"])), flair)
 
     # the log names studies and series by hashes only, never patients
@@ -221,17 +229,23 @@ def test_flair_only_pulled_over_dicomweb_comes_back_by_stow(
 def test_pull_of_an_unknown_study_is_404_and_wrong_credentials_502(gateway_factory, orthanc_factory):
     orthanc = orthanc_factory(AuthenticationEnabled=True, RegisteredUsers={"gateway": "right"})
     gateway = gateway_factory(MRI_GATEWAY_DICOMWEB_SERVERS=orthanc.server).start()
-    answer = httpx.post(f"{gateway.url}/jobs", json={"dicomweb_url": orthanc.dicomweb, "study_instance_uid": "1.2.3"})
+    answer = httpx.post(
+        f"{gateway.url}/jobs", json={"dicomweb_url": orthanc.dicomweb, "study_instance_uid": "1.2.3"}
+    )
     assert answer.status_code == 404, answer.text
     wrong = gateway_factory(
-        MRI_GATEWAY_DICOMWEB_SERVERS=json.dumps({"ORTHANC": {"url": orthanc.dicomweb, "username": "gateway", "password": "wrong"}})
+        MRI_GATEWAY_DICOMWEB_SERVERS=json.dumps(
+            {"ORTHANC": {"url": orthanc.dicomweb, "username": "gateway", "password": "wrong"}}
+        )
     ).start()
     answer = httpx.post(f"{wrong.url}/jobs", json={"server": "ORTHANC", "study_instance_uid": "1.2.3"})
     assert answer.status_code == 502 and "credentials" in answer.text, answer.text
     assert gateway.jobs() == [] and wrong.jobs() == []
 
 
-def test_the_same_series_sent_twice_by_the_pacs_gives_one_seg_and_one_sr(service_url, gateway_factory, orthanc_factory):
+def test_the_same_series_sent_twice_by_the_pacs_gives_one_seg_and_one_sr(
+    service_url, gateway_factory, orthanc_factory
+):
     gateway = gateway_factory(MRI_GATEWAY_SERVICE_URL=service_url)
     orthanc = orthanc_factory(gateway)
     gateway.start(MRI_GATEWAY_PEERS=orthanc.peer)

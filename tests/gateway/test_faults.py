@@ -158,7 +158,10 @@ def test_series_that_cannot_be_analysed_fail_with_a_reason_and_the_gateway_keeps
     retried = httpx.post(f"{gateway.url}/jobs/{mixed_job['id']}/retry")
     assert retried.status_code == 200 and retried.json()["state"] == "queued", retried.text
     wait_for(
-        lambda: gateway.job(mixed_job["id"])["state"] == "failed" and gateway.job(mixed_job["id"])["attempts"] == 1,
+        lambda: (
+            gateway.job(mixed_job["id"])["state"] == "failed"
+            and gateway.job(mixed_job["id"])["attempts"] == 1
+        ),
         30,
         "the retried job to fail again",
     )
@@ -166,7 +169,10 @@ def test_series_that_cannot_be_analysed_fail_with_a_reason_and_the_gateway_keeps
     assert httpx.post(f"{gateway.url}/jobs/{sent_id}/retry").status_code == 409
     assert gateway.process.poll() is None
     metrics = httpx.get(f"{gateway.url}/metrics").text
-    assert 'mri_gateway_jobs{state="failed"} 2.0' in metrics and 'mri_gateway_jobs{state="skipped"} 1.0' in metrics
+    assert (
+        'mri_gateway_jobs{state="failed"} 2.0' in metrics
+        and 'mri_gateway_jobs{state="skipped"} 1.0' in metrics
+    )
     assert 'mri_gateway_associations_total{outcome="released"} 4.0' in metrics
     received = re.search(r"^mri_gateway_instances_received_total (\S+)$", metrics, re.MULTILINE)
     assert received and float(received[1]) == 4 * len(good)

@@ -64,7 +64,9 @@ def image(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("gateway-image")
     app = root / dockerfile.effective(STAGE, "WORKDIR").value.strip("/")
     patterns = [
-        line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
     ]
     copies = [ins.value.split() for ins in stage.all("COPY") if "--from=" not in ins.value]
     assert copies, "the gateway stage copies its code"
@@ -78,18 +80,25 @@ def image(tmp_path_factory) -> dict:
     deps_copies = [ins.value.split()[:-1] for s in dockerfile.chain("deps-gateway") for ins in s.all("COPY")]
     packages = {}
     for project in projects:
-        assert any(f"{project}/" in sources for sources in deps_copies), f"deps-gateway does not COPY {project}/"
+        assert any(f"{project}/" in sources for sources in deps_copies), (
+            f"deps-gateway does not COPY {project}/"
+        )
         config = tomllib.loads((REPO / project / "pyproject.toml").read_text())
         lines += config["project"]["dependencies"]  # pip resolves the package's ranges with the pins
         where = REPO / project / config["tool"]["setuptools"]["packages"]["find"]["where"][0]
-        packages |= {p.relative_to(REPO).as_posix(): p.name for p in where.iterdir() if (p / "__init__.py").is_file()}
+        packages |= {
+            p.relative_to(REPO).as_posix(): p.name for p in where.iterdir() if (p / "__init__.py").is_file()
+        }
     site = image_site(lines, root / "site-packages")
     for source, name in packages.items():  # installed as pip builds it: the package's files, no link to here
         _copy_tree(source, site / name, patterns)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MRI_", "PYTHON"))}
     env |= {k: v for k, v in dockerfile.env(STAGE).items() if k != "PATH"}
     assert env["PYTHONPATH"] == "/app"
-    env |= {"PYTHONPATH": os.pathsep.join([str(app), str(site)]), "MRI_GATEWAY_STATE_DIR": str(root / "state")}
+    env |= {
+        "PYTHONPATH": os.pathsep.join([str(app), str(site)]),
+        "MRI_GATEWAY_STATE_DIR": str(root / "state"),
+    }
     return {"app": app, "python": [sys.executable, "-S"], "env": env, "dockerfile": dockerfile}
 
 
@@ -106,9 +115,16 @@ def test_the_file_set_holds_the_package_and_what_it_imports_and_nothing_else(ima
     assert not list(app.rglob("__pycache__"))
     assert not (app / "client").exists(), "the client package is installed in the venv, not copied into /app"
     walk = "import gateway, importlib, pkgutil; [importlib.import_module(m.name) for m in pkgutil.walk_packages(gateway.__path__, 'gateway.')]"
-    run = _run(image, "-c", walk + "; import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'service', 'training')))")
+    run = _run(
+        image,
+        "-c",
+        walk
+        + "; import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'service', 'training')))",
+    )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "[]", "the gateway image runs no model and imports neither service nor training"
+    assert run.stdout.strip() == "[]", (
+        "the gateway image runs no model and imports neither service nor training"
+    )
 
 
 def test_help_runs_in_the_image(image):
@@ -133,7 +149,9 @@ def test_the_image_starts_is_healthy_answers_and_stops_cleanly(image):
     health[-1] = health[-1].replace("127.0.0.1:8090", f"127.0.0.1:{http_port}")
     log = image["app"].parent / "gateway.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([*image["python"], *cmd[1:]], cwd=image["app"], env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(
+            [*image["python"], *cmd[1:]], cwd=image["app"], env=env, stdout=out, stderr=out
+        )
     try:
 
         def healthy() -> bool:

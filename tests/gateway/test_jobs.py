@@ -45,7 +45,10 @@ def test_instances_of_a_series_gather_in_one_job_counted_once_until_the_study_is
 def test_a_late_instance_reopens_a_job_not_analysed_yet_and_starts_a_new_one_after(store, clock):
     a, _ = store.record_instance("1", "1.1", "1.1.1", "S", None)
     store.promote_stable(clock.now + 1)
-    assert store.record_instance("1", "1.1", "1.1.2", "S", None)[0] == a and store.get(a).state == states.RECEIVING
+    assert (
+        store.record_instance("1", "1.1", "1.1.2", "S", None)[0] == a
+        and store.get(a).state == states.RECEIVING
+    )
     store.promote_stable(clock.now + 1)
     assert store.claim().id == a
     store.requeue(a, "incomplete: waiting", clock.now + 60)  # waiting for instances: reopened by one
@@ -98,7 +101,9 @@ def test_claim_requeue_retry_redrive_and_resume(store, clock):
     store.claim()
     store.finish(b, states.FAILED, "the service refused the series (422)")
     assert store.redrive(reason_contains="SERVICE DOWN") == [a]
-    assert store.get(a).attempts == 0 and store.get(a).state == states.QUEUED and store.get(a).first_try_at == 0
+    assert (
+        store.get(a).attempts == 0 and store.get(a).state == states.QUEUED and store.get(a).first_try_at == 0
+    )
     assert not store.retry(a)  # only failed jobs
     assert store.redrive(since=clock.now + 1) == []
     assert store.retry(b)
@@ -169,7 +174,11 @@ def test_cleanup_removes_finished_jobs_their_spool_and_results(tmp_path, clock):
     store._tx("UPDATE jobs SET updated_at = ? WHERE id IN (?, ?)", (clock.now - 2 * 3600, old, open_))
     assert gateway.scheduler.cleanup() == 1
     assert store.get(old) is None and store.get(new) and store.get(open_)
-    assert not spool.series_files("9", "9.0") and spool.series_files("9", "9.1") and spool.series_files("9", "9.2")
+    assert (
+        not spool.series_files("9", "9.0")
+        and spool.series_files("9", "9.1")
+        and spool.series_files("9", "9.2")
+    )
     assert not spool.result_dir(old).exists() and spool.result_dir(new).exists()
     store.close()
 

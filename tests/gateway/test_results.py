@@ -62,7 +62,14 @@ def test_the_gateways_seg_is_the_services_seg_but_for_uids_and_times(service_url
 
     assert seg.SOPInstanceUID != service_seg.SOPInstanceUID
     assert comparable(seg, datasets) == comparable(service_seg, datasets)
-    assert 0 < int(np.count_nonzero(seg.pixel_array)) == theirs["tumour_voxels"], "a SEG with the tumour in it"
+    assert 0 < int(np.count_nonzero(seg.pixel_array)) == theirs["tumour_voxels"], (
+        "a SEG with the tumour in it"
+    )
     evidence = sr.CurrentRequestedProcedureEvidenceSequence
-    referenced = {ref.ReferencedSOPInstanceUID for study in evidence for s in study.ReferencedSeriesSequence for ref in s.ReferencedSOPSequence}
+    referenced = {
+        ref.ReferencedSOPInstanceUID
+        for study in evidence
+        for s in study.ReferencedSeriesSequence
+        for ref in s.ReferencedSOPSequence
+    }
     assert str(seg.SOPInstanceUID) in referenced

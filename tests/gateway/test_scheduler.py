@@ -36,7 +36,9 @@ def _job(gateway, job_id: int):
     return gateway.store.get(job_id)
 
 
-def test_backoff_doubles_to_its_cap_the_horizon_fails_it_and_a_redrive_sends_it(local_gateway, pacs, tmp_path):
+def test_backoff_doubles_to_its_cap_the_horizon_fails_it_and_a_redrive_sends_it(
+    local_gateway, pacs, tmp_path
+):
     from tests.tiny_models import build_tiny_models
 
     clock = Clock()
@@ -117,7 +119,9 @@ def test_a_clean_stop_queues_its_running_jobs_without_counting(local_gateway):
     assert job.state == states.QUEUED and job.interruptions == 0 and "stopped" in job.reason
 
 
-def test_an_incomplete_series_waits_and_goes_when_the_missing_instance_arrives(local_gateway, pacs, tiny_service_url):
+def test_an_incomplete_series_waits_and_goes_when_the_missing_instance_arrives(
+    local_gateway, pacs, tiny_service_url
+):
     clock = Clock()
     gateway = local_gateway(clock, service_url=tiny_service_url, destination=pacs.destination)
     flair = study("incomplete", ["flair"])["flair"]
@@ -135,7 +139,9 @@ def test_an_incomplete_series_waits_and_goes_when_the_missing_instance_arrives(l
 
 def test_an_incomplete_series_fails_with_the_reason_after_the_wait(local_gateway, pacs, tiny_service_url):
     clock = Clock()
-    gateway = local_gateway(clock, service_url=tiny_service_url, destination=pacs.destination, incomplete_wait_s=60)
+    gateway = local_gateway(
+        clock, service_url=tiny_service_url, destination=pacs.destination, incomplete_wait_s=60
+    )
     flair = study("truncated-head", ["flair"])["flair"]
     push(flair[2:], _port(gateway))  # the first two instances never come
     [job] = run_jobs(gateway, rounds=1)
@@ -164,6 +170,7 @@ def test_a_series_whose_association_was_aborted_waits_for_the_rest(local_gateway
     push(flair, _port(gateway))  # the sender tries again: the whole series
     [job] = run_jobs(gateway)
     assert job.state == states.SENT and job.instances == len(flair)
+
     def both():
         records = [r["outcome"] for r in gateway.audit.tail() if r["event"] == "association"]
         return records if len(records) == 2 else None
@@ -171,7 +178,9 @@ def test_a_series_whose_association_was_aborted_waits_for_the_rest(local_gateway
     assert wait_for(both, 10, "the two associations' records") == ["released", "aborted"]  # newest first
 
 
-def test_the_same_series_twice_gives_one_seg_and_sr_and_a_changed_one_supersedes(local_gateway, pacs, tiny_service_url):
+def test_the_same_series_twice_gives_one_seg_and_sr_and_a_changed_one_supersedes(
+    local_gateway, pacs, tiny_service_url
+):
     gateway = local_gateway(service_url=tiny_service_url, destination=pacs.destination)
     flair = study("twice", ["flair"])["flair"]
     push(flair[:-1] + flair[:3], _port(gateway))  # the last slice not yet; three instances repeated
@@ -181,7 +190,9 @@ def test_the_same_series_twice_gives_one_seg_and_sr_and_a_changed_one_supersedes
     push(flair[:5], _port(gateway))  # a part of them
     jobs = run_jobs(gateway)
     for again in jobs[1:]:
-        assert again.state == states.SKIPPED and again.reason.startswith(f"already analysed: job {first.id}"), again
+        assert again.state == states.SKIPPED and again.reason.startswith(
+            f"already analysed: job {first.id}"
+        ), again
     assert len(pacs.of("SEG")) == 1 and len(pacs.of("SR")) == 1
 
     push(flair, _port(gateway))  # changed: one instance more
@@ -223,18 +234,24 @@ def test_a_companion_not_used_by_the_flair_job_does_not_claim_it_was(local_gatew
     jobs = run_jobs(gateway)
     for job in jobs[1:]:
         assert job.state == states.SKIPPED, job
-        assert job.reason.startswith(f"a {'pre' if job.id == jobs[1].id else 'post'}-contrast series, not used by job {flair_job.id}")
+        assert job.reason.startswith(
+            f"a {'pre' if job.id == jobs[1].id else 'post'}-contrast series, not used by job {flair_job.id}"
+        )
         assert "FLAIR only" in job.reason
 
 
 def test_secondary_capture_goes_with_the_seg_and_sr_when_asked(local_gateway, pacs, tiny_service_url):
-    gateway = local_gateway(service_url=tiny_service_url, destination=pacs.destination, secondary_capture=True)
+    gateway = local_gateway(
+        service_url=tiny_service_url, destination=pacs.destination, secondary_capture=True
+    )
     flair = study("capture", ["flair"])["flair"]
     push(flair, _port(gateway))
     [job] = run_jobs(gateway)
     assert job.state == states.SENT and job.result["secondary_capture_instances"] == len(flair)
     captures = pacs.of("OT")
-    assert len(captures) == len(flair) and {ds.StudyInstanceUID for ds in captures} == {flair[0].StudyInstanceUID}
+    assert len(captures) == len(flair) and {ds.StudyInstanceUID for ds in captures} == {
+        flair[0].StudyInstanceUID
+    }
     assert {ds.SeriesNumber for ds in captures} == {9903}
 
 
@@ -248,7 +265,8 @@ def test_a_job_the_gateway_dies_in_twice_ends_failed_with_its_cause(gateway_fact
     hung.bind(("127.0.0.1", 0))
     hung.listen(8)
     gateway = gateway_factory(
-        MRI_GATEWAY_SERVICE_URL=f"http://127.0.0.1:{hung.getsockname()[1]}", MRI_GATEWAY_DESTINATION="dicom://PACS@127.0.0.1:9"
+        MRI_GATEWAY_SERVICE_URL=f"http://127.0.0.1:{hung.getsockname()[1]}",
+        MRI_GATEWAY_DESTINATION="dicom://PACS@127.0.0.1:9",
     ).start()
     push(study("dies-twice", ["flair"])["flair"], gateway.dicom_port)
     for start in (1, 2):
@@ -259,6 +277,8 @@ def test_a_job_the_gateway_dies_in_twice_ends_failed_with_its_cause(gateway_fact
         gateway.start()
     [job] = gateway.wait_finished(1)
     assert job["state"] == "failed" and job["interruptions"] == 2 and job["attempts"] == 2, job
-    assert job["reason"].startswith("the gateway stopped 2 times while running this job (last while waiting for the service)")
+    assert job["reason"].startswith(
+        "the gateway stopped 2 times while running this job (last while waiting for the service)"
+    )
     assert "resuming 1 job" in gateway.log()
     hung.close()

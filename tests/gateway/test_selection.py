@@ -127,7 +127,9 @@ def test_not_brain_mr(tags, reason):
     ],
 )  # fmt: skip
 def test_pre_and_non_are_read_before_contrast_and_posterior_is_not_post(description, kind):
-    ds = _renamed(_headers(keys=("pre",))["pre"][:1], SeriesDescription=description, ProtocolName=description)[0]
+    ds = _renamed(
+        _headers(keys=("pre",))["pre"][:1], SeriesDescription=description, ProtocolName=description
+    )[0]
     ds.ContrastBolusAgent = None
     del ds.ContrastBolusAgent
     assert selection.contrast_kind(ds, Rules()) == kind
@@ -162,7 +164,10 @@ def test_one_flair_per_study_original_axial_then_slices_then_the_latest():
 def test_an_original_companion_is_chosen_over_a_derived_one():
     series = _headers()
     series["post-mpr"] = _renamed(
-        series["post"], SeriesInstanceUID="1.2.3.9", SeriesDescription="AX T1 POST MPR", ImageType=["DERIVED", "MPR"]
+        series["post"],
+        SeriesInstanceUID="1.2.3.9",
+        SeriesDescription="AX T1 POST MPR",
+        ImageType=["DERIVED", "MPR"],
     )
     roles, uids = _plan(series)
     assert roles["flair"].sequences == THREE and roles["flair"].companions[POST] == uids["post"]

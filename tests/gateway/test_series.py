@@ -52,7 +52,9 @@ def test_seg_of_an_enhanced_source_references_its_frames():
     read = series.analysable([enhanced])
     mask = np.zeros(read.shape, np.uint8)
     mask[4, 100:120, 100:130] = 1
-    findings = results.Findings(mask, [0.5] * 12, "FLAIR only", results.Model("c", "1"), results.Model("s", "2"))
+    findings = results.Findings(
+        mask, [0.5] * 12, "FLAIR only", results.Model("c", "1"), results.Model("s", "2")
+    )
     seg, _ = results.build(read, findings, results.ResultUids.new())
     frames = hd.seg.Segmentation.from_dataset(seg).get_pixels_by_source_frame(
         str(enhanced.SOPInstanceUID),
@@ -69,9 +71,17 @@ def _set(index: int, keyword: str, value):
 @pytest.mark.parametrize(
     ("change", "error", "reason"),
     [
-        (_set(5, "ImageOrientationPatient", [1, 0, 0, 0, 0, -1]), DicomError, "different ImageOrientationPatient"),
+        (
+            _set(5, "ImageOrientationPatient", [1, 0, 0, 0, 0, -1]),
+            DicomError,
+            "different ImageOrientationPatient",
+        ),
         (_set(5, "PixelSpacing", [0.5, 0.5]), DicomError, "different PixelSpacing"),
-        (lambda s: s[5].__setattr__("ImagePositionPatient", list(s[4].ImagePositionPatient)), DicomError, "same position"),
+        (
+            lambda s: s[5].__setattr__("ImagePositionPatient", list(s[4].ImagePositionPatient)),
+            DicomError,
+            "same position",
+        ),
         (lambda s: s.pop(5), SliceGap, "a slice is missing"),
         (lambda s: [setattr(ds, "Modality", "CT") for ds in s], DicomError, "Modality is CT, not MR"),
         (_set(2, "SeriesInstanceUID", "1.2.3"), DicomError, "2 series"),
@@ -79,7 +89,17 @@ def _set(index: int, keyword: str, value):
         (lambda s: [delattr(ds, "PixelSpacing") for ds in s], SegError, "lacks PixelSpacing"),
         (lambda s: [delattr(ds, "FrameOfReferenceUID") for ds in s], SegError, "lacks FrameOfReferenceUID"),
     ],
-    ids=["orientation", "spacing", "duplicate", "gap", "ct", "two-series", "no-position", "no-spacing", "no-frame-of-reference"],
+    ids=[
+        "orientation",
+        "spacing",
+        "duplicate",
+        "gap",
+        "ct",
+        "two-series",
+        "no-position",
+        "no-spacing",
+        "no-frame-of-reference",
+    ],
 )
 def test_refusals_are_the_shared_layers(change, error, reason):
     instances = copy.deepcopy(_flair("refusals"))

@@ -54,7 +54,9 @@ def test_the_settings_reference_is_generated_from_the_code():
     from scripts import settings_doc
 
     written = (REPO / "docs" / "gateway-settings.md").read_text()
-    assert written == settings_doc.render_gateway(), "run: python -m scripts.settings_doc (gateway/settings.py changed)"
+    assert written == settings_doc.render_gateway(), (
+        "run: python -m scripts.settings_doc (gateway/settings.py changed)"
+    )
     rows = [line.split("`")[1] for line in written.splitlines() if line.startswith("| `MRI_GATEWAY_")]
     assert rows == [name for name, _, _ in settings_table()]
     assert "docs/gateway-settings.md" in (REPO / "docs" / "integration.md").read_text()
@@ -82,7 +84,9 @@ def test_destinations():
         "http://pacs:8042/dicom-web"
     )
     assert str(parse_destination("dicom://A@h:1")) == "dicom://A@h:1"
-    assert parse_destination("dicoms://PACS@pacs.local:2762") == DicomNode("PACS", "pacs.local", 2762, tls=True)
+    assert parse_destination("dicoms://PACS@pacs.local:2762") == DicomNode(
+        "PACS", "pacs.local", 2762, tls=True
+    )
     assert str(parse_destination("dicoms://A@h:1")) == "dicoms://A@h:1"
     for bad in ("dicom://TOO_LONG_AE_TITLE_X@h:1", "dicom://A@h", "dicomweb://pacs", "http://pacs"):
         with pytest.raises(ValueError):

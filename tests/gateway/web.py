@@ -23,7 +23,9 @@ class Answering:
 
 
 @contextmanager
-def answering(status: int = 200, headers: dict[str, str] | None = None, body: object = ()) -> Iterator[Answering]:
+def answering(
+    status: int = 200, headers: dict[str, str] | None = None, body: object = ()
+) -> Iterator[Answering]:
     """Serve on a free loopback port until the block ends; change ``status``/``headers``/``body`` at will."""
     state = Answering(status, dict(headers or {}), list(body) if isinstance(body, tuple) else body)
 

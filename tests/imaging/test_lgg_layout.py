@@ -27,7 +27,11 @@ def test_slices_are_paired_with_their_masks_and_sorted_by_number():
 
 
 def test_unnumbered_or_unmasked_images_and_other_files_are_skipped(tmp_path, caplog):
-    for name in ("TCGA_CS_4942_19970222_11.tif", "TCGA_CS_4942_19970222_11_mask.tif", "TCGA_CS_4942_19970222_13.tif"):
+    for name in (
+        "TCGA_CS_4942_19970222_11.tif",
+        "TCGA_CS_4942_19970222_11_mask.tif",
+        "TCGA_CS_4942_19970222_13.tif",
+    ):
         shutil.copy(TIF_CASE / name, tmp_path / name)
     shutil.copy(TIF_CASE / "TCGA_CS_4942_19970222_17.tif", tmp_path / "overview.tif")
     (tmp_path / "notes.txt").write_text("not a slice")

@@ -81,4 +81,3 @@ def test_large_arrays_are_windowed_from_a_subsample():
     exact = linear_window(values, float(low), float(high))
 
     assert np.abs(percentile_window(values).astype(int) - exact).max() <= 1
-

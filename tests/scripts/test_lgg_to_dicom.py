@@ -17,7 +17,10 @@ from tests.gateway.conftest import CASE, REPO
 def test_command_writes_three_series_of_one_study_with_the_channels_unchanged(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "scripts.lgg_to_dicom", str(CASE), str(tmp_path)],
-        check=False, capture_output=True, text=True, cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert run.returncode == 0, run.stderr
     case = lgg_to_dicom.read_case(CASE)

@@ -53,8 +53,10 @@ def test_no_cgroup_file_system_means_no_quota(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
 def test_a_process_pinned_to_one_core_may_use_one():
-    code = "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); " \
-           "from service.cores import usable_cores; print(usable_cores())"
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from service.cores import usable_cores; print(usable_cores())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
     assert 1 <= usable_cores() <= len(os.sched_getaffinity(0))

@@ -51,7 +51,8 @@ def test_model_without_preprocess_layer_is_refused(tmp_path, models_dir):
 
     inputs = keras.Input((32, 32, 3))
     prob = keras.layers.Dense(1, activation="sigmoid", name="tumour_probability")(
-        keras.layers.GlobalAveragePooling2D()(inputs))
+        keras.layers.GlobalAveragePooling2D()(inputs)
+    )
     mask = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")(inputs)
     keras.Model(inputs, {"mask": mask, "tumour_probability": prob}).save(tmp_path / JOINT_FILE)
 

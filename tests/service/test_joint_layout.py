@@ -57,7 +57,9 @@ def test_grey_uploads_take_the_flair_path(tmp_path):
         grey = png_bytes(positive_image()[..., 1])  # one channel: read as FLAIR only
         answer = client.post("/classify", files={"file": ("g.png", grey, "image/png")}).json()
         assert answer["sequences"] == "FLAIR only" and answer["threshold"] == pytest.approx(0.4)
-        colour = client.post("/classify", files={"file": ("c.png", png_bytes(positive_image()), "image/png")}).json()
+        colour = client.post(
+            "/classify", files={"file": ("c.png", png_bytes(positive_image()), "image/png")}
+        ).json()
         assert colour["threshold"] == pytest.approx(0.5)
         listed = client.get("/v2/models").json()["models"]
         assert all(m["flair_only"]["threshold"] == pytest.approx(0.4) for m in listed)
@@ -72,7 +74,9 @@ def test_a_flair_file_answers_flair_only_input(tmp_path):
     with started(create_app(Settings(models_dir=folder, runtime="onnxruntime"))) as client:
         assert set(client.app.state.models.files) == {"joint.keras", "flair.keras"}
         colour = client.post("/classify", files={"file": ("c.png", png_bytes(small), "image/png")}).json()
-        grey = client.post("/classify", files={"file": ("g.png", png_bytes(small[..., 1]), "image/png")}).json()
+        grey = client.post(
+            "/classify", files={"file": ("g.png", png_bytes(small[..., 1]), "image/png")}
+        ).json()
         assert colour["has_tumour"] is False and grey["has_tumour"] is True
         mixed = client.post("/analyze", files=_files(small, small[..., 1])).json()["results"]
         assert [r["classification"]["has_tumour"] for r in mixed] == [False, True]
@@ -83,7 +87,9 @@ def test_the_gate_decides_which_slices_get_a_mask(tmp_path, gate, masked):
     folder = build_tiny_joint(tmp_path / gate, flair_rule=None, gate=gate)
     with started(create_app(Settings(models_dir=folder, runtime="keras"))) as client:
         # the classifier calls the small bright square negative, but the segmenter draws it
-        answer = client.post("/analyze", files={"file": ("n.png", png_bytes(negative_image()), "image/png")}).json()
+        answer = client.post(
+            "/analyze", files={"file": ("n.png", png_bytes(negative_image()), "image/png")}
+        ).json()
         assert answer["classification"]["has_tumour"] is False
         assert (answer["segmentation"] is not None) is masked
         if masked:

@@ -91,7 +91,13 @@ def test_control_characters_in_logged_values_are_escaped_so_no_line_can_be_forge
     configure_logging("INFO")
     logger = logging.getLogger("service.test")
     record = logger.makeRecord(
-        "service.test", logging.INFO, __file__, 1, "upload %s", ("a.dcm\n2026-01-01 INFO forged\x1b[2J\u2028",), None
+        "service.test",
+        logging.INFO,
+        __file__,
+        1,
+        "upload %s",
+        ("a.dcm\n2026-01-01 INFO forged\x1b[2J\u2028",),
+        None,
     )
     line = formatter("text").format(record)
     assert "\n" not in line and "\x1b" not in line and "\u2028" not in line
@@ -116,7 +122,9 @@ def test_file_names_and_dicom_identifiers_stay_out_of_info_logs(make_client, cap
     name = "Doe^Jane\n2026-01-01 INFO service.access forged"
     slices, _ = vs.synthetic_volume(slices=3)
     files = vs.dicom_series(slices)
-    response = client.post("/volume", files=[("files", (f"{name}{i}.dcm", f, "application/dicom")) for i, f in enumerate(files)])
+    response = client.post(
+        "/volume", files=[("files", (f"{name}{i}.dcm", f, "application/dicom")) for i, f in enumerate(files)]
+    )
     assert response.status_code == 200
     client.post("/classify", files={"file": (name, b"not an image", "text/plain")})
     client.post("/volume", files={"file": (name, b"\0" * 128 + b"DICM" + b"\xff" * 64, "application/dicom")})

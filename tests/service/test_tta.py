@@ -25,18 +25,26 @@ def asymmetric(tmp_path_factory):
 
 
 def _load(folder, **settings):
-    return load_models(Settings(models_dir=folder, runtime="keras", intra_op_threads=1, batching=False, **settings))
+    return load_models(
+        Settings(models_dir=folder, runtime="keras", intra_op_threads=1, batching=False, **settings)
+    )
 
 
 def test_flip_serves_the_mean_of_the_answers_to_the_slice_and_its_mirror(asymmetric):
     plain, flip = _load(asymmetric), _load(asymmetric, tta="flip")
-    batch = plain.classifier.prepare([samples.positive_image(), samples.flair_image(samples.square_mask(32, 2, 3, 9))])
-    once, mirror = plain.files[JOINT_FILE].call_model(batch), plain.files[JOINT_FILE].call_model(batch[:, :, ::-1])
+    batch = plain.classifier.prepare(
+        [samples.positive_image(), samples.flair_image(samples.square_mask(32, 2, 3, 9))]
+    )
+    once, mirror = (
+        plain.files[JOINT_FILE].call_model(batch),
+        plain.files[JOINT_FILE].call_model(batch[:, :, ::-1]),
+    )
 
     got = flip.files[JOINT_FILE].call_model(batch)
 
-    np.testing.assert_allclose(got["tumour_probability"], (once["tumour_probability"] + mirror["tumour_probability"]) / 2,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        got["tumour_probability"], (once["tumour_probability"] + mirror["tumour_probability"]) / 2, atol=1e-6
+    )
     np.testing.assert_allclose(got["mask"], (once["mask"] + mirror["mask"][:, :, ::-1]) / 2, atol=1e-6)
     assert np.abs(got["mask"] - once["mask"]).max() > 1e-5, "a model that is not symmetric: the answer moves"
     assert (plain.tta, plain.tta_source, flip.tta, flip.tta_source) == ("none", "card", "flip", "setting")

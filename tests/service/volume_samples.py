@@ -166,8 +166,11 @@ def enhanced_mr(files: list[bytes], enhanced_sop: bool = False, per_frame_measur
 
     sources = [pydicom.dcmread(io.BytesIO(f)) for f in files]
     image = hd.legacy.LegacyConvertedEnhancedMRImage(
-        sources, series_instance_uid=sources[0].SeriesInstanceUID, series_number=3,
-        sop_instance_uid=generate_uid(), instance_number=1,
+        sources,
+        series_instance_uid=sources[0].SeriesInstanceUID,
+        series_number=3,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
     )
     if enhanced_sop:
         image.SOPClassUID = image.file_meta.MediaStorageSOPClassUID = EnhancedMRImageStorage

@@ -8,7 +8,15 @@ from contract import FLAIR_CHANNEL
 from training.augment import Augment, AugmentLayer
 from training.batches import pack
 
-NONE = {"flip": False, "rotation": 0.0, "scale": 0.0, "gain": 0.0, "shift": 0.0, "flair_only": 0.0, "windowed": 0.0}
+NONE = {
+    "flip": False,
+    "rotation": 0.0,
+    "scale": 0.0,
+    "gain": 0.0,
+    "shift": 0.0,
+    "flair_only": 0.0,
+    "windowed": 0.0,
+}
 
 
 def _batch(count=6, size=32, seed=1):
@@ -44,7 +52,9 @@ def test_geometry_moves_image_and_mask_together():
 def test_flair_only_repeats_the_flair_channel_as_the_service_does_for_grey_input():
     packed = _batch()
     out = _run({**NONE, "flair_only": 1.0}, packed)
-    np.testing.assert_array_equal(out[..., :3], np.repeat(packed[..., FLAIR_CHANNEL : FLAIR_CHANNEL + 1], 3, -1))
+    np.testing.assert_array_equal(
+        out[..., :3], np.repeat(packed[..., FLAIR_CHANNEL : FLAIR_CHANNEL + 1], 3, -1)
+    )
     np.testing.assert_array_equal(_run(NONE, packed), packed.astype(np.float32))
 
 

@@ -39,11 +39,19 @@ def test_a_model_trained_on_jax_reloads_here_with_equal_outputs(tmp_path):
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.save(inputs, x)
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
-    run = subprocess.run([sys.executable, "-c", TRAIN_ON_JAX, str(tmp_path), str(inputs), str(FIXTURES)],
-                         env=env, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", TRAIN_ON_JAX, str(tmp_path), str(inputs), str(FIXTURES)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
 
     assert read_card(tmp_path)["models"]["segmenter"]["training"]["device"]["backend"] == "jax"
     reloaded = keras.saving.load_model(tmp_path / NETWORK_FILES["segmenter"], compile=False)
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), np.load(tmp_path / "outputs.npy"),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), np.load(tmp_path / "outputs.npy"), rtol=1e-4, atol=1e-5
+    )

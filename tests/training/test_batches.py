@@ -35,7 +35,9 @@ def test_each_epoch_draws_every_kept_slice_and_a_share_of_the_others():
     drawn = np.concatenate([np.asarray(ds[i][0])[:, 0, 0, 0] for i in range(len(ds))]).astype(int)
     assert len(drawn) == 5 + 6 and set(range(5)) <= set(drawn) and len(set(drawn)) == len(drawn)
     validation = SliceDataset(packed, batch_size=8, on_device=False)
-    assert np.concatenate([validation[i][0][:, 0, 0, 0] for i in range(len(validation))]).tolist() == list(range(20))
+    assert np.concatenate([validation[i][0][:, 0, 0, 0] for i in range(len(validation))]).tolist() == list(
+        range(20)
+    )
 
 
 def test_batches_depend_on_seed_and_epoch_only_so_a_resumed_run_sees_the_same_data():
@@ -66,7 +68,9 @@ def test_bad_batches_are_refused():
 
 
 def test_cli_augmentation_overrides():
-    args = _parser().parse_args(["train", "segmenter", "--augment", "flair_only=0", "--augment", "flip=false"])
+    args = _parser().parse_args(
+        ["train", "segmenter", "--augment", "flair_only=0", "--augment", "flip=false"]
+    )
     assert dict(args.augment) == {"flair_only": 0.0, "flip": False}
     with pytest.raises(SystemExit):
         _parser().parse_args(["train", "segmenter", "--augment", "flair_only"])

@@ -18,9 +18,11 @@ from training.folds import make_folds, write_folds
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lgg" / "kaggle_3m"
 TINY = 'model = "joint"\nimage_size = 32\nepochs = 2\nbatch_size = 4\nvalidate_every = 2\n'
-TINY_FLAIR = ('model = "joint"\nimage_size = 32\nepochs = 1\nbatch_size = 4\n'
-              'init_weights = "{runs}/base/fold{fold}/joint.keras"\n[augment]\nflair_only = 1.0\n'
-              '[choose]\nflair_members_of = "base"\n')
+TINY_FLAIR = (
+    'model = "joint"\nimage_size = 32\nepochs = 1\nbatch_size = 4\n'
+    'init_weights = "{runs}/base/fold{fold}/joint.keras"\n[augment]\nflair_only = 1.0\n'
+    '[choose]\nflair_members_of = "base"\n'
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,9 @@ def test_each_fold_trains_without_its_patients_and_resumes_after_a_budget(cv):
         assert split["validation"] == held_out and not set(split["train"]) & set(held_out)
         assert "TCGA_HT_7605" not in split["train"] and fold_finished(path)
         state = json.loads((path / "joint" / "state.json").read_text())
-        assert state["epochs_done"] == 2 and len(state["history"]["val_loss"]) == 1  # validated every 2 epochs
+        assert (
+            state["epochs_done"] == 2 and len(state["history"]["val_loss"]) == 1
+        )  # validated every 2 epochs
         assert read_card(path)["models"]["segmenter"]["training"]["monitor"] == "last epoch"
 
 
@@ -76,28 +80,47 @@ def served(cv):
 def test_choices_on_out_of_fold_predictions_and_the_served_ensemble(cv, served):
     entry, card = served
     assert entry["tta"] in ("none", "flip") and entry["gate"] in ("classifier", "mask", "both")
-    assert entry["decisions"]["input_size"]["taken"] is False and "no large folds" in entry["decisions"]["input_size"]["note"]
-    assert entry["recipes"] == {"three": "base", "flair": entry["recipes"]["flair"]} and entry["recipes"]["flair"] in ("base", "flair")
+    assert (
+        entry["decisions"]["input_size"]["taken"] is False
+        and "no large folds" in entry["decisions"]["input_size"]["note"]
+    )
+    assert entry["recipes"] == {"three": "base", "flair": entry["recipes"]["flair"]} and entry["recipes"][
+        "flair"
+    ] in ("base", "flair")
     for path in ("three", "flair"):
         table = entry["paths"][path]["out_of_fold"]
         assert table["patients"] == 2 and table["slices"] == 5  # every development slice, once
-        assert table["patient_dice_mean"]["low"] <= table["patient_dice_mean"]["value"] <= table["patient_dice_mean"]["high"]
+        assert (
+            table["patient_dice_mean"]["low"]
+            <= table["patient_dice_mean"]["value"]
+            <= table["patient_dice_mean"]["high"]
+        )
     assert (cv["runs"] / "base" / "oof-three-none.npz").exists()
 
     model = keras.saving.load_model(cv["models"] / JOINT_FILE, compile=False)
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     out = model.predict(x, verbose=0)
-    members = [keras.saving.load_model(cv["runs"] / "base" / f / JOINT_FILE, compile=False).predict(x, verbose=0)
-               for f in ("fold1", "fold2")]
+    members = [
+        keras.saving.load_model(cv["runs"] / "base" / f / JOINT_FILE, compile=False).predict(x, verbose=0)
+        for f in ("fold1", "fold2")
+    ]
     # the file is the mean of the members whatever the tta: the card names the tta, the reader applies it
-    np.testing.assert_allclose(out[PROBABILITY_OUTPUT], (members[0][PROBABILITY_OUTPUT] + members[1][PROBABILITY_OUTPUT]) / 2,
-                               atol=2e-2)  # weights rounded to float16 precision
+    np.testing.assert_allclose(
+        out[PROBABILITY_OUTPUT],
+        (members[0][PROBABILITY_OUTPUT] + members[1][PROBABILITY_OUTPUT]) / 2,
+        atol=2e-2,
+    )  # weights rounded to float16 precision
     assert out[MASK_OUTPUT].shape == (2, 32, 32, 1)
     entries = card["models"]
-    assert entries["classifier"]["output_name"] == PROBABILITY_OUTPUT and entries["segmenter"]["output_name"] == MASK_OUTPUT
+    assert (
+        entries["classifier"]["output_name"] == PROBABILITY_OUTPUT
+        and entries["segmenter"]["output_name"] == MASK_OUTPUT
+    )
     assert entries["classifier"]["threshold"] == entry["paths"]["three"]["classifier"]["threshold"]
     assert (entries["segmenter"]["flair"]["file"] == FLAIR_FILE) == (entry["recipes"]["flair"] == "flair")
-    assert card["ensemble"]["members"] == 2 and card[TTA_KEY] == entry["tta"] and card["gate"] == entry["gate"]
+    assert (
+        card["ensemble"]["members"] == 2 and card[TTA_KEY] == entry["tta"] and card["gate"] == entry["gate"]
+    )
 
 
 @pytest.mark.slow
@@ -111,7 +134,10 @@ def test_evaluate_scores_the_served_ensemble_on_the_test_patients_once(cv, serve
     for role in ("classifier", "segmenter"):
         assert set(card["models"][role]["metrics"]) == {"test", "test_flair_only", "test_windowed"}
     assert card["pipeline"]["gate"] == card["gate"] and set(card["pipeline"]["metrics"]) == {
-        "test", "test_flair_only", "test_windowed"}
+        "test",
+        "test_flair_only",
+        "test_windowed",
+    }
     assert {k.split("/")[0] for k in card["volume"]["results"]} == {"flair", "three"}
     assert (tmp_path / "roc_test.png").stat().st_size > 1000
     rows = members(str(FIXTURES), cv["runs"], cv["models"], [1, 2])

@@ -106,10 +106,14 @@ def test_float16_weights_halve_the_file_and_compute_in_float32(tmp_path, exporte
     assert entry["probe"]["max_abs_diff"] <= FLOAT16_TOLERANCE
 
 
-def test_an_export_that_misses_the_tolerance_is_refused_and_nothing_is_written(tmp_path, exported, monkeypatch):
+def test_an_export_that_misses_the_tolerance_is_refused_and_nothing_is_written(
+    tmp_path, exported, monkeypatch
+):
     (tmp_path / "segmenter.keras").write_bytes((exported / "segmenter.keras").read_bytes())
     monkeypatch.setattr(export, "tolerance_for", lambda weights: 0.0)  # any rounding now fails
-    monkeypatch.setattr(export, "_run_onnx", lambda path, batch: {"mask": np.full((4, 32, 32, 1), 0.5, np.float32)})
+    monkeypatch.setattr(
+        export, "_run_onnx", lambda path, batch: {"mask": np.full((4, 32, 32, 1), 0.5, np.float32)}
+    )
 
     with pytest.raises(export.ExportParityError, match="differs from the Keras model"):
         export.export_folder(tmp_path)
@@ -128,7 +132,9 @@ def test_a_model_without_the_preprocessing_layer_is_refused(tmp_path):
 
 def test_a_promoted_model_takes_its_export_along(exported, tmp_path):
     source_card = read_card(exported)
-    target_card = {EXPORTS_KEY: {"segmenter.keras": {"file": "stale.onnx"}, "other.keras": {"file": "o.onnx"}}}
+    target_card = {
+        EXPORTS_KEY: {"segmenter.keras": {"file": "stale.onnx"}, "other.keras": {"file": "o.onnx"}}
+    }
 
     export.copy_export("segmenter.keras", exported, source_card, tmp_path, target_card)
     assert target_card[EXPORTS_KEY]["segmenter.keras"] == source_card[EXPORTS_KEY]["segmenter.keras"]

@@ -7,8 +7,11 @@ from training.lgg import SliceRecord
 
 
 def _records(tumour_by_patient: dict[str, int], slices: int = 10) -> list[SliceRecord]:
-    return [SliceRecord(case=p, patient=p, slice=i, image_path="", mask_path="", has_tumour=int(i < t))
-            for p, t in tumour_by_patient.items() for i in range(slices)]
+    return [
+        SliceRecord(case=p, patient=p, slice=i, image_path="", mask_path="", has_tumour=int(i < t))
+        for p, t in tumour_by_patient.items()
+        for i in range(slices)
+    ]
 
 
 def test_folds_partition_the_development_patients_and_balance_tumour_slices():
@@ -27,7 +30,9 @@ def test_a_fold_split_trains_on_the_other_folds_and_holds_its_own_out():
         split = fold_split(folds, i)["patients"]
         assert split["validation"] == folds["folds"][i] and split["test"] == ["P0"]
         assert not set(split["train"]) & set(split["validation"])
-        assert sorted(split["train"] + split["validation"]) == sorted([p for fold in folds["folds"] for p in fold])
+        assert sorted(split["train"] + split["validation"]) == sorted(
+            [p for fold in folds["folds"] for p in fold]
+        )
     with pytest.raises(ValueError):
         fold_split(folds, 4)
     with pytest.raises(ValueError):

@@ -27,8 +27,11 @@ def test_index_round_trips_through_csv(tmp_path):
 
 
 def _fake_records(n_patients: int) -> list[lgg.SliceRecord]:
-    return [lgg.SliceRecord(f"TCGA_XX_{p:04d}_2000", f"TCGA_XX_{p:04d}", s, "i", "m", int(p % 3 == 0 and s > 5))
-            for p in range(n_patients) for s in range(10)]
+    return [
+        lgg.SliceRecord(f"TCGA_XX_{p:04d}_2000", f"TCGA_XX_{p:04d}", s, "i", "m", int(p % 3 == 0 and s > 5))
+        for p in range(n_patients)
+        for s in range(10)
+    ]
 
 
 def test_split_is_by_patient_seeded_and_complete():

@@ -15,7 +15,9 @@ P = np.array([[0.8, 0.4, 0.2, 0.0]], np.float32)
 def test_tversky_and_focal_tversky_by_hand():
     expected = 1.2 / (1.2 + 0.7 * 0.8 + 0.3 * 0.2)
     assert float(ops.convert_to_numpy(tversky_index(Y, P))) == pytest.approx(expected, rel=1e-5)
-    assert float(ops.convert_to_numpy(focal_tversky_loss(Y, P))) == pytest.approx((1 - expected) ** 0.75, rel=1e-5)
+    assert float(ops.convert_to_numpy(focal_tversky_loss(Y, P))) == pytest.approx(
+        (1 - expected) ** 0.75, rel=1e-5
+    )
 
 
 def test_dice_bce_by_hand():

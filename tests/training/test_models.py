@@ -36,8 +36,9 @@ def test_encoder_classifier_starts_from_a_trained_segmenter(tmp_path):
         for mine, theirs in pairs:
             np.testing.assert_array_equal(mine, theirs)
     fresh = build_encoder_classifier(32)
-    assert not np.array_equal(fresh.get_layer("stem_conv1").get_weights()[0],
-                              segmenter.get_layer("stem_conv1").get_weights()[0])
+    assert not np.array_equal(
+        fresh.get_layer("stem_conv1").get_weights()[0], segmenter.get_layer("stem_conv1").get_weights()[0]
+    )
     build_joint(32)  # shares the encoder's layer names: a joint model would start it too
     other = tmp_path / "other.keras"
     import keras

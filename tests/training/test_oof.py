@@ -23,10 +23,17 @@ def model():
 def test_flip_predictions_are_the_mean_of_the_slice_and_its_mirror_the_mask_mirrored_back(model):
     images = np.random.default_rng(2).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     prob, mask = predict_joint(model, images, "flip", batch_size=2)  # batches of 2, 2 and 1
-    answers = [model.predict_on_batch(np.stack([to_model_input(im, 32) for im in x])) for x in (images, images[:, :, ::-1])]
+    answers = [
+        model.predict_on_batch(np.stack([to_model_input(im, 32) for im in x]))
+        for x in (images, images[:, :, ::-1])
+    ]
     plain, mirrored = ({k: np.asarray(a[k]) for k in (PROBABILITY_OUTPUT, MASK_OUTPUT)} for a in answers)
-    np.testing.assert_allclose(prob, (plain[PROBABILITY_OUTPUT] + mirrored[PROBABILITY_OUTPUT])[:, 0] / 2, atol=1e-5)
-    np.testing.assert_allclose(mask, (plain[MASK_OUTPUT] + mirrored[MASK_OUTPUT][:, :, ::-1])[..., 0] / 2, atol=1e-3)
+    np.testing.assert_allclose(
+        prob, (plain[PROBABILITY_OUTPUT] + mirrored[PROBABILITY_OUTPUT])[:, 0] / 2, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        mask, (plain[MASK_OUTPUT] + mirrored[MASK_OUTPUT][:, :, ::-1])[..., 0] / 2, atol=1e-3
+    )
     assert mask.dtype == np.float16 and mask.shape == (5, 32, 32)
 
     none_prob, none_mask = predict_joint(model, images)

@@ -19,7 +19,9 @@ def _folder(path: Path, rule: Rule) -> Path:
     build_tiny_models(path, size=64, rule=rule)
     card = json.loads((path / CARD_FILE).read_text())
     card["split"] = {"patients": {"train": [], "validation": [], "test": PATIENTS}}
-    card["models"]["classifier"]["threshold"] = 1.0  # the tiny rule calls every brain slice tumour: none passes
+    card["models"]["classifier"]["threshold"] = (
+        1.0  # the tiny rule calls every brain slice tumour: none passes
+    )
     (path / CARD_FILE).write_text(json.dumps(card))
     return path
 
@@ -74,8 +76,11 @@ def test_a_candidate_split_with_other_test_patients_cannot_be_compared(served, t
 
 def test_each_rule_refuses_on_its_own():
     def comparison(three=0.0, flair=0.0, auc=(0.98, 0.98), masked=0.01):
-        part = {"patient_dice_mean": {"difference": {"value": three}},
-                "roc_auc": {"candidate": auc[0], "served": auc[1]}, "healthy_masked": {"candidate": masked}}
+        part = {
+            "patient_dice_mean": {"difference": {"value": three}},
+            "roc_auc": {"candidate": auc[0], "served": auc[1]},
+            "healthy_masked": {"candidate": masked},
+        }
         return {"three": part, "flair": {"patient_dice_mean": {"difference": {"value": flair}}}}
 
     assert decide(comparison()) == []

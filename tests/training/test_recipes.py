@@ -14,8 +14,11 @@ def test_every_bundled_recipe_reads_and_names_a_recipe_that_exists():
         TrainConfig(**{**read_recipe(DEFAULT_RECIPES / f"{name}.toml"), "keep": "last"})
         for key in ("replaces", "flair_members_of"):
             assert choice.get(key, "joint128") in recipes, f"{name}: {key} names no recipe"
-    assert recipes["joint256"] == {"replaces": "joint128", "question": "input_size",
-                                   "label": "256 px instead of 128 (4x compute)"}
+    assert recipes["joint256"] == {
+        "replaces": "joint128",
+        "question": "input_size",
+        "label": "256 px instead of 128 (4x compute)",
+    }
 
 
 def test_a_new_recipe_is_found_and_a_bad_choose_table_is_refused(tmp_path: Path):

@@ -23,7 +23,7 @@ def test_segmenter_choice_removes_specks_when_they_cost_dice():
     prob = np.where(truth, 0.9, 0.05)[..., None].astype(np.float32)
     for i in range(12):  # a bright 2x2 speck on every slice, away from the lesion
         y, x = rng.integers(45, 60, 2)
-        prob[i, y:y + 2, x:x + 2] = 0.95
+        prob[i, y : y + 2, x : x + 2] = 0.95
     choice = choose_segmenter(truth, prob, [f"p{i // 3}" for i in range(12)])
     assert choice["postprocess"]["min_component_pixels"] > 0
     assert 0.2 <= choice["threshold"] <= 0.85

@@ -20,8 +20,21 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
     models = {}
     for model in ("classifier", "segmenter"):
-        models.update(train(TrainConfig(model=model, data=str(FIXTURES), out=str(out), runs=str(out / "runs"),
-                                        image_size=32, epochs=1, batch_size=4, keep="last"), verbose=0))
+        models.update(
+            train(
+                TrainConfig(
+                    model=model,
+                    data=str(FIXTURES),
+                    out=str(out),
+                    runs=str(out / "runs"),
+                    image_size=32,
+                    epochs=1,
+                    batch_size=4,
+                    keep="last",
+                ),
+                verbose=0,
+            )
+        )
     return out, models
 
 
@@ -49,7 +62,9 @@ def test_saved_models_reload_with_equal_outputs_and_no_optimizer(trained):
         name = NETWORK_FILES[kind]
         original = originals[kind]
         reloaded = keras.saving.load_model(trained / name, compile=False)
-        np.testing.assert_allclose(reloaded.predict(x, verbose=0), original.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            reloaded.predict(x, verbose=0), original.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+        )
         # Weights alone take 4 bytes a parameter; Adam's two moments would triple the file.
         size = (trained / name).stat().st_size
         assert size < 1.3 * 4 * original.count_params() + 200_000, size
@@ -87,7 +102,9 @@ def test_joint_run_resumes_exactly_and_writes_one_servable_file(tmp_path):
     assert shapes == {"mask": (None, 32, 32, 1), "tumour_probability": (None, 1)}
     assert sorted(p.name for p in (tmp_path / "a").glob("*.keras")) == [JOINT_FILE], "one file, both outputs"
     # The same run cut after its first epoch (a time budget), then resumed from its run folder.
-    train(TrainConfig(out=str(tmp_path / "b"), runs=str(tmp_path / "rb"), max_minutes=1e-6, **common), verbose=0)
+    train(
+        TrainConfig(out=str(tmp_path / "b"), runs=str(tmp_path / "rb"), max_minutes=1e-6, **common), verbose=0
+    )
     run_dir = tmp_path / "rb" / "joint"
     assert json.loads((run_dir / "state.json").read_text())["epochs_done"] == 1
     with pytest.raises(ValueError, match="--resume"):
@@ -97,13 +114,16 @@ def test_joint_run_resumes_exactly_and_writes_one_servable_file(tmp_path):
     assert b["epochs_done"] == 2
     np.testing.assert_allclose(a["history"]["loss"], b["history"]["loss"], rtol=1e-4)
     np.testing.assert_allclose(a["history"]["learning_rate"], b["history"]["learning_rate"], rtol=1e-6)
-    last_a, last_b = (keras.saving.load_model(tmp_path / r / "joint" / "last.keras", compile=False) for r in ("ra", "rb"))
+    last_a, last_b = (
+        keras.saving.load_model(tmp_path / r / "joint" / "last.keras", compile=False) for r in ("ra", "rb")
+    )
     for wa, wb in zip(last_a.weights, last_b.weights, strict=True):
         np.testing.assert_allclose(np.asarray(wa), np.asarray(wb), atol=1e-4, err_msg=wa.path)
     card = read_card(tmp_path / "b")
     assert card["models"]["classifier"]["architecture"] == "joint"
     assert card["models"]["classifier"]["output_name"] == "tumour_probability"
-    assert card["models"]["segmenter"]["file"] == JOINT_FILE and card["models"]["segmenter"]["output_name"] == "mask"
+    assert (
+        card["models"]["segmenter"]["file"] == JOINT_FILE
+        and card["models"]["segmenter"]["output_name"] == "mask"
+    )
     assert card["models"]["segmenter"]["training"]["epochs_run"] == 2
-
-

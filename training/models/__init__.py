@@ -20,4 +20,3 @@ __all__ = [
     "resunet_encoder",
     "split_joint",
 ]
-

@@ -30,7 +30,5 @@ def split_joint(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     """The joint model's two served models, sharing its layers: (segmenter, encoder classifier)."""
     inputs = model.inputs
     segmenter = keras.Model(inputs, model.get_layer(MASK_OUTPUT).output, name="resunet")
-    classifier = keras.Model(
-        inputs, model.get_layer(PROBABILITY_OUTPUT).output, name=ENCODER_CLASSIFIER_NAME
-    )
+    classifier = keras.Model(inputs, model.get_layer(PROBABILITY_OUTPUT).output, name=ENCODER_CLASSIFIER_NAME)
     return segmenter, classifier

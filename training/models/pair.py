@@ -46,7 +46,10 @@ def build_pair(classifier: keras.Model, segmenter: keras.Model, name: str = PAIR
     """
     _single_output(classifier, "classifier")
     _single_output(segmenter, "segmenter")
-    sides = {"classifier": _input_side(classifier, "classifier"), "segmenter": _input_side(segmenter, "segmenter")}
+    sides = {
+        "classifier": _input_side(classifier, "classifier"),
+        "segmenter": _input_side(segmenter, "segmenter"),
+    }
     side = max(sides.values())
     for role, own in sides.items():
         if side % own:

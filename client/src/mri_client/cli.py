@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("command", choices=["classify", "segment", "analyze", "volume"])
     parser.add_argument(
-        "paths", nargs="+", metavar="PATH",
+        "paths",
+        nargs="+",
+        metavar="PATH",
         help="image files or folders; volume: NIfTI files, zips of a DICOM series, DICOM folders",
     )
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
@@ -99,12 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_RETRIES,
         help="retries after no answer or 503/502/504/429 (exponential backoff, at least Retry-After)",
     )
-    parser.add_argument("--backoff", type=float, default=DEFAULT_BACKOFF_S, help="first retry delay in seconds")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="per-request timeout in seconds")
+    parser.add_argument(
+        "--backoff", type=float, default=DEFAULT_BACKOFF_S, help="first retry delay in seconds"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="per-request timeout in seconds"
+    )
     parser.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="output format")
     parser.add_argument("-o", "--output", help="output file (default: standard output)")
     parser.add_argument(
-        "--masks-dir", type=Path,
+        "--masks-dir",
+        type=Path,
         help="write mask PNGs here (segment, analyze); volume: masks go here, else beside --output, else into .",
     )
     parser.add_argument(
@@ -120,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="volume: mask of a DICOM series as a DICOM SEG or a NIfTI file",
     )
     parser.add_argument(
-        "--postprocess", choices=["none", "largest", "drop_small"],
+        "--postprocess",
+        choices=["none", "largest", "drop_small"],
         help="volume: 3-D post-processing (default: the service's)",
     )
     parser.add_argument(
@@ -267,8 +275,14 @@ def run_volumes(args: argparse.Namespace) -> int:
         _summary(f"no volume found in {' '.join(args.paths)}")
         return 2
     masks_dir = args.masks_dir or (Path(args.output).resolve().parent if args.output else Path.cwd())
-    client = MRIClient(args.url, api_key=args.api_key or os.environ.get("MRI_API_KEY"), retries=args.retries,
-                       backoff=args.backoff, timeout=args.timeout, max_connections=args.concurrency)
+    client = MRIClient(
+        args.url,
+        api_key=args.api_key or os.environ.get("MRI_API_KEY"),
+        retries=args.retries,
+        backoff=args.backoff,
+        timeout=args.timeout,
+        max_connections=args.concurrency,
+    )
     with client:
         try:
             check_service(client, args.command, args.wait)
@@ -279,13 +293,16 @@ def run_volumes(args: argparse.Namespace) -> int:
         except OSError as exc:
             _summary(f"cannot write {args.output}: {exc.strerror or exc}; no file sent")
             return 2
-        progress = Progress(len(items), "volume", "none" if args.quiet else args.progress, every=args.progress_every)
+        progress = Progress(
+            len(items), "volume", "none" if args.quiet else args.progress, every=args.progress_every
+        )
         failed = 0
         with sink as out, ThreadPoolExecutor(args.concurrency) as pool:
             try:
                 writer = RowWriter(out, args.format, VOLUME_COLUMNS)
                 rows = pool.map(
-                    lambda item: process_volume(client, item, masks_dir, args.dicom_output, args.postprocess), items
+                    lambda item: process_volume(client, item, masks_dir, args.dicom_output, args.postprocess),
+                    items,
                 )
                 for row in rows:
                     failed += row["status"] != "ok"
@@ -299,8 +316,10 @@ def run_volumes(args: argparse.Namespace) -> int:
                 return EXIT_PIPE_CLOSED
             finally:
                 progress.close()
-    _summary(f"volume: {len(items)} volumes, {len(items) - failed} ok, {failed} failed "
-             f"({time.monotonic() - started:.1f} s)")
+    _summary(
+        f"volume: {len(items)} volumes, {len(items) - failed} ok, {failed} failed "
+        f"({time.monotonic() - started:.1f} s)"
+    )
     return 1 if failed else 0
 
 

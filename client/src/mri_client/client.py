@@ -40,7 +40,11 @@ class MRIError(Exception):
     seconds the answer's ``Retry-After`` asked for, if any."""
 
     def __init__(
-        self, message: str, status_code: int | None = None, detail: Any = None, retry_after: float | None = None
+        self,
+        message: str,
+        status_code: int | None = None,
+        detail: Any = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -119,7 +123,11 @@ class MRIClient:
         the DICOM files of one series. With ``output="dicom-seg"`` the answer is
         ``{"dicom_seg": bytes, "tumour_voxels", "tumour_slices", "tumour_volume_ml"}`` (from the
         ``X-Tumour-*`` headers); otherwise the JSON answer."""
-        params = {k: v for k, v in {"mask_format": mask_format, "output": output, "postprocess": postprocess}.items() if v}
+        params = {
+            k: v
+            for k, v in {"mask_format": mask_format, "output": output, "postprocess": postprocess}.items()
+            if v
+        }
         field = "file" if len(files) == 1 else "files"
         upload = [(field, (name, data, content_type_for(name, data))) for name, data in files]
         response = self._send("POST", "/volume", params=params, files=upload)

@@ -70,7 +70,9 @@ def test_a_body_that_arrives_in_time_passes_and_later_reads_are_not_timed():
     """The body comes at once; the read after it waits past the limit (a disconnect, late): no 408."""
     app = BodyTimeoutMiddleware(_echo, timeout_s=0.2)
     late = (0.5, {"type": "http.disconnect"})
-    sent = anyio.run(lambda: _call(app, [_chunk(b"x" * 10, True), _chunk(b"y" * 10, False), late], wait_after=True))
+    sent = anyio.run(
+        lambda: _call(app, [_chunk(b"x" * 10, True), _chunk(b"y" * 10, False), late], wait_after=True)
+    )
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"20 then http.disconnect"
 
 
@@ -81,8 +83,8 @@ def test_a_real_server_answers_408_to_a_client_that_stalls_mid_body(models_dir):
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(
                 b"POST /volume HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                b"Content-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; "
-                b"filename=\"v.nii\"\r\n\r\nonly the start"
+                b'Content-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name="file"; '
+                b'filename="v.nii"\r\n\r\nonly the start'
             )
             answer = sock.recv(4096)  # the server answers by itself: the client sends nothing more
         assert answer.startswith(b"HTTP/1.1 408"), answer

@@ -9,7 +9,9 @@ def test_headers_over_the_limit_are_431_and_the_service_stays_up(make_client):
     client = make_client(max_header_bytes=4096)
     response = client.get("/v2/health/live", headers={"X-Padding": "a" * 5000})
     assert response.status_code == 431
-    assert response.json() == {"detail": "request headers larger than 4096 bytes; send fewer or shorter headers"}
+    assert response.json() == {
+        "detail": "request headers larger than 4096 bytes; send fewer or shorter headers"
+    }
     assert client.get("/v2/health/live", headers={"X-Padding": "a" * 1000}).status_code == 200
 
 
@@ -38,7 +40,9 @@ def test_uvicorn_with_h11_as_the_scripts_run_it_refuses_a_huge_header_block_whil
         with socket.create_connection(sock.getsockname(), timeout=10) as conn:
             # the server may answer and close before the whole block is sent
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                conn.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+                conn.sendall(
+                    b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n"
+                )
             answer = conn.recv(4096)
         assert answer.startswith(b"HTTP/1.1 400"), answer
     finally:

@@ -40,7 +40,9 @@ def test_models_without_card(tmp_path, models_dir, make_client):
     (bare / JOINT_FILE).write_bytes((models_dir / JOINT_FILE).read_bytes())
 
     # the .keras file alone (no card, so no ONNX export named): what the keras runtime serves
-    models = {m["role"]: m for m in make_client(models_dir=bare, runtime="keras").get("/v2/models").json()["models"]}
+    models = {
+        m["role"]: m for m in make_client(models_dir=bare, runtime="keras").get("/v2/models").json()["models"]
+    }
 
     assert models["classifier"]["name"] == "classifier" and models["segmenter"]["name"] == "segmenter"
     assert models["classifier"]["threshold"] == 0.5 and models["classifier"]["metrics"] is None
@@ -53,7 +55,10 @@ def test_models_list_says_which_runtime_and_threads_won_and_the_timings(client):
 
     assert choice["measured"] and len(timed) >= 2 and choice["seconds"] > 0
     fastest = min(timed, key=lambda c: c["ms"])
-    assert (listed["runtime"], listed["intra_op_threads"], listed["precision"]) == \
-        (fastest["runtime"], fastest["threads"], fastest["precision"])
+    assert (listed["runtime"], listed["intra_op_threads"], listed["precision"]) == (
+        fastest["runtime"],
+        fastest["threads"],
+        fastest["precision"],
+    )
     assert all(c["threads"] <= choice["cores_per_call"] <= choice["cores"] for c in choice["candidates"])
     assert (listed["tta"], listed["tta_source"]) == ("none", "card")

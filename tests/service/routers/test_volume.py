@@ -232,7 +232,11 @@ def test_bad_nifti_shapes_and_truncation_are_422(client):
 def test_field_rules(client):
     slices, _ = vs.synthetic_volume()
     _error(client.post("/volume"), 422, "exactly one")
-    _error(_post_series(client, [vs.nifti_bytes(slices), vs.nifti_bytes(slices)]), 415, "none of the 2 files sent is a DICOM")
+    _error(
+        _post_series(client, [vs.nifti_bytes(slices), vs.nifti_bytes(slices)]),
+        415,
+        "none of the 2 files sent is a DICOM",
+    )
     _error(_post_nifti(client, vs.nifti_bytes(slices), mask_format="png"), 422)
 
 
@@ -299,18 +303,34 @@ def test_an_enhanced_mr_file_answers_as_its_series_and_its_seg_references_frames
     response = client.post("/volume", files={"file": ("enhanced.dcm", multi, "application/dicom")})
     assert response.status_code == 200, response.text
     body = response.json()
-    for key in ("shape", "spacing_mm", "per_slice", "tumour_slices", "tumour_voxels", "tumour_volume_ml", "mask"):
+    for key in (
+        "shape",
+        "spacing_mm",
+        "per_slice",
+        "tumour_slices",
+        "tumour_voxels",
+        "tumour_volume_ml",
+        "mask",
+    ):
         assert body[key] == series[key], key
     seg_response = client.post(
-        "/volume", params={"output": "dicom-seg"}, files={"file": ("enhanced.dcm", multi, "application/dicom")}
+        "/volume",
+        params={"output": "dicom-seg"},
+        files={"file": ("enhanced.dcm", multi, "application/dicom")},
     )
     assert seg_response.status_code == 200, seg_response.text
     seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(io.BytesIO(seg_response.content)))
     source = pydicom.dcmread(io.BytesIO(multi))
-    frames = seg.get_pixels_by_source_frame(
-        source.SOPInstanceUID, list(range(1, len(files) + 1)), segment_numbers=[1],
-        ignore_spatial_locations=True, assert_missing_frames_are_empty=True,
-    )[..., 0] > 0
+    frames = (
+        seg.get_pixels_by_source_frame(
+            source.SOPInstanceUID,
+            list(range(1, len(files) + 1)),
+            segment_numbers=[1],
+            ignore_spatial_locations=True,
+            assert_missing_frames_are_empty=True,
+        )[..., 0]
+        > 0
+    )
     # frame n of the source lies where the single-frame instance of the same position lies
     for n, item in enumerate(source.PerFrameFunctionalGroupsSequence):
         z = float(item.PlanePositionSequence[0].ImagePositionPatient[2])
@@ -324,7 +344,9 @@ def test_junk_beside_a_zipped_series_is_skipped_and_counted(client):
     response = client.post("/volume", files={"file": ("s.zip", vs.zip_bytes(vs.dicom_series(slices), junk))})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["skipped_files"] == 3 and body["tumour_voxels"] == int(tumour.sum()) and body["warnings"] == []
+    assert (
+        body["skipped_files"] == 3 and body["tumour_voxels"] == int(tumour.sum()) and body["warnings"] == []
+    )
 
 
 def test_a_nifti_without_voxel_size_has_no_spacing_no_ml_and_says_so(client):
@@ -384,4 +406,6 @@ def test_non_square_slices_are_padded_not_stretched(client):
         expected = np.asarray(vs.nifti_image(truth.astype(np.uint8), spacing=spacing).dataobj) > 0
         # the tiny model sees 32 x 32: a 2 mm column halves the tumour's width on its input
         assert vs.dice(mask, expected) >= (0.95 if spacing[0] == spacing[1] else 0.7), spacing
-        np.testing.assert_allclose(np.argwhere(mask).mean(axis=0), np.argwhere(expected).mean(axis=0), atol=1.0)
+        np.testing.assert_allclose(
+            np.argwhere(mask).mean(axis=0), np.argwhere(expected).mean(axis=0), atol=1.0
+        )

@@ -86,8 +86,16 @@ def test_the_evaluation_computes_what_the_service_answers(bundled, real):
     infer, (t_cls, t_seg), gate = keras_infer(DEFAULT_MODELS_DIR)
     image = vs.nifti_image(images, ("L", "P", "S"))
     card = read_card(DEFAULT_MODELS_DIR)
-    expected = predict_volume(np.asanyarray(image.dataobj), image.affine, infer, t_cls, t_seg,
-                              postprocess=postprocess_of(card), gate=gate, targets=targets_of(card))
+    expected = predict_volume(
+        np.asanyarray(image.dataobj),
+        image.affine,
+        infer,
+        t_cls,
+        t_seg,
+        postprocess=postprocess_of(card),
+        gate=gate,
+        targets=targets_of(card),
+    )
     body, mask = _nifti_answer(bundled, images, ("L", "P", "S"))
     served = np.asarray(mask.dataobj) > 0
     assert vs.dice(served, expected.mask) >= 0.999
@@ -156,7 +164,9 @@ def test_an_enhanced_mr_of_the_real_series_answers_as_the_series(bundled, real):
 
 def _rle_masks(body) -> np.ndarray:
     """(slices, rows, columns) of a DICOM answer, head to foot."""
-    return np.stack([coco_mask.decode(coco_mask.frPyObjects(r, *r["size"])) > 0 for r in body["mask"]["slices"]])[::-1]
+    return np.stack(
+        [coco_mask.decode(coco_mask.frPyObjects(r, *r["size"])) > 0 for r in body["mask"]["slices"]]
+    )[::-1]
 
 
 @pytest.mark.parametrize(
@@ -167,7 +177,9 @@ def _rle_masks(body) -> np.ndarray:
         ("256x128 at 2 mm", slice(None), slice(None), 2),  # every two columns averaged: 0.9 x 1.8 mm pixels
     ],
 )
-def test_non_square_slices_put_the_tumour_where_the_square_answer_puts_it(bundled, real, name, rows, columns, column_step):
+def test_non_square_slices_put_the_tumour_where_the_square_answer_puts_it(
+    bundled, real, name, rows, columns, column_step
+):
     """Issue 18 (b): a real series cropped (or with columns twice as wide) gives the mask of the
     square series cropped (or pooled) the same way: the slices are padded and resampled with their
     true spacing, not stretched to the model's square input."""

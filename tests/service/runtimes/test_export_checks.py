@@ -61,7 +61,9 @@ def test_a_changed_onnx_file_is_refused(folder):
 def test_an_export_of_an_older_keras_file_is_refused(folder, tmp_path):
     newer = build_tiny_models(tmp_path / "newer", size=48, card={})
     shutil.copy(newer / JOINT_FILE, folder / JOINT_FILE)
-    with pytest.raises(ExportMismatch, match=f"exported from another {JOINT_FILE}.*python -m training export"):
+    with pytest.raises(
+        ExportMismatch, match=f"exported from another {JOINT_FILE}.*python -m training export"
+    ):
         load_models(Settings(models_dir=folder, runtime="onnxruntime"))
     assert file_version(folder / JOINT_FILE) != _card(folder)[EXPORTS_KEY][JOINT_FILE]["source_version"]
 

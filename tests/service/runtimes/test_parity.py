@@ -101,8 +101,14 @@ def test_bundled_models_same_verdicts_and_masks_as_keras(slices, bundled_keras, 
 
 @pytest.mark.parametrize("runtime", candidates(), ids=lambda c: c.label)
 def test_tiny_models_same_verdicts_and_masks_as_keras(models_dir, slices, runtime):
-    synthetic = [decode_image(samples.png_bytes(image), "image/png", ImageLimits()) for image in (
-        samples.positive_image(), samples.negative_image(), samples.flair_image(samples.square_mask(80, 9, 30, 41)))]
+    synthetic = [
+        decode_image(samples.png_bytes(image), "image/png", ImageLimits())
+        for image in (
+            samples.positive_image(),
+            samples.negative_image(),
+            samples.flair_image(samples.square_mask(80, 9, 30, 41)),
+        )
+    ]
     inputs = [*slices, *synthetic]
     expected = answers(_load(models_dir, "keras"), inputs)
     actual = answers(_load(models_dir, runtime), inputs)

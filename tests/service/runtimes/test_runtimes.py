@@ -20,8 +20,13 @@ from tests.service.runtimes.conftest import max_difference
 from training.export import export_folder
 from training.models import build_joint
 
-BATCH = np.stack([samples.positive_image(32), samples.negative_image(32), samples.flair_image(
-    samples.square_mask(32, 3, 5, 12))]).astype(np.float32)
+BATCH = np.stack(
+    [
+        samples.positive_image(32),
+        samples.negative_image(32),
+        samples.flair_image(samples.square_mask(32, 3, 5, 12)),
+    ]
+).astype(np.float32)
 
 
 def _load(models_dir, filename: str, name: str):
@@ -61,7 +66,9 @@ def test_a_joint_model_serves_each_role_its_named_output(joint_dir, name):
     assert loaded.classifier.output == "tumour_probability" and loaded.segmenter.output == "mask"
     assert loaded.classifier.predict(batch).shape == (2, 1)
     assert loaded.segmenter.predict(batch).shape == (2, 32, 32, 1)
-    np.testing.assert_allclose(loaded.classifier.predict(batch), model.run(batch)["tumour_probability"], atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.classifier.predict(batch), model.run(batch)["tumour_probability"], atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", RUNTIMES)
@@ -74,12 +81,17 @@ def test_require_gpu_never_falls_back_to_the_cpu(models_dir, name):
         runtime.load(path, require_gpu=True)
 
 
-@pytest.mark.parametrize(("name", "package", "needs"), [
-    ("keras", "keras", "keras and TensorFlow"),
-    ("onnxruntime", "onnxruntime", "onnxruntime package"),
-    ("openvino", "openvino", "openvino package"),
-])
-def test_a_runtime_whose_package_is_missing_fails_the_load_saying_so(monkeypatch, models_dir, name, package, needs):
+@pytest.mark.parametrize(
+    ("name", "package", "needs"),
+    [
+        ("keras", "keras", "keras and TensorFlow"),
+        ("onnxruntime", "onnxruntime", "onnxruntime package"),
+        ("openvino", "openvino", "openvino package"),
+    ],
+)
+def test_a_runtime_whose_package_is_missing_fails_the_load_saying_so(
+    monkeypatch, models_dir, name, package, needs
+):
     monkeypatch.setitem(sys.modules, package, None)  # import of the package now fails: not installed
     with pytest.raises(RuntimeUnavailable, match=needs):
         get_runtime(name)

@@ -41,7 +41,9 @@ def test_auto_times_every_installed_runtime_and_serves_the_fastest(auto):
     assert selection.measured and selection.cores == usable_cores() and selection.cores_per_call == per_call
     assert {t.candidate.runtime for t in timed} == set(RUNTIMES)  # all three are installed here
     for name in ("onnxruntime", "openvino"):
-        assert {t.candidate.threads for t in timed if t.candidate.runtime == name} == set(thread_counts(per_call))
+        assert {t.candidate.threads for t in timed if t.candidate.runtime == name} == set(
+            thread_counts(per_call)
+        )
     assert selection.chosen == min(timed, key=lambda t: t.ms).candidate
     assert auto.runtime == selection.chosen.runtime and selection.runtime.threads == selection.chosen.threads
     # the calls' threads never exceed the cores: each file runs one call at a time
@@ -54,21 +56,27 @@ def test_the_start_up_log_names_the_choice_and_the_timings(models_dir, caplog):
     with caplog.at_level(logging.INFO, logger="service.runtimes.selection"):
         loaded = load_models(Settings(models_dir=models_dir, batching=False))
     line = next(r.getMessage() for r in caplog.records if r.name == "service.runtimes.selection")
-    assert loaded.selection.measured and line.startswith(f"runtime {loaded.selection.chosen.label} (fastest measured")
+    assert loaded.selection.measured and line.startswith(
+        f"runtime {loaded.selection.chosen.label} (fastest measured"
+    )
     for trial in loaded.selection.trials:
         assert f"{trial.candidate.label} {trial.ms:.1f} ms" in line
 
 
 def test_settings_narrow_what_is_measured(models_dir):
-    per_call = max(1, usable_cores() // len(layout_files(read_card(models_dir))))  # each file: one call at a time
+    per_call = max(
+        1, usable_cores() // len(layout_files(read_card(models_dir)))
+    )  # each file: one call at a time
     threads_open = load_models(Settings(models_dir=models_dir, runtime="openvino", batching=False)).selection
     runtime_open = load_models(Settings(models_dir=models_dir, intra_op_threads=1, batching=False)).selection
-    both_set = load_models(Settings(models_dir=models_dir, runtime="onnxruntime", intra_op_threads=1,
-                                    batching=False)).selection
+    both_set = load_models(
+        Settings(models_dir=models_dir, runtime="onnxruntime", intra_op_threads=1, batching=False)
+    ).selection
 
     assert {t.candidate.runtime for t in threads_open.trials} == {"openvino"}
-    assert sorted(t.candidate.threads for t in threads_open.trials if t.candidate.precision is None) == \
-        thread_counts(per_call)
+    assert sorted(
+        t.candidate.threads for t in threads_open.trials if t.candidate.precision is None
+    ) == thread_counts(per_call)
     assert {t.candidate.threads for t in runtime_open.trials} == {1}
     assert {t.candidate.runtime for t in runtime_open.trials} == set(RUNTIMES)
     assert not both_set.measured and [t.candidate.label for t in both_set.trials] == ["onnxruntime:1"]
@@ -97,14 +105,18 @@ def test_a_candidate_off_parity_is_refused_and_never_serves(off_parity):
     assert loaded.runtime == "keras"
     assert set(refused) == {"onnxruntime", "openvino"}
     assert all("ExportMismatch" in why and "differ from the Keras model's" in why for why in refused.values())
-    with pytest.raises(ExportMismatch, match="differ from the Keras model's"):  # a named runtime: its own error
+    with pytest.raises(
+        ExportMismatch, match="differ from the Keras model's"
+    ):  # a named runtime: its own error
         load_models(Settings(models_dir=off_parity, runtime="openvino", batching=False))
 
 
 def test_no_candidate_that_can_serve_fails_the_load_naming_each_reason(off_parity, monkeypatch):
     monkeypatch.setitem(sys.modules, "keras", None)  # Keras not installed, as in the CPU image
 
-    with pytest.raises(NoRuntime, match=r"keras:\d+: MRI_RUNTIME=keras needs keras.*onnxruntime:1: ExportMismatch"):
+    with pytest.raises(
+        NoRuntime, match=r"keras:\d+: MRI_RUNTIME=keras needs keras.*onnxruntime:1: ExportMismatch"
+    ):
         load_models(Settings(models_dir=off_parity, batching=False))
 
 
@@ -123,7 +135,8 @@ def test_reduced_precisions_are_candidates_only_where_offered(models_dir):
         get_runtime("openvino", 1, "int4")
     with pytest.raises(ValueError, match="offers no 'bf16' precision"):
         get_runtime("onnxruntime", 1, "bf16")
-    trials = load_models(Settings(models_dir=models_dir, runtime="openvino", intra_op_threads=1,
-                                  batching=False)).selection.trials
+    trials = load_models(
+        Settings(models_dir=models_dir, runtime="openvino", intra_op_threads=1, batching=False)
+    ).selection.trials
     # each offered precision was tried: timed (its probe passed) or refused by the probe
     assert sorted(t.candidate.precision or "f32" for t in trials) == sorted(["f32", *offered])

@@ -15,7 +15,11 @@ from tests.service import volume_samples as vs
 from tests.service.apps import started
 from tests.service.runtimes.conftest import assert_same_answer
 
-SLICES = [samples.lgg_bytes(), samples.lgg_bytes(samples.HEALTHY_SLICE), samples.png_bytes(samples.positive_image())]
+SLICES = [
+    samples.lgg_bytes(),
+    samples.lgg_bytes(samples.HEALTHY_SLICE),
+    samples.png_bytes(samples.positive_image()),
+]
 
 
 def _exchange(client) -> dict:
@@ -23,14 +27,19 @@ def _exchange(client) -> dict:
     files = [("files", (f"s{i}", data, "application/octet-stream")) for i, data in enumerate(SLICES)]
     volume, _ = vs.synthetic_volume()
     batch = np.stack([samples.positive_image(32), samples.negative_image(32)]).astype(np.float32)
-    infer = {"inputs": [{"name": "input", "shape": list(batch.shape), "datatype": "FP32",
-                         "data": batch.ravel().tolist()}]}
+    infer = {
+        "inputs": [
+            {"name": "input", "shape": list(batch.shape), "datatype": "FP32", "data": batch.ravel().tolist()}
+        ]
+    }
     with ThreadPoolExecutor(max_workers=6) as pool:  # requests arriving together share model calls
         concurrent = list(pool.map(lambda d: client.post("/segment", files={"file": ("s", d)}), SLICES * 4))
     answers = {
         "analyze": client.post("/analyze", files=files),
         "classify": client.post("/classify", files=files),
-        "volume": client.post("/volume", files={"file": ("v.nii.gz", vs.nifti_bytes(volume), "application/gzip")}),
+        "volume": client.post(
+            "/volume", files={"file": ("v.nii.gz", vs.nifti_bytes(volume), "application/gzip")}
+        ),
         "infer": client.post("/v2/models/tiny-segmenter/infer", json=infer),
         "concurrent": concurrent,
     }

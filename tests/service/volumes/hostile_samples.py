@@ -46,11 +46,29 @@ def raw_zip(entries: list[tuple[str, int, bytes, int, int]], flags: int = 0) -> 
         )
         local += encoded + data
         central += struct.pack(
-            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, method, 0, 0x21, crc, len(data), size,
-            len(encoded), 0, 0, 0, 0, 0, offset,
+            "<4s6H3L5H2L",
+            b"PK\x01\x02",
+            20,
+            20,
+            flags,
+            method,
+            0,
+            0x21,
+            crc,
+            len(data),
+            size,
+            len(encoded),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
         )
         central += encoded
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(local), 0)
+    end = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(local), 0
+    )
     return bytes(local + central + end)
 
 

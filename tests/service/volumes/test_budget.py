@@ -15,8 +15,14 @@ from service.volumes.volume import PendingVolume
 
 def _pending(shape=(100, 256, 256), channels=1, itemsize=2, files=1) -> PendingVolume:
     return PendingVolume(
-        shape=shape, channels=channels, itemsize=itemsize, slice_shape=shape[1:], files=files,
-        header_bytes=0, kind="nifti", load=lambda check: None,  # type: ignore[arg-type, return-value]
+        shape=shape,
+        channels=channels,
+        itemsize=itemsize,
+        slice_shape=shape[1:],
+        files=files,
+        header_bytes=0,
+        kind="nifti",
+        load=lambda check: None,  # type: ignore[arg-type, return-value]
     )
 
 

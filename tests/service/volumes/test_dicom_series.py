@@ -31,7 +31,9 @@ def test_single_frame_series_order_geometry_and_stored_values():
 
 
 @pytest.mark.parametrize(
-    ("enhanced_sop", "per_frame"), [(False, False), (True, False), (True, True)], ids=["legacy", "enhanced", "per-frame"]
+    ("enhanced_sop", "per_frame"),
+    [(False, False), (True, False), (True, True)],
+    ids=["legacy", "enhanced", "per-frame"],
 )
 def test_an_enhanced_mr_file_is_the_volume_of_its_series(enhanced_sop, per_frame):
     """Shared or per-frame functional groups give the same voxels, affine and spacing."""
@@ -48,7 +50,8 @@ def test_an_enhanced_mr_file_is_the_volume_of_its_series(enhanced_sop, per_frame
     # slice k of the volume is the frame the SEG must reference for it
     order = np.asarray(volume.series.geometry.order)
     positions = [
-        float(item.PlanePositionSequence[0].ImagePositionPatient[2]) for item in header.PerFrameFunctionalGroupsSequence
+        float(item.PlanePositionSequence[0].ImagePositionPatient[2])
+        for item in header.PerFrameFunctionalGroupsSequence
     ]
     assert np.all(np.diff(np.asarray(positions)[order]) > 0)
 
@@ -81,14 +84,21 @@ def test_junk_files_dicomdir_and_non_image_objects_are_skipped_and_counted():
     report.SOPClassUID, report.Modality = pydicom.uid.BasicTextSRStorage, "SR"
     buffer = io.BytesIO()
     report.save_as(buffer, enforce_file_format=True)
-    junk = {"README.TXT": b"exported by a PACS", "Thumbs.db": b"\xd0\xcf\x11\xe0" + b"\0" * 600,
-            "notes.txt": b"", "DICOMDIR": b"x" * 200, "report.dcm": buffer.getvalue()}
+    junk = {
+        "README.TXT": b"exported by a PACS",
+        "Thumbs.db": b"\xd0\xcf\x11\xe0" + b"\0" * 600,
+        "notes.txt": b"",
+        "DICOMDIR": b"x" * 200,
+        "report.dcm": buffer.getvalue(),
+    }
     archive = vs.zip_bytes(files, extra=junk)
     volume = read_volume([("file", archive)], LIMITS)
     assert volume.skipped_files == len(junk) and volume.data.shape[0] == 4
     uploads = [(f"files[{i}]", f) for i, f in enumerate([*files, b"hello", buffer.getvalue()])]
     assert read_volume(uploads, LIMITS).skipped_files == 2
-    with pytest.raises(UnsupportedImage, match=r"none of the 2 files sent is a DICOM image \(2 without the DICM marker"):
+    with pytest.raises(
+        UnsupportedImage, match=r"none of the 2 files sent is a DICOM image \(2 without the DICM marker"
+    ):
         read_volume([("files[0]", b"a"), ("files[1]", b"b")], LIMITS)
     with pytest.raises(InvalidImage, match=r"report\.dcm: the DICOM file has no pixel data"):
         read_volume([("zip:report.dcm", buffer.getvalue())], LIMITS)

@@ -53,7 +53,9 @@ def _post(client, data: bytes, name: str = "upload", **params):
 
 def _post_files(client, files: list[bytes], **params):
     return client.post(
-        "/volume", params=params, files=[("files", (f"IM{i}", f, "application/dicom")) for i, f in enumerate(files)]
+        "/volume",
+        params=params,
+        files=[("files", (f"IM{i}", f, "application/dicom")) for i, f in enumerate(files)],
     )
 
 
@@ -95,7 +97,9 @@ def test_honest_zips_over_the_limits_are_refused_before_extraction(make_client):
     small = make_client(max_volume_bytes=10_000)
     _check(_post(small, vs.zip_bytes(_dicom(slices=8)), "s.zip"), 413, "the zip file", "limit is 10000 bytes")
     many = hs.raw_zip([(f"f{i}", hs.STORED, b"", 0, 0) for i in range(5000)])
-    _check(_post(small, many, "many.zip"), 422, "5000 entries", "limit is 1024 files", "MRI_MAX_VOLUME_SLICES")
+    _check(
+        _post(small, many, "many.zip"), 422, "5000 entries", "limit is 1024 files", "MRI_MAX_VOLUME_SLICES"
+    )
 
 
 def test_a_bomb_that_declares_what_it_inflates_to_is_413_naming_the_limit(client):
@@ -113,7 +117,9 @@ def test_513_files_name_the_slice_limit_whatever_they_hold(client):
     _check(_post_files(client, files), 422, "513 slices", "limit is 512 slices", "MRI_MAX_VOLUME_SLICES")
     _check(_post(client, vs.zip_bytes(files), "s.zip"), 422, "513 slices", "MRI_MAX_VOLUME_SLICES")
     junk = vs.zip_bytes([], {f"IM{i}": b"\0" * 200 for i in range(513)})
-    _check(_post(client, junk, "junk.zip"), 415, "none of the 513 files in the zip file", "513 without the DICM")
+    _check(
+        _post(client, junk, "junk.zip"), 415, "none of the 513 files in the zip file", "513 without the DICM"
+    )
 
 
 @pytest.mark.parametrize(
@@ -124,8 +130,16 @@ def test_513_files_name_the_slice_limit_whatever_they_hold(client):
         (lambda d: hs.raw_zip([("IM1", hs.STORED, d, len(d), 7)]), 422, "CRC-32"),
         (lambda d: vs.zip_bytes([d])[:-40], 422, "truncated"),
         (lambda d: b"PK\x03\x04" + b"\0" * 100, 422, "zip"),
-        (lambda d: vs.zip_bytes([], {"README.TXT": b"hi", "Thumbs.db": b"\0" * 64}), 415, "2 without the DICM"),
-        (lambda d: vs.zip_bytes([], {"inner.zip": vs.zip_bytes([d])}), 415, "a zip inside the zip is not opened"),
+        (
+            lambda d: vs.zip_bytes([], {"README.TXT": b"hi", "Thumbs.db": b"\0" * 64}),
+            415,
+            "2 without the DICM",
+        ),
+        (
+            lambda d: vs.zip_bytes([], {"inner.zip": vs.zip_bytes([d])}),
+            415,
+            "a zip inside the zip is not opened",
+        ),
     ],
     ids=["encrypted", "zstd", "crc", "truncated", "garbage", "junk-only", "zip-in-zip"],
 )
@@ -178,8 +192,20 @@ def test_a_gzip_nifti_followed_by_a_gigabyte_of_zeros_is_read_up_to_its_voxels(c
         ({344: ("<4s", b"ni1\0")}, 415, ".hdr/.img"),
         ({252: ("<hh", [1, 0]), 256: ("<3f", [float("nan")] * 3)}, 200, ""),  # NaN quaternion, pixdims kept
     ],
-    ids=["offset-nan", "offset-inf", "offset-negative", "offset-huge", "dim-0", "dim0-8", "complex", "type-0",
-         "30000-slices", "2x2", "pair-magic", "nan-quaternion"],
+    ids=[
+        "offset-nan",
+        "offset-inf",
+        "offset-negative",
+        "offset-huge",
+        "dim-0",
+        "dim0-8",
+        "complex",
+        "type-0",
+        "30000-slices",
+        "2x2",
+        "pair-magic",
+        "nan-quaternion",
+    ],
 )
 def test_nifti_headers_that_lie_are_4xx(client, patch, status, word):
     response = _post(client, _nifti(patch), "v.nii.gz")
@@ -263,8 +289,18 @@ def _no_study(ds):
         (lambda: _dicom(lambda ds: setattr(ds, "BitsAllocated", 1)), 422, "bits"),
         (lambda: [b"README", b"\0" * 600], 415, "none of the 2 files sent"),
     ],
-    ids=["truncated", "garbage-header", "position-text", "rows-0", "rows-60000", "million-frames",
-         "slope-nan", "ct", "one-bit", "junk-only"],
+    ids=[
+        "truncated",
+        "garbage-header",
+        "position-text",
+        "rows-0",
+        "rows-60000",
+        "million-frames",
+        "slope-nan",
+        "ct",
+        "one-bit",
+        "junk-only",
+    ],
 )
 def test_dicom_series_that_lie_are_4xx_in_plain_words(client, files, status, word):
     _check(_post_files(client, files()), status, word)
@@ -411,7 +447,9 @@ def test_a_mask_of_isolated_voxels_stays_within_the_memory_model(make_client, tm
     with hs.peak_rss_growth() as growth:
         response = _post(client, data, "v.nii.gz", postprocess="drop_small")
     assert _check(response, 200)["tumour_voxels"] > 1_000_000
-    logger.info("isolated voxels: grew %.0f MiB; the memory model says %.0f MiB", growth() / 2**20, need / 2**20)
+    logger.info(
+        "isolated voxels: grew %.0f MiB; the memory model says %.0f MiB", growth() / 2**20, need / 2**20
+    )
     assert growth() < need, f"grew {growth() / 2**20:.0f} MiB; the model says {need / 2**20:.0f} MiB"
 
 

@@ -19,7 +19,9 @@ LIMITS = VolumeLimits(max_slices=512, max_bytes=1 << 30, min_side=8, max_side=40
 PIXDIM, VOX_OFFSET, SCL_SLOPE, XYZT_UNITS, QFORM_CODE, SFORM_CODE, DATATYPE = 76, 108, 112, 123, 252, 254, 70
 
 
-def _bytes(fields: dict | None = None, data: np.ndarray | None = None, affine: np.ndarray | None = None) -> bytes:
+def _bytes(
+    fields: dict | None = None, data: np.ndarray | None = None, affine: np.ndarray | None = None
+) -> bytes:
     """A NIfTI-1 file with ``fields`` (``{byte offset: (struct format, value)}``) written over its header."""
     image = nib.Nifti1Image(
         data if data is not None else np.arange(16 * 16 * 4, dtype=np.int16).reshape(16, 16, 4),

@@ -66,7 +66,9 @@ def test_tumour_slice_shows_probability_and_mask(bundled_server, open_page, tmp_
     assert text(page, "#verdict") == "Tumour found"
     facts = text(page, "#facts")
     threshold = read_card(MODELS_DIR)["models"]["classifier"]["threshold"]
-    assert re.search(rf"Tumour probability\t(?:0\.9\d*|1\.0+) \(tumour at {threshold:.3f} or more\)", facts), facts
+    assert re.search(
+        rf"Tumour probability\t(?:0\.9\d*|1\.0+) \(tumour at {threshold:.3f} or more\)", facts
+    ), facts
     assert "lgg-classifier" in facts and "lgg-segmenter" in facts
     drawn = overlay_pixels(page)
     # the canvas shows exactly the pixels of the mask the service answered
