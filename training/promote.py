@@ -12,12 +12,13 @@ intervals (:mod:`training.intervals`):
 - slice ROC AUC, and accuracy at each folder's own classifier threshold;
 - healthy slices given a mask through ``/analyze``'s gate (the candidate's share).
 
-:data:`RULES` decide, declared here before any run: the candidate is promoted only if its mean
-per-patient Dice is not lower on either input (difference >= 0), its ROC AUC is not lower by more
-than 0.005 on three sequences, and at most 3% of healthy slices get a mask through its gate. The
-comparison is written into the candidate's card (``promotion``); a promoted candidate's files and
-card replace the served folder's (which keeps its record), a refused one changes nothing served.
-``--volumes`` adds the ``/volume`` Dice of both (reported; not a rule).
+:data:`RULES` decide: a candidate worse on any headline figure is not promoted. Its mean
+per-patient Dice is not lower on either input (difference >= 0), nor its worst patient's Dice, nor
+(with ``--volumes``, which adds the ``/volume`` Dice of both) its ``/volume`` Dice on either input;
+its ROC AUC and its accuracy at its threshold are not lower by more than 0.005 on three sequences,
+and at most 3% of healthy slices get a mask through its gate. The comparison is written into the
+candidate's card (``promotion``); a promoted candidate's files and card replace the served folder's
+(which keeps its record), a refused one changes nothing served.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ log = logging.getLogger(__name__)
 RULES = {
     "dice_three_difference_min": 0.0,
     "dice_flair_difference_min": 0.0,
+    "worst_patient_dice_drop_max": 0.0,
+    "volume_dice_difference_min": 0.0,
     "auc_drop_max": 0.005,
+    "accuracy_drop_max": 0.005,
     "healthy_masked_max": 0.03,
 }
 #: Tumour pixels (at 256 x 256) of a patient the targets call large: none of them below Dice 0.5.
@@ -117,6 +121,26 @@ def decide(comparison: dict[str, dict]) -> list[str]:
             broken.append(
                 f"{path}: mean per-patient Dice {diff:+.4f} against the served (must be >= {RULES[key]})"
             )
+    for path in ("three", "flair"):
+        worst = comparison[path].get("worst_patient")
+        if (
+            worst
+            and worst["candidate"]["dice"] < worst["served"]["dice"] - RULES["worst_patient_dice_drop_max"]
+        ):
+            broken.append(
+                f"{path}: worst patient's Dice {worst['candidate']['dice']:.4f} "
+                f"({worst['candidate']['patient']}) against {worst['served']['dice']:.4f} ({worst['served']['patient']})"
+            )
+    volume = comparison.get("volume", {})
+    for key, value in volume.get("candidate", {}).items():
+        if value - volume["served"][key] < RULES["volume_dice_difference_min"]:
+            broken.append(f"/volume {key}: Dice {value:.4f} against {volume['served'][key]:.4f}")
+    accuracy = comparison["three"].get("accuracy")
+    if accuracy and accuracy["candidate"] < accuracy["served"] - RULES["accuracy_drop_max"]:
+        broken.append(
+            f"three: accuracy {accuracy['candidate']:.4f} against {accuracy['served']:.4f} "
+            f"(may drop {RULES['accuracy_drop_max']} at most)"
+        )
     auc = comparison["three"]["roc_auc"]
     if auc["candidate"] < auc["served"] - RULES["auc_drop_max"]:
         broken.append(

@@ -87,3 +87,31 @@ def test_each_rule_refuses_on_its_own():
     assert len(decide(comparison(three=-0.001))) == 1 and len(decide(comparison(flair=-0.001))) == 1
     assert decide(comparison(auc=(0.974, 0.98))) and not decide(comparison(auc=(0.9751, 0.98)))
     assert decide(comparison(masked=RULES["healthy_masked_max"] + 0.001))
+
+
+def test_a_candidate_worse_on_any_headline_figure_is_refused():
+    """Mean Dice not lower, but the worst patient, /volume or accuracy worse: each alone refuses."""
+
+    def worst(candidate, served):
+        return {"candidate": {"dice": candidate, "patient": "A"}, "served": {"dice": served, "patient": "A"}}
+
+    def comparison(worst_three=(0.5, 0.5), volume=(0.8, 0.8), accuracy=(0.94, 0.94)):
+        three = {
+            "patient_dice_mean": {"difference": {"value": 0.01}},
+            "worst_patient": worst(*worst_three),
+            "roc_auc": {"candidate": 0.98, "served": 0.98},
+            "accuracy": {"candidate": accuracy[0], "served": accuracy[1]},
+            "healthy_masked": {"candidate": 0.01},
+        }
+        flair = {"patient_dice_mean": {"difference": {"value": 0.01}}, "worst_patient": worst(0.3, 0.3)}
+        return {
+            "three": three,
+            "flair": flair,
+            "volume": {"candidate": {"three": volume[0]}, "served": {"three": volume[1]}},
+        }
+
+    assert decide(comparison()) == []
+    assert "worst patient" in decide(comparison(worst_three=(0.42, 0.47)))[0]
+    assert "/volume three" in decide(comparison(volume=(0.811, 0.816)))[0]
+    assert "accuracy" in decide(comparison(accuracy=(0.93, 0.94)))[0]
+    assert decide(comparison(accuracy=(0.936, 0.94))) == []  # within the 0.005 it may drop

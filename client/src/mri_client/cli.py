@@ -189,14 +189,7 @@ def run(args: argparse.Namespace) -> int:
         _summary(f"no input files found in {' '.join(args.paths)}")
         return 2
     masks = mask_paths(items, args.masks_dir) if args.masks_dir else [None] * len(items)
-    client = MRIClient(
-        args.url,
-        api_key=args.api_key or os.environ.get("MRI_API_KEY"),
-        retries=args.retries,
-        backoff=args.backoff,
-        timeout=args.timeout,
-        max_connections=args.concurrency,
-    )
+    client = _client(args)
     with client:
         try:
             served = check_service(client, args.command, args.wait)
@@ -248,6 +241,18 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _client(args: argparse.Namespace) -> MRIClient:
+    """The service's client as the command line sets it (``MRI_API_KEY`` when no ``--api-key``)."""
+    return MRIClient(
+        args.url,
+        api_key=args.api_key or os.environ.get("MRI_API_KEY"),
+        retries=args.retries,
+        backoff=args.backoff,
+        timeout=args.timeout,
+        max_connections=args.concurrency,
+    )
+
+
 def _summary(line: str) -> None:
     """The run's last word, on standard error whatever the verbosity."""
     sys.stderr.write(f"mri-client: {line}\n")
@@ -275,14 +280,7 @@ def run_volumes(args: argparse.Namespace) -> int:
         _summary(f"no volume found in {' '.join(args.paths)}")
         return 2
     masks_dir = args.masks_dir or (Path(args.output).resolve().parent if args.output else Path.cwd())
-    client = MRIClient(
-        args.url,
-        api_key=args.api_key or os.environ.get("MRI_API_KEY"),
-        retries=args.retries,
-        backoff=args.backoff,
-        timeout=args.timeout,
-        max_connections=args.concurrency,
-    )
+    client = _client(args)
     with client:
         try:
             check_service(client, args.command, args.wait)
