@@ -121,7 +121,6 @@ def decide(comparison: dict[str, dict]) -> list[str]:
             broken.append(
                 f"{path}: mean per-patient Dice {diff:+.4f} against the served (must be >= {RULES[key]})"
             )
-    for path in ("three", "flair"):
         worst = comparison[path].get("worst_patient")
         if (
             worst
