@@ -65,9 +65,9 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v2/health/ready', timeout=4)"]
 USER ${APP_UID}:${APP_UID}
 # The service logs one line per request itself (service.access): uvicorn's own access line is off.
-# h11 refuses a request header block over 16 KiB while parsing it (--h11-max-incomplete-event-size;
-# httptools has no such limit); MRI_MAX_HEADER_BYTES and MRI_BODY_TIMEOUT_S are the service's own.
-CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--http", "h11"]
+# HTTP is parsed by service/protocol.py: httptools, refusing a header block past MRI_MAX_HEADER_BYTES
+# + 8 KiB while it arrives; MRI_MAX_HEADER_BYTES and MRI_BODY_TIMEOUT_S are the app's own checks.
+CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--http", "service.protocol:BoundedHttpToolsProtocol"]
 
 # ---- GPU image: docker build --target gpu . ---------------------------------------------------
 # Runs the .keras files with Keras on TensorFlow with CUDA (MRI_RUNTIME=keras; docs/runtimes.md).

@@ -31,19 +31,27 @@ def postprocess_mask(mask: np.ndarray, min_component_pixels: int = 0, fill_holes
     if min_component_pixels < 0:
         raise ValueError(f"min_component_pixels must be >= 0, got {min_component_pixels}")
     out = mask.copy()
-    if fill_holes and out.any():
-        # flood the background from a one-pixel frame round the mask (4-connected): what the flood
+    if not out.any():
+        return out
+    # both steps work on the mask's bounding box: every component lies in it, and background in it
+    # reaches the image's border exactly when it reaches the box's (what is outside is background)
+    x, y, w, h = cv2.boundingRect(out.view(np.uint8))
+    box = out[y : y + h, x : x + w]  # a view: the steps below write into ``out``
+    if fill_holes:
+        # flood the background from a one-pixel frame round the box (4-connected): what the flood
         # does not reach is background that does not touch the border, a hole
-        framed = np.pad(out.astype(np.uint8), 1)
+        framed = cv2.copyMakeBorder(box.view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
         cv2.floodFill(framed, None, (0, 0), 1)
-        out |= framed[1:-1, 1:-1] == 0
-    if min_component_pixels and out.any():
+        box |= framed[1:-1, 1:-1] == 0
+    if min_component_pixels:
         scaled = min_component_pixels * out.size / NATIVE_SLICE_SIZE**2
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(out.astype(np.uint8), connectivity=8)
-        small = stats[:, cv2.CC_STAT_AREA] < scaled
-        small[0] = False  # label 0 is the background
-        if small.any():
-            out &= ~small[labels]
+        # Grana's block-based algorithm: the same labels, a few times faster here than the default
+        _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+            box.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA
+        )
+        keep = stats[:, cv2.CC_STAT_AREA] >= scaled
+        if not keep[1:].all():
+            box &= np.take(keep, labels)  # label 0, the background, is False in ``box`` already
     return out
 
 

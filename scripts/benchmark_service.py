@@ -57,12 +57,13 @@ import numpy as np
 
 from scripts.model_call_timing import DEFAULT_IMAGE
 from scripts.serving import REPO, UVICORN, serve_process
+from service.protocol import UVICORN_HTTP
 
 VOLUME_SLICES = REPO / "tests/fixtures/lgg-volume/TCGA_HT_7605_19950916"
 ENDPOINTS = ("/classify", "/segment", "/analyze", "/volume")
 BOUNDARY = "benchmark-boundary-7e1f"
-#: uvicorn as the image and scripts/serve.sh run it (h11, whose header limit the service relies on).
-SERVED_AS_THE_IMAGE = (*UVICORN, "--http", "h11")
+#: uvicorn as the image and scripts/serve.sh run it (service.protocol: httptools, its header block bounded).
+SERVED_AS_THE_IMAGE = (*UVICORN, "--http", UVICORN_HTTP)
 logger = logging.getLogger("benchmark")
 
 

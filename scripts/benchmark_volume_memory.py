@@ -41,6 +41,7 @@ import httpx
 import nibabel as nib
 import numpy as np
 
+from service.protocol import UVICORN_HTTP
 from service.settings import Settings
 from service.volumes import open_volume
 from service.volumes.budget import volume_memory
@@ -140,7 +141,7 @@ def start_service(models_dir: Path) -> tuple[subprocess.Popen, str]:
         str(port),
         "--no-access-log",
         "--http",
-        "h11",
+        UVICORN_HTTP,
         "--log-level",
         "warning",
     ]

@@ -16,7 +16,7 @@ request in turn, so that all see the same load; medians, and medians of the per-
 - ``app (ASGI, in-process)``: the whole app called directly with the request (middleware, routing,
   dependencies, the worker-thread hand-off, all of the above): minus the stages, what the framework costs;
 - ``HTTP /analyze``: the request over loopback to uvicorn in a child process started as the image
-  starts it (h11), from a kept-alive ``http.client`` connection: minus the app, what the server,
+  starts it (service.protocol), from a kept-alive ``http.client`` connection: minus the app, what the server,
   the socket and the client cost.
 
     python -m scripts.profile_request                       # the runtime auto picks

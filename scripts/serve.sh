@@ -5,11 +5,11 @@
 # GET /v2/health/ready answers 200 (a few seconds). Arguments go to uvicorn and win over these:
 #   bash scripts/serve.sh                             # http://127.0.0.1:8000
 #   bash scripts/serve.sh --host 0.0.0.0 --port 9000  # reachable from other machines
-# The service's settings are MRI_* environment variables (README: Configuration). uvicorn runs
-# with h11, which refuses a request header block over 16 KiB while parsing it (raise it with
-# --h11-max-incomplete-event-size N together with MRI_MAX_HEADER_BYTES).
+# The service's settings are MRI_* environment variables (README: Configuration). uvicorn parses
+# HTTP with service/protocol.py: httptools, refusing a header block past MRI_MAX_HEADER_BYTES + 8 KiB
+# while it arrives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup_env.sh
 source scripts/setup_env.sh serve
-exec uvicorn service.main:app --host 127.0.0.1 --port 8000 --no-access-log --http h11 "$@"
+exec uvicorn service.main:app --host 127.0.0.1 --port 8000 --no-access-log --http service.protocol:BoundedHttpToolsProtocol "$@"

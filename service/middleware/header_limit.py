@@ -12,8 +12,8 @@ class HeaderLimitMiddleware:
     values, plus the request target) exceed ``max_bytes`` (``MRI_MAX_HEADER_BYTES``).
 
     This holds under any ASGI server; the server parses the headers first, so ``scripts/serve.sh``
-    and the image run uvicorn with h11, which itself refuses a header block over its
-    ``--h11-max-incomplete-event-size`` before buffering it (docs/service.md, Limits).
+    and the image run uvicorn with :mod:`service.protocol`, which itself stops reading a header
+    block a few KiB past this limit (docs/service.md, Run).
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:

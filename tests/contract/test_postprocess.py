@@ -38,6 +38,29 @@ def test_the_minimum_size_scales_with_the_slice_area():
     assert not postprocess_mask(small, min_component_pixels=20)[50:52, 50:52].any()
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_equals_scipy_on_random_masks_of_blobs_specks_and_holes(seed):
+    """scipy.ndimage as the reference: holes filled (4-connected background not reaching the border),
+    then 8-connected components under the scaled size dropped; masks touching the border included."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(40, 300)), int(rng.integers(40, 300)))
+    mask = ndimage.binary_opening(rng.random(shape) < 0.55, iterations=1) & (rng.random(shape) < 0.97)
+    mask[: rng.integers(0, 4)] = False  # some masks reach the border, some do not
+    for fill in (False, True):
+        for minimum in (0, 10, 50):
+            expected = ndimage.binary_fill_holes(mask) if fill else mask.copy()
+            labels, _ = ndimage.label(expected, structure=np.ones((3, 3)))
+            areas = np.bincount(labels.ravel())
+            small = areas < minimum * mask.size / NATIVE_SLICE_SIZE**2
+            small[0] = False
+            expected &= ~small[labels]
+            out = postprocess_mask(mask, min_component_pixels=minimum, fill_holes=fill)
+            assert np.array_equal(out, expected), (fill, minimum)
+    assert np.array_equal(postprocess_mask(np.zeros(shape, bool), 50, True), np.zeros(shape, bool))
+
+
 def test_bad_arguments_and_card_settings():
     with pytest.raises(ValueError):
         postprocess_mask(np.zeros((2, 2, 2), bool))

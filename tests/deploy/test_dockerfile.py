@@ -11,6 +11,7 @@ import pytest
 from contract import read_card
 from contract.exports import export_entry
 from contract.layout import layout_files
+from service.protocol import UVICORN_HTTP
 from tests.project import REPO, pinned_version, serving_pins
 
 TARGETS = ("cpu", "gpu")
@@ -54,7 +55,7 @@ def test_runtime_invariants(dockerfile, target):
         "8000",
         "--no-access-log",
         "--http",
-        "h11",
+        UVICORN_HTTP,
     ]
 
     env = dockerfile.env(target)
