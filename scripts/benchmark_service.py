@@ -22,7 +22,8 @@ precision that server serves (for ``auto``: the ones it chose, read from ``GET /
 It prints the processor, its cores and load average, then one row per folder and configuration:
 what serves, start-up, the in-process model time (p50), the /analyze p50 at one client, the
 overhead between them (the median of the paired differences: what the HTTP path costs; the
-service's target is at most 3 ms on an idle machine), slices/s, the server's CPU time per 1-client /analyze request, what the flip pass costs
+service's target is at most 3 ms on an idle machine), the model calls' time inside the server
+(``Server-Timing``) and the request minus it (the overhead measured within each request), slices/s, the server's CPU time per 1-client /analyze request, what the flip pass costs
 in-process (flip minus none), the /analyze speed-up over the fastest ``MRI_RUNTIME=keras`` row (95% bootstrap
 interval, requests resampled) and whether the answers equal that Keras' (verdicts, probabilities
 within 1e-4, masks); with several folders, the /analyze speed-up over the first folder.
@@ -123,6 +124,7 @@ class Client:
     def __init__(self, url: str) -> None:
         host, port = url.removeprefix("http://").split(":")
         self.connection = http.client.HTTPConnection(host, int(port), timeout=300)
+        self.server_timing: dict[str, float] = {}  # the last answer's Server-Timing (service.timing), ms
 
     def post(self, path: str, body: bytes) -> bytes:
         self.connection.request(
@@ -130,6 +132,14 @@ class Client:
         )
         response = self.connection.getresponse()
         data = response.read()
+        self.server_timing = {
+            name: float(duration.removeprefix("dur="))
+            for name, duration in (
+                m.strip().split(";", 1)
+                for m in response.getheader("server-timing", "").split(",")
+                if ";" in m
+            )
+        }
         if response.status != 200:
             raise RuntimeError(f"{path}: {response.status} {data[:300]!r}")
         return data
@@ -153,8 +163,10 @@ def latencies(url: str, path: str, body: bytes, n: int) -> list[float]:
 
 def paired(server: dict, body: bytes, n: int, ms: dict[str, list[float]], cpu: list) -> None:
     """``n`` times: one in-process model call, then one /analyze request, so that both see the same
-    load; their difference per pair is the request's overhead. Adds to ``ms`` ("model", "/analyze",
-    "overhead") and to ``cpu`` (the server's CPU seconds and requests)."""
+    load; their difference per pair is the request's overhead. The answer's Server-Timing gives the
+    model calls' time inside the server, and the request minus it the overhead without the noise of
+    two processes' model calls. Adds to ``ms`` ("model", "/analyze", "overhead", "server model",
+    "server overhead") and to ``cpu`` (the server's CPU seconds and requests)."""
     client = Client(server["url"])
     client.post("/analyze", body)
     before = cpu_seconds(server["process"].pid)
@@ -166,6 +178,8 @@ def paired(server: dict, body: bytes, n: int, ms: dict[str, list[float]], cpu: l
         ms["model"].append(model)
         ms["/analyze"].append(request)
         ms["overhead"].append(request - model)
+        ms["server model"].append(client.server_timing["model"])
+        ms["server overhead"].append(request - client.server_timing["model"])
     cpu[0] += cpu_seconds(server["process"].pid) - before
     cpu[1] += n
     client.close()
@@ -349,7 +363,22 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     configs = [(name, folder, runtime) for name, folder in args.models_dir for runtime in runtimes]
-    ms = {c: {p: [] for p in [*endpoints, "model", "overhead", "none", "flip", "pipeline"]} for c in configs}
+    ms = {
+        c: {
+            p: []
+            for p in [
+                *endpoints,
+                "model",
+                "overhead",
+                "server model",
+                "server overhead",
+                "none",
+                "flip",
+                "pipeline",
+            ]
+        }
+        for c in configs
+    }
     cpu = {c: [0.0, 0] for c in configs}
     counts = {c: [0, 0.0] for c in configs}
     with ExitStack() as stack:
@@ -396,6 +425,8 @@ def _table(args, configs, endpoints, servers, ms, cpu, counts, answers) -> None:
         "model ms (in-process)",
         "/analyze p50 ms",
         "overhead ms",
+        "model ms (in the server)",
+        "overhead ms (Server-Timing)",
         *(f"{p} p50 ms" for p in endpoints if p != "/analyze"),
         f"/analyze slices/s, {args.clients} clients",
         "/analyze server CPU ms",
@@ -420,6 +451,8 @@ def _table(args, configs, endpoints, servers, ms, cpu, counts, answers) -> None:
             f"{figures['model']:.1f}",
             f"{figures['/analyze']:.1f}",
             f"{figures['overhead']:.1f}",
+            f"{figures['server model']:.1f}",
+            f"{figures['server overhead']:.1f}",
             *(f"{figures[p]:.1f}" for p in endpoints if p != "/analyze"),
             f"{counts[config][0] / counts[config][1]:.1f}",
             f"{1000 * cpu[config][0] / cpu[config][1]:.1f}",

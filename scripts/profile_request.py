@@ -15,6 +15,8 @@ request in turn, so that all see the same load; medians, and medians of the per-
 - ``serialize``: the answer's JSON bytes, as FastAPI makes them (validation against the response model, dump);
 - ``app (ASGI, in-process)``: the whole app called directly with the request (middleware, routing,
   dependencies, the worker-thread hand-off, all of the above): minus the stages, what the framework costs;
+- ``Server-Timing``: the request's own account in its answer (:mod:`service.timing`): its model
+  calls, and the app's time beyond them, in the server that answered it;
 - ``HTTP /analyze``: the request over loopback to uvicorn in a child process started as the image
   starts it (service.protocol), from a kept-alive ``http.client`` connection: minus the app, what the server,
   the socket and the client cost.
@@ -195,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
                 ms = driver.post() if name == "app" else timed_ms(call)
                 if i:  # the first round warms up
                     samples.setdefault(name, []).append(ms)
+                    if name == "http":  # the answer's own account (service.timing)
+                        samples.setdefault("server model", []).append(client.server_timing["model"])
+                        samples.setdefault("server app", []).append(client.server_timing["app"])
     per_round = {k: np.asarray(v) for k, v in samples.items()}
     staged = per_round["form"] + per_round["decode"] + per_round["analyze"] + per_round["serialize"]
     derived = {
@@ -205,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         "app (ASGI, in-process)": per_round["app"],
         "HTTP /analyze": per_round["http"],
         "HTTP minus the model call": per_round["http"] - per_round["model"],
+        "Server-Timing: the server's model calls": per_round["server model"],
+        "Server-Timing: app minus model (the service's own path)": per_round["server app"]
+        - per_round["server model"],
+        "Server-Timing: HTTP minus app (server, socket, client)": per_round["http"] - per_round["server app"],
+        "HTTP minus the server's model calls": per_round["http"] - per_round["server model"],
     }
     figures = {k: float(np.median(v)) for k, v in {**per_round, **derived}.items()}
 

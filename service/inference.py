@@ -42,6 +42,7 @@ from service.devices import Device
 from service.runtimes import LoadedModel, Runtime
 from service.runtimes.selection import Candidate, Selection, select_runtime
 from service.settings import TTA_FROM_CARD, Settings
+from service.timing import add_model_time
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +89,14 @@ class FileRunner:
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Every output of the model for one input batch (blocking: call it from a worker thread).
 
-        Through the batcher when there is one (may raise :class:`service.batching.QueueFull`).
+        Through the batcher when there is one (may raise :class:`service.batching.QueueFull`). The
+        time it takes, queue included, counts as the request's model time (:mod:`service.timing`).
         """
-        if self.batcher is not None:
-            return self.batcher.submit(batch)
-        return self.call_model(batch)
+        start = time.perf_counter()
+        try:
+            return self.batcher.submit(batch) if self.batcher is not None else self.call_model(batch)
+        finally:
+            add_model_time(time.perf_counter() - start)
 
     def call_model(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """One model call on ``batch`` (with the served test-time augmentation), now, under the file's lock."""

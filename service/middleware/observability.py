@@ -1,4 +1,4 @@
-"""One structured log line and the Prometheus request metrics for every HTTP request."""
+"""One structured log line, the Prometheus request metrics and a Server-Timing header for every HTTP request."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.metrics import ServiceMetrics
+from service.timing import HEADER, start_request
 
 logger = logging.getLogger("service.access")
 
@@ -24,6 +25,7 @@ class RequestObservabilityMiddleware:
     ``request.state.n_images``. An exception escaping the app counts as status 500. Requests to an
     endpoint under one of ``debug_prefixes`` (the health probes an orchestrator sends every few
     seconds) are logged at DEBUG, all others at INFO; every request is counted in the metrics.
+    Every answer carries ``Server-Timing`` (:mod:`service.timing`: the app's and the model calls' ms).
     """
 
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics, debug_prefixes: tuple[str, ...] = ()) -> None:
@@ -35,7 +37,8 @@ class RequestObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start = time.perf_counter()
+        timing = start_request()
+        start = timing.start
         root_path = scope.get("root_path", "")
         state = scope.setdefault("state", {})
         bytes_in = 0
@@ -52,6 +55,7 @@ class RequestObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), (HEADER, timing.header())]}
             await send(message)
 
         try:

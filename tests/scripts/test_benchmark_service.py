@@ -69,6 +69,9 @@ def test_prints_one_row_per_configuration_with_in_process_and_http_figures(tmp_p
             float(row["overhead ms"]) < float(row["/analyze p50 ms"])
             and float(row["model ms (in-process)"]) > 0
         )
+        # the same within each request, from the answer's Server-Timing
+        assert 0 < float(row["model ms (in the server)"]) < float(row["/analyze p50 ms"])
+        assert float(row["overhead ms (Server-Timing)"]) < float(row["/analyze p50 ms"])
         assert row["answers = keras"] == "yes" and row["tta"] == "none"
     assert rows[("a", "keras:1")]["/analyze vs keras"].startswith("1.00x (")
     assert rows[("a", "auto")]["/analyze vs a"].startswith("1.00x (")

@@ -34,3 +34,4 @@ def test_prints_each_stage_the_app_and_the_http_request(tmp_path, capsys):
         assert stage in rows
     assert rows["HTTP minus the model call"] < rows["HTTP /analyze"]  # the median of per-round differences
     assert rows["app (ASGI, in-process)"] > 0 and rows["HTTP /analyze"] > 0
+    assert 0 < rows["Server-Timing: the server's model calls"] < rows["HTTP /analyze"]

@@ -67,3 +67,28 @@ def _count(metrics_text: str, endpoint: str) -> float:
         for sample in family.samples
         if sample.name == "mri_http_requests_total" and sample.labels.get("endpoint") == endpoint
     )
+
+
+TIMING = re.compile(r"^(?:model;dur=([\d.]+), )?app;dur=([\d.]+)$")
+
+
+def _server_timing(response) -> tuple[float | None, float]:
+    found = TIMING.match(response.headers["server-timing"])
+    assert found, response.headers["server-timing"]
+    model, app = found.groups()
+    return (float(model) if model else None), float(app)
+
+
+def test_server_timing_says_what_the_model_calls_took_of_the_apps_time(client, make_client):
+    image = samples.png_bytes(samples.positive_image())
+    for endpoint in ("/classify", "/segment", "/analyze"):
+        model, app = _server_timing(client.post(endpoint, files={"file": ("a.png", image, "image/png")}))
+        assert model is not None and 0 < model <= app, (endpoint, model, app)
+    # through the batcher's queue or not, one request's model time is its own
+    unbatched = make_client(batching=False)
+    model, app = _server_timing(unbatched.post("/analyze", files={"file": ("a.png", image, "image/png")}))
+    assert model is not None and 0 < model <= app
+    # no model call: no model entry, errors included
+    assert _server_timing(client.get("/v2/health/live"))[0] is None
+    refused = client.post("/analyze", files={"file": ("a.png", b"not an image", "image/png")})
+    assert refused.status_code == 415 and _server_timing(refused)[0] is None
